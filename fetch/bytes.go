@@ -1,0 +1,59 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// Bytes fetches url into memory, failing if the body exceeds maxLen bytes.
+// A 404 wraps ErrNotFound. It reads at most maxLen+1 bytes whatever the
+// response's Content-Length says.
+func (f *Fetcher) Bytes(ctx context.Context, url string, maxLen int64) ([]byte, error) {
+	b, err := f.bytes(ctx, url, maxLen)
+	return b, wrap(url, err)
+}
+
+func (f *Fetcher) bytes(ctx context.Context, url string, maxLen int64) ([]byte, error) {
+	if maxLen <= 0 {
+		return nil, fmt.Errorf("limit %d is not positive", maxLen)
+	}
+	resp, w, err := f.get(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status}
+	}
+	if resp.ContentLength > maxLen {
+		return nil, fmt.Errorf("%w: Content-Length %d exceeds the limit of %d bytes", ErrTooLarge, resp.ContentLength, maxLen)
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	_, err = io.Copy(&buf, &countReader{r: io.LimitReader(resp.Body, maxLen+1), w: w})
+	if err != nil {
+		return nil, w.cause(err)
+	}
+	if int64(buf.Len()) > maxLen {
+		return nil, fmt.Errorf("%w: body exceeds the limit of %d bytes", ErrTooLarge, maxLen)
+	}
+	return buf.Bytes(), nil
+}
+
+// countReader reports every byte read to the rate watchdog.
+type countReader struct {
+	r io.Reader
+	w *watch
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.w.add(n)
+	return n, err
+}
