@@ -1,0 +1,93 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMain turns the test binary into a benchmark child when Run starts it.
+func TestMain(m *testing.M) {
+	if IsChild() {
+		os.Exit(childMain())
+	}
+	os.Exit(m.Run())
+}
+
+var sink []byte
+
+func childMain() int {
+	s := Start("alloc")
+	sink = make([]byte, 32<<20)
+	for i := range sink {
+		sink[i] = 1
+	}
+	if err := Report(s.Stop(nil)); err != nil {
+		return 1
+	}
+	_ = Report(Start("fail").Stop(errors.New("boom")))
+	return 0
+}
+
+func TestRunChild(t *testing.T) {
+	rs, err := Run(context.Background(), "-test.run=^$")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("got %d results, want 2: %+v", len(rs), rs)
+	}
+	a := rs[0]
+	if a.Step != "alloc" || a.AllocBytes < 32<<20 || a.Allocs == 0 || a.Nanos <= 0 {
+		t.Errorf("alloc step: %+v", a)
+	}
+	if a.PeakRSS < 32<<20 || a.PeakRSS > 512<<20 {
+		t.Errorf("alloc step peak RSS %d, want about 32 MiB", a.PeakRSS)
+	}
+	if a.Maxrss < a.PeakRSS/2 {
+		t.Errorf("Maxrss %d not recorded", a.Maxrss)
+	}
+	if rs[1].Err != "boom" {
+		t.Errorf("fail step: %+v", rs[1])
+	}
+}
+
+func TestServeCounts(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	body := strings.Repeat("x", 1000)
+	s, err := Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, body)
+	}), ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pool, err := CAPool(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := HTTPClient(pool)
+	for range 3 {
+		resp, err := hc.Get(s.URL + "/a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	c, err := FetchCounts(context.Background(), hc, s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != (Counts{Bytes: 3000, Requests: 3}) {
+		t.Errorf("counts %+v, want 3000 bytes in 3 requests", c)
+	}
+	if _, err := HTTPClient(nil).Get(s.URL + "/a"); err == nil {
+		t.Error("a client without the CA trusted the server")
+	}
+}
