@@ -37,8 +37,10 @@ func (f *Fetcher) bytes(ctx context.Context, url string, maxLen int64) ([]byte, 
 		buf.Grow(int(resp.ContentLength))
 	}
 	_, err = io.Copy(&buf, &countReader{r: io.LimitReader(resp.Body, maxLen+1), w: w})
-	if err != nil {
-		return nil, w.cause(err)
+	// A cancelled request can end the body with a plain EOF: the watch
+	// knows whether the body really ended.
+	if err := w.cause(err); err != nil {
+		return nil, err
 	}
 	if int64(buf.Len()) > maxLen {
 		return nil, fmt.Errorf("%w: body exceeds the limit of %d bytes", ErrTooLarge, maxLen)

@@ -188,8 +188,9 @@ func (f *Fetcher) get(ctx context.Context, rawURL string, hdr http.Header) (*htt
 	req.Header.Set("User-Agent", f.opts.UserAgent)
 	resp, err := f.client.Do(req)
 	if err != nil {
+		err = w.cause(unwrapURLError(err))
 		w.stop()
-		return nil, nil, w.cause(unwrapURLError(err))
+		return nil, nil, err
 	}
 	return resp, w, nil
 }

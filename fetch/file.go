@@ -250,6 +250,9 @@ func (d *download) copy(body io.Reader, n int64, w *watch) error {
 			got += int64(m)
 		}
 		if err != nil {
+			if c := w.cause(nil); c != nil {
+				return c // deadline, minimum rate or the caller's context
+			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("%w: connection ended at byte %d of %d", io.ErrUnexpectedEOF, d.off, d.want.Length)
 			}
