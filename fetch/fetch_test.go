@@ -117,7 +117,9 @@ func TestRedirects_R32(t *testing.T) {
 		_, port, _ := net.SplitHostPort(r.Host)
 		http.Redirect(w, r, "https://localhost:"+port+"/ok", http.StatusFound)
 	})
-	mux.HandleFunc("/tofile", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "file:///etc/passwd", http.StatusFound) })
+	mux.HandleFunc("/tofile", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+	})
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, selfURL+"/loop", http.StatusFound) })
 	srv, _ := newServer(t, mux, Options{})
 	selfURL = srv.URL
