@@ -1,0 +1,274 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/internal/atomicfile"
+)
+
+// publishPlan is what a publish will change, worked out in memory.
+type publishPlan struct {
+	res     Result
+	todo    []sourceFile // target files to write
+	ch      change
+	newApps []string // applications without a delegation yet
+}
+
+// plan adds the new targets to the in-memory state, refusing any change to
+// an already published release.
+func (r *Repo) plan(st *state, batches []Batch, files [][]sourceFile) (*publishPlan, error) {
+	p := &publishPlan{}
+	index := map[string]map[string]map[string]*metadata.TargetFiles{} // app -> release dir -> path -> target
+	seen := map[string]bool{}
+	for i, b := range batches {
+		rel := b.Release
+		if seen[rel.dirPath()] {
+			return p, fmt.Errorf("%s appears twice in the batch", rel)
+		}
+		seen[rel.dirPath()] = true
+		md := st.apps[rel.App]
+		if md == nil {
+			md = metadata.Targets()
+			md.Signed.Version = 0 // commit bumps it to 1
+			st.apps[rel.App] = md
+			p.newApps = append(p.newApps, rel.App)
+		}
+		if index[rel.App] == nil {
+			index[rel.App] = indexByRelease(md)
+		}
+		existing := index[rel.App][rel.dirPath()]
+		if len(existing) > 0 {
+			if err := sameFiles(rel, existing, files[i]); err != nil {
+				return p, err
+			}
+			p.res.Unchanged = append(p.res.Unchanged, rel)
+			continue
+		}
+		for _, f := range files[i] {
+			md.Signed.Targets[f.entry.Path] = f.targetFile()
+			p.todo = append(p.todo, f)
+			p.res.Published = append(p.res.Published, f.entry)
+		}
+		if !slices.Contains(p.ch.apps, rel.App) {
+			p.ch.apps = append(p.ch.apps, rel.App)
+		}
+	}
+	sortEntries(p.res.Published)
+	p.ch.targets = len(p.newApps) > 0 || stale(r.now(), st.targets.Signed.Expires, r.settings.exp.Targets)
+	return p, nil
+}
+
+func indexByRelease(md *targetsMD) map[string]map[string]*metadata.TargetFiles {
+	out := map[string]map[string]*metadata.TargetFiles{}
+	for p, t := range md.Signed.Targets {
+		dir := path.Dir(p)
+		if out[dir] == nil {
+			out[dir] = map[string]*metadata.TargetFiles{}
+		}
+		out[dir][p] = t
+	}
+	return out
+}
+
+// sameFiles returns nil if files are exactly the published files of rel,
+// and an ErrImmutable error otherwise.
+func sameFiles(rel Release, existing map[string]*metadata.TargetFiles, files []sourceFile) error {
+	differ := func(why string) error {
+		return fmt.Errorf("%s is already published with other content (%s): %w", rel, why, ErrImmutable)
+	}
+	if len(existing) != len(files) {
+		return differ(fmt.Sprintf("%d published files, %d given", len(existing), len(files)))
+	}
+	for _, f := range files {
+		t, ok := existing[f.entry.Path]
+		if !ok {
+			return differ(fmt.Sprintf("%s is not among the published files", f.entry.Path))
+		}
+		if t.Length != f.entry.Length || len(t.Hashes) != 1 || !bytes.Equal(t.Hashes["sha256"], f.sum) {
+			return differ(fmt.Sprintf("%s: published sha256 %x, length %d; given sha256 %s, length %d",
+				f.entry.Path, []byte(t.Hashes["sha256"]), t.Length, f.entry.SHA256, f.entry.Length))
+		}
+		var have, want custom
+		if t.Custom == nil || json.Unmarshal(*t.Custom, &have) != nil || json.Unmarshal(f.custom, &want) != nil || have != want {
+			return differ(fmt.Sprintf("%s: other custom metadata (kind %q)", f.entry.Path, have.Ferry.Kind))
+		}
+	}
+	return nil
+}
+
+// apply performs a plan: keys are decrypted first, so a wrong passphrase
+// changes nothing; then target files, new application keys and
+// delegations, and the metadata (commit).
+func (r *Repo) apply(ctx context.Context, st *state, p *publishPlan) error {
+	newKeys := map[string]*roleKey{}
+	for _, app := range p.ch.apps {
+		var err error
+		if slices.Contains(p.newApps, app) {
+			newKeys[app], err = r.newAppKey(app)
+		} else {
+			_, err = r.appKey(st, app)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := r.signerKeys(st, change{targets: p.ch.targets, snapshot: true}); err != nil {
+		return err
+	}
+	if err := writeTargetFiles(ctx, r.dir, p.todo); err != nil {
+		return err
+	}
+	if err := r.fail("target-files"); err != nil {
+		return err
+	}
+	created := false
+	for _, app := range p.newApps {
+		k := newKeys[app]
+		if k == nil {
+			var err error
+			if k, err = r.createAppKey(app); err != nil {
+				return err
+			}
+			created = true
+		}
+		addDelegation(st.targets, app, k)
+	}
+	if created {
+		if err := r.fail("app-key"); err != nil {
+			return err
+		}
+	}
+	return r.commit(st, p.ch)
+}
+
+// addDelegation delegates APP/*/*/* to app's key, threshold 1, terminating.
+// go-tuf matches patterns segment by segment, so "APP/*" would match only
+// APP/X, never APP/VERSION/OS-ARCH/FILE.
+func addDelegation(t *targetsMD, app string, k *roleKey) {
+	d := t.Signed.Delegations
+	if d == nil {
+		d = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
+		t.Signed.Delegations = d
+	}
+	d.Keys[k.id] = k.tuf
+	d.Roles = append(d.Roles, metadata.DelegatedRole{
+		Name:        app,
+		KeyIDs:      []string{k.id},
+		Threshold:   1,
+		Terminating: true,
+		Paths:       []string{app + "/*/*/*"},
+	})
+	sort.Slice(d.Roles, func(i, j int) bool { return d.Roles[i].Name < d.Roles[j].Name })
+}
+
+// writeTargetFiles copies every file to its consistent-snapshot name, a few
+// at a time. Each copy is re-hashed while it is written, so a source file
+// that changed since it was hashed is refused instead of published.
+func writeTargetFiles(ctx context.Context, dir string, files []sourceFile) error {
+	created, err := makeDirs(dir, files)
+	if err != nil {
+		return err
+	}
+	jobs := make(chan sourceFile)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Go(func() {
+			for f := range jobs {
+				if errs[w] == nil {
+					errs[w] = copyTarget(ctx, dir, f)
+				}
+			}
+		})
+	}
+	for _, f := range files {
+		jobs <- f
+	}
+	close(jobs)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, d := range slices.Backward(created) {
+			os.Remove(d) // only if still empty
+		}
+		return err
+	}
+	return nil
+}
+
+// makeDirs creates the target directories and returns those it created,
+// parents first.
+func makeDirs(dir string, files []sourceFile) ([]string, error) {
+	var created []string
+	for _, f := range files {
+		var missing []string
+		for d := filepath.Dir(filepath.Join(targetsDir(dir), filepath.FromSlash(f.entry.Path))); ; d = filepath.Dir(d) {
+			if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			missing = append(missing, d)
+		}
+		for _, d := range slices.Backward(missing) {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return created, fmt.Errorf("create target directory: %w", err)
+			}
+			created = append(created, d)
+		}
+	}
+	return created, nil
+}
+
+func copyTarget(ctx context.Context, dir string, f sourceFile) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	src, err := os.Open(f.src)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst := filepath.Join(targetsDir(dir), filepath.FromSlash(storedName(f.entry)))
+	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(src, f.entry.Length+1))
+		if err != nil {
+			return err
+		}
+		if n != f.entry.Length || !bytes.Equal(h.Sum(nil), f.sum) {
+			return fmt.Errorf("%s changed while it was being published", f.src)
+		}
+		return nil
+	})
+}
+
+func sortEntries(es []Entry) {
+	slices.SortFunc(es, compareEntries)
+}
+
+func compareEntries(a, b Entry) int {
+	if c := strings.Compare(a.App, b.App); c != 0 {
+		return c
+	}
+	if c := compareVersions(a.Version, b.Version); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Platform, b.Platform); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Path, b.Path)
+}

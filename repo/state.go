@@ -1,0 +1,177 @@
+package repo
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/internal/atomicfile"
+)
+
+type (
+	rootMD    = metadata.Metadata[metadata.RootType]
+	targetsMD = metadata.Metadata[metadata.TargetsType]
+	snapMD    = metadata.Metadata[metadata.SnapshotType]
+	tsMD      = metadata.Metadata[metadata.TimestampType]
+)
+
+// state is the repository as timestamp.json currently references it.
+type state struct {
+	root      *rootMD
+	timestamp *tsMD
+	snapshot  *snapMD
+	targets   *targetsMD
+	apps      map[string]*targetsMD // delegated roles by name
+}
+
+func metadataDir(dir string) string { return filepath.Join(dir, "public", "metadata") }
+func targetsDir(dir string) string  { return filepath.Join(dir, "public", "targets") }
+
+// loadState follows timestamp.json to the snapshot and every role it names,
+// checking each file's length and hashes against its parent and each
+// signature against its delegator. Expiry is not judged: Refresh must be able
+// to load an expired repository to fix it.
+func loadState(dir string) (*state, error) {
+	st := &state{apps: map[string]*targetsMD{}}
+	var err error
+	if st.root, err = readRoot(dir); err != nil {
+		return nil, err
+	}
+	md := metadataDir(dir)
+	tsBytes, err := os.ReadFile(filepath.Join(md, "timestamp.json"))
+	if err != nil {
+		return nil, fmt.Errorf("load repository: %w", err)
+	}
+	if st.timestamp, err = metadata.Timestamp().FromBytes(tsBytes); err != nil {
+		return nil, fmt.Errorf("load repository: timestamp.json: %w", err)
+	}
+	if err := st.root.VerifyDelegate(metadata.TIMESTAMP, st.timestamp); err != nil {
+		return nil, fmt.Errorf("load repository: timestamp.json: %w", err)
+	}
+	snapBytes, err := readReferenced(md, "snapshot", st.timestamp.Signed.Meta["snapshot.json"])
+	if err != nil {
+		return nil, err
+	}
+	if st.snapshot, err = metadata.Snapshot().FromBytes(snapBytes); err != nil {
+		return nil, fmt.Errorf("load repository: snapshot: %w", err)
+	}
+	if err := st.root.VerifyDelegate(metadata.SNAPSHOT, st.snapshot); err != nil {
+		return nil, fmt.Errorf("load repository: snapshot: %w", err)
+	}
+	if st.targets, err = loadTargets(md, metadata.TARGETS, st.snapshot, st.root); err != nil {
+		return nil, err
+	}
+	if d := st.targets.Signed.Delegations; d != nil {
+		for _, role := range d.Roles {
+			if st.apps[role.Name], err = loadTargets(md, role.Name, st.snapshot, st.targets); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return st, nil
+}
+
+type delegator interface {
+	VerifyDelegate(role string, md any) error
+}
+
+func loadTargets(md, role string, snap *snapMD, parent delegator) (*targetsMD, error) {
+	data, err := readReferenced(md, role, snap.Signed.Meta[role+".json"])
+	if err != nil {
+		return nil, err
+	}
+	t, err := metadata.Targets().FromBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("load repository: %s: %w", role, err)
+	}
+	if err := parent.VerifyDelegate(role, t); err != nil {
+		return nil, fmt.Errorf("load repository: %s: %w", role, err)
+	}
+	return t, nil
+}
+
+// readReferenced reads VERSION.ROLE.json and checks it against meta.
+func readReferenced(md, role string, meta *metadata.MetaFiles) ([]byte, error) {
+	if meta == nil {
+		return nil, fmt.Errorf("load repository: %s.json is not referenced by its parent", role)
+	}
+	name := fmt.Sprintf("%d.%s.json", meta.Version, role)
+	data, err := os.ReadFile(filepath.Join(md, name))
+	if err != nil {
+		return nil, fmt.Errorf("load repository: %w", err)
+	}
+	if err := meta.VerifyLengthHashes(data); err != nil {
+		return nil, fmt.Errorf("load repository: %s: %w", name, err)
+	}
+	return data, nil
+}
+
+func readRoot(dir string) (*rootMD, error) {
+	path := filepath.Join(dir, "root.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load repository: %w", err)
+	}
+	root, err := metadata.Root().FromBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("load repository: %s: %w", path, err)
+	}
+	if err := root.VerifyDelegate(metadata.ROOT, root); err != nil {
+		return nil, fmt.Errorf("load repository: %s: %w", path, err)
+	}
+	return root, nil
+}
+
+// signBytes replaces md's signatures with one from each signer and returns
+// its compact JSON encoding.
+func signBytes[T metadata.Roles](md *metadata.Metadata[T], signers ...signature.Signer) ([]byte, error) {
+	md.ClearSignatures()
+	for _, s := range signers {
+		if _, err := md.Sign(s); err != nil {
+			return nil, fmt.Errorf("sign: %w", err)
+		}
+	}
+	return md.ToBytes(false)
+}
+
+// metaFor describes data as a snapshot or timestamp entry.
+func metaFor(version int64, data []byte) *metadata.MetaFiles {
+	sum := sha256.Sum256(data)
+	m := metadata.MetaFile(version)
+	m.Length = int64(len(data))
+	m.Hashes = metadata.Hashes{"sha256": sum[:]}
+	return m
+}
+
+func writeMetadata(dir, name string, data []byte) error {
+	if err := atomicfile.WriteFile(filepath.Join(metadataDir(dir), name), data, 0o644); err != nil {
+		return fmt.Errorf("write metadata: %w", err)
+	}
+	return nil
+}
+
+// expiry returns the expiry time for a signature made at now.
+func expiry(now time.Time, d time.Duration) time.Time {
+	return now.UTC().Add(d).Truncate(time.Second)
+}
+
+// stale reports whether a signature expiring at exp, with lifetime d, is
+// within half its lifetime of expiring at now.
+func stale(now, exp time.Time, d time.Duration) bool {
+	return exp.Sub(now) < d/2
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
