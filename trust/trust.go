@@ -1,14 +1,11 @@
-// Package trust is ferry's TUF client core: it refreshes and holds trusted
-// metadata following the TUF specification's client workflow (section 5),
-// built on go-tuf's metadata and trustedmetadata packages.
-//
-// It performs no I/O of its own: metadata bytes come in through a Source and
-// trusted copies are persisted through a Store. Time comes from Config.Now.
 package trust
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -35,8 +32,19 @@ type Store interface {
 	Save(role string, data []byte) error
 }
 
-// ErrNotFound is wrapped by Source errors for a file the mirror does not have.
-var ErrNotFound = errors.New("not found")
+// Size limits for metadata whose parent gives no length (bytes).
+const (
+	MaxRootLength      = 512_000
+	MaxTimestampLength = 16 << 10
+	MaxSnapshotLength  = 32 << 20
+	MaxTargetsLength   = 32 << 20
+)
+
+// Defaults for Config's limits.
+const (
+	DefaultMaxRootRotations = 256
+	DefaultMaxDelegations   = 32
+)
 
 // Config configures a Client. Root and Store are required.
 type Config struct {
@@ -45,24 +53,141 @@ type Config struct {
 	// Now is the clock; nil means time.Now. Expiry is judged against the
 	// time read once at the start of each refresh.
 	Now func() time.Time
+	// Log receives one structured event per rejection (and per ignored
+	// cached file). Nil means no logging.
+	Log *slog.Logger
+	// MaxRootRotations bounds the root versions fetched per refresh;
+	// 0 means DefaultMaxRootRotations.
+	MaxRootRotations int
+	// MaxDelegations bounds the roles visited per target lookup; 0 means
+	// DefaultMaxDelegations.
+	MaxDelegations int
 }
 
 // Client holds trusted metadata. It is not safe for concurrent use.
 type Client struct {
 	cfg Config
+	log *slog.Logger
+	st  *state
+	// RefTime is the reference time of the last successful refresh, against
+	// which expiry of delegated roles is judged. Zero before a refresh.
+	RefTime time.Time
 }
 
 // New loads trusted state from the Store (falling back to Config.Root when
 // the stored copy is missing or fails verification) and returns a Client.
+// Cached timestamp, snapshot and targets are trusted only where they verify
+// against the loaded root and each other; anything else is ignored and
+// logged as a "tuf.cache_reject" event.
 func New(cfg Config) (*Client, error) {
-	return nil, errors.New("trust: not implemented")
+	if len(cfg.Root) == 0 {
+		return nil, errors.New("trust: config: trusted root is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("trust: config: store is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxRootRotations <= 0 {
+		cfg.MaxRootRotations = DefaultMaxRootRotations
+	}
+	if cfg.MaxDelegations <= 0 {
+		cfg.MaxDelegations = DefaultMaxDelegations
+	}
+	c := &Client{cfg: cfg, log: cfg.Log}
+	root, err := loadRoot(cfg.Root)
+	if err != nil {
+		c.logReject(err)
+		return nil, fmt.Errorf("trust: config root: %w", err)
+	}
+	if data, err := c.load(metadata.ROOT); err == nil {
+		stored, err := loadRoot(data)
+		switch {
+		case err != nil:
+			c.logEvent("tuf.cache_reject", metadata.ROOT, err.Error())
+		case stored.Signed.Version >= root.Signed.Version:
+			root = stored
+		}
+	}
+	c.st = newState(root)
+	c.loadCached()
+	return c, nil
+}
+
+// load reads role from the Store; a missing file returns fs.ErrNotExist
+// quietly, other failures are logged.
+func (c *Client) load(role string) ([]byte, error) {
+	data, err := c.cfg.Store.Load(role)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.logEvent("tuf.cache_reject", role, err.Error())
+	}
+	return data, err
+}
+
+// loadRoot parses a root that must be signed by its own threshold.
+func loadRoot(data []byte) (*metadata.Metadata[metadata.RootType], error) {
+	root, d, err := decode[metadata.RootType](metadata.ROOT, metadata.ROOT, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyByRoot(root, metadata.ROOT, d); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+// loadCached trusts the cached timestamp, snapshot and targets that verify
+// (spec 5.2; like trustedmetadata's isTrusted path, cached files are not
+// re-hashed, but their signatures and versions must match).
+func (c *Client) loadCached() {
+	st := c.st
+	if data, err := c.load(metadata.TIMESTAMP); err == nil {
+		ts, d, err := decode[metadata.TimestampType](metadata.TIMESTAMP, metadata.TIMESTAMP, data)
+		if err == nil {
+			err = verifyByRoot(st.root, metadata.TIMESTAMP, d)
+		}
+		if err != nil {
+			c.logEvent("tuf.cache_reject", metadata.TIMESTAMP, err.Error())
+			return
+		}
+		st.ts, st.tsDoc = ts, d
+	} else {
+		return
+	}
+	if data, err := c.load(metadata.SNAPSHOT); err == nil {
+		snap, d, err := c.checkSnapshot(st, data, true)
+		if err != nil {
+			c.logEvent("tuf.cache_reject", metadata.SNAPSHOT, err.Error())
+			return
+		}
+		st.snap, st.snapDoc = snap, d
+	} else {
+		return
+	}
+	if data, err := c.load(metadata.TARGETS); err == nil {
+		t, err := c.checkTargets(st, data, true)
+		if err != nil {
+			c.logEvent("tuf.cache_reject", metadata.TARGETS, err.Error())
+			return
+		}
+		st.targets = t
+	}
 }
 
 // Refresh runs the TUF client workflow against src: root chain, timestamp,
 // snapshot, top-level targets. When the timestamp is unchanged it fetches
-// nothing else and re-parses nothing it already trusts.
-func (c *Client) Refresh(ctx context.Context, src Source) error {
-	return errors.New("trust: not implemented")
+// nothing else and re-parses nothing it already trusts. On error the
+// previously trusted state is kept, in memory and in the Store.
+func (c *Client) Refresh(ctx context.Context, src Source) (err error) {
+	defer func() { c.logReject(err) }()
+	ref := c.cfg.Now().UTC()
+	r := &refresh{c: c, ctx: ctx, src: src, ref: ref, st: c.st.clone()}
+	if err := r.run(); err != nil {
+		return fmt.Errorf("trust: refresh: %w", err)
+	}
+	c.st, c.RefTime = r.st, ref
+	return nil
 }
 
 // Target searches the delegation graph (pre-order, terminating delegations,
@@ -70,13 +195,28 @@ func (c *Client) Refresh(ctx context.Context, src Source) error {
 // name, fetching delegated roles from src as needed. Each delegated role is
 // verified against the delegator on the path being searched. It returns an
 // error wrapping ErrNotFound if no role lists name.
-func (c *Client) Target(ctx context.Context, src Source, name string) (*metadata.TargetFiles, error) {
-	return nil, errors.New("trust: not implemented")
+func (c *Client) Target(ctx context.Context, src Source, name string) (tf *metadata.TargetFiles, err error) {
+	defer func() { c.logReject(err) }()
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	return c.search(ctx, src, name)
 }
 
 // TargetsUnder returns every target whose path starts with prefix (for
 // example "hello/"), each as resolved by Target, so that only the role the
 // specification's search would choose can describe a path.
-func (c *Client) TargetsUnder(ctx context.Context, src Source, prefix string) (map[string]*metadata.TargetFiles, error) {
-	return nil, errors.New("trust: not implemented")
+func (c *Client) TargetsUnder(ctx context.Context, src Source, prefix string) (m map[string]*metadata.TargetFiles, err error) {
+	defer func() { c.logReject(err) }()
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	return c.under(ctx, src, prefix)
+}
+
+func (c *Client) ready() error {
+	if c.RefTime.IsZero() || c.st.targets == nil {
+		return ErrNotRefreshed
+	}
+	return nil
 }

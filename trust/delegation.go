@@ -1,0 +1,287 @@
+package trust
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// step is one role to visit in a delegation search, with the delegator it
+// is reached through.
+type step struct{ role, parent string }
+
+// search is the pre-order depth-first search of spec 5.6.7.
+func (c *Client) search(ctx context.Context, src Source, name string) (tf *metadata.TargetFiles, err error) {
+	defer recoverInvalid(name, &err)
+	stack := []step{{metadata.TARGETS, metadata.ROOT}}
+	visited := map[string]bool{}
+	for len(stack) > 0 {
+		if len(visited) >= c.cfg.MaxDelegations {
+			return nil, fmt.Errorf("target %q: %w (gave up after %d delegated roles)", name, ErrNotFound, len(visited))
+		}
+		s := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if visited[s.role] {
+			continue
+		}
+		visited[s.role] = true
+		h, err := c.role(ctx, src, s.role, s.parent)
+		if err != nil {
+			return nil, err
+		}
+		if t := h.md.Signed.Targets[name]; t != nil {
+			cp := *t
+			cp.Path = name
+			return &cp, nil
+		}
+		if h.md.Signed.Delegations == nil {
+			continue
+		}
+		var children []step
+		for _, rr := range h.md.Signed.Delegations.GetRolesForTarget(name) {
+			children = append(children, step{rr.Name, s.role})
+			if rr.Terminating {
+				stack = stack[:0] // nothing after a terminating delegation
+				break
+			}
+		}
+		slices.Reverse(children)
+		stack = append(stack, children...)
+	}
+	return nil, fmt.Errorf("target %q: %w", name, ErrNotFound)
+}
+
+// under collects the targets under prefix from every role that may list
+// one, then resolves each through search.
+func (c *Client) under(ctx context.Context, src Source, prefix string) (out map[string]*metadata.TargetFiles, err error) {
+	defer recoverInvalid(prefix, &err)
+	names := map[string]bool{}
+	visited := map[string]bool{}
+	stack := []step{{metadata.TARGETS, metadata.ROOT}}
+	for len(stack) > 0 {
+		s := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if visited[s.role] {
+			continue
+		}
+		visited[s.role] = true
+		h, err := c.role(ctx, src, s.role, s.parent)
+		if err != nil {
+			return nil, err
+		}
+		for p := range h.md.Signed.Targets {
+			if strings.HasPrefix(p, prefix) {
+				names[p] = true
+			}
+		}
+		if del := h.md.Signed.Delegations; del != nil {
+			for _, dr := range del.Roles {
+				if mayHold(&dr, prefix) {
+					stack = append(stack, step{dr.Name, s.role})
+				}
+			}
+			if sr := del.SuccinctRoles; sr != nil {
+				for _, r := range sr.GetRoles() {
+					stack = append(stack, step{r, s.role})
+				}
+			}
+		}
+	}
+	out = map[string]*metadata.TargetFiles{}
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		tf, err := c.search(ctx, src, n)
+		if errors.Is(err, ErrNotFound) {
+			continue // listed, but not by the role the search chooses
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[n] = tf
+	}
+	return out, nil
+}
+
+// mayHold reports whether a delegated role could be trusted for some path
+// starting with prefix (conservatively: true when unsure).
+func mayHold(dr *metadata.DelegatedRole, prefix string) bool {
+	if len(dr.PathHashPrefixes) > 0 {
+		return true
+	}
+	pp := strings.Split(prefix, "/")
+	for _, pattern := range dr.Paths {
+		ps := strings.Split(pattern, "/")
+		if len(ps) < len(pp) {
+			continue
+		}
+		ok := true
+		for i := 0; i < len(pp)-1 && ok; i++ {
+			ok, _ = filepath.Match(ps[i], pp[i])
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// role returns role as verified through parent, fetching it if needed.
+// Verified (parent, role) edges are cached, so repeated lookups are map
+// lookups; a role held after verification through another delegator is
+// verified again against parent's keys before it is used (diamonds).
+func (c *Client) role(ctx context.Context, src Source, role, parent string) (*held, error) {
+	st := c.st
+	if role == metadata.TARGETS && parent == metadata.ROOT {
+		return st.targets, c.notExpired(role, st.targets)
+	}
+	if slices.Contains(metadata.TOP_LEVEL_ROLE_NAMES[:], role) {
+		return nil, secErr(ErrInvalid, role, "delegation to a top-level role name")
+	}
+	edge := [2]string{parent, role}
+	if st.edges[edge] {
+		h := st.roles[role]
+		return h, c.notExpired(role, h)
+	}
+	delegator := st.targets
+	if parent != metadata.TARGETS {
+		delegator = st.roles[parent]
+	}
+	keys, keyIDs, threshold, err := delegation(delegator.md, parent, role)
+	if err != nil {
+		return nil, err
+	}
+	h := st.roles[role]
+	if h == nil {
+		if h, err = c.fetchRole(ctx, src, role, keys, keyIDs, threshold); err != nil {
+			return nil, err
+		}
+		st.roles[role] = h
+	} else if err := verifyThreshold(role, keys, keyIDs, threshold, h.d); err != nil {
+		return nil, annotateDelegator(err, parent)
+	}
+	if err := c.notExpired(role, h); err != nil {
+		return nil, err
+	}
+	st.edges[edge] = true
+	return h, nil
+}
+
+func (c *Client) notExpired(role string, h *held) error {
+	if exp := h.md.Signed.Expires; c.RefTime.After(exp) {
+		return expired(role, exp, c.RefTime)
+	}
+	return nil
+}
+
+func annotateDelegator(err error, parent string) error {
+	var se *SecurityError
+	if errors.As(err, &se) {
+		se.Reason += " (verified against delegator " + parent + ")"
+	}
+	return err
+}
+
+// delegation finds role's keys and threshold in the delegator's metadata.
+func delegation(md *metadata.Metadata[metadata.TargetsType], parent, role string) (map[string]*metadata.Key, []string, int, error) {
+	del := md.Signed.Delegations
+	if del == nil {
+		return nil, nil, 0, secErr(ErrInvalid, role, "delegator "+parent+" has no delegations")
+	}
+	if err := validDelegations(del); err != nil {
+		return nil, nil, 0, secErr(ErrInvalid, parent, "delegations").wrap(err)
+	}
+	for _, dr := range del.Roles {
+		if dr.Name == role {
+			return del.Keys, dr.KeyIDs, dr.Threshold, nil
+		}
+	}
+	if sr := del.SuccinctRoles; sr != nil && sr.IsDelegatedRole(role) {
+		return del.Keys, sr.KeyIDs, sr.Threshold, nil
+	}
+	return nil, nil, 0, secErr(ErrInvalid, role, "not delegated by "+parent)
+}
+
+// validDelegations rejects delegations that go-tuf would mishandle.
+func validDelegations(del *metadata.Delegations) error {
+	if len(del.Roles) > 0 && del.SuccinctRoles != nil {
+		return errors.New("both roles and succinct_roles")
+	}
+	if sr := del.SuccinctRoles; sr != nil && (sr.BitLength < 1 || sr.BitLength > 16) {
+		return fmt.Errorf("succinct_roles bit_length %d outside 1..16", sr.BitLength)
+	}
+	seen := map[string]bool{}
+	for _, dr := range del.Roles {
+		if seen[dr.Name] {
+			return fmt.Errorf("role %q delegated twice", dr.Name)
+		}
+		seen[dr.Name] = true
+	}
+	return nil
+}
+
+// fetchRole returns role's metadata from the Store if the copy there is
+// the one snapshot names and verifies, else from src (persisting it).
+func (c *Client) fetchRole(ctx context.Context, src Source, role string, keys map[string]*metadata.Key, keyIDs []string, threshold int) (*held, error) {
+	meta := c.st.snap.Signed.Meta[role+".json"]
+	if meta == nil { // 5.6.7 / R23: roles not in snapshot are never trusted
+		return nil, secErr(ErrMismatch, role, "delegated role not listed in snapshot").want("listed", "absent")
+	}
+	check := func(data []byte) (*held, error) {
+		if err := meta.VerifyLengthHashes(data); err != nil {
+			return nil, secErr(ErrMismatch, role, "length or hash differs from snapshot's").wrap(err)
+		}
+		md, d, err := decode[metadata.TargetsType](role, metadata.TARGETS, data)
+		if err != nil {
+			return nil, err
+		}
+		if err := verifyThreshold(role, keys, keyIDs, threshold, d); err != nil {
+			return nil, err
+		}
+		if v := md.Signed.Version; v != meta.Version {
+			return nil, secErr(ErrMismatch, role, "version differs from snapshot's").want(meta.Version, v)
+		}
+		return &held{md: md, d: d}, nil
+	}
+	if data, err := c.load(role); err == nil {
+		h, err := check(data)
+		if err == nil {
+			return h, nil
+		}
+		c.logEvent("tuf.cache_reject", role, err.Error())
+	}
+	name := url.PathEscape(role) + ".json"
+	if c.st.root.Signed.ConsistentSnapshot {
+		name = fmt.Sprintf("%d.%s", meta.Version, name)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	maxLen := limit(meta.Length, MaxTargetsLength)
+	data, err := src.FetchMetadata(ctx, name, maxLen)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	if int64(len(data)) > maxLen {
+		return nil, secErr(ErrTooLarge, role, "metadata file exceeds its limit").want(maxLen, len(data))
+	}
+	h, err := check(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.cfg.Store.Save(role, data); err != nil {
+		return nil, fmt.Errorf("persist %s: %w", role, err)
+	}
+	return h, nil
+}
+
+func recoverInvalid(what string, err *error) {
+	if r := recover(); r != nil {
+		*err = secErr(ErrInvalid, what, fmt.Sprintf("panic during delegation search: %v", r))
+	}
+}

@@ -1,0 +1,110 @@
+package trust
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// ErrNotFound is wrapped by Source errors for a file the mirror does not
+// have, and by Target for a target path that no trusted role lists.
+var ErrNotFound = errors.New("not found")
+
+// Kinds of security failure. A *SecurityError wraps exactly one of them, so
+// callers branch with errors.Is(err, trust.ErrRollback) and read the
+// evidence with errors.As.
+var (
+	ErrBadSignature = errors.New("signature threshold not met")
+	ErrRollback     = errors.New("rollback")
+	ErrExpired      = errors.New("expired (potential freeze attack)")
+	ErrMismatch     = errors.New("does not match parent metadata")
+	ErrInvalid      = errors.New("invalid metadata")
+	ErrTooLarge     = errors.New("too large")
+)
+
+// ErrNotRefreshed is returned by Target and TargetsUnder before a
+// successful Refresh.
+var ErrNotRefreshed = errors.New("trust: no successful refresh yet")
+
+// SecurityError is a rejected piece of metadata with its evidence. Every
+// SecurityError returned by a Client has been logged exactly once.
+type SecurityError struct {
+	Kind     error    // ErrBadSignature, ErrRollback, ErrExpired, ErrMismatch, ErrInvalid or ErrTooLarge
+	Role     string   // role whose metadata was rejected
+	Expected string   // what trusted metadata required, if applicable
+	Got      string   // what was received
+	Versions string   // versions involved, e.g. "trusted=5 new=3"
+	KeyIDs   []string // key ids involved (signature failures)
+	Reason   string   // short explanation
+	Err      error    // underlying error, if any
+}
+
+func (e *SecurityError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %v", e.Role, e.Kind)
+	if e.Reason != "" {
+		b.WriteString(": " + e.Reason)
+	}
+	if e.Expected != "" || e.Got != "" {
+		fmt.Fprintf(&b, " (expected %s, got %s)", e.Expected, e.Got)
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the kind and the underlying error.
+func (e *SecurityError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
+
+func secErr(kind error, role, reason string) *SecurityError {
+	return &SecurityError{Kind: kind, Role: role, Reason: reason}
+}
+
+func (e *SecurityError) want(expected, got any) *SecurityError {
+	e.Expected, e.Got = fmt.Sprint(expected), fmt.Sprint(got)
+	return e
+}
+
+func (e *SecurityError) wrap(err error) *SecurityError {
+	e.Err = err
+	return e
+}
+
+// logReject logs one structured event for a rejection carried by err, if
+// any. It is called once per public call, at its return.
+func (c *Client) logReject(err error) {
+	var se *SecurityError
+	if c.log == nil || !errors.As(err, &se) {
+		return
+	}
+	c.log.LogAttrs(context.Background(), slog.LevelWarn, "metadata rejected",
+		slog.String("event", "tuf.reject"),
+		slog.String("role", se.Role),
+		slog.String("kind", se.Kind.Error()),
+		slog.String("expected", se.Expected),
+		slog.String("got", se.Got),
+		slog.String("versions", se.Versions),
+		slog.Any("keyids", se.KeyIDs),
+		slog.String("reason", se.Error()),
+	)
+}
+
+// logEvent logs a non-fatal event such as a cached file being ignored.
+func (c *Client) logEvent(event, role, reason string) {
+	if c.log == nil {
+		return
+	}
+	c.log.LogAttrs(context.Background(), slog.LevelWarn, event,
+		slog.String("event", event),
+		slog.String("role", role),
+		slog.String("reason", reason),
+	)
+}

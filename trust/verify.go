@@ -1,0 +1,264 @@
+package trust
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// This file is the only place that checks signatures. Signatures are
+// checked over the canonical form of the "signed" object exactly as served
+// (never a re-encoding of decoded structs), each public key counts at most
+// once toward a threshold whatever its key ids and types, keys of unknown
+// types or malformed key material are ignored (they never count, and never
+// reach go-tuf, whose Ed25519 path panics on a wrong key length).
+
+// doc is one metadata file as served: the canonical bytes its signatures
+// cover, and the signatures.
+type doc struct {
+	canon []byte
+	sigs  []metadata.Signature
+}
+
+// parseDoc splits data into its signed part and signatures.
+func parseDoc(data []byte) (*doc, error) {
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, err
+	}
+	for k := range env {
+		if k != "signed" && k != "signatures" &&
+			(strings.EqualFold(k, "signed") || strings.EqualFold(k, "signatures")) {
+			return nil, fmt.Errorf("ambiguous member %.40q", k)
+		}
+	}
+	signed, ok := env["signed"]
+	if !ok {
+		return nil, errors.New(`missing "signed"`)
+	}
+	canon, err := canonicalize(signed)
+	if err != nil {
+		return nil, err
+	}
+	var sigs []metadata.Signature
+	if err := json.Unmarshal(env["signatures"], &sigs); err != nil || sigs == nil {
+		return nil, errors.New(`missing or malformed "signatures"`)
+	}
+	return &doc{canon: canon, sigs: sigs}, nil
+}
+
+// header is what every role has in common.
+type header struct {
+	typ     string
+	version int64
+	expires time.Time
+}
+
+func headerOf(signed any) header {
+	switch s := signed.(type) {
+	case *metadata.RootType:
+		return header{s.Type, s.Version, s.Expires}
+	case *metadata.TimestampType:
+		return header{s.Type, s.Version, s.Expires}
+	case *metadata.SnapshotType:
+		return header{s.Type, s.Version, s.Expires}
+	case *metadata.TargetsType:
+		return header{s.Type, s.Version, s.Expires}
+	}
+	panic("unreachable")
+}
+
+// decode parses untrusted bytes as metadata of type T for role. It never
+// panics: a panic inside the decoders becomes an ErrInvalid error.
+func decode[T metadata.Roles](role, wantType string, data []byte) (md *metadata.Metadata[T], d *doc, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			md, d, err = nil, nil, secErr(ErrInvalid, role, fmt.Sprintf("panic while decoding: %v", r))
+		}
+	}()
+	if d, err = parseDoc(data); err != nil {
+		return nil, nil, secErr(ErrInvalid, role, "decode").wrap(err)
+	}
+	md, err = new(metadata.Metadata[T]).FromBytes(data)
+	if err != nil {
+		return nil, nil, secErr(ErrInvalid, role, "decode").wrap(err)
+	}
+	h := headerOf(&md.Signed)
+	if h.typ != wantType {
+		return nil, nil, secErr(ErrInvalid, role, "wrong _type").want(wantType, h.typ)
+	}
+	if h.version < 1 {
+		return nil, nil, secErr(ErrInvalid, role, "version must be >= 1").want(">= 1", h.version)
+	}
+	return md, d, nil
+}
+
+// pubKey is a validated public key.
+type pubKey struct {
+	fingerprint string // identical for the same key under any key id or type
+	verify      func(msg, sig []byte) bool
+}
+
+// parseKey validates k. Unknown types and schemes, and malformed key
+// material, are errors: such keys are ignored, never counted.
+func parseKey(k *metadata.Key) (*pubKey, error) {
+	if k == nil {
+		return nil, errors.New("missing key")
+	}
+	switch {
+	case k.Type == metadata.KeyTypeEd25519 && k.Scheme == metadata.KeySchemeEd25519:
+		b, err := hex.DecodeString(k.Value.PublicKey)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("malformed ed25519 public key (%d bytes)", len(b))
+		}
+		pub := ed25519.PublicKey(b)
+		return &pubKey{"ed25519:" + hex.EncodeToString(b), func(m, s []byte) bool { return ed25519.Verify(pub, m, s) }}, nil
+	case (k.Type == metadata.KeyTypeECDSA_SHA2_P256 || k.Type == metadata.KeyTypeECDSA_SHA2_P256_COMPAT) &&
+		(k.Scheme == metadata.KeySchemeECDSA_SHA2_P256 || k.Scheme == metadata.KeySchemeECDSA_SHA2_P384):
+		return parseECDSA(k)
+	case k.Type == metadata.KeyTypeRSASSA_PSS_SHA256 && k.Scheme == metadata.KeySchemeRSASSA_PSS_SHA256:
+		return parseRSA(k)
+	}
+	return nil, fmt.Errorf("unsupported key type %.40q scheme %.40q", k.Type, k.Scheme)
+}
+
+func parsePEM(s string) (any, string, error) {
+	block, _ := pem.Decode([]byte(s))
+	if block == nil {
+		return nil, "", errors.New("malformed PEM public key")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, "", err
+	}
+	return pub, "pkix:" + hex.EncodeToString(block.Bytes), nil
+}
+
+func parseECDSA(k *metadata.Key) (*pubKey, error) {
+	pub, fp, err := parsePEM(k.Value.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	ec, ok := pub.(*ecdsa.PublicKey)
+	curve, h := elliptic.P256(), crypto.SHA256
+	if k.Scheme == metadata.KeySchemeECDSA_SHA2_P384 {
+		curve, h = elliptic.P384(), crypto.SHA384
+	}
+	if !ok || ec.Curve != curve {
+		return nil, errors.New("ecdsa key does not match its scheme")
+	}
+	return &pubKey{fp, func(m, s []byte) bool { return ecdsa.VerifyASN1(ec, digest(h, m), s) }}, nil
+}
+
+func parseRSA(k *metadata.Key) (*pubKey, error) {
+	pub, fp, err := parsePEM(k.Value.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	rk, ok := pub.(*rsa.PublicKey)
+	if !ok || rk.N.BitLen() < 2048 {
+		return nil, errors.New("rsa key missing or shorter than 2048 bits")
+	}
+	return &pubKey{fp, func(m, s []byte) bool {
+		return rsa.VerifyPSS(rk, crypto.SHA256, digest(crypto.SHA256, m), s, nil) == nil
+	}}, nil
+}
+
+func digest(h crypto.Hash, m []byte) []byte {
+	if h == crypto.SHA384 {
+		d := sha512.Sum384(m)
+		return d[:]
+	}
+	d := sha256.Sum256(m)
+	return d[:]
+}
+
+// verifyThreshold checks that d carries valid signatures from at least
+// threshold distinct public keys among keyIDs.
+func verifyThreshold(role string, keys map[string]*metadata.Key, keyIDs []string, threshold int, d *doc) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = secErr(ErrInvalid, role, fmt.Sprintf("panic while verifying: %v", r))
+		}
+	}()
+	if threshold < 1 {
+		return secErr(ErrInvalid, role, "invalid threshold").want(">= 1", threshold)
+	}
+	valid := map[string]bool{}
+	seen := map[string]bool{}
+	for _, id := range keyIDs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		pk, err := parseKey(keys[id])
+		if err != nil {
+			continue // unknown or malformed keys never count
+		}
+		for _, s := range d.sigs {
+			if s.KeyID == id && pk.verify(d.canon, s.Signature) {
+				valid[pk.fingerprint] = true
+				break
+			}
+		}
+	}
+	if len(valid) < threshold {
+		e := secErr(ErrBadSignature, role, "not enough valid signatures from distinct keys").
+			want(fmt.Sprintf("%d of keyids %v", threshold, keyIDs), len(valid))
+		for _, s := range d.sigs {
+			e.KeyIDs = append(e.KeyIDs, s.KeyID)
+		}
+		return e
+	}
+	return nil
+}
+
+// verifyByRoot checks d against role's keys and threshold in root.
+func verifyByRoot(root *metadata.Metadata[metadata.RootType], role string, d *doc) error {
+	r, ok := root.Signed.Roles[role]
+	if !ok || r == nil {
+		return secErr(ErrInvalid, role, "root does not define the role")
+	}
+	return verifyThreshold(role, root.Signed.Keys, r.KeyIDs, r.Threshold, d)
+}
+
+// sanitizeRoot returns a copy of root without keys that parseKey rejects,
+// which is what go-tuf's own checks are given.
+func sanitizeRoot(root *metadata.Metadata[metadata.RootType]) *metadata.Metadata[metadata.RootType] {
+	c := *root
+	c.Signed.Keys = map[string]*metadata.Key{}
+	for id, k := range root.Signed.Keys {
+		if _, err := parseKey(k); err == nil {
+			c.Signed.Keys[id] = k
+		}
+	}
+	c.Signed.Roles = map[string]*metadata.Role{}
+	for name, r := range root.Signed.Roles {
+		if r == nil {
+			continue
+		}
+		nr := *r
+		nr.KeyIDs = nil
+		for _, id := range r.KeyIDs {
+			if _, ok := c.Signed.Keys[id]; ok {
+				nr.KeyIDs = append(nr.KeyIDs, id)
+			}
+		}
+		c.Signed.Roles[name] = &nr
+	}
+	return &c
+}
