@@ -31,6 +31,7 @@ type Result struct {
 	Maxrss     int64  // bytes: rusage maxrss of the whole child (see package doc)
 	Bytes      int64  // bytes served by the benchmark server during the step
 	Requests   int64  // requests served during the step
+	Files      int64  // of which answered 200 or 206 (a file, not an error)
 	Err        string // non-empty if the step failed
 }
 

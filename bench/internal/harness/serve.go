@@ -26,10 +26,12 @@ type Server struct {
 	srv    *httptest.Server
 	bytes  atomic.Int64
 	reqs   atomic.Int64
+	files  atomic.Int64 // responses with status 200 or 206
 }
 
-// Counts is what a Server has served.
-type Counts struct{ Bytes, Requests int64 }
+// Counts is what a Server has served: body bytes, requests, and files
+// (responses with status 200 or 206; a 404 is a request but no file).
+type Counts struct{ Bytes, Requests, Files int64 }
 
 // Serve starts h over TLS on 127.0.0.1 with a fresh self-signed certificate
 // (valid for 127.0.0.1) and writes that certificate to caFile.
@@ -54,7 +56,7 @@ func Serve(h http.Handler, caFile string) (*Server, error) {
 func (s *Server) Close() { s.srv.Close() }
 
 // Counts returns what the server has served so far.
-func (s *Server) Counts() Counts { return Counts{s.bytes.Load(), s.reqs.Load()} }
+func (s *Server) Counts() Counts { return Counts{s.bytes.Load(), s.reqs.Load(), s.files.Load()} }
 
 func (s *Server) serveCount(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
@@ -64,7 +66,11 @@ func (s *Server) serveCount(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) count(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.reqs.Add(1)
-		h.ServeHTTP(&countingWriter{ResponseWriter: w, n: &s.bytes}, r)
+		cw := &countingWriter{ResponseWriter: w, n: &s.bytes}
+		h.ServeHTTP(cw, r)
+		if cw.status == 0 || cw.status == http.StatusOK || cw.status == http.StatusPartialContent {
+			s.files.Add(1)
+		}
 	})
 }
 
@@ -73,7 +79,15 @@ func (s *Server) count(h http.Handler) http.Handler {
 // the bytes are counted.
 type countingWriter struct {
 	http.ResponseWriter
-	n *atomic.Int64
+	n      *atomic.Int64
+	status int
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {

@@ -23,6 +23,7 @@ func Median(rs []Result) Result {
 	m.Maxrss = median(rs, func(r Result) int64 { return r.Maxrss })
 	m.Bytes = median(rs, func(r Result) int64 { return r.Bytes })
 	m.Requests = median(rs, func(r Result) int64 { return r.Requests })
+	m.Files = median(rs, func(r Result) int64 { return r.Files })
 	for _, r := range rs {
 		if r.Err != "" {
 			m.Err = r.Err
