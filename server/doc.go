@@ -1,0 +1,26 @@
+// Package server serves a ferry repository over HTTPS.
+//
+// Repository is an http.Handler for the public directory of a repository
+// (see package repo for its layout):
+//
+//	/metadata/N.ROLE.json   version-prefixed metadata, immutable
+//	/metadata/timestamp.json  the one file that changes in place
+//	/targets/APP/VERSION/OS-ARCH/HASH.FILE  hash-prefixed targets, immutable
+//
+// It serves files only from inside that directory (through os.Root, so no
+// path or symbolic link can reach outside it), never lists a directory,
+// never serves a name that starts with a dot (temporary files of
+// internal/atomicfile), and answers GET and HEAD only. Responses carry a
+// strong ETag, honour If-None-Match, If-Modified-Since and Range, and carry
+// Cache-Control "public, max-age=31536000, immutable" for version- and
+// hash-prefixed files and "no-cache" for everything else, so a CDN may
+// cache the immutable files forever and revalidates timestamp.json.
+//
+// Run serves a handler over HTTPS only (TLS 1.2 minimum) with header, read,
+// write and idle timeouts, a header size limit, a structured access log
+// (log/slog) and a graceful shutdown when its context is cancelled.
+// SelfSigned creates a throw-away CA and server certificate for local use;
+// LoadKeyPair loads a certificate and key from files.
+//
+// The handler returned by Repository is safe for concurrent use.
+package server

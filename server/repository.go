@@ -1,0 +1,169 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Cache-Control values.
+const (
+	cacheImmutable   = "public, max-age=31536000, immutable"
+	cacheRevalidate  = "no-cache"
+	maxPathLen       = 1024
+	maxETagCacheSize = 4096
+)
+
+var (
+	// versionedMetadata is N.ROLE.json (consistent snapshot metadata).
+	versionedMetadata = regexp.MustCompile(`^[0-9]+\.[^/]+\.json$`)
+	// hashedTarget is HEX.FILE with a sha256 or sha512 hex prefix.
+	hashedTarget = regexp.MustCompile(`^([0-9a-f]{64}|[0-9a-f]{128})\.`)
+)
+
+// Repository returns a handler serving the public directory of a repository
+// (DIR/public): /metadata/... and /targets/..., with ETag, conditional
+// requests, Range and Cache-Control.
+func Repository(publicDir string) (http.Handler, error) {
+	root, err := os.OpenRoot(publicDir)
+	if err != nil {
+		return nil, fmt.Errorf("serve repository %s: %w", publicDir, err)
+	}
+	return &repository{root: root, etags: make(map[etagKey]string)}, nil
+}
+
+type repository struct {
+	root *os.Root
+
+	mu    sync.Mutex
+	etags map[etagKey]string // content hashes of metadata files
+}
+
+type etagKey struct {
+	name  string
+	size  int64
+	mtime time.Time
+}
+
+func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	name, ok := servable(r.URL.Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	f, err := h.root.Open(filepath.FromSlash(name))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		http.NotFound(w, r) // directories are never listed
+		return
+	}
+	etag, err := h.etag(name, f, st)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("ETag", etag)
+	hdr.Set("Cache-Control", cacheControl(name))
+	hdr.Set("Content-Type", contentType(name))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, path.Base(name), st.ModTime(), f)
+}
+
+// servable maps a request path to a name relative to the public directory,
+// or reports false for anything that is not a plain file name under
+// metadata/ or targets/: empty, "." or ".." segments, dot files, NUL,
+// backslashes, or names that are not local.
+func servable(p string) (string, bool) {
+	if len(p) > maxPathLen {
+		return "", false
+	}
+	name, ok := strings.CutPrefix(p, "/")
+	if !ok || !(strings.HasPrefix(name, "metadata/") || strings.HasPrefix(name, "targets/")) {
+		return "", false
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg[0] == '.' || strings.ContainsAny(seg, "\\\x00") {
+			return "", false
+		}
+	}
+	if !filepath.IsLocal(filepath.FromSlash(name)) {
+		return "", false
+	}
+	return name, true
+}
+
+func isMetadata(name string) bool { return strings.HasPrefix(name, "metadata/") }
+
+func cacheControl(name string) string {
+	base := path.Base(name)
+	if isMetadata(name) && versionedMetadata.MatchString(base) {
+		return cacheImmutable
+	}
+	if !isMetadata(name) && hashedTarget.MatchString(base) {
+		return cacheImmutable
+	}
+	return cacheRevalidate
+}
+
+func contentType(name string) string {
+	if isMetadata(name) && strings.HasSuffix(name, ".json") {
+		return "application/json"
+	}
+	return "application/octet-stream"
+}
+
+// etag is a strong validator. For metadata it is the sha256 of the content
+// (cached by name, size and modification time), so timestamp.json's ETag
+// changes exactly when its bytes do. Targets are immutable and can be
+// large: their ETag is derived from size and modification time.
+func (h *repository) etag(name string, f *os.File, st fs.FileInfo) (string, error) {
+	if !isMetadata(name) {
+		return `"` + strconv.FormatInt(st.Size(), 16) + "-" + strconv.FormatInt(st.ModTime().UnixNano(), 16) + `"`, nil
+	}
+	key := etagKey{name: name, size: st.Size(), mtime: st.ModTime()}
+	h.mu.Lock()
+	tag, ok := h.etags[key]
+	h.mu.Unlock()
+	if ok {
+		return tag, nil
+	}
+	sum := sha256.New()
+	n, err := io.Copy(sum, io.NewSectionReader(f, 0, st.Size()))
+	if err != nil {
+		return "", err
+	}
+	if n != st.Size() {
+		return "", errors.New("file changed while hashing")
+	}
+	tag = `"` + hex.EncodeToString(sum.Sum(nil)) + `"`
+	h.mu.Lock()
+	if len(h.etags) >= maxETagCacheSize {
+		clear(h.etags)
+	}
+	h.etags[key] = tag
+	h.mu.Unlock()
+	return tag, nil
+}

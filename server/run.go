@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultMaxHeaderBytes    = 16 << 10
+)
+
+// Config configures Run. Handler and TLS are required; the zero value of
+// every other field is a safe default.
+type Config struct {
+	Handler http.Handler
+	// TLS must carry a certificate (Certificates or GetCertificate).
+	// MinVersion is raised to TLS 1.2 if lower.
+	TLS *tls.Config
+	// Listener, if set, is served (and closed by Run); else Run listens on
+	// Addr. Listening before Run lets "127.0.0.1:0" report its port.
+	Listener net.Listener
+	Addr     string
+	// OnListen, if set, is called with the address being served, before
+	// the first connection is accepted.
+	OnListen func(net.Addr)
+	Logger   *slog.Logger // access log and server errors; nil: slog.Default()
+
+	ReadHeaderTimeout time.Duration // to read a request's headers
+	ReadTimeout       time.Duration // to read a whole request
+	// WriteTimeout bounds the time without progress while writing a
+	// response: every write extends the deadline by this much, so a large
+	// download to a live client is never cut, and a stalled one is.
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration // keep-alive connections
+	ShutdownTimeout time.Duration // graceful shutdown, then connections are closed
+	MaxHeaderBytes  int
+}
+
+// Run serves cfg.Handler over HTTPS until ctx is cancelled, then shuts down
+// gracefully: it stops accepting, lets requests in flight finish for up to
+// ShutdownTimeout, then closes what is left. It returns nil after a shutdown
+// caused by ctx, and the error otherwise.
+func Run(ctx context.Context, cfg Config) error {
+	srv, ln, err := newServer(cfg)
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	log := cfg.logger()
+	if cfg.OnListen != nil {
+		cfg.OnListen(ln.Addr())
+	}
+	log.Info("serving", "addr", "https://"+addr)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "addr", addr, "reason", context.Cause(ctx).Error())
+	sctx, cancel := context.WithTimeout(context.Background(), durationOr(cfg.ShutdownTimeout, DefaultShutdownTimeout))
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if err != nil {
+		srv.Close()
+		err = fmt.Errorf("shut down %s: %w (open connections closed)", addr, err)
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = fmt.Errorf("serve %s: %w", addr, serr)
+	}
+	return err
+}
+
+// newServer validates cfg and builds the http.Server and its listener.
+func newServer(cfg Config) (*http.Server, net.Listener, error) {
+	if cfg.Handler == nil {
+		return nil, nil, errors.New("serve: no handler")
+	}
+	if cfg.TLS == nil || len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil {
+		return nil, nil, errors.New("serve: no TLS certificate (HTTPS only)")
+	}
+	tlsCfg := cfg.TLS.Clone()
+	if tlsCfg.MinVersion < tls.VersionTLS12 {
+		tlsCfg.MinVersion = tls.VersionTLS12
+	}
+	write := durationOr(cfg.WriteTimeout, DefaultWriteTimeout)
+	log := cfg.logger()
+	srv := &http.Server{
+		Handler:           accessLog(log, write, cfg.Handler),
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: durationOr(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       durationOr(cfg.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      write,
+		IdleTimeout:       durationOr(cfg.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if srv.MaxHeaderBytes <= 0 {
+		srv.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, nil, fmt.Errorf("serve: %w", err)
+		}
+	}
+	return srv, ln, nil
+}
+
+func (cfg Config) logger() *slog.Logger {
+	if cfg.Logger != nil {
+		return cfg.Logger
+	}
+	return slog.Default()
+}
+
+func durationOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
