@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/bench/internal/testrepo"
+	"github.com/ferry-updates/ferry/repo"
 )
 
 // goTUFTargetsMax is go-tuf's default TargetsMaxLength, which it applies
@@ -36,7 +38,7 @@ type dataset struct {
 }
 
 // generate writes both repositories for n targets under dir.
-func generate(ctx context.Context, dir string, n, perApp int) (*dataset, error) {
+func generate(ctx context.Context, dir string, n, perApp int, useRepo bool) (*dataset, error) {
 	spec := testrepo.Spec{Targets: n, PerApp: perApp}
 	ds := &dataset{n: n}
 	ds.app, ds.lookup = spec.Lookup()
@@ -44,7 +46,7 @@ func generate(ctx context.Context, dir string, n, perApp int) (*dataset, error) 
 	ds.ferry = layout{public: filepath.Join(base, "ferry", "public"), rootFile: filepath.Join(base, "ferry", "root.json")}
 	ds.flat = layout{public: filepath.Join(base, "flat", "public"), rootFile: filepath.Join(base, "flat", "root.json")}
 
-	via, err := genFerry(ctx, ds.ferry, spec)
+	via, err := genFerry(ctx, ds.ferry, spec, useRepo)
 	if err != nil {
 		return nil, fmt.Errorf("ferry layout, %d targets: %w", n, err)
 	}
@@ -75,14 +77,64 @@ func generate(ctx context.Context, dir string, n, perApp int) (*dataset, error) 
 	return ds, nil
 }
 
-// genFerry writes ferry's layout: with the testrepo generator (one
-// delegated role per app, path pattern APP/*/*/*, as repo lays it out).
-func genFerry(_ context.Context, l layout, spec testrepo.Spec) (string, error) {
+// genFerry writes ferry's layout with the repo package's PublishBatch, so
+// the layout is exactly what ferry publishes; with -gen testrepo (or if the
+// repo package fails), with the testrepo generator instead.
+func genFerry(ctx context.Context, l layout, spec testrepo.Spec, useRepo bool) (string, error) {
+	if useRepo {
+		err := genRepo(ctx, filepath.Dir(l.public), spec)
+		if err == nil {
+			return "repo.PublishBatch", nil
+		}
+		logf("repo.PublishBatch failed, falling back to testrepo: %v", err)
+		if err := os.RemoveAll(filepath.Dir(l.public)); err != nil {
+			return "", err
+		}
+	}
 	r, err := testrepo.Delegated(l.public, spec)
 	if err != nil {
 		return "", err
 	}
 	return "bench/internal/testrepo (ferry's layout rebuilt with go-tuf types)", os.WriteFile(l.rootFile, r.Root, 0o644)
+}
+
+// benchPassphrase encrypts the throw-away keys of generated repositories.
+var benchPassphrase = []byte("ferry benchmark repository")
+
+// genRepo initialises a repository in dir and publishes the spec's targets
+// in one batch, one release per app, version and platform, each one file
+// whose content is its own target path. Keys use a low scrypt work factor:
+// it only protects keys at rest, which is nothing a refresh touches.
+func genRepo(ctx context.Context, dir string, spec testrepo.Spec) error {
+	opts := repo.InitOptions{Passphrase: benchPassphrase, InsecureScryptWorkFactor: 8}
+	if err := repo.Init(ctx, dir, opts); err != nil {
+		return err
+	}
+	r, err := repo.Open(dir, benchPassphrase)
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(filepath.Dir(dir), "src")
+	var batches []repo.Batch
+	for _, t := range spec.List() {
+		seg := strings.Split(t.Path, "/") // APP/VERSION/OS-ARCH/FILE
+		f := filepath.Join(src, filepath.FromSlash(t.Path))
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(f, []byte(t.Path+"\n"), 0o644); err != nil {
+			return err
+		}
+		batches = append(batches, repo.Batch{
+			Release: repo.Release{App: seg[0], Version: seg[1], Platform: strings.Replace(seg[2], "-", "/", 1), Kind: "binary"},
+			Files:   []string{f},
+		})
+	}
+	_, err = r.PublishBatch(ctx, batches)
+	if rmErr := os.RemoveAll(src); err == nil {
+		err = rmErr
+	}
+	return err
 }
 
 // readTargets returns every target of the repository whose metadata is in

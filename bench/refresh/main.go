@@ -65,8 +65,12 @@ func run() error {
 	targetsFlag := flag.String("targets", "1000", "comma-separated numbers of targets")
 	perApp := flag.Int("per-app", 100, "targets per application (one delegated role each)")
 	reps := flag.Int("reps", 5, "runs per case; tables show the median")
+	gen := flag.String("gen", "repo", "how to build ferry's layout: repo (repo.PublishBatch) or testrepo")
 	dir := flag.String("dir", "", "work directory (default: a new temporary directory, removed at the end)")
 	flag.Parse()
+	if *gen != "repo" && *gen != "testrepo" {
+		return fmt.Errorf("-gen %q: want repo or testrepo", *gen)
+	}
 	ns, err := parseCounts(*targetsFlag)
 	if err != nil {
 		return err
@@ -82,7 +86,7 @@ func run() error {
 	rep := &report{perApp: *perApp, reps: *reps}
 	for _, n := range ns {
 		logf("generating %d targets", n)
-		ds, err := generate(ctx, filepath.Join(work, "repos"), n, *perApp)
+		ds, err := generate(ctx, filepath.Join(work, "repos"), n, *perApp, *gen == "repo")
 		if err != nil {
 			return err
 		}
