@@ -23,7 +23,7 @@ type testClock struct{ t time.Time }
 
 func (c *testClock) now() time.Time { return c.t }
 
-func newClock() *testClock { return &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+func newClock() *testClock { return &testClock{t: time.Now().UTC().Truncate(time.Second)} }
 
 // newTestRepo creates and opens a repository with a low scrypt work factor.
 func newTestRepo(t *testing.T, opts InitOptions, clk *testClock) *Repo {
