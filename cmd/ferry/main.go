@@ -1,16 +1,131 @@
 // Command ferry publishes, serves and installs signed software updates.
+//
+// The command is a thin layer over ferry's libraries: it parses flags,
+// reads passphrases and trust anchors, calls repo, server, client or trust,
+// and prints one plain line per result. Errors go to stderr as
+// "ferry: error: ..." (with "ferry: hint: ..." where one helps) and make the
+// process exit with status 1. Progress bars are drawn only on a terminal.
+//
+// Run "ferry --help" or "ferry demo" to start.
 package main
 
 import (
-	_ "filippo.io/age"
-	_ "github.com/rogpeppe/go-internal/testscript"
-	_ "github.com/schollz/progressbar/v3"
-	_ "github.com/spf13/cobra"
-	_ "github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
-	_ "github.com/theupdateframework/go-tuf/v2/metadata/updater"
-	_ "github.com/sigstore/sigstore/pkg/signature"
-	_ "golang.org/x/mod/semver"
-	_ "golang.org/x/term"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
-func main() {}
+func main() { os.Exit(Main()) }
+
+// Main runs ferry with the process's arguments and standard streams and
+// returns the exit status. SIGINT and SIGTERM cancel the command's context.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{
+		stdin:  os.Stdin,
+		stdout: os.Stdout,
+		stderr: os.Stderr,
+		getenv: os.Getenv,
+	}
+	return e.run(ctx, os.Args[1:])
+}
+
+// env is everything a command may touch outside its flags: the standard
+// streams and the environment. Tests and "ferry demo" supply their own.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// run executes one command line and returns the exit status.
+func (e *env) run(ctx context.Context, args []string) int {
+	root := e.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	// One line per message: joined errors (one per mirror, say) are
+	// separated by "; " rather than newlines.
+	fmt.Fprintf(e.stderr, "ferry: error: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+	var h *hintError
+	if errors.As(err, &h) {
+		fmt.Fprintf(e.stderr, "ferry: hint: %s\n", h.hint)
+	}
+	return 1
+}
+
+// hintError attaches a suggestion for the user to an error.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (h *hintError) Error() string { return h.err.Error() }
+func (h *hintError) Unwrap() error { return h.err }
+
+// withHint returns err carrying hint, or nil if err is nil.
+func withHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{err: err, hint: hint}
+}
+
+// isTerminal reports whether w is a terminal (progress bars and prompts are
+// only used there).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+const rootExamples = `  # See the whole loop on this machine (temporary directory, a few seconds):
+  ferry demo
+
+  # Publisher: create a repository and publish a release
+  ferry init ./repo
+  ferry release publish --repo ./repo --app hello --version 1.0.0 --platform linux/amd64 ./hello
+  ferry release list --repo ./repo
+
+  # Operator: serve it over HTTPS with a generated CA
+  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
+
+  # Client: check, download and verify
+  ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
+      --app hello --current 1.0.0 --out ./bin`
+
+func (e *env) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ferry",
+		Short:         "Publish, serve and install signed software updates (TUF)",
+		Example:       rootExamples,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(
+		e.initCmd(),
+		e.keyCmd(),
+		e.releaseCmd(),
+		e.repoCmd(),
+		e.serveCmd(),
+		e.updateCmd(),
+		e.tufCmd(),
+		e.demoCmd(),
+	)
+	return root
+}

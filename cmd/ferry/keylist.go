@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-updates/ferry/repo"
+)
+
+func (e *env) keyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "key",
+		Short:   "Inspect signing keys",
+		Example: "  ferry key list --repo ./repo",
+	}
+	var dir string
+	list := &cobra.Command{
+		Use:   "list --repo DIR",
+		Short: "List roles, their thresholds, key IDs and public keys",
+		Long: `List every role of the repository (root, targets, snapshot, timestamp and one per
+application) with its signature threshold, key IDs, Ed25519 public keys and the encrypted
+private key file. Reads only public metadata: no passphrase needed.`,
+		Example: "  ferry key list --repo ./repo",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ks, err := repo.Keys(dir)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ROLE\tTHRESHOLD\tKEY ID\tPUBLIC KEY (ed25519)\tKEY FILE")
+			for _, k := range ks {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", k.Role, k.Threshold, k.KeyID, k.PublicKey, k.File)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
+	list.MarkFlagRequired("repo")
+	cmd.AddCommand(list)
+	return cmd
+}

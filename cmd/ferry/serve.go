@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/repo"
+)
+
+type serveFlags struct {
+	dir             string
+	addr            string
+	addrFile        string
+	tlsCert, tlsKey string
+	selfSigned      string
+	refresh         time.Duration
+	pass            passphraseSource
+}
+
+func (e *env) serveCmd() *cobra.Command {
+	var fl serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve --repo DIR --addr HOST:PORT (--tls-cert F --tls-key F | --self-signed CAFILE)",
+		Short: "Serve a repository over HTTPS",
+		Long: `Serve DIR/public (metadata and targets) over HTTPS until SIGINT or SIGTERM. With --self-signed
+CAFILE, a new CA and a certificate for the listen address are created and the CA certificate is
+written to CAFILE for clients (--ca CAFILE). With --addr 127.0.0.1:0 a free port is chosen; the
+URL is printed and, with --addr-file, written to a file. When a passphrase is available
+(FERRY_PASSPHRASE or --passphrase-file), snapshot and timestamp are re-signed every
+--refresh-interval before they expire.`,
+		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
+  ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
+  ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return e.serve(cmd.Context(), fl) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&fl.dir, "repo", "", "repository directory (required)")
+	f.StringVar(&fl.addr, "addr", "127.0.0.1:8443", "address to listen on (port 0: any free port)")
+	f.StringVar(&fl.addrFile, "addr-file", "", "write the URL served on to this file once listening")
+	f.StringVar(&fl.tlsCert, "tls-cert", "", "PEM certificate chain file")
+	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM private key file")
+	f.StringVar(&fl.selfSigned, "self-signed", "", "create a CA and certificate; write the CA certificate to this file")
+	f.DurationVar(&fl.refresh, "refresh-interval", time.Hour, "how often to re-sign snapshot and timestamp when due (0: never)")
+	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the key passphrase from this file (enables automatic refresh)")
+	cmd.MarkFlagRequired("repo")
+	return cmd
+}
+
+func (e *env) serve(ctx context.Context, fl serveFlags) error {
+	tlsCfg, err := serveTLS(fl)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", fl.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	url := "https://" + ln.Addr().String() + "/"
+	if err := e.startRefresher(ctx, fl); err != nil {
+		return err
+	}
+	if fl.selfSigned != "" {
+		fmt.Fprintf(e.stdout, "serving %s on %s (CA certificate: %s)\n", fl.dir, url, fl.selfSigned)
+	} else {
+		fmt.Fprintf(e.stdout, "serving %s on %s\n", fl.dir, url)
+	}
+	if fl.addrFile != "" {
+		if err := atomicfile.WriteFile(fl.addrFile, []byte(url+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	err = runServer(ctx, ln, filepath.Join(fl.dir, "public"), tlsCfg, e.stderr)
+	if err == nil || errors.Is(err, context.Canceled) {
+		fmt.Fprintln(e.stdout, "server stopped")
+		return nil
+	}
+	return err
+}
+
+// serveTLS returns the TLS configuration from --tls-cert/--tls-key or
+// --self-signed; exactly one of them must be given.
+func serveTLS(fl serveFlags) (*tls.Config, error) {
+	switch {
+	case fl.selfSigned != "" && (fl.tlsCert != "" || fl.tlsKey != ""):
+		return nil, errors.New("use either --self-signed or --tls-cert/--tls-key, not both")
+	case fl.selfSigned != "":
+		host, _, err := net.SplitHostPort(fl.addr)
+		if err != nil {
+			return nil, fmt.Errorf("bad --addr %q: %w", fl.addr, err)
+		}
+		var hosts []string
+		if host != "" {
+			hosts = append(hosts, host)
+		}
+		return selfSignedTLS(hosts, fl.selfSigned)
+	case fl.tlsCert != "" && fl.tlsKey != "":
+		return loadTLS(fl.tlsCert, fl.tlsKey)
+	}
+	return nil, withHint(errors.New("no TLS certificate: ferry serves HTTPS only"),
+		"pass --tls-cert FILE --tls-key FILE, or --self-signed CAFILE for a generated CA (testing)")
+}
+
+// startRefresher re-signs snapshot and timestamp on a schedule in the
+// background when a passphrase is available without a prompt.
+func (e *env) startRefresher(ctx context.Context, fl serveFlags) error {
+	if fl.refresh <= 0 {
+		return nil
+	}
+	if fl.pass.file == "" && e.getenv(envPassphrase) == "" {
+		fmt.Fprintln(e.stderr, "ferry: note: no passphrase given; snapshot and timestamp are not re-signed automatically (run ferry repo refresh before they expire)")
+		return nil
+	}
+	p, err := e.passphrase(fl.pass, false)
+	if err != nil {
+		return err
+	}
+	r, err := repo.Open(fl.dir, p)
+	if err != nil {
+		return err
+	}
+	go func() {
+		t := time.NewTicker(fl.refresh)
+		defer t.Stop()
+		for {
+			if err := r.Refresh(ctx, false); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(e.stderr, "ferry: error: scheduled refresh: %v\n", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/ferry-updates/ferry/server"
+)
+
+// selfSignedTLS makes a CA and a server certificate for hosts (always
+// including 127.0.0.1 and localhost) and writes the CA certificate to caFile.
+func selfSignedTLS(hosts []string, caFile string) (*tls.Config, error) {
+	return server.SelfSigned(hosts, caFile)
+}
+
+// loadTLS loads a certificate chain and key for serving.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	return server.LoadKeyPair(certFile, keyFile)
+}
+
+// runServer serves the repository's public directory on ln over TLS until
+// ctx is cancelled. The access log goes to logw as JSON (nowhere if nil).
+func runServer(ctx context.Context, ln net.Listener, publicDir string, tlsCfg *tls.Config, logw io.Writer) error {
+	h, err := server.Repository(publicDir)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if logw == nil {
+		logw = io.Discard
+	}
+	return server.Run(ctx, server.Config{
+		Handler:  h,
+		TLS:      tlsCfg,
+		Listener: ln,
+		Logger:   slog.New(slog.NewJSONHandler(logw, nil)),
+	})
+}

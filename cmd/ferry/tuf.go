@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/trust"
+)
+
+// tufFlags are shared by the tuf subcommands, in the shape that TUF
+// conformance tools drive.
+type tufFlags struct {
+	metadataURL   string
+	metadataDir   string
+	targetNames   []string
+	targetDir     string
+	targetBaseURL string
+	ca            string
+	refTime       int64
+	insecureH     bool
+}
+
+const tufExamples = `  ferry tuf init --metadata-dir ./md ./root.json
+  ferry tuf refresh --metadata-dir ./md --metadata-url https://127.0.0.1:8443/metadata/ --ca ./ca.pem
+  ferry tuf download --metadata-dir ./md --metadata-url https://127.0.0.1:8443/metadata/ --ca ./ca.pem \
+      --target-base-url https://127.0.0.1:8443/targets/ --target-dir ./t \
+      --target-name hello/1.0.0/linux-amd64/hello`
+
+func (e *env) tufCmd() *cobra.Command {
+	var fl tufFlags
+	cmd := &cobra.Command{
+		Use:   "tuf",
+		Short: "A low-level TUF client (for interoperability testing)",
+		Long: `A plain TUF client: "init" installs a trusted root, "refresh" runs the TUF client workflow,
+"download" refreshes and then fetches and verifies --target-name targets in order, stopping at the
+first failure. Trusted metadata lives in --metadata-dir as root.json, timestamp.json, snapshot.json,
+targets.json and ROLE.json (role names encoded so no name can leave the directory). Targets are
+saved in --target-dir under their URL-query-encoded path. Exit status 0 on success, 1 on any failure.`,
+		Example: tufExamples,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&fl.metadataDir, "metadata-dir", "", "directory of trusted metadata (required)")
+	pf.StringVar(&fl.metadataURL, "metadata-url", "", "base URL of the repository's metadata")
+	pf.StringArrayVar(&fl.targetNames, "target-name", nil, "target path to download (repeatable, handled in order)")
+	pf.StringVar(&fl.targetDir, "target-dir", "", "directory to save targets in")
+	pf.StringVar(&fl.targetBaseURL, "target-base-url", "", "base URL of the repository's targets")
+	pf.StringVar(&fl.ca, "ca", "", "PEM file of the CA that signed the server's certificate (default: system roots)")
+	pf.Int64Var(&fl.refTime, "unsafe-reference-time", 0, "UNSAFE: judge expiry at this time (Unix seconds) instead of now")
+	pf.BoolVar(&fl.insecureH, "insecure-allow-http-loopback", false, "INSECURE: allow plain http:// to a loopback address (tests only)")
+	cmd.MarkPersistentFlagRequired("metadata-dir")
+	cmd.AddCommand(
+		&cobra.Command{
+			Use: "init ROOT_FILE", Short: "Verify a self-signed root and install it as the trusted root",
+			Example: "  ferry tuf init --metadata-dir ./md ./root.json",
+			Args:    cobra.ExactArgs(1),
+			RunE:    func(cmd *cobra.Command, args []string) error { return e.tufInit(fl, args[0]) },
+		},
+		&cobra.Command{
+			Use: "refresh", Short: "Refresh trusted metadata from --metadata-url",
+			Example: "  ferry tuf refresh --metadata-dir ./md --metadata-url https://127.0.0.1:8443/metadata/",
+			Args:    cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				_, _, err := e.tufRefresh(cmd.Context(), fl)
+				return err
+			},
+		},
+		&cobra.Command{
+			Use: "download", Short: "Refresh, then download and verify --target-name targets",
+			Example: tufExamples,
+			Args:    cobra.NoArgs,
+			RunE:    func(cmd *cobra.Command, args []string) error { return e.tufDownload(cmd.Context(), fl) },
+		},
+	)
+	return cmd
+}
+
+// tufInit verifies that rootFile is a root signed by its own threshold of
+// its own keys and stores it as metadata-dir/root.json.
+func (e *env) tufInit(fl tufFlags, rootFile string) error {
+	data, err := os.ReadFile(rootFile)
+	if err != nil {
+		return err
+	}
+	if err := verifySelfSigned(data); err != nil {
+		return fmt.Errorf("root %s: %w", rootFile, err)
+	}
+	store := trust.DirStore(fl.metadataDir)
+	if err := store.Save("root", data); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "trusted root installed in %s\n", fl.metadataDir)
+	return nil
+}
+
+// verifySelfSigned parses data as root metadata and checks it against its
+// own keys and threshold. go-tuf may panic on malformed key material, so a
+// panic is turned into an error.
+func verifySelfSigned(data []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed root: %v", r)
+		}
+	}()
+	md, err := metadata.Root().FromBytes(data)
+	if err != nil {
+		return err
+	}
+	if err := md.VerifyDelegate(metadata.ROOT, md); err != nil {
+		return fmt.Errorf("not signed by its own threshold of keys: %w", err)
+	}
+	return nil
+}
+
+// tufRefresh runs the TUF client workflow and returns the client and the
+// source it used.
+func (e *env) tufRefresh(ctx context.Context, fl tufFlags) (*trust.Client, *httpSource, error) {
+	if fl.metadataURL == "" {
+		return nil, nil, errors.New("--metadata-url is required")
+	}
+	f, err := newFetcher(fl.ca, fl.insecureH)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := newHTTPSource(f, fl.metadataURL, fl.insecureH)
+	if err != nil {
+		return nil, nil, err
+	}
+	store := trust.DirStore(fl.metadataDir)
+	root, err := store.Load("root")
+	if err != nil {
+		return nil, nil, withHint(fmt.Errorf("no trusted root in %s: %w", fl.metadataDir, err),
+			"run ferry tuf init --metadata-dir "+fl.metadataDir+" ROOT_FILE first")
+	}
+	cfg := trust.Config{Root: root, Store: store}
+	if fl.refTime != 0 {
+		t := time.Unix(fl.refTime, 0)
+		cfg.Now = func() time.Time { return t }
+	}
+	c, err := trust.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.Refresh(ctx, src); err != nil {
+		return nil, nil, fmt.Errorf("refresh: %w", err)
+	}
+	return c, src, nil
+}
+
+// newFetcher builds the HTTPS fetcher, trusting caFile's CAs if given.
+func newFetcher(caFile string, insecureHTTP bool) (*fetch.Fetcher, error) {
+	opts := fetch.Options{InsecureAllowHTTPLoopback: insecureHTTP, UserAgent: "ferry"}
+	if caFile != "" {
+		pool, err := loadCA(caFile)
+		if err != nil {
+			return nil, err
+		}
+		opts.RootCAs = pool
+	}
+	return fetch.New(opts)
+}
+
+// httpSource is a trust.Source over one metadata base URL.
+type httpSource struct {
+	f    *fetch.Fetcher
+	base string // ends in "/"
+}
+
+var _ trust.Source = (*httpSource)(nil)
+
+func newHTTPSource(f *fetch.Fetcher, base string, insecureHTTP bool) (*httpSource, error) {
+	if err := fetch.CheckURL(base, insecureHTTP); err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	return &httpSource{f: f, base: base}, nil
+}
+
+// FetchMetadata implements trust.Source. The name comes from the trust
+// package, which encodes role names for use in a URL.
+func (s *httpSource) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
+	b, err := s.f.Bytes(ctx, s.base+name, maxLen)
+	if errors.Is(err, fetch.ErrNotFound) {
+		return nil, notFound{err}
+	}
+	return b, err
+}
+
+// notFound is a fetch 404 that also matches trust.ErrNotFound.
+type notFound struct{ err error }
+
+func (n notFound) Error() string        { return n.err.Error() }
+func (n notFound) Unwrap() error        { return n.err }
+func (n notFound) Is(target error) bool { return target == trust.ErrNotFound }
+
+// tufDownload refreshes, then fetches each target in order.
+func (e *env) tufDownload(ctx context.Context, fl tufFlags) error {
+	if len(fl.targetNames) == 0 || fl.targetDir == "" || fl.targetBaseURL == "" {
+		return errors.New("download needs --target-name, --target-dir and --target-base-url")
+	}
+	if err := fetch.CheckURL(fl.targetBaseURL, fl.insecureH); err != nil {
+		return err
+	}
+	c, src, err := e.tufRefresh(ctx, fl)
+	if err != nil {
+		return err
+	}
+	consistent, err := consistentSnapshot(fl.metadataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(fl.targetDir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range fl.targetNames {
+		tf, err := c.Target(ctx, src, name)
+		if err != nil {
+			return fmt.Errorf("target %q: %w", name, err)
+		}
+		path, fetched, err := downloadTarget(ctx, src.f, fl.targetBaseURL, fl.targetDir, name, tf, consistent)
+		if err != nil {
+			return err
+		}
+		verb := "downloaded"
+		if !fetched {
+			verb = "already present"
+		}
+		fmt.Fprintf(e.stdout, "%s %s: %s\n", verb, name, path)
+	}
+	return nil
+}
+
+// consistentSnapshot reports whether the trusted root in dir asks for
+// consistent snapshots (hash-prefixed target file names).
+func consistentSnapshot(dir string) (bool, error) {
+	b, err := trust.DirStore(dir).Load("root")
+	if err != nil {
+		return false, err
+	}
+	md, err := metadata.Root().FromBytes(b)
+	if err != nil {
+		return false, fmt.Errorf("trusted root: %w", err)
+	}
+	return md.Signed.ConsistentSnapshot, nil
+}
+
+// downloadTarget saves the target described by tf in dir under its encoded
+// name unless a file with matching length and hashes is already there. It
+// reports the path and whether it fetched anything.
+func downloadTarget(ctx context.Context, f *fetch.Fetcher, baseURL, dir, name string, tf *metadata.TargetFiles, consistent bool) (string, bool, error) {
+	local, err := targetFileName(name)
+	if err != nil {
+		return "", false, err
+	}
+	want, err := wantOf(tf)
+	if err != nil {
+		return "", false, fmt.Errorf("target %q: %w", name, err)
+	}
+	final := filepath.Join(dir, local)
+	if ok, err := matches(final, want); err != nil {
+		return "", false, err
+	} else if ok {
+		return final, false, nil
+	}
+	u, err := targetURL(baseURL, name, want, consistent)
+	if err != nil {
+		return "", false, fmt.Errorf("target %q: %w", name, err)
+	}
+	partial := filepath.Join(dir, "."+local+".part")
+	if err := f.File(ctx, u, partial, want, nil); err != nil {
+		return "", false, fmt.Errorf("target %q: %w", name, err)
+	}
+	if err := atomicfile.Rename(partial, final); err != nil {
+		return "", false, err
+	}
+	return final, true, nil
+}
