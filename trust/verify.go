@@ -54,11 +54,36 @@ func parseDoc(data []byte) (*doc, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sigs []metadata.Signature
-	if err := json.Unmarshal(env["signatures"], &sigs); err != nil || sigs == nil {
-		return nil, errors.New(`missing or malformed "signatures"`)
+	sigs, err := parseSignatures(env["signatures"])
+	if err != nil {
+		return nil, err
 	}
 	return &doc{canon: canon, sigs: sigs}, nil
+}
+
+// parseSignatures reads the signatures strictly: each is an object with
+// exactly the members "keyid" (a string) and "sig" (lower- or upper-case
+// hex), so no spelling variant of a member is silently accepted.
+func parseSignatures(raw json.RawMessage) ([]metadata.Signature, error) {
+	var list []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
+		return nil, errors.New(`missing or malformed "signatures"`)
+	}
+	sigs := make([]metadata.Signature, 0, len(list))
+	for _, m := range list {
+		var s metadata.Signature
+		var hexSig string
+		if len(m) != 2 || json.Unmarshal(m["keyid"], &s.KeyID) != nil || json.Unmarshal(m["sig"], &hexSig) != nil {
+			return nil, errors.New(`malformed signature: want exactly "keyid" and "sig"`)
+		}
+		b, err := hex.DecodeString(hexSig)
+		if err != nil {
+			return nil, fmt.Errorf("malformed signature hex: %w", err)
+		}
+		s.Signature = b
+		sigs = append(sigs, s)
+	}
+	return sigs, nil
 }
 
 // header is what every role has in common.

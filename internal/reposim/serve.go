@@ -167,6 +167,9 @@ func (r *Repo) setKeysLocked(role string, keys []*Key, threshold int) {
 			rr.Threshold = threshold
 		}
 		r.rootDirty = true
+		if role == metadata.TARGETS {
+			r.dirty[role] = true
+		}
 		return
 	}
 	for name, md := range r.roles {
