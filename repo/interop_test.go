@@ -21,13 +21,13 @@ func TestGoTUFUpdaterInterop(t *testing.T) {
 	r := newTestRepo(t, InitOptions{RootKeys: 3, RootThreshold: 2}, &testClock{t: time.Now()})
 	r.now = time.Now // the stock updater judges expiry by the real clock
 	content := map[string]string{
-		"hello/1.0.0/linux-amd64/hello":      "hello one",
-		"hello/1.1.0/linux-amd64/hello":      "hello two",
+		"hello/1.0.0/linux-amd64/hello":       "hello one",
+		"hello/1.1.0/linux-amd64/hello":       "hello two",
 		"world/0.1.0/windows-amd64/world.zip": "PK world",
 	}
 	rels := map[string]Release{
-		"hello/1.0.0/linux-amd64/hello":      hello("1.0.0"),
-		"hello/1.1.0/linux-amd64/hello":      hello("1.1.0"),
+		"hello/1.0.0/linux-amd64/hello":       hello("1.0.0"),
+		"hello/1.1.0/linux-amd64/hello":       hello("1.1.0"),
 		"world/0.1.0/windows-amd64/world.zip": {App: "world", Version: "0.1.0", Platform: "windows/amd64"},
 	}
 	for p, c := range content {
