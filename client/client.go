@@ -1,13 +1,25 @@
-// Package client is the library an application embeds to update itself:
-// Check finds the newest signed release, Download fetches and verifies it.
 package client
 
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
 	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"golang.org/x/mod/semver"
+
+	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/trust"
 )
 
 // Config configures a Client. The zero value is safe but incomplete: URLs,
@@ -26,6 +38,9 @@ type Config struct {
 	InsecureAllowHTTPLoopback bool
 	Progress                  func(done, total int64)
 	Now                       func() time.Time
+	// Prerelease lets Check offer pre-release versions (1.5.0-rc.1);
+	// by default only releases without a pre-release suffix are offered.
+	Prerelease bool
 }
 
 // Release is one signed artifact of an application.
@@ -39,18 +54,189 @@ type Release struct {
 	Hashes   map[string][]byte
 }
 
-// Client checks for and downloads releases. Not safe for concurrent use.
-type Client struct{ cfg Config }
+// String describes r in one line, for logs and messages.
+func (r *Release) String() string {
+	if r == nil {
+		return "<no release>"
+	}
+	return fmt.Sprintf("%s %s %s (%s, %d bytes, sha256 %s)",
+		r.App, r.Version, r.Platform, r.Path, r.Length, shortHex(r.Hashes["sha256"]))
+}
 
-// New validates cfg.
-func New(cfg Config) (*Client, error) { return nil, errors.New("client: not implemented") }
+func shortHex(b []byte) string {
+	s := hex.EncodeToString(b)
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
+}
+
+// Client checks for and downloads releases. Not safe for concurrent use.
+type Client struct {
+	cfg       Config
+	root      []byte      // the trusted root shipped with the application
+	store     trust.Store // StateDir/metadata
+	downloads string      // StateDir/downloads
+	fetcher   *fetch.Fetcher
+	mirrors   []*mirror
+	tc        *trust.Client // nil until loaded
+	current   *mirror       // the mirror of the last successful refresh; nil before
+}
+
+// maxRootSize bounds a trusted root read from TrustedRootFile (go-tuf's
+// default limit for root metadata).
+const maxRootSize = 512000
+
+// appRE is the application name rule of package repo.
+var appRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// platformRE is "os/arch" as Go spells GOOS and GOARCH.
+var platformRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9]+$`)
+
+// New validates cfg, creates the state directory and loads trusted state.
+// A missing or empty trusted root is an error: verification cannot be
+// skipped.
+func New(cfg Config) (*Client, error) {
+	root, err := validate(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client config: %w", err)
+	}
+	metaDir := filepath.Join(cfg.StateDir, "metadata")
+	downloads := filepath.Join(cfg.StateDir, "downloads")
+	for _, d := range []string{cfg.StateDir, metaDir, downloads} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("client: state directory: %w", err)
+		}
+	}
+	f, err := fetch.New(fetch.Options{
+		RootCAs:                   cfg.RootCAs,
+		HTTPClient:                cfg.HTTPClient,
+		InsecureAllowHTTPLoopback: cfg.InsecureAllowHTTPLoopback,
+		UserAgent:                 "ferry-client",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	c := &Client{cfg: cfg, root: root, store: trust.DirStore(metaDir), downloads: downloads, fetcher: f}
+	for _, u := range cfg.URLs {
+		c.mirrors = append(c.mirrors, &mirror{base: u, f: f})
+	}
+	if _, err := c.trust(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// validate checks cfg, fills in defaults and returns the trusted root bytes.
+func validate(cfg *Config) ([]byte, error) {
+	if len(cfg.URLs) == 0 {
+		return nil, errors.New("no repository URL")
+	}
+	urls := make([]string, len(cfg.URLs))
+	for i, u := range cfg.URLs {
+		if err := fetch.CheckURL(u, cfg.InsecureAllowHTTPLoopback); err != nil {
+			return nil, fmt.Errorf("repository URL %q: %w", u, err)
+		}
+		if strings.ContainsAny(u, "?#") {
+			return nil, fmt.Errorf("repository URL %q: query or fragment not allowed", u)
+		}
+		urls[i] = strings.TrimSuffix(u, "/") + "/"
+	}
+	cfg.URLs = urls
+	root, err := readRoot(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("no state directory")
+	}
+	if !appRE.MatchString(cfg.App) {
+		return nil, fmt.Errorf("app name %q: want %s", cfg.App, appRE)
+	}
+	if cfg.Platform == "" {
+		cfg.Platform = runtime.GOOS + "/" + runtime.GOARCH
+	}
+	if !platformRE.MatchString(cfg.Platform) {
+		return nil, fmt.Errorf("platform %q: want os/arch, e.g. linux/amd64", cfg.Platform)
+	}
+	if cfg.Installed != "" {
+		v := strings.TrimPrefix(cfg.Installed, "v")
+		if !semver.IsValid("v" + v) {
+			return nil, fmt.Errorf("installed version %q is not semver", cfg.Installed)
+		}
+		cfg.Installed = v
+	}
+	return root, nil
+}
+
+// readRoot returns the configured trusted root: exactly one of TrustedRoot
+// and TrustedRootFile, non-empty.
+func readRoot(cfg *Config) ([]byte, error) {
+	switch {
+	case len(cfg.TrustedRoot) > 0 && cfg.TrustedRootFile != "":
+		return nil, errors.New("both TrustedRoot and TrustedRootFile set; choose one")
+	case len(cfg.TrustedRoot) > 0:
+		return append([]byte(nil), cfg.TrustedRoot...), nil
+	case cfg.TrustedRootFile == "":
+		return nil, errors.New("no trusted root: set TrustedRoot or TrustedRootFile (verification cannot be skipped)")
+	}
+	f, err := os.Open(cfg.TrustedRootFile)
+	if err != nil {
+		return nil, fmt.Errorf("trusted root: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxRootSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("trusted root %s: %w", cfg.TrustedRootFile, err)
+	}
+	if len(b) > maxRootSize {
+		return nil, fmt.Errorf("trusted root %s: larger than %d bytes", cfg.TrustedRootFile, maxRootSize)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("trusted root %s: empty file", cfg.TrustedRootFile)
+	}
+	return b, nil
+}
+
+// trust returns the trust client, loading it from the store on first use or
+// after a failed refresh (so that a mirror's failure leaves no half-updated
+// state behind: only what was verified and saved is reloaded).
+func (c *Client) trust() (*trust.Client, error) {
+	if c.tc != nil {
+		return c.tc, nil
+	}
+	tc, err := trust.New(trust.Config{Root: c.root, Store: c.store, Now: c.cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("client: trusted metadata: %w", err)
+	}
+	c.tc = tc
+	return tc, nil
+}
 
 // Check refreshes metadata and returns the newest release above Installed, or nil.
 func (c *Client) Check(ctx context.Context) (*Release, error) {
-	return nil, errors.New("client: not implemented")
+	targets, err := c.targetsUnder(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check %s: %w", c.cfg.App, err)
+	}
+	return pick(targets, c.policy()), nil
 }
 
-// Download fetches rel into dir after verifying length and hashes; it returns the final path.
-func (c *Client) Download(ctx context.Context, rel *Release, dir string) (string, error) {
-	return "", errors.New("client: not implemented")
+func (c *Client) policy() policy {
+	return policy{
+		app:        c.cfg.App,
+		platform:   c.cfg.Platform,
+		installed:  c.cfg.Installed,
+		prerelease: c.cfg.Prerelease,
+	}
+}
+
+// targetsUnder refreshes metadata and returns every target under "APP/".
+func (c *Client) targetsUnder(ctx context.Context) (map[string]*metadata.TargetFiles, error) {
+	var targets map[string]*metadata.TargetFiles
+	err := c.withMirrors(ctx, true, func(tc *trust.Client, m *mirror) (err error) {
+		targets, err = tc.TargetsUnder(ctx, m, c.cfg.App+"/")
+		return err
+	})
+	return targets, err
 }

@@ -1,0 +1,52 @@
+// Package client is the library an application embeds to update itself:
+// Check finds the newest signed release, Download fetches and verifies it.
+//
+// # Guarantees
+//
+// A Client never returns or writes anything that the repository's TUF keys
+// did not sign. New refuses a Config without a trusted root (there is no way
+// to skip verification), and every URL must be https (plain http only to a
+// loopback address with InsecureAllowHTTPLoopback, for tests).
+//
+// Check refreshes TUF metadata (root chain, timestamp, snapshot, targets and
+// the application's delegated role, through package trust) and returns the
+// newest release strictly above Config.Installed for Config.App and
+// Config.Platform, or nil. A target counts as a release of the application
+// only if its path has the form APP/VERSION/OS-ARCH/FILE and its signed
+// custom metadata
+//
+//	{"ferry": {"app": APP, "version": VERSION, "platform": "OS/ARCH", "kind": KIND}}
+//
+// agrees with that path, with the configured application and platform, and
+// VERSION is valid semver. Pre-release versions (1.5.0-rc.1) are offered only
+// with Config.Prerelease. When one version has several files for the
+// platform, Check picks the one whose FILE name sorts first (byte order), so
+// the choice is the same on every client.
+//
+// Download re-resolves the release's path through trusted metadata (the
+// caller's Length and Hashes are never used), refuses anything that Check
+// would not offer (another application, another platform, a version not above
+// Installed), downloads into StateDir/downloads/SHA256HEX (resuming a partial
+// file with an HTTP Range request), verifies the length and every known hash
+// of the whole file, and only then moves it into the destination directory.
+// A complete file already in the download cache is re-verified before use and
+// downloaded again if it does not match.
+//
+// # Mirrors
+//
+// Config.URLs are tried in order. A mirror that fails, with a transport error
+// or with metadata or bytes that fail verification, is recorded in a
+// *MirrorError and the next one is tried; checks are the same on every
+// mirror. An operation fails only when every mirror failed, and its error
+// joins each mirror's error.
+//
+// # Layout
+//
+// A mirror at BASE/ serves BASE/metadata/N.ROLE.json and timestamp.json, and
+// BASE/targets/APP/VERSION/OS-ARCH/SHA256HEX.FILE (consistent snapshots; see
+// package repo). The state directory holds metadata/ (trusted metadata, see
+// trust.DirStore) and downloads/ (partial and verified downloads), both 0700.
+//
+// A Client is not safe for concurrent use; two processes must not share a
+// StateDir at the same time.
+package client

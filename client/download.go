@@ -1,0 +1,223 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/internal/atomicfile"
+)
+
+// Download fetches rel into dir after verifying length and hashes; it returns the final path.
+//
+// Only rel.Path is read: the release is looked up again in trusted metadata,
+// and refused (ErrRefused) if Check would not offer it. The file is named
+// after the last element of the path; a "binary" gets mode 0755, an archive
+// 0644. dir is created if missing.
+func (c *Client) Download(ctx context.Context, rel *Release, dir string) (string, error) {
+	if rel == nil {
+		return "", errors.New("download: no release")
+	}
+	if dir == "" {
+		return "", fmt.Errorf("download %s: no destination directory", rel.Path)
+	}
+	signed, err := c.resolve(ctx, rel.Path)
+	if err != nil {
+		return "", fmt.Errorf("download: %w", err)
+	}
+	cached, err := c.fetchCached(ctx, signed)
+	if err != nil {
+		return "", fmt.Errorf("download %s %s: %w", signed.App, signed.Version, err)
+	}
+	dest, err := place(cached, signed, dir)
+	if err != nil {
+		return "", fmt.Errorf("download %s %s: %w", signed.App, signed.Version, err)
+	}
+	return dest, nil
+}
+
+// fetchCached returns the download cache file StateDir/downloads/SHA256HEX
+// holding rel's verified bytes, reusing a verified complete file, resuming
+// a partial one, and trying the mirrors in order.
+func (c *Client) fetchCached(ctx context.Context, rel *Release) (string, error) {
+	name := filepath.Join(c.downloads, hex.EncodeToString(rel.Hashes["sha256"]))
+	want := fetch.Want{Length: rel.Length, Hashes: rel.Hashes}
+	ok, err := reuse(name, want)
+	if err != nil || ok {
+		return name, err
+	}
+	var errs []error
+	for _, m := range c.mirrors {
+		if err := ctx.Err(); err != nil {
+			return "", errors.Join(append(errs, err)...)
+		}
+		err := c.fetchFile(ctx, m.targetURL(rel.Path, rel.Hashes["sha256"]), name, want)
+		if err == nil {
+			return name, nil
+		}
+		errs = append(errs, &MirrorError{URL: m.base, Err: err})
+	}
+	return "", errors.Join(errs...)
+}
+
+// fetchFile downloads url into name. If a resumed download fails
+// verification (fetch.File then removes the file), it starts once more from
+// the beginning, so that bad bytes from an earlier attempt or another
+// mirror cannot make a good mirror fail.
+func (c *Client) fetchFile(ctx context.Context, url, name string, want fetch.Want) error {
+	var progress fetch.Progress
+	if c.cfg.Progress != nil {
+		progress = fetch.Progress(c.cfg.Progress)
+	}
+	resumed := exists(name)
+	err := c.fetcher.File(ctx, url, name, want, progress)
+	if err != nil && resumed && !exists(name) && ctx.Err() == nil {
+		err = c.fetcher.File(ctx, url, name, want, progress)
+	}
+	return err
+}
+
+func exists(name string) bool {
+	_, err := os.Lstat(name)
+	return err == nil
+}
+
+// reuse inspects a file already in the download cache. It reports true
+// only for a complete file whose length and hashes match; a complete or
+// longer file that does not match (a poisoned cache) is removed so it is
+// downloaded again; a shorter one is kept for fetch.File to resume.
+func reuse(name string, want fetch.Want) (bool, error) {
+	fi, err := os.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("download cache: %w", err)
+	}
+	if fi.Mode().IsRegular() && fi.Size() < want.Length {
+		return false, nil
+	}
+	if fi.Mode().IsRegular() && fi.Size() == want.Length && verifyFile(name, want) == nil {
+		return true, nil
+	}
+	if err := os.RemoveAll(name); err != nil {
+		return false, fmt.Errorf("download cache: removing unverified %s: %w", name, err)
+	}
+	return false, nil
+}
+
+// verifyFile checks the length and hashes of the file at name.
+func verifyFile(name string, want fetch.Want) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	v := newVerifier(want)
+	if _, err := io.Copy(v, io.LimitReader(f, want.Length+1)); err != nil {
+		return err
+	}
+	return v.check()
+}
+
+// place moves the verified cache file into dir, renaming it, or copying it
+// (and hashing the copy again) when the rename fails, for example across
+// file systems.
+func place(cached string, rel *Release, dir string) (string, error) {
+	perm := os.FileMode(0o644)
+	if rel.Kind == "binary" {
+		perm = 0o755
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	dest := filepath.Join(dir, path.Base(rel.Path))
+	if err := os.Chmod(cached, perm); err != nil {
+		return "", err
+	}
+	rerr := atomicfile.Rename(cached, dest)
+	if rerr == nil {
+		return dest, nil
+	}
+	if err := copyVerified(cached, dest, perm, fetch.Want{Length: rel.Length, Hashes: rel.Hashes}); err != nil {
+		return "", fmt.Errorf("move into %s: rename: %v; copy: %w", dir, rerr, err)
+	}
+	if err := os.Remove(cached); err != nil {
+		return "", fmt.Errorf("remove %s: %w", cached, err)
+	}
+	return dest, nil
+}
+
+// copyVerified copies src to dest atomically, hashing the bytes it writes;
+// dest is left untouched unless they match want.
+func copyVerified(src, dest string, perm os.FileMode, want fetch.Want) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return atomicfile.Write(dest, perm, func(w io.Writer) error {
+		v := newVerifier(want)
+		if _, err := io.Copy(io.MultiWriter(w, v), io.LimitReader(f, want.Length+1)); err != nil {
+			return err
+		}
+		return v.check()
+	})
+}
+
+// verifier hashes what is written to it with every known algorithm that
+// want lists.
+type verifier struct {
+	want fetch.Want
+	n    int64
+	hs   map[string]hash.Hash
+}
+
+func newVerifier(want fetch.Want) *verifier {
+	v := &verifier{want: want, hs: map[string]hash.Hash{}}
+	for alg := range want.Hashes {
+		switch alg {
+		case "sha256":
+			v.hs[alg] = sha256.New()
+		case "sha512":
+			v.hs[alg] = sha512.New()
+		}
+	}
+	return v
+}
+
+func (v *verifier) Write(p []byte) (int, error) {
+	v.n += int64(len(p))
+	for _, h := range v.hs {
+		h.Write(p)
+	}
+	return len(p), nil
+}
+
+// check reports a length or hash mismatch, with the evidence. At least one
+// known hash algorithm is required.
+func (v *verifier) check() error {
+	if v.n != v.want.Length {
+		return fmt.Errorf("length mismatch: want %d bytes, got %d", v.want.Length, v.n)
+	}
+	if len(v.hs) == 0 {
+		return errors.New("no known hash algorithm in signed metadata")
+	}
+	for alg, h := range v.hs {
+		if got := h.Sum(nil); !bytes.Equal(got, v.want.Hashes[alg]) {
+			return fmt.Errorf("%s mismatch: want %x, got %x", alg, v.want.Hashes[alg], got)
+		}
+	}
+	return nil
+}

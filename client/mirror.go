@@ -1,0 +1,90 @@
+package client
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/trust"
+)
+
+// MirrorError is one mirror's failure. When every mirror fails, the
+// returned error joins one MirrorError per mirror, in order.
+type MirrorError struct {
+	URL string // the mirror's base URL
+	Err error
+}
+
+func (e *MirrorError) Error() string { return "mirror " + e.URL + ": " + e.Err.Error() }
+
+func (e *MirrorError) Unwrap() error { return e.Err }
+
+// mirror is one repository base URL; it is the trust.Source for that mirror.
+type mirror struct {
+	base string // ends in "/"
+	f    *fetch.Fetcher
+}
+
+var _ trust.Source = (*mirror)(nil)
+
+// FetchMetadata fetches BASE/metadata/NAME. A 404 wraps trust.ErrNotFound.
+func (m *mirror) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
+	esc := url.PathEscape(name)
+	if name == "" || esc == "." || esc == ".." {
+		return nil, fmt.Errorf("metadata file name %q not allowed", name)
+	}
+	b, err := m.f.Bytes(ctx, m.base+"metadata/"+esc, maxLen)
+	if errors.Is(err, fetch.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", trust.ErrNotFound, err)
+	}
+	return b, err
+}
+
+// targetURL is the consistent-snapshot URL of target p (already validated
+// as APP/VERSION/OS-ARCH/FILE): BASE/targets/APP/VERSION/OS-ARCH/SHA256HEX.FILE.
+func (m *mirror) targetURL(p string, sha256 []byte) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	last := len(segs) - 1
+	segs[last] = hex.EncodeToString(sha256) + "." + segs[last]
+	return m.base + "targets/" + strings.Join(segs, "/")
+}
+
+// withMirrors runs op against the mirrors in order until one succeeds. If
+// the metadata has not been refreshed since the trust client was loaded,
+// each attempt refreshes first. A failed attempt drops the in-memory trust
+// state (it is reloaded from what was verified and saved) so the next
+// mirror starts clean; it is recorded as a *MirrorError.
+func (c *Client) withMirrors(ctx context.Context, refresh bool, op func(*trust.Client, *mirror) error) error {
+	if refresh {
+		c.current = nil
+	}
+	var errs []error
+	for _, m := range c.mirrors {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		tc, err := c.trust()
+		if err != nil {
+			return err
+		}
+		if c.current == nil {
+			err = tc.Refresh(ctx, m)
+		}
+		if err == nil {
+			c.current = m
+			if err = op(tc, m); err == nil {
+				return nil
+			}
+		}
+		c.tc, c.current = nil, nil
+		errs = append(errs, &MirrorError{URL: m.base, Err: err})
+	}
+	return errors.Join(errs...)
+}
