@@ -1,0 +1,290 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/ferry-updates/ferry/internal/faultfs"
+)
+
+// strategy is what differs between Binary and Slots; engine runs the state
+// machine that is common to both (see docs/install.md):
+//
+//	staged -> intent saved (pending) -> swapped -> trial (tries++ saved)
+//	       -> restart, health -> committed | rollback begun -> restored -> rolled back
+type strategy interface {
+	// stage verifies the artifact while copying it into place next to the
+	// live version and returns its SHA-256; nothing live changes.
+	stage(ctx context.Context, a *Artifact) (string, error)
+	// swap makes the staged version live in one atomic rename.
+	swap(ctx context.Context, a *Artifact) error
+	// active identifies the live version on disk (fs.ErrNotExist if none).
+	active(ctx context.Context) (string, error)
+	id(v Installed) string
+	fromID(id string) Installed
+	// restore makes v live again.
+	restore(ctx context.Context, v Installed) error
+	// cleanup removes leftovers of interrupted stagings.
+	cleanup(ctx context.Context)
+	// prune removes old versions after a commit.
+	prune(ctx context.Context, st *State)
+	runPath() string
+}
+
+type engine struct {
+	app       string
+	s         strategy
+	statePath string
+	lockPath  string
+	health    *Health
+	restart   []string
+	maxTries  int
+	log       *slog.Logger
+	h         *hooks
+}
+
+func (e *engine) fs() faultfs.FS { return e.h.fsys() }
+
+func (e *engine) save(st *State) error { return saveState(e.fs(), e.statePath, st) }
+
+// lock takes the per-application lock (R50).
+func (e *engine) lock() (func(), error) {
+	l, err := e.fs().Lock(e.lockPath)
+	if errors.Is(err, faultfs.ErrLocked) {
+		e.log.Warn("install.busy", "app", e.app, "lock", e.lockPath, "error", err)
+		return nil, fmt.Errorf("install %s: %w (%v)", e.app, ErrBusy, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("install %s: lock: %w", e.app, err)
+	}
+	return func() { l.Close() }, nil
+}
+
+// load reads the state and finishes or rolls back an interrupted install.
+func (e *engine) load(ctx context.Context) (*State, Result, error) {
+	st, corrupt, err := loadState(e.fs(), e.statePath, e.app)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	e.s.cleanup(ctx)
+	if corrupt {
+		// R52: nothing from the corrupt file is trusted; the live version on
+		// disk is the installed one.
+		e.log.Error("install.state_corrupt", "app", e.app, "state", e.statePath, "moved_to", e.statePath+".corrupt")
+		if id, err := e.s.active(ctx); err == nil {
+			v := e.s.fromID(id)
+			st.Installed = &v
+		}
+		if err := e.save(st); err != nil {
+			return nil, Result{}, err
+		}
+	}
+	res, err := e.recover(ctx, st)
+	return st, res, err
+}
+
+func (e *engine) recover(ctx context.Context, st *State) (Result, error) {
+	p := st.Pending
+	if p == nil {
+		return e.result(st), nil
+	}
+	id, err := e.s.active(ctx)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Result{}, fmt.Errorf("recover %s: %w", e.app, err)
+	}
+	switch {
+	case p.Rollback != "":
+		e.log.Warn("install.recover", "app", e.app, "action", "finish rollback", "version", p.Version)
+		return e.rollback(ctx, st, p.Rollback)
+	case err == nil && id == e.s.id(Installed{Version: p.Version, SHA256: p.SHA256}):
+		e.log.Warn("install.recover", "app", e.app, "action", "resume trial", "version", p.Version, "tries", p.Tries)
+		return e.finish(ctx, st)
+	case (err == nil && st.Installed != nil && id == e.s.id(*st.Installed)) || (err != nil && st.Installed == nil):
+		e.log.Warn("install.recover", "app", e.app, "action", "abort unswapped install", "version", p.Version)
+		st.Pending = nil
+		return e.result(st), e.save(st)
+	default:
+		return e.rollback(ctx, st, "an interrupted install left an unknown version live")
+	}
+}
+
+func (e *engine) result(st *State) Result {
+	r := Result{App: e.app, Path: e.s.runPath()}
+	if st.Installed != nil {
+		r.Version = st.Installed.Version
+	}
+	if st.Previous != nil {
+		r.Previous = st.Previous.Version
+	}
+	return r
+}
+
+// apply runs one install under the lock.
+func (e *engine) apply(ctx context.Context, a *Artifact) (Result, error) {
+	unlock, err := e.lock()
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+	st, _, err := e.load(ctx)
+	if err != nil && !errors.Is(err, ErrRolledBack) {
+		return Result{}, err
+	}
+	if bad, ok := st.Bad[a.Version]; ok {
+		return Result{}, fmt.Errorf("install %s/%s: %w: %s", a.App, a.Version, ErrMarkedBad, bad.Reason)
+	}
+	if st.Installed != nil && st.Installed.Version == a.Version {
+		r := e.result(st)
+		r.Unchanged = true
+		return r, nil
+	}
+	sha, err := e.s.stage(ctx, a)
+	if err != nil {
+		e.log.Error("install.rejected", "app", a.App, "version", a.Version, "error", err)
+		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
+	}
+	e.h.fp("staged")
+	st.Pending = &Pending{Version: a.Version, SHA256: sha, Started: e.h.clock()}
+	if err := e.save(st); err != nil {
+		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
+	}
+	e.h.fp("intent")
+	if err := e.s.swap(ctx, a); err != nil {
+		// Whatever part of the swap happened, recovery puts disk and
+		// state back in agreement; the old version is still live.
+		e.recover(ctx, st)
+		return Result{}, fmt.Errorf("install %s/%s: swap: %w", a.App, a.Version, err)
+	}
+	e.h.fp("swapped")
+	e.log.Info("install.swapped", "app", a.App, "version", a.Version)
+	return e.finish(ctx, st)
+}
+
+// finish runs the health trial of the pending version, then commits it or
+// rolls it back.
+func (e *engine) finish(ctx context.Context, st *State) (Result, error) {
+	p := st.Pending
+	if e.health == nil && len(e.restart) == 0 {
+		return e.commit(ctx, st)
+	}
+	if p.Tries >= e.maxTries {
+		return e.rollback(ctx, st, fmt.Sprintf("crash loop: %d trials were interrupted", p.Tries))
+	}
+	p.Tries++
+	if err := e.save(st); err != nil { // R44: counted before the new version starts
+		return Result{}, fmt.Errorf("install %s/%s: %w", e.app, p.Version, err)
+	}
+	e.h.fp("trial")
+	env := e.env(p.Version)
+	var reason string
+	if len(e.restart) > 0 {
+		if err := runCmd(ctx, e.restart, env, defaultTimeout); err != nil {
+			reason = "restart: " + err.Error()
+		}
+	}
+	if reason == "" && e.health != nil {
+		if err := e.health.check(ctx, env); err != nil {
+			reason = "health check: " + err.Error()
+		}
+	}
+	if ctx.Err() != nil {
+		// Interrupted, not failed: the trial resumes at the next Recover.
+		return Result{}, fmt.Errorf("install %s/%s: trial: %w", e.app, p.Version, ctx.Err())
+	}
+	e.h.fp("checked")
+	if reason != "" {
+		return e.rollback(ctx, st, reason)
+	}
+	return e.commit(ctx, st)
+}
+
+func (e *engine) env(version string) []string {
+	return []string{"FERRY_APP=" + e.app, "FERRY_VERSION=" + version, "FERRY_PATH=" + e.s.runPath()}
+}
+
+func (e *engine) commit(ctx context.Context, st *State) (Result, error) {
+	p := st.Pending
+	st.commitVersion(Installed{Version: p.Version, SHA256: p.SHA256})
+	if err := e.save(st); err != nil {
+		return Result{}, fmt.Errorf("install %s/%s: commit: %w", e.app, p.Version, err)
+	}
+	e.h.fp("committed")
+	e.log.Info("install.committed", "app", e.app, "version", p.Version)
+	e.s.prune(ctx, st)
+	return e.result(st), nil
+}
+
+// rollback restores the installed (previous live) version, marks the
+// pending one bad and records why (R44). If the restore fails it returns a
+// *RollbackError and leaves the rollback pending so that the next Recover
+// tries again (R45).
+func (e *engine) rollback(ctx context.Context, st *State, reason string) (Result, error) {
+	p := st.Pending
+	p.Rollback = reason
+	if err := e.save(st); err != nil {
+		return Result{}, e.rollbackFailed(st, reason, err)
+	}
+	e.h.fp("rollback")
+	if st.Installed == nil {
+		return Result{}, e.rollbackFailed(st, reason, errors.New("no previous version to roll back to"))
+	}
+	if err := e.s.restore(ctx, *st.Installed); err != nil {
+		return Result{}, e.rollbackFailed(st, reason, err)
+	}
+	e.h.fp("restored")
+	if st.Bad == nil {
+		st.Bad = map[string]Bad{}
+	}
+	st.Bad[p.Version] = Bad{Reason: reason, At: e.h.clock()}
+	st.Pending, st.Failure = nil, nil
+	if err := e.save(st); err != nil {
+		return Result{}, e.rollbackFailed(st, reason, err)
+	}
+	e.h.fp("rolledback")
+	e.log.Error("install.rolled_back", "app", e.app, "version", p.Version, "to", st.Installed.Version, "reason", reason)
+	if len(e.restart) > 0 {
+		if err := runCmd(context.WithoutCancel(ctx), e.restart, e.env(st.Installed.Version), defaultTimeout); err != nil {
+			e.log.Error("install.restart_failed", "app", e.app, "version", st.Installed.Version, "error", err)
+		}
+	}
+	e.s.prune(ctx, st)
+	r := e.result(st)
+	r.RolledBack, r.Reason = true, reason
+	return r, fmt.Errorf("install %s/%s: %w: %s", e.app, p.Version, ErrRolledBack, reason)
+}
+
+func (e *engine) rollbackFailed(st *State, reason string, err error) error {
+	re := &RollbackError{App: e.app, Version: st.Pending.Version, Reason: reason, Err: err}
+	st.Failure = &RollbackFailed{Version: re.Version, Reason: reason, Error: err.Error(), At: e.h.clock()}
+	e.save(st) // best effort: the error is returned either way
+	e.log.Error("install.rollback_failed", "app", e.app, "version", re.Version, "reason", reason, "error", err)
+	return re
+}
+
+// recoverLocked takes the lock and runs recovery.
+func (e *engine) recoverLocked(ctx context.Context) (Result, error) {
+	unlock, err := e.lock()
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+	_, res, err := e.load(ctx)
+	return res, err
+}
+
+// state returns the current state after recovery.
+func (e *engine) state(ctx context.Context) (State, error) {
+	unlock, err := e.lock()
+	if err != nil {
+		return State{}, err
+	}
+	defer unlock()
+	st, _, err := e.load(ctx)
+	if err != nil && !errors.Is(err, ErrRolledBack) {
+		return State{}, err
+	}
+	return *st, nil
+}

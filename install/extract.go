@@ -1,0 +1,264 @@
+package install
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/ferry-updates/ferry/internal/faultfs"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Limits bound what one archive may unpack to. The zero value means the
+// defaults, which are also the maximum a zero field can mean: limits are
+// never off.
+type Limits struct {
+	MaxBytes int64 // total bytes of all files; default 4 GiB
+	MaxFiles int   // files plus directories; default 100,000
+	// MaxRatio bounds total bytes to MaxRatio times the archive's length
+	// (but at least 1 MiB); default 200.
+	MaxRatio int64
+}
+
+func (l Limits) budget(size int64) (bytes int64, files int) {
+	bytes, files, ratio := l.MaxBytes, l.MaxFiles, l.MaxRatio
+	if bytes <= 0 {
+		bytes = 4 << 30
+	}
+	if files <= 0 {
+		files = 100_000
+	}
+	if ratio <= 0 {
+		ratio = 200
+	}
+	if byRatio := max(size*ratio, 1<<20); byRatio < bytes {
+		bytes = byRatio
+	}
+	return bytes, files
+}
+
+// ArchiveError names the archive entry that was refused.
+type ArchiveError struct {
+	Entry  string
+	Reason string
+}
+
+func (e *ArchiveError) Error() string {
+	return fmt.Sprintf("unsafe archive: entry %q: %s", e.Entry, e.Reason)
+}
+
+func (e *ArchiveError) Unwrap() error { return ErrUnsafeArchive }
+
+// entryName checks an archive entry name and returns it cleaned of a
+// leading "./" and a trailing "/" ("" for the archive's root directory).
+// Only plain relative slash paths are accepted: no "..", no absolute or
+// volume paths, no backslashes, colons or NULs, nothing that is not local
+// on this OS (such as NUL or COM1 on Windows).
+func entryName(name string) (string, error) {
+	n := strings.TrimSuffix(name, "/")
+	for strings.HasPrefix(n, "./") {
+		n = n[2:]
+	}
+	if n == "" || n == "." {
+		return "", nil
+	}
+	if strings.ContainsAny(n, "\\:\x00") || !fs.ValidPath(n) || !filepath.IsLocal(filepath.FromSlash(n)) || len(n) > 4096 {
+		return "", &ArchiveError{Entry: name, Reason: "not a plain relative path"}
+	}
+	return n, nil
+}
+
+// extractor writes entries into a Tree within the limits.
+type extractor struct {
+	ctx   context.Context
+	tree  faultfs.Tree
+	bytes int64 // remaining byte budget
+	files int   // remaining entry budget
+	dirs  map[string]bool
+	order []string // directories in creation order
+	fp    func(string)
+}
+
+// extract unpacks the archive r (size bytes, already verified against its
+// signed hashes) of the given kind into tree. Only regular files and
+// directories are allowed: symlinks, hard links, devices and FIFOs make the
+// whole artifact fail (R41).
+func extract(ctx context.Context, tree faultfs.Tree, r io.ReaderAt, size int64, kind string, lim Limits, fp func(string)) error {
+	b, f := lim.budget(size)
+	x := &extractor{ctx: ctx, tree: tree, bytes: b, files: f, dirs: map[string]bool{"": true}, fp: fp}
+	var err error
+	switch kind {
+	case KindZip:
+		err = x.zip(r, size)
+	case KindTarGz, KindTarZst:
+		err = x.tarball(io.NewSectionReader(r, 0, size), kind)
+	default:
+		err = fmt.Errorf("unknown artifact kind %q", kind)
+	}
+	if err != nil {
+		return err
+	}
+	for i := len(x.order) - 1; i >= 0; i-- {
+		if err := tree.SyncDir(x.order[i]); err != nil {
+			return err
+		}
+	}
+	return tree.SyncDir(".")
+}
+
+func (x *extractor) tarball(r io.Reader, kind string) error {
+	var dec io.Reader
+	if kind == KindTarGz {
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return fmt.Errorf("gzip: %w", err)
+		}
+		defer gz.Close()
+		dec = gz
+	} else {
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20))
+		if err != nil {
+			return fmt.Errorf("zstd: %w", err)
+		}
+		defer zr.Close()
+		dec = zr
+	}
+	tr := tar.NewReader(dec)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if errors.Is(err, tar.ErrInsecurePath) {
+			return &ArchiveError{Entry: h.Name, Reason: "insecure path"}
+		}
+		if err != nil {
+			return fmt.Errorf("tar: %w", err)
+		}
+		var isDir bool
+		switch h.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeDir:
+			isDir = true
+		default:
+			return &ArchiveError{Entry: h.Name, Reason: fmt.Sprintf("entry type %q is not allowed (only files and directories)", h.Typeflag)}
+		}
+		if err := x.entry(h.Name, isDir, h.FileInfo().Mode(), tr); err != nil {
+			return err
+		}
+	}
+}
+
+func (x *extractor) zip(r io.ReaderAt, size int64) error {
+	zr, err := zip.NewReader(r, size)
+	if errors.Is(err, zip.ErrInsecurePath) {
+		return &ArchiveError{Entry: "?", Reason: "insecure path"}
+	}
+	if err != nil {
+		return fmt.Errorf("zip: %w", err)
+	}
+	for _, f := range zr.File {
+		mode := f.Mode()
+		if !mode.IsDir() && !mode.IsRegular() {
+			return &ArchiveError{Entry: f.Name, Reason: fmt.Sprintf("mode %v is not allowed (only files and directories)", mode)}
+		}
+		if err := x.zipEntry(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *extractor) zipEntry(f *zip.File) error {
+	if f.Mode().IsDir() {
+		return x.entry(f.Name, true, f.Mode(), nil)
+	}
+	if _, err := entryName(f.Name); err != nil {
+		return err // refuse before decompressing anything
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return fmt.Errorf("zip %q: %w", f.Name, err)
+	}
+	defer rc.Close()
+	return x.entry(f.Name, false, f.Mode(), rc)
+}
+
+func (x *extractor) entry(raw string, isDir bool, mode fs.FileMode, body io.Reader) error {
+	if err := x.ctx.Err(); err != nil {
+		return err
+	}
+	name, err := entryName(raw)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		if !isDir {
+			return &ArchiveError{Entry: raw, Reason: "file named like the root"}
+		}
+		return nil
+	}
+	if x.files--; x.files < 0 {
+		return &ArchiveError{Entry: raw, Reason: "too many entries"}
+	}
+	if err := x.mkdirs(path.Dir(name)); err != nil {
+		return err
+	}
+	if isDir {
+		return x.mkdirs(name)
+	}
+	x.fp("extract")
+	perm := fs.FileMode(0o644)
+	if mode&0o111 != 0 {
+		perm = 0o755
+	}
+	return x.file(raw, name, perm, body)
+}
+
+func (x *extractor) mkdirs(dir string) error {
+	if dir == "." || x.dirs[dir] {
+		return nil
+	}
+	if err := x.mkdirs(path.Dir(dir)); err != nil {
+		return err
+	}
+	if err := x.tree.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &ArchiveError{Entry: dir, Reason: "directory collides with a file"}
+		}
+		return err
+	}
+	x.dirs[dir] = true
+	x.order = append(x.order, dir)
+	return nil
+}
+
+func (x *extractor) file(raw, name string, perm fs.FileMode, body io.Reader) error {
+	f, err := x.tree.Create(name, perm)
+	if errors.Is(err, fs.ErrExist) {
+		return &ArchiveError{Entry: raw, Reason: "duplicate entry"}
+	}
+	if err != nil {
+		return err
+	}
+	n, err := io.CopyBuffer(f, io.LimitReader(body, x.bytes+1), make([]byte, 256<<10))
+	if err == nil && n > x.bytes {
+		err = &ArchiveError{Entry: raw, Reason: "archive expands beyond its size limit (bomb?)"}
+	}
+	x.bytes -= n
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

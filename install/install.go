@@ -1,0 +1,250 @@
+package install
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/ferry-updates/ferry/internal/faultfs"
+)
+
+// Kinds of artifact.
+const (
+	KindBinary = "binary"
+	KindTarGz  = "tar.gz"
+	KindTarZst = "tar.zst"
+	KindZip    = "zip"
+)
+
+// Artifact describes one downloaded release file and the signed facts about
+// it. The installer trusts only Length and Hashes (from signed metadata): it
+// re-hashes the bytes it copies out of File and installs nothing that does
+// not match.
+type Artifact struct {
+	File    string            // local path of the downloaded bytes
+	Length  int64             // signed length
+	Hashes  map[string][]byte // signed hashes: "sha256" and/or "sha512"; unknown names are ignored
+	App     string            // application name: [A-Za-z0-9._+-], at most 128 bytes
+	Version string            // version: same alphabet; becomes a directory name for Slots
+	Kind    string            // KindBinary, KindTarGz, KindTarZst or KindZip
+	Name    string            // for KindBinary in a slot: the file name inside it (default App)
+}
+
+// Result says what an Apply or Recover did.
+type Result struct {
+	App        string
+	Version    string // the version now installed
+	Previous   string // the version it replaced ("" if none)
+	Path       string // the executable (Binary) or the slot directory (Slots)
+	Unchanged  bool   // the version was already installed
+	RolledBack bool   // the new version failed and the previous one is back
+	Reason     string // why it rolled back
+}
+
+var (
+	// ErrBusy means another process or goroutine is installing the same
+	// application (R50).
+	ErrBusy = errors.New("busy: another install of this application is running")
+	// ErrVerify means the copied bytes do not match the signed length or
+	// hashes; nothing was installed.
+	ErrVerify = errors.New("artifact does not match its signed length and hashes")
+	// ErrUnsafeArchive means an archive entry was refused; nothing was installed.
+	ErrUnsafeArchive = errors.New("unsafe archive")
+	// ErrMarkedBad means the version failed before on this machine.
+	ErrMarkedBad = errors.New("version is marked bad on this machine")
+	// ErrRolledBack means the new version failed its health check and the
+	// previous version was restored.
+	ErrRolledBack = errors.New("new version failed and was rolled back")
+)
+
+// VerifyError carries the evidence of a length or hash mismatch.
+type VerifyError struct {
+	App, Version string
+	What         string // "length", "sha256", "sha512" or "hashes"
+	Want, Got    string
+}
+
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("verify %s/%s: %s mismatch: want %s, got %s", e.App, e.Version, e.What, e.Want, e.Got)
+}
+
+func (e *VerifyError) Unwrap() error { return ErrVerify }
+
+// RollbackError means that restoring the previous version failed too. The
+// state file records it, and it needs a human: it is never silent (R45).
+type RollbackError struct {
+	App, Version string // the version that failed
+	Reason       string // why it was being rolled back
+	Err          error  // why the rollback failed
+}
+
+func (e *RollbackError) Error() string {
+	return fmt.Sprintf("ROLLBACK FAILED for %s/%s (rolling back because: %s): %v", e.App, e.Version, e.Reason, e.Err)
+}
+
+func (e *RollbackError) Unwrap() error { return e.Err }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+
+// checkName refuses names that are not safe as one path element anywhere.
+func checkName(what, s string) error {
+	if !nameRE.MatchString(s) || s == "." || s == ".." {
+		return fmt.Errorf("invalid %s %q: want [A-Za-z0-9._+-], at most 128 bytes", what, s)
+	}
+	return nil
+}
+
+func (a *Artifact) check() error {
+	if err := checkName("app", a.App); err != nil {
+		return err
+	}
+	if err := checkName("version", a.Version); err != nil {
+		return err
+	}
+	if a.Length < 0 {
+		return fmt.Errorf("invalid length %d", a.Length)
+	}
+	if a.Name != "" {
+		if err := checkName("name", a.Name); err != nil {
+			return err
+		}
+	}
+	_, err := a.hashers()
+	return err
+}
+
+// hashers returns a hash for every known algorithm in a.Hashes. It fails if
+// there is none: an artifact without a usable signed hash is never installed.
+func (a *Artifact) hashers() (map[string]hash.Hash, error) {
+	hs := map[string]hash.Hash{}
+	for alg := range a.Hashes {
+		switch alg {
+		case "sha256":
+			hs[alg] = sha256.New()
+		case "sha512":
+			hs[alg] = sha512.New()
+		}
+	}
+	if len(hs) == 0 {
+		return nil, fmt.Errorf("%s/%s: no sha256 or sha512 among the signed hashes", a.App, a.Version)
+	}
+	return hs, nil
+}
+
+// copyVerified copies at most a.Length+1 bytes from src to dst, hashing them
+// as they pass, and checks length and every known signed hash from those
+// bytes. It returns the SHA-256 of the copied bytes.
+func copyVerified(ctx context.Context, dst io.Writer, src io.Reader, a *Artifact, fp func(string)) (string, error) {
+	hs, err := a.hashers()
+	if err != nil {
+		return "", err
+	}
+	own := sha256.New()
+	ws := []io.Writer{dst, own}
+	for _, h := range hs {
+		ws = append(ws, h)
+	}
+	r := &ctxReader{ctx: ctx, r: io.LimitReader(src, a.Length+1), fp: fp}
+	n, err := io.CopyBuffer(io.MultiWriter(ws...), r, make([]byte, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("copy %s/%s: %w", a.App, a.Version, err)
+	}
+	if n != a.Length {
+		got := fmt.Sprint(n)
+		if n > a.Length {
+			got = fmt.Sprintf("more than %d", a.Length)
+		}
+		return "", &VerifyError{App: a.App, Version: a.Version, What: "length", Want: fmt.Sprint(a.Length), Got: got}
+	}
+	for alg, h := range hs {
+		if got := h.Sum(nil); !equal(got, a.Hashes[alg]) {
+			return "", &VerifyError{App: a.App, Version: a.Version, What: alg,
+				Want: hex.EncodeToString(a.Hashes[alg]), Got: hex.EncodeToString(got)}
+		}
+	}
+	return hex.EncodeToString(own.Sum(nil)), nil
+}
+
+func equal(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := range a {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}
+
+// ctxReader stops a copy when ctx is done and calls the copy fail-point.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+	fp  func(string)
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.fp("copy")
+	return c.r.Read(p)
+}
+
+// hashFile returns the SHA-256 of a file.
+func hashFile(fsys faultfs.FS, name string) (string, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, f, make([]byte, 1<<20)); err != nil {
+		return "", fmt.Errorf("hash %s: %w", name, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hooks are test seams shared by both strategies.
+type hooks struct {
+	fs        faultfs.FS                    // nil: the OS
+	failpoint func(name string)             // called at every named fail-point
+	wrapArch  func(io.ReaderAt) io.ReaderAt // wraps the verified copy given to a decompressor
+	now       func() time.Time              // nil: time.Now
+	randName  func() string                 // nil: random
+}
+
+func (h *hooks) fsys() faultfs.FS {
+	if h.fs == nil {
+		return faultfs.OS{}
+	}
+	return h.fs
+}
+
+func (h *hooks) fp(name string) {
+	if h.failpoint != nil {
+		h.failpoint(name)
+	}
+}
+
+func (h *hooks) clock() time.Time {
+	if h.now != nil {
+		return h.now()
+	}
+	return time.Now().UTC()
+}
+
+func discardLogger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}

@@ -1,0 +1,320 @@
+package install
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ferry-updates/ferry/internal/faultfs"
+)
+
+// Slots installs each version into its own directory and switches between
+// them with a symlink:
+//
+//	ROOT/APP/versions/VERSION/   one per kept version, never changed once in place
+//	ROOT/APP/current             symlink to versions/VERSION, replaced atomically
+//	ROOT/APP/state.json          install state
+//	ROOT/APP/lock                the per-application lock
+//	ROOT/APP/.staging/           private (0700) work area
+//
+// An artifact is copied into .staging while being hashed; only when its
+// length and hashes match does any byte reach a decompressor (R39). It is
+// unpacked with os.Root containment and Limits, fsynced, renamed into
+// versions/, and then current is swapped by renaming a new symlink over it.
+type Slots struct {
+	Root     string // required
+	App      string // required
+	Keep     int    // versions kept, including current and previous; default 3
+	Limits   Limits
+	Health   *Health
+	Restart  []string
+	MaxTries int // interrupted health trials before rolling back; default 3
+	Logger   *slog.Logger
+
+	hooks
+}
+
+// Apply installs a into a new slot and makes it current. Errors are as for
+// Binary.Apply, plus ErrUnsafeArchive.
+func (s *Slots) Apply(ctx context.Context, a Artifact) (Result, error) {
+	e, err := s.engine()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := a.check(); err != nil {
+		return Result{}, fmt.Errorf("install: %w", err)
+	}
+	if a.App != s.App {
+		return Result{}, fmt.Errorf("install: artifact is for app %q, installer for %q", a.App, s.App)
+	}
+	switch a.Kind {
+	case KindBinary, KindTarGz, KindTarZst, KindZip:
+	default:
+		return Result{}, fmt.Errorf("install %s/%s: unknown kind %q", a.App, a.Version, a.Kind)
+	}
+	return e.apply(ctx, &a)
+}
+
+// Recover finishes or rolls back an install that a crash interrupted.
+func (s *Slots) Recover(ctx context.Context) (Result, error) {
+	e, err := s.engine()
+	if err != nil {
+		return Result{}, err
+	}
+	return e.recoverLocked(ctx)
+}
+
+// State returns the install state after recovery.
+func (s *Slots) State(ctx context.Context) (State, error) {
+	e, err := s.engine()
+	if err != nil {
+		return State{}, err
+	}
+	return e.state(ctx)
+}
+
+// Current returns the path of the current slot link, ROOT/APP/current.
+func (s *Slots) Current() string { return filepath.Join(s.Root, s.App, "current") }
+
+func (s *Slots) engine() (*engine, error) {
+	if err := checkName("app", s.App); err != nil {
+		return nil, fmt.Errorf("install: %w", err)
+	}
+	if s.Root == "" {
+		return nil, errors.New("install: Slots needs Root")
+	}
+	dir := filepath.Join(s.Root, s.App)
+	if err := s.fsys().MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("install: %w", err)
+	}
+	return &engine{
+		app: s.App, s: &slotStrategy{s: s, dir: dir},
+		statePath: filepath.Join(dir, "state.json"),
+		lockPath:  filepath.Join(dir, "lock"),
+		health:    s.Health, restart: s.Restart, maxTries: tries(s.MaxTries),
+		log: discardLogger(s.Logger), h: &s.hooks,
+	}, nil
+}
+
+type slotStrategy struct {
+	s   *Slots
+	dir string // ROOT/APP
+}
+
+func (t *slotStrategy) fs() faultfs.FS             { return t.s.fsys() }
+func (t *slotStrategy) versions() string           { return filepath.Join(t.dir, "versions") }
+func (t *slotStrategy) slot(v string) string       { return filepath.Join(t.versions(), v) }
+func (t *slotStrategy) staging() string            { return filepath.Join(t.dir, ".staging") }
+func (t *slotStrategy) runPath() string            { return t.s.Current() }
+func (t *slotStrategy) id(v Installed) string      { return v.Version }
+func (t *slotStrategy) fromID(id string) Installed { return Installed{Version: id} }
+
+func (t *slotStrategy) stage(ctx context.Context, a *Artifact) (sha string, err error) {
+	fsys := t.fs()
+	if err := fsys.MkdirAll(t.versions(), 0o755); err != nil {
+		return "", err
+	}
+	if err := fsys.MkdirAll(t.staging(), 0o700); err != nil {
+		return "", err
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	work := filepath.Join(t.staging(), a.Version+"-"+hex.EncodeToString(rnd[:]))
+	if err := fsys.Mkdir(work, 0o700); err != nil {
+		return "", err
+	}
+	defer fsys.RemoveAll(work)
+	tree := filepath.Join(work, "tree")
+	if err := fsys.Mkdir(tree, 0o755); err != nil {
+		return "", err
+	}
+	if a.Kind == KindBinary {
+		sha, err = t.stageBinary(ctx, a, tree)
+	} else {
+		sha, err = t.stageArchive(ctx, a, work, tree)
+	}
+	if err != nil {
+		return "", err
+	}
+	t.s.fp("slots.unpacked")
+	return sha, t.place(a.Version, tree)
+}
+
+func (t *slotStrategy) stageBinary(ctx context.Context, a *Artifact, tree string) (string, error) {
+	src, err := t.fs().Open(a.File)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	name := a.Name
+	if name == "" {
+		name = a.App
+	}
+	f, err := t.fs().Create(filepath.Join(tree, name), 0o755)
+	if err != nil {
+		return "", err
+	}
+	sha, err := copyVerified(ctx, f, src, a, t.s.fp)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = t.fs().SyncDir(tree)
+	}
+	return sha, err
+}
+
+// stageArchive copies the artifact into the private work directory while
+// hashing it, and unpacks that verified copy only if it matches: the
+// downloaded file is read once, so swapping it later changes nothing (R36),
+// and unverified bytes never reach a decompressor (R39).
+func (t *slotStrategy) stageArchive(ctx context.Context, a *Artifact, work, tree string) (string, error) {
+	src, err := t.fs().Open(a.File)
+	if err != nil {
+		return "", err
+	}
+	copyName := filepath.Join(work, "artifact")
+	cp, err := t.fs().Create(copyName, 0o600)
+	if err != nil {
+		src.Close()
+		return "", err
+	}
+	defer cp.Close()
+	sha, err := copyVerified(ctx, cp, src, a, t.s.fp)
+	src.Close()
+	if err != nil {
+		return "", err
+	}
+	t.s.fp("slots.copied")
+	tr, err := t.fs().OpenTree(tree)
+	if err != nil {
+		return "", err
+	}
+	defer tr.Close()
+	var r io.ReaderAt = cp
+	if t.s.wrapArch != nil {
+		r = t.s.wrapArch(cp)
+	}
+	if err := extract(ctx, tr, r, a.Length, a.Kind, t.s.Limits, t.s.fp); err != nil {
+		return "", err
+	}
+	return sha, t.fs().SyncDir(tree)
+}
+
+// place renames the unpacked tree to versions/VERSION.
+func (t *slotStrategy) place(version, tree string) error {
+	fsys, dst := t.fs(), t.slot(version)
+	if _, err := fsys.Lstat(dst); err == nil {
+		// A leftover of an install that never committed, or a pruned
+		// version's remains; never the live one (Apply returns Unchanged).
+		if live, err := t.active(context.Background()); err == nil && live == version {
+			return fmt.Errorf("slot %s is live", dst)
+		}
+		if err := fsys.RemoveAll(dst); err != nil {
+			return err
+		}
+	}
+	if err := fsys.Rename(tree, dst); err != nil {
+		return err
+	}
+	return fsys.SyncDir(t.versions())
+}
+
+func (t *slotStrategy) swap(ctx context.Context, a *Artifact) error {
+	return t.link(a.Version)
+}
+
+// link points current at versions/VERSION: a new symlink renamed over it.
+func (t *slotStrategy) link(version string) error {
+	fsys := t.fs()
+	tmp := filepath.Join(t.dir, ".current-new")
+	if err := fsys.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := fsys.Symlink("versions/"+version, tmp); err != nil {
+		return err
+	}
+	t.s.fp("slots.linked")
+	if err := fsys.Rename(tmp, t.s.Current()); err != nil {
+		return err
+	}
+	return fsys.SyncDir(t.dir)
+}
+
+func (t *slotStrategy) active(context.Context) (string, error) {
+	target, err := t.fs().Readlink(t.s.Current())
+	if err != nil {
+		return "", err
+	}
+	v, ok := strings.CutPrefix(filepath.ToSlash(target), "versions/")
+	if !ok || checkName("version", v) != nil {
+		return "", fmt.Errorf("current points to %q, not to a slot", target)
+	}
+	return v, nil
+}
+
+func (t *slotStrategy) restore(ctx context.Context, v Installed) error {
+	fi, err := t.fs().Lstat(t.slot(v.Version))
+	if err != nil || !fi.IsDir() {
+		return fmt.Errorf("slot of %s is missing: %v", v.Version, err)
+	}
+	return t.link(v.Version)
+}
+
+func (t *slotStrategy) cleanup(context.Context) {
+	t.fs().RemoveAll(t.staging())
+	t.fs().RemoveAll(filepath.Join(t.dir, ".current-new"))
+}
+
+// prune keeps the installed and previous versions and the newest of the
+// other committed versions up to Keep in all; it removes older committed
+// versions and versions marked bad. Directories it knows nothing about
+// (for example after a lost state file) are left alone.
+func (t *slotStrategy) prune(ctx context.Context, st *State) {
+	keep := max(t.s.Keep, 2)
+	if t.s.Keep <= 0 {
+		keep = 3
+	}
+	kept := map[string]bool{}
+	if live, err := t.active(ctx); err == nil {
+		kept[live] = true
+	}
+	for _, v := range []*Installed{st.Installed, st.Previous} {
+		if v != nil {
+			kept[v.Version] = true
+		}
+	}
+	if st.Pending != nil {
+		kept[st.Pending.Version] = true
+	}
+	hist := slices.Clone(st.History)
+	slices.Reverse(hist)
+	for _, v := range hist {
+		if len(kept) >= keep {
+			break
+		}
+		kept[v] = true
+	}
+	ents, err := t.fs().ReadDir(t.versions())
+	if err != nil {
+		return
+	}
+	for _, d := range ents {
+		n := d.Name()
+		_, bad := st.Bad[n]
+		if !kept[n] && (bad || slices.Contains(st.History, n)) {
+			t.s.fp("slots.prune")
+			t.fs().RemoveAll(filepath.Join(t.versions(), n))
+		}
+	}
+}
