@@ -286,6 +286,7 @@ func (d *demo) tamperArtifact(ctx context.Context) error {
 	} else {
 		d.note("refused: %v", err)
 	}
+	d.note("the bytes do not hash to the sha256 that the hello role signed, so the client threw them away.")
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		return fmt.Errorf("%d file(s) left in %s after a refused download", len(ents), out)
 	}
@@ -315,6 +316,8 @@ func (d *demo) tamperMetadata(ctx context.Context) error {
 	} else {
 		d.note("refused: %v", err)
 	}
+	d.note("the signature no longer verifies with the timestamp key listed in the trusted root,")
+	d.note("so the client trusts nothing new and downloads nothing.")
 	return restore()
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,15 +24,55 @@ func TestMain(m *testing.M) {
 // TestScripts runs the end-to-end scripts in testdata/*.txtar: each runs
 // the real ferry binary (this test binary) as a user would type it.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:   "testdata",
+	p := scriptParams()
+	p.Dir = "testdata"
+	testscript.Run(t, p)
+}
+
+func scriptParams() testscript.Params {
+	return testscript.Params{
 		Setup: scriptSetup,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"waitfile": cmdWaitfile,
-			"flipbyte": cmdFlipbyte,
+			"waitfile":   cmdWaitfile,
+			"flipbyte":   cmdFlipbyte,
+			"flipsig":    cmdFlipsig,
+			"futuretime": cmdFuturetime,
 		},
 		RequireExplicitExec: true,
-	})
+	}
+}
+
+// runAttack runs one script of testdata/attacks, named after the
+// THREATS.md row it shows being refused through the command line.
+func runAttack(t *testing.T, name string) {
+	p := scriptParams()
+	p.Files = []string{filepath.Join("testdata", "attacks", name+".txtar")}
+	testscript.Run(t, p)
+}
+
+func TestCLITamperedMetadata_R1(t *testing.T)      { runAttack(t, "R1_tampered_metadata") }
+func TestCLIFreeze_R13(t *testing.T)               { runAttack(t, "R13_freeze") }
+func TestCLITamperedArtifact_R19(t *testing.T)     { runAttack(t, "R19_tampered_artifact") }
+func TestCLIMirrorFailover_R28(t *testing.T)       { runAttack(t, "R28_mirror_failover") }
+func TestCLICompromisedServer_R31(t *testing.T)    { runAttack(t, "R31_compromised_server") }
+func TestCLIPlainHTTP_R32(t *testing.T)            { runAttack(t, "R32_plain_http") }
+func TestCLIUntrustedCertificate_R33(t *testing.T) { runAttack(t, "R33_untrusted_certificate") }
+func TestCLINoTrustRoot_R38(t *testing.T)          { runAttack(t, "R38_no_trust_root") }
+
+// TestAttackScriptsRun makes sure no script in testdata/attacks is left
+// without a Test..._R<n> function above.
+func TestAttackScriptsRun(t *testing.T) {
+	src, err := os.ReadFile("main_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "attacks", "*.txtar"))
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".txtar")
+		if !strings.Contains(string(src), `runAttack(t, "`+name+`")`) {
+			t.Errorf("%s is not run by any test", f)
+		}
+	}
 }
 
 func scriptSetup(env *testscript.Env) error {
@@ -81,6 +122,32 @@ func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	b[len(b)/2] ^= 0x01
 	ts.Check(os.WriteFile(m[0], b, 0o644))
+}
+
+// cmdFlipsig implements "flipsig FILE": change one hex digit of the first
+// signature in the metadata file FILE.
+func cmdFlipsig(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: flipsig FILE")
+	}
+	_, err := flipByte(ts.MkAbs(args[0]), func(b []byte) int {
+		if loc := sigRE.FindIndex(b); loc != nil {
+			return loc[1]
+		}
+		return -1
+	})
+	ts.Check(err)
+}
+
+// cmdFuturetime implements "futuretime DURATION VAR": set VAR to the Unix
+// time DURATION from now.
+func cmdFuturetime(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: futuretime DURATION VAR")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	ts.Setenv(args[1], strconv.FormatInt(time.Now().Add(d).Unix(), 10))
 }
 
 // TestDemo runs "ferry demo" in-process and checks that every step ran.

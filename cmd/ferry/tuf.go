@@ -151,7 +151,7 @@ func (e *env) tufRefresh(ctx context.Context, fl tufFlags) (*trust.Client, *http
 		return nil, nil, err
 	}
 	if err := c.Refresh(ctx, src); err != nil {
-		return nil, nil, fmt.Errorf("refresh: %w", err)
+		return nil, nil, err // already says "trust: refresh: ..."
 	}
 	return c, src, nil
 }
@@ -179,7 +179,7 @@ var _ trust.Source = (*httpSource)(nil)
 
 func newHTTPSource(f *fetch.Fetcher, base string, insecureHTTP bool) (*httpSource, error) {
 	if err := fetch.CheckURL(base, insecureHTTP); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--metadata-url: %w", err)
 	}
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
@@ -210,7 +210,7 @@ func (e *env) tufDownload(ctx context.Context, fl tufFlags) error {
 		return errors.New("download needs --target-name, --target-dir and --target-base-url")
 	}
 	if err := fetch.CheckURL(fl.targetBaseURL, fl.insecureH); err != nil {
-		return err
+		return fmt.Errorf("--target-base-url: %w", err)
 	}
 	c, src, err := e.tufRefresh(ctx, fl)
 	if err != nil {

@@ -74,7 +74,7 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 	ctx := cmd.Context()
 	rel, err := c.Check(ctx)
 	if err != nil {
-		return fmt.Errorf("check %s: %w", fl.app, err)
+		return err // already says "check APP: ..."
 	}
 	if rel == nil {
 		if fl.current == "" {
