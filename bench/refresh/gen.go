@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -35,6 +36,7 @@ type dataset struct {
 	targetsMax  int64  // go-tuf TargetsMaxLength needed for flat; 0: default is enough
 	flatBytes   int64  // size of the flat targets.json
 	appBytes    int64  // size of the looked-up app's role file
+	genTime     time.Duration
 }
 
 // generate writes both repositories for n targets under dir.

@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ferry-updates/ferry/bench/internal/harness"
 	"github.com/ferry-updates/ferry/server"
@@ -86,10 +87,13 @@ func run() error {
 	rep := &report{perApp: *perApp, reps: *reps}
 	for _, n := range ns {
 		logf("generating %d targets", n)
+		start := time.Now()
 		ds, err := generate(ctx, filepath.Join(work, "repos"), n, *perApp, *gen == "repo")
 		if err != nil {
 			return err
 		}
+		ds.genTime = time.Since(start)
+		logf("generated %d targets in %s", n, ds.genTime.Round(time.Millisecond))
 		res, srv, err := runDataset(ctx, work, ds, *reps)
 		if err != nil {
 			return err
