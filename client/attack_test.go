@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/fetch"
 	"github.com/ferry-updates/ferry/server"
 	"github.com/ferry-updates/ferry/trust"
 )
@@ -31,6 +32,8 @@ func TestWrongSoftware_R19(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := f.config(t)
+	var ev events
+	cfg.Log = ev.logger()
 	c := newClient(t, cfg)
 	rel, err := c.Check(context.Background())
 	if err != nil || rel == nil {
@@ -38,8 +41,12 @@ func TestWrongSoftware_R19(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	_, err = c.Download(context.Background(), rel, out)
-	if err == nil || !strings.Contains(err.Error(), "mismatch") {
-		t.Fatalf("Download of swapped bytes: err = %v, want a hash mismatch", err)
+	if !errors.Is(err, fetch.ErrMismatch) || !strings.Contains(err.Error(), "sha256") {
+		t.Fatalf("Download of swapped bytes: err = %v, want a sha256 mismatch", err)
+	}
+	t.Log(err)
+	if n := ev.count(t, "client.download_reject"); n != 1 {
+		t.Errorf("%d client.download_reject events, want 1:\n%s", n, ev.buf.String())
 	}
 	mustEmpty(t, out)
 	mustEmpty(t, filepath.Join(cfg.StateDir, "downloads"))
@@ -75,6 +82,8 @@ func TestPoisonedCache_R20(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := f.config(t)
+			var ev events
+			cfg.Log = ev.logger()
 			c := newClient(t, cfg)
 			tt.poison(t, filepath.Join(cfg.StateDir, "downloads", hex.EncodeToString(sum[:])))
 			got, err := c.Download(context.Background(), &client.Release{Path: p}, t.TempDir())
@@ -82,6 +91,9 @@ func TestPoisonedCache_R20(t *testing.T) {
 				t.Fatalf("Download: %v", err)
 			}
 			mustFile(t, got, good)
+			if n := ev.count(t, "client.cache_reject"); n != 1 {
+				t.Errorf("%d client.cache_reject events, want 1:\n%s", n, ev.buf.String())
+			}
 		})
 	}
 }
@@ -167,9 +179,13 @@ func TestBadMirror_R28(t *testing.T) {
 			mustFile(t, got, good)
 
 			only := f.client(t, func(cfg *client.Config) { cfg.URLs = []string{bad.URL} })
-			if _, err := only.Download(context.Background(), rel, t.TempDir()); err == nil {
+			out := t.TempDir()
+			_, err = only.Download(context.Background(), rel, out)
+			if err == nil {
 				t.Fatal("Download from the bad mirror alone succeeded")
 			}
+			t.Log(err)
+			mustEmpty(t, out)
 		})
 	}
 }
@@ -207,9 +223,16 @@ func TestCompromisedServer_R31(t *testing.T) {
 	t.Run("attacker repository", func(t *testing.T) {
 		cfg := f.config(t)
 		cfg.URLs = []string{attacker.srv.URL}
+		var ev events
+		cfg.Log = ev.logger()
 		c := newClient(t, cfg)
-		if rel, err := c.Check(context.Background()); err == nil {
-			t.Fatalf("Check against attacker metadata = %v, want an error", rel)
+		rel, err := c.Check(context.Background())
+		if !errors.Is(err, trust.ErrBadSignature) {
+			t.Fatalf("Check against attacker metadata = %v, %v; want ErrBadSignature", rel, err)
+		}
+		t.Log(err)
+		if n := ev.count(t, "tuf.reject"); n != 1 {
+			t.Errorf("%d tuf.reject events, want 1:\n%s", n, ev.buf.String())
 		}
 		out := t.TempDir()
 		if _, err := c.Download(context.Background(), &client.Release{Path: evilPath}, out); err == nil {
@@ -228,8 +251,8 @@ func TestCompromisedServer_R31(t *testing.T) {
 			t.Fatal(err)
 		}
 		write(t, filepath.Join(f.dir, "public", "metadata", "timestamp.json"), ts)
-		if rel, err := c.Check(context.Background()); err == nil {
-			t.Fatalf("Check with attacker's timestamp = %v, want an error", rel)
+		if rel, err := c.Check(context.Background()); !errors.Is(err, trust.ErrBadSignature) {
+			t.Fatalf("Check with attacker's timestamp = %v, %v; want ErrBadSignature", rel, err)
 		}
 	})
 }
@@ -364,36 +387,59 @@ func TestMixAndMatch_R12(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, snaps[len(snaps)-1], old)
-	if rel, err := c.Check(context.Background()); err == nil {
-		t.Fatalf("Check with mixed snapshot = %v, want an error", rel)
+	rel, err := c.Check(context.Background())
+	if !errors.Is(err, trust.ErrMismatch) {
+		t.Fatalf("Check with mixed snapshot = %v, %v; want trust.ErrMismatch", rel, err)
+	}
+	t.Log(err)
+}
+
+// TestTamperedMetadata_R1: a flipped byte in a signature is refused: in
+// timestamp.json as a bad signature, in the application's role already by
+// the hash that the snapshot lists for it.
+func TestTamperedMetadata_R1(t *testing.T) {
+	tests := []struct {
+		name string
+		file func(f *fixture) string
+		want error
+	}{
+		{"timestamp", func(f *fixture) string { return filepath.Join(f.dir, "public", "metadata", "timestamp.json") }, trust.ErrBadSignature},
+		{"app role", func(f *fixture) string { r := versioned(t, f, "hello"); return r[len(r)-1] }, trust.ErrMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.publish("hello", "1.0.0", "linux/amd64", "hello", []byte("v1"))
+			flipSig(t, tt.file(f))
+			c := f.client(t, nil)
+			rel, err := c.Check(context.Background())
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Check with a flipped signature byte = %v, %v; want %v", rel, err, tt.want)
+			}
+			t.Log(err)
+		})
 	}
 }
 
-// TestTamperedAppRole_R1: a flipped byte in the signature of the
-// application's role metadata is refused.
-func TestTamperedAppRole_R1(t *testing.T) {
-	f := newFixture(t)
-	f.publish("hello", "1.0.0", "linux/amd64", "hello", []byte("v1"))
-	roles := versioned(t, f, "hello")
-	last := roles[len(roles)-1]
-	b, err := os.ReadFile(last)
+// flipSig changes the first hex digit of the first signature in a
+// metadata file.
+func flipSig(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.Index(b, []byte(`"sig":"`)) + len(`"sig":"`)
-	if i < len(`"sig":"`) {
-		i = bytes.Index(b, []byte(`"sig": "`)) + len(`"sig": "`)
+	i := bytes.Index(b, []byte(`"sig"`))
+	if i < 0 {
+		t.Fatalf("%s: no signature", path)
 	}
+	i += bytes.IndexByte(b[i+len(`"sig"`):], '"') + len(`"sig"`) + 1
 	if b[i] == '0' {
 		b[i] = '1'
 	} else {
 		b[i] = '0'
 	}
-	write(t, last, b)
-	c := f.client(t, nil)
-	if rel, err := c.Check(context.Background()); err == nil {
-		t.Fatalf("Check with a bad signature = %v, want an error", rel)
-	}
+	write(t, path, b)
 }
 
 // versioned lists public/metadata/N.ROLE.json files by increasing N.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,6 +39,13 @@ type Config struct {
 	InsecureAllowHTTPLoopback bool
 	Progress                  func(done, total int64)
 	Now                       func() time.Time
+	// Log receives one structured event (attribute "event") per rejection:
+	// metadata refused by trust ("tuf.reject"), a failed mirror
+	// ("client.mirror_error"), a download that failed verification
+	// ("client.download_reject"), an unverified cache file
+	// ("client.cache_reject") and a refused release ("client.release_refused").
+	// Nil means no logging.
+	Log *slog.Logger
 	// Prerelease lets Check offer pre-release versions (1.5.0-rc.1);
 	// by default only releases without a pre-release suffix are offered.
 	Prerelease bool
@@ -205,7 +213,7 @@ func (c *Client) trust() (*trust.Client, error) {
 	if c.tc != nil {
 		return c.tc, nil
 	}
-	tc, err := trust.New(trust.Config{Root: c.root, Store: c.store, Now: c.cfg.Now})
+	tc, err := trust.New(trust.Config{Root: c.root, Store: c.store, Now: c.cfg.Now, Log: c.cfg.Log})
 	if err != nil {
 		return nil, fmt.Errorf("client: trusted metadata: %w", err)
 	}
@@ -239,4 +247,13 @@ func (c *Client) targetsUnder(ctx context.Context) (map[string]*metadata.TargetF
 		return err
 	})
 	return targets, err
+}
+
+// event logs one structured rejection event, if a logger is configured.
+func (c *Client) event(name string, attrs ...slog.Attr) {
+	if c.cfg.Log == nil {
+		return
+	}
+	attrs = append([]slog.Attr{slog.String("event", name), slog.String("app", c.cfg.App)}, attrs...)
+	c.cfg.Log.LogAttrs(context.Background(), slog.LevelWarn, name, attrs...)
 }

@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -53,7 +54,11 @@ func (c *Client) Download(ctx context.Context, rel *Release, dir string) (string
 func (c *Client) fetchCached(ctx context.Context, rel *Release) (string, error) {
 	name := filepath.Join(c.downloads, hex.EncodeToString(rel.Hashes["sha256"]))
 	want := fetch.Want{Length: rel.Length, Hashes: rel.Hashes}
-	ok, err := reuse(name, want)
+	ok, rejected, err := reuse(name, want)
+	if rejected != nil {
+		c.event("client.cache_reject", slog.String("target", rel.Path), slog.String("file", name),
+			slog.String("reason", rejected.Error()))
+	}
 	if err != nil || ok {
 		return name, err
 	}
@@ -67,6 +72,11 @@ func (c *Client) fetchCached(ctx context.Context, rel *Release) (string, error) 
 			return name, nil
 		}
 		errs = append(errs, &MirrorError{URL: m.base, Err: err})
+		ev := "client.mirror_error"
+		if errors.Is(err, fetch.ErrMismatch) || errors.Is(err, fetch.ErrTooLarge) {
+			ev = "client.download_reject"
+		}
+		c.event(ev, slog.String("target", rel.Path), slog.String("mirror", m.base), slog.String("reason", err.Error()))
 	}
 	return "", errors.Join(errs...)
 }
@@ -83,6 +93,8 @@ func (c *Client) fetchFile(ctx context.Context, url, name string, want fetch.Wan
 	resumed := exists(name)
 	err := c.fetcher.File(ctx, url, name, want, progress)
 	if err != nil && resumed && !exists(name) && ctx.Err() == nil {
+		c.event("client.cache_reject", slog.String("target", url), slog.String("file", name),
+			slog.String("reason", "resumed download failed verification: "+err.Error()))
 		err = c.fetcher.File(ctx, url, name, want, progress)
 	}
 	return err
@@ -95,26 +107,34 @@ func exists(name string) bool {
 
 // reuse inspects a file already in the download cache. It reports true
 // only for a complete file whose length and hashes match; a complete or
-// longer file that does not match (a poisoned cache) is removed so it is
-// downloaded again; a shorter one is kept for fetch.File to resume.
-func reuse(name string, want fetch.Want) (bool, error) {
+// longer file that does not match (a poisoned cache), or anything that is
+// not a regular file, is removed so it is downloaded again, and the reason
+// is returned as rejected; a shorter file is kept for fetch.File to resume
+// (which hashes it in full).
+func reuse(name string, want fetch.Want) (ok bool, rejected, err error) {
 	fi, err := os.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return false, nil, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("download cache: %w", err)
+		return false, nil, fmt.Errorf("download cache: %w", err)
 	}
-	if fi.Mode().IsRegular() && fi.Size() < want.Length {
-		return false, nil
-	}
-	if fi.Mode().IsRegular() && fi.Size() == want.Length && verifyFile(name, want) == nil {
-		return true, nil
+	switch {
+	case !fi.Mode().IsRegular():
+		rejected = fmt.Errorf("not a regular file: %v", fi.Mode())
+	case fi.Size() < want.Length:
+		return false, nil, nil
+	case fi.Size() > want.Length:
+		rejected = fmt.Errorf("length mismatch: want %d bytes, got %d", want.Length, fi.Size())
+	default:
+		if rejected = verifyFile(name, want); rejected == nil {
+			return true, nil, nil
+		}
 	}
 	if err := os.RemoveAll(name); err != nil {
-		return false, fmt.Errorf("download cache: removing unverified %s: %w", name, err)
+		return false, rejected, fmt.Errorf("download cache: removing unverified %s: %w", name, err)
 	}
-	return false, nil
+	return false, rejected, nil
 }
 
 // verifyFile checks the length and hashes of the file at name.

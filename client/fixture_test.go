@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -121,6 +123,30 @@ func serveTLS(t *testing.T, h http.Handler) *httptest.Server {
 	s := httptest.NewTLSServer(h)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// events collects the structured events a client logs.
+type events struct{ buf bytes.Buffer }
+
+func (e *events) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(&e.buf, nil)) }
+
+// count returns how many events called name were logged.
+func (e *events) count(t *testing.T, name string) int {
+	t.Helper()
+	n := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(e.buf.Bytes()), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var ev map[string]any
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if ev["event"] == name {
+			n++
+		}
+	}
+	return n
 }
 
 // mustFile asserts that the file at path holds want.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
@@ -85,6 +86,9 @@ func (c *Client) withMirrors(ctx context.Context, refresh bool, op func(*trust.C
 		}
 		c.tc, c.current = nil, nil
 		errs = append(errs, &MirrorError{URL: m.base, Err: err})
+		if se := (*trust.SecurityError)(nil); !errors.As(err, &se) { // trust logged those
+			c.event("client.mirror_error", slog.String("mirror", m.base), slog.String("reason", err.Error()))
+		}
 	}
 	return errors.Join(errs...)
 }

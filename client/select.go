@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -151,11 +152,16 @@ func (c *Client) resolve(ctx context.Context, path string) (*Release, error) {
 	}
 	p := c.policy()
 	rel, err := p.release(path, tf)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	switch {
+	case err != nil:
+	case !p.prerelease && semver.Prerelease("v"+rel.Version) != "":
+		err = fmt.Errorf("%s %s is a pre-release and pre-releases are not enabled", rel.App, rel.Version)
+	case !p.allows(rel.Version):
+		err = fmt.Errorf("%s %s is not newer than installed %s", rel.App, rel.Version, p.installed)
 	}
-	if !p.allows(rel.Version) {
-		return nil, fmt.Errorf("%w: %s %s is not newer than installed %q", ErrRefused, rel.App, rel.Version, p.installed)
+	if err != nil {
+		c.event("client.release_refused", slog.String("target", path), slog.String("reason", err.Error()))
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	return rel, nil
 }
