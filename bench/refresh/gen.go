@@ -39,7 +39,23 @@ type dataset struct {
 	genTime     time.Duration
 }
 
-// generate writes both repositories for n targets under dir.
+// datasetFile records a finished generation in DIR/N, so that a later run
+// with the same -dir reuses it.
+const datasetFile = "dataset.json"
+
+// savedDataset is the content of datasetFile.
+type savedDataset struct {
+	PerApp     int
+	UseRepo    bool
+	Via        string
+	TargetsMax int64
+	FlatBytes  int64
+	AppBytes   int64
+	GenNanos   int64
+}
+
+// generate writes both repositories for n targets under dir/N, or reuses
+// the ones an earlier run generated there with the same settings.
 func generate(ctx context.Context, dir string, n, perApp int, useRepo bool) (*dataset, error) {
 	spec := testrepo.Spec{Targets: n, PerApp: perApp}
 	ds := &dataset{n: n}
@@ -47,36 +63,62 @@ func generate(ctx context.Context, dir string, n, perApp int, useRepo bool) (*da
 	base := filepath.Join(dir, strconv.Itoa(n))
 	ds.ferry = layout{public: filepath.Join(base, "ferry", "public"), rootFile: filepath.Join(base, "ferry", "root.json")}
 	ds.flat = layout{public: filepath.Join(base, "flat", "public"), rootFile: filepath.Join(base, "flat", "root.json")}
+	if b, err := os.ReadFile(filepath.Join(base, datasetFile)); err == nil {
+		var sd savedDataset
+		if json.Unmarshal(b, &sd) == nil && sd.PerApp == perApp && sd.UseRepo == useRepo {
+			ds.via, ds.targetsMax, ds.flatBytes, ds.appBytes = sd.Via+", reused", sd.TargetsMax, sd.FlatBytes, sd.AppBytes
+			ds.genTime = time.Duration(sd.GenNanos)
+			return ds, nil
+		}
+	}
+	if err := os.RemoveAll(base); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := fill(ctx, ds, spec, useRepo); err != nil {
+		return nil, err
+	}
+	ds.genTime = time.Since(start)
+	sd, err := json.Marshal(savedDataset{perApp, useRepo, ds.via, ds.targetsMax, ds.flatBytes, ds.appBytes, int64(ds.genTime)})
+	if err != nil {
+		return nil, err
+	}
+	return ds, os.WriteFile(filepath.Join(base, datasetFile), sd, 0o644)
+}
+
+// fill generates both layouts of ds.
+func fill(ctx context.Context, ds *dataset, spec testrepo.Spec, useRepo bool) error {
+	n := spec.Targets
 
 	via, err := genFerry(ctx, ds.ferry, spec, useRepo)
 	if err != nil {
-		return nil, fmt.Errorf("ferry layout, %d targets: %w", n, err)
+		return fmt.Errorf("ferry layout, %d targets: %w", n, err)
 	}
 	ds.via = via
 	targets, err := readTargets(filepath.Join(ds.ferry.public, "metadata"))
 	if err != nil {
-		return nil, fmt.Errorf("read back ferry layout: %w", err)
+		return fmt.Errorf("read back ferry layout: %w", err)
 	}
 	if len(targets) != n {
-		return nil, fmt.Errorf("ferry layout lists %d targets, want %d", len(targets), n)
+		return fmt.Errorf("ferry layout lists %d targets, want %d", len(targets), n)
 	}
 	r, err := testrepo.FlatOf(ds.flat.public, spec, targets)
 	if err != nil {
-		return nil, fmt.Errorf("flat layout, %d targets: %w", n, err)
+		return fmt.Errorf("flat layout, %d targets: %w", n, err)
 	}
 	if err := os.WriteFile(ds.flat.rootFile, r.Root, 0o644); err != nil {
-		return nil, err
+		return err
 	}
 	fi, err := os.Stat(filepath.Join(ds.flat.public, "metadata", "1.targets.json"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ds.flatBytes = fi.Size()
 	if ds.flatBytes > goTUFTargetsMax {
 		ds.targetsMax = (ds.flatBytes/1_000_000 + 1) * 1_000_000
 	}
 	ds.appBytes = roleFileSize(filepath.Join(ds.ferry.public, "metadata"), ds.app)
-	return ds, nil
+	return nil
 }
 
 // genFerry writes ferry's layout with the repo package's PublishBatch, so

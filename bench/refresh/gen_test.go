@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ferry-updates/ferry/bench/internal/testrepo"
@@ -24,9 +25,17 @@ func TestParseCounts(t *testing.T) {
 // generator and checks that the flat one lists exactly the ferry one's
 // targets.
 func TestGenerate(t *testing.T) {
-	ds, err := generate(context.Background(), t.TempDir(), 30, 10, false)
+	dir := t.TempDir()
+	ds, err := generate(context.Background(), dir, 30, 10, false)
 	if err != nil {
 		t.Fatal(err)
+	}
+	again, err := generate(context.Background(), dir, 30, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(again.via, ", reused") || again.flatBytes != ds.flatBytes || again.lookup != ds.lookup {
+		t.Errorf("second generate did not reuse the first: %+v", again)
 	}
 	a, err := readTargets(filepath.Join(ds.ferry.public, "metadata"))
 	if err != nil {

@@ -67,7 +67,8 @@ func run() error {
 	perApp := flag.Int("per-app", 100, "targets per application (one delegated role each)")
 	reps := flag.Int("reps", 5, "runs per case; tables show the median")
 	gen := flag.String("gen", "repo", "how to build ferry's layout: repo (repo.PublishBatch) or testrepo")
-	dir := flag.String("dir", "", "work directory (default: a new temporary directory, removed at the end)")
+	dir := flag.String("dir", "", "work directory, kept, whose generated repositories later runs reuse (default: a new temporary directory, removed at the end)")
+	genOnly := flag.Bool("generate-only", false, "only generate the repositories (useful with -dir)")
 	flag.Parse()
 	if *gen != "repo" && *gen != "testrepo" {
 		return fmt.Errorf("-gen %q: want repo or testrepo", *gen)
@@ -87,18 +88,22 @@ func run() error {
 	rep := &report{perApp: *perApp, reps: *reps}
 	for _, n := range ns {
 		logf("generating %d targets", n)
-		start := time.Now()
 		ds, err := generate(ctx, filepath.Join(work, "repos"), n, *perApp, *gen == "repo")
 		if err != nil {
 			return err
 		}
-		ds.genTime = time.Since(start)
-		logf("generated %d targets in %s", n, ds.genTime.Round(time.Millisecond))
+		logf("generated %d targets in %s (%s)", n, ds.genTime.Round(time.Millisecond), ds.via)
+		if *genOnly {
+			continue
+		}
 		res, srv, err := runDataset(ctx, work, ds, *reps)
 		if err != nil {
 			return err
 		}
 		rep.add(ds, res, srv)
+	}
+	if *genOnly {
+		return nil
 	}
 	return rep.write(os.Stdout)
 }
