@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-updates/ferry/client"
 	"github.com/ferry-updates/ferry/fetch"
@@ -455,4 +456,51 @@ func versioned(t *testing.T, f *fixture, role string) []string {
 	}
 	sort.Slice(files, func(i, j int) bool { return num(files[i]) < num(files[j]) })
 	return files
+}
+
+// TestResumeDownload_R34: a partial file left in the download cache is
+// resumed with a Range request, and the whole file is verified.
+func TestResumeDownload_R34(t *testing.T) {
+	f := newFixture(t)
+	good := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+	p := f.publish("hello", "1.0.0", "linux/amd64", "hello", good)
+	public, err := server.Repository(filepath.Join(f.dir, "public"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ranges []string
+	srv := serveTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/targets/") {
+			ranges = append(ranges, r.Header.Get("Range"))
+		}
+		public.ServeHTTP(w, r)
+	}))
+	cfg := f.config(t)
+	cfg.URLs = []string{srv.URL}
+	c := newClient(t, cfg)
+	sum := sha256.Sum256(good)
+	write(t, filepath.Join(cfg.StateDir, "downloads", hex.EncodeToString(sum[:])), good[:len(good)/2])
+	got, err := c.Download(context.Background(), &client.Release{Path: p}, t.TempDir())
+	if err != nil {
+		t.Fatalf("Download: %v", err)
+	}
+	mustFile(t, got, good)
+	if want := "bytes=" + strconv.Itoa(len(good)/2) + "-"; len(ranges) != 1 || ranges[0] != want {
+		t.Errorf("target requests with Range %q, want one with %q", ranges, want)
+	}
+}
+
+// TestFreeze_R13: with the clock past the metadata's expiry, Check fails
+// as a potential freeze attack.
+func TestFreeze_R13(t *testing.T) {
+	f := newFixture(t)
+	f.publish("hello", "1.0.0", "linux/amd64", "hello", []byte("v1"))
+	c := f.client(t, func(cfg *client.Config) {
+		cfg.Now = func() time.Time { return time.Now().Add(400 * 24 * time.Hour) }
+	})
+	rel, err := c.Check(context.Background())
+	if !errors.Is(err, trust.ErrExpired) {
+		t.Fatalf("Check in the future = %v, %v; want trust.ErrExpired", rel, err)
+	}
+	t.Log(err)
 }
