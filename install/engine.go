@@ -167,7 +167,7 @@ func (e *engine) apply(ctx context.Context, a *Artifact) (Result, error) {
 // rolls it back.
 func (e *engine) finish(ctx context.Context, st *State) (Result, error) {
 	p := st.Pending
-	if e.health == nil && len(e.restart) == 0 {
+	if e.health == nil && len(e.restart) == 0 && e.h.healthFn == nil {
 		return e.commit(ctx, st)
 	}
 	if p.Tries >= e.maxTries {
@@ -185,8 +185,8 @@ func (e *engine) finish(ctx context.Context, st *State) (Result, error) {
 			reason = "restart: " + err.Error()
 		}
 	}
-	if reason == "" && e.health != nil {
-		if err := e.health.check(ctx, env); err != nil {
+	if reason == "" {
+		if err := e.check(ctx, env); err != nil {
 			reason = "health check: " + err.Error()
 		}
 	}
@@ -199,6 +199,16 @@ func (e *engine) finish(ctx context.Context, st *State) (Result, error) {
 		return e.rollback(ctx, st, reason)
 	}
 	return e.commit(ctx, st)
+}
+
+func (e *engine) check(ctx context.Context, env []string) error {
+	switch {
+	case e.h.healthFn != nil:
+		return e.h.healthFn(ctx, env)
+	case e.health != nil:
+		return e.health.check(ctx, env)
+	}
+	return nil
 }
 
 func (e *engine) env(version string) []string {

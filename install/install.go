@@ -219,7 +219,8 @@ type hooks struct {
 	failpoint func(name string)             // called at every named fail-point
 	wrapArch  func(io.ReaderAt) io.ReaderAt // wraps the verified copy given to a decompressor
 	now       func() time.Time              // nil: time.Now
-	randName  func() string                 // nil: random
+	randName  func() string
+	healthFn  func(ctx context.Context, env []string) error // replaces Health                 // nil: random
 }
 
 func (h *hooks) fsys() faultfs.FS {

@@ -130,7 +130,7 @@ func (t *slotStrategy) stage(ctx context.Context, a *Artifact) (sha string, err 
 	if err := fsys.Mkdir(work, 0o700); err != nil {
 		return "", err
 	}
-	defer fsys.RemoveAll(work)
+	defer fsys.RemoveAll(t.staging()) // we hold the lock: nothing else uses it
 	tree := filepath.Join(work, "tree")
 	if err := fsys.Mkdir(tree, 0o755); err != nil {
 		return "", err
