@@ -177,6 +177,11 @@ func addDelegation(t *targetsMD, app string, k *roleKey) {
 	sort.Slice(d.Roles, func(i, j int) bool { return d.Roles[i].Name < d.Roles[j].Name })
 }
 
+// copyWorkers is how many target files are written at once: each write
+// waits for two fsyncs, so overlapping them is what makes large batches
+// fast, not CPU.
+const copyWorkers = 16
+
 // writeTargetFiles copies every file to its consistent-snapshot name, a few
 // at a time. Each copy is re-hashed while it is written, so a source file
 // that changed since it was hashed is refused instead of published.
@@ -186,7 +191,7 @@ func writeTargetFiles(ctx context.Context, dir string, files []sourceFile) error
 		return err
 	}
 	jobs := make(chan sourceFile)
-	errs := make([]error, 4)
+	errs := make([]error, copyWorkers)
 	var wg sync.WaitGroup
 	for w := range errs {
 		wg.Go(func() {
