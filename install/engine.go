@@ -285,7 +285,8 @@ func (e *engine) recoverLocked(ctx context.Context) (Result, error) {
 	return res, err
 }
 
-// state returns the current state after recovery.
+// state returns the current state after recovery; if recovery fails, the
+// state that records the failure and the error.
 func (e *engine) state(ctx context.Context) (State, error) {
 	unlock, err := e.lock()
 	if err != nil {
@@ -293,8 +294,11 @@ func (e *engine) state(ctx context.Context) (State, error) {
 	}
 	defer unlock()
 	st, _, err := e.load(ctx)
-	if err != nil && !errors.Is(err, ErrRolledBack) {
+	if st == nil {
 		return State{}, err
 	}
-	return *st, nil
+	if errors.Is(err, ErrRolledBack) {
+		err = nil
+	}
+	return *st, err // with a *RollbackError, the state shows the failure
 }

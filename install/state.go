@@ -79,7 +79,9 @@ func encodeState(s *State) ([]byte, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(body)
-	return json.MarshalIndent(stateFile{Format: stateFormat, SHA256: hex.EncodeToString(sum[:]), State: body}, "", "  ")
+	// Not indented: the checksum covers the exact bytes of "state".
+	b, err := json.Marshal(stateFile{Format: stateFormat, SHA256: hex.EncodeToString(sum[:]), State: body})
+	return append(b, '\n'), err
 }
 
 // decodeState parses a state file strictly: known format, checksum over the

@@ -1,0 +1,259 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// run executes path and returns its trimmed output ("<error>" if it fails).
+func run(t testing.TB, path string) string {
+	t.Helper()
+	out, err := exec.Command(path).Output()
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func newBinary(t *testing.T) (*Binary, string) {
+	t.Helper()
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "bin"), 0o755)
+	return &Binary{App: "hello", Target: filepath.Join(dir, "bin", "hello"), StateDir: filepath.Join(dir, "state")}, dir
+}
+
+func TestBinaryApplyAndUpgrade(t *testing.T) {
+	ctx := context.Background()
+	b, dir := newBinary(t)
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		res, err := b.Apply(ctx, artifact(t, dir, "hello", v, KindBinary, script(v, 0)))
+		if err != nil || res.Version != v {
+			t.Fatalf("apply %s: %+v %v", v, res, err)
+		}
+		if got := run(t, b.Target); got != v {
+			t.Fatalf("after apply %s the target prints %q", v, got)
+		}
+	}
+	if got := run(t, filepath.Join(dir, "bin", ".hello.ferry-old")); got != "1.0.0" {
+		t.Errorf("kept previous prints %q, want 1.0.0", got)
+	}
+	st, err := b.State(ctx)
+	if err != nil || st.Installed.Version != "1.1.0" || st.Previous.Version != "1.0.0" || st.Pending != nil {
+		t.Fatalf("state %+v %v", st, err)
+	}
+	res, err := b.Apply(ctx, artifact(t, dir, "hello", "1.1.0", KindBinary, script("1.1.0", 0)))
+	if err != nil || !res.Unchanged {
+		t.Errorf("re-apply: %+v %v, want Unchanged", res, err)
+	}
+	bad := artifact(t, dir, "hello", "1.2.0", KindBinary, script("1.2.0", 0))
+	bad.Hashes["sha256"][31] ^= 0x80
+	if _, err := b.Apply(ctx, bad); !errors.Is(err, ErrVerify) {
+		t.Fatalf("wrong hash: %v, want ErrVerify", err)
+	}
+	if got := run(t, b.Target); got != "1.1.0" {
+		t.Fatalf("after a refused artifact the target prints %q", got)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, "bin", ".hello.ferry-new-*")); len(leftovers) > 0 {
+		t.Errorf("staging left behind: %v", leftovers)
+	}
+}
+
+// TestSwapDownloadAfterVerify_R36 replaces the downloaded file with other
+// bytes in a loop while installs run: whatever ends up at the target must
+// be the signed bytes, or the install must fail with ErrVerify.
+func TestSwapDownloadAfterVerify_R36(t *testing.T) {
+	ctx := context.Background()
+	b, dir := newBinary(t)
+	good := script("2.0.0", 0)
+	evil := script("666", 0)
+	evilFile := filepath.Join(dir, "evil")
+	for i := range 30 {
+		v := "2.0." + string(rune('0'+i%10)) + string(rune('a'+i/10))
+		a := artifact(t, dir, "hello", v, KindBinary, good)
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for !stop.Load() {
+				os.WriteFile(evilFile, evil, 0o600)
+				os.Rename(evilFile, a.File) // the attacker's swap
+				os.WriteFile(a.File+".x", good, 0o600)
+				os.Rename(a.File+".x", a.File)
+			}
+		})
+		_, err := b.Apply(ctx, a)
+		stop.Store(true)
+		wg.Wait()
+		if err != nil && !errors.Is(err, ErrVerify) {
+			t.Fatalf("apply: %v", err)
+		}
+		if got := run(t, b.Target); got != "2.0.0" && (err == nil || got == "666") {
+			t.Fatalf("target prints %q (apply err %v): unverified bytes installed", got, err)
+		}
+	}
+}
+
+func TestHealthFailuresRollBack_R44(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	cases := []struct {
+		name   string
+		health func(target string) *Health
+		want   string
+	}{
+		{"exits 1", func(p string) *Health { return &Health{Cmd: []string{p, "x"}} }, "exit status 1"},
+		{"hangs", func(string) *Health { return &Health{Cmd: []string{"sleep", "5"}, Timeout: 200 * time.Millisecond} }, "hang"},
+		{"crash loop", func(string) *Health {
+			return &Health{Cmd: []string{"/bin/sh", "-c", "kill -9 $$"}, Retries: 2, Interval: 10 * time.Millisecond}
+		}, "3 attempts failed"},
+		{"url 503", func(string) *Health { return &Health{URL: srv.URL, Timeout: time.Second} }, "503"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			b, dir := newBinary(t)
+			if _, err := b.Apply(ctx, artifact(t, dir, "hello", "1.0.0", KindBinary, script("1.0.0", 0))); err != nil {
+				t.Fatal(err)
+			}
+			b.Health = c.health(b.Target)
+			if strings.Contains(c.name, "exits") {
+				b.Health = &Health{Cmd: []string{b.Target}}
+			}
+			res, err := b.Apply(ctx, artifact(t, dir, "hello", "2.0.0", KindBinary, script("2.0.0", 1)))
+			if !errors.Is(err, ErrRolledBack) || !res.RolledBack || !strings.Contains(res.Reason, c.want) {
+				t.Fatalf("got %+v, %v; want a rollback because of %q", res, err, c.want)
+			}
+			if got := run(t, b.Target); got != "1.0.0" {
+				t.Fatalf("after rollback the target prints %q", got)
+			}
+			st, _ := b.State(ctx)
+			if st.Installed.Version != "1.0.0" || st.Bad["2.0.0"].Reason == "" || st.Pending != nil {
+				t.Fatalf("state after rollback: %+v", st)
+			}
+			b.Health = nil
+			if _, err := b.Apply(ctx, artifact(t, dir, "hello", "2.0.0", KindBinary, script("2.0.0", 0))); !errors.Is(err, ErrMarkedBad) {
+				t.Fatalf("retrying a bad version: %v, want ErrMarkedBad", err)
+			}
+			if _, err := b.Apply(ctx, artifact(t, dir, "hello", "2.0.1", KindBinary, script("2.0.1", 0))); err != nil {
+				t.Fatalf("a newer release after a bad one: %v", err)
+			}
+		})
+	}
+}
+
+func TestHealthPassesCommits(t *testing.T) {
+	ctx := context.Background()
+	b, dir := newBinary(t)
+	b.Apply(ctx, artifact(t, dir, "hello", "1.0.0", KindBinary, script("1.0.0", 0)))
+	marker := filepath.Join(dir, "restarted")
+	b.Health = &Health{Cmd: []string{"/bin/sh", "-c", `test "$("$FERRY_PATH")" = "$FERRY_VERSION"`}}
+	b.Restart = []string{"/bin/sh", "-c", `echo "$FERRY_VERSION" >> ` + marker}
+	res, err := b.Apply(ctx, artifact(t, dir, "hello", "2.0.0", KindBinary, script("2.0.0", 0)))
+	if err != nil || res.Version != "2.0.0" || res.Previous != "1.0.0" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := readFile(t, marker); got != "2.0.0\n" {
+		t.Errorf("restart command saw %q", got)
+	}
+}
+
+func TestRollbackFails_R45(t *testing.T) {
+	for _, damage := range []string{"delete", "corrupt"} {
+		t.Run(damage, func(t *testing.T) {
+			ctx := context.Background()
+			b, dir := newBinary(t)
+			b.Apply(ctx, artifact(t, dir, "hello", "1.0.0", KindBinary, script("1.0.0", 0)))
+			failing := 0
+			b.healthFn = func(context.Context, []string) error {
+				failing++
+				old := filepath.Join(dir, "bin", ".hello.ferry-old")
+				if damage == "delete" {
+					return errors.Join(errors.New("unhealthy"), os.Remove(old))
+				}
+				os.Remove(old)
+				return errors.Join(errors.New("unhealthy"), os.WriteFile(old, script("evil", 0), 0o755))
+			}
+			_, err := b.Apply(ctx, artifact(t, dir, "hello", "2.0.0", KindBinary, script("2.0.0", 1)))
+			var re *RollbackError
+			if !errors.As(err, &re) || re.Version != "2.0.0" || errors.Is(err, ErrRolledBack) {
+				t.Fatalf("got %v, want a *RollbackError (and not a successful rollback)", err)
+			}
+			if got := run(t, b.Target); got == "evil" {
+				t.Fatal("an unverified backup was restored")
+			}
+			st, err := b.State(ctx) // recovery retries the rollback and fails again, loudly
+			if !errors.As(err, &re) {
+				t.Errorf("recovery: got %v, want a *RollbackError again", err)
+			}
+			if st.Failure == nil || st.Pending == nil || st.Pending.Rollback == "" {
+				t.Fatalf("failed rollback not recorded: %+v", st)
+			}
+		})
+	}
+}
+
+func TestCorruptState_R52(t *testing.T) {
+	mangles := map[string]func([]byte) []byte{
+		"truncated": func(b []byte) []byte { return b[:len(b)/2] },
+		"flipped":   func(b []byte) []byte { b[len(b)/2] ^= 1; return b },
+		"empty":     func([]byte) []byte { return nil },
+		"garbage":   func([]byte) []byte { return []byte("\x00\x01 not json") },
+		"other app": func(b []byte) []byte { return []byte(strings.Replace(string(b), `"app":"hello"`, `"app":"other"`, 1)) },
+	}
+	for name, mangle := range mangles {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			b, dir := newBinary(t)
+			b.Apply(ctx, artifact(t, dir, "hello", "1.0.0", KindBinary, script("1.0.0", 0)))
+			b.Apply(ctx, artifact(t, dir, "hello", "2.0.0", KindBinary, script("2.0.0", 0)))
+			sp := filepath.Join(b.StateDir, "state.json")
+			raw, _ := os.ReadFile(sp)
+			os.WriteFile(sp, mangle(raw), 0o600)
+			st, err := b.State(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := hashFile(b.fsys(), b.Target)
+			if st.Installed == nil || st.Installed.SHA256 != want || st.Installed.Version != "" {
+				t.Fatalf("rebuilt state %+v does not describe the live executable", st.Installed)
+			}
+			if _, err := os.Stat(sp + ".corrupt"); err != nil {
+				t.Errorf("corrupt state not kept aside: %v", err)
+			}
+			if _, err := b.Apply(ctx, artifact(t, dir, "hello", "3.0.0", KindBinary, script("3.0.0", 0))); err != nil || run(t, b.Target) != "3.0.0" {
+				t.Fatalf("install after recovery: %v", err)
+			}
+		})
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	st := &State{App: "a", Installed: &Installed{Version: "1", SHA256: "ab"}, Pending: &Pending{Version: "2", Tries: 1},
+		Bad: map[string]Bad{"0": {Reason: "r"}}, History: []string{"0", "1"}}
+	b, err := encodeState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeState(b, "a")
+	if err != nil || got.Pending.Tries != 1 || got.Bad["0"].Reason != "r" || got.Installed.SHA256 != "ab" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for i := range b { // every single byte flip is detected or harmless
+		c := append([]byte(nil), b...)
+		c[i] ^= 0x01
+		if s, err := decodeState(c, "a"); err == nil && (s.Installed == nil || s.Installed.Version != "1") {
+			t.Fatalf("flip at %d gave a different valid state", i)
+		}
+	}
+}
