@@ -194,3 +194,37 @@ func TestOpenNotARepository(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestLoadMalformedKeyNoPanic_R25: a root whose key has a bad length makes
+// go-tuf panic in verification; loading reports an error instead.
+func TestLoadMalformedKeyNoPanic_R25(t *testing.T) {
+	clk := newClock()
+	r := newTestRepo(t, InitOptions{}, clk)
+	p := filepath.Join(r.dir, "root.json")
+	root, err := metadata.Root().FromBytes(mustRead(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range root.Signed.Keys {
+		k.Value.PublicKey = "abcd"
+	}
+	b, _ := root.ToBytes(false)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.List(ctx); err == nil {
+		t.Fatal("List accepted a root with malformed keys")
+	}
+	if _, err := Keys(r.dir); err == nil {
+		t.Fatal("Keys accepted a root with malformed keys")
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -51,7 +51,7 @@ func loadState(dir string) (*state, error) {
 	if st.timestamp, err = metadata.Timestamp().FromBytes(tsBytes); err != nil {
 		return nil, fmt.Errorf("load repository: timestamp.json: %w", err)
 	}
-	if err := st.root.VerifyDelegate(metadata.TIMESTAMP, st.timestamp); err != nil {
+	if err := verify(st.root, metadata.TIMESTAMP, st.timestamp); err != nil {
 		return nil, fmt.Errorf("load repository: timestamp.json: %w", err)
 	}
 	snapBytes, err := readReferenced(md, "snapshot", st.timestamp.Signed.Meta["snapshot.json"])
@@ -61,7 +61,7 @@ func loadState(dir string) (*state, error) {
 	if st.snapshot, err = metadata.Snapshot().FromBytes(snapBytes); err != nil {
 		return nil, fmt.Errorf("load repository: snapshot: %w", err)
 	}
-	if err := st.root.VerifyDelegate(metadata.SNAPSHOT, st.snapshot); err != nil {
+	if err := verify(st.root, metadata.SNAPSHOT, st.snapshot); err != nil {
 		return nil, fmt.Errorf("load repository: snapshot: %w", err)
 	}
 	if st.targets, err = loadTargets(md, metadata.TARGETS, st.snapshot, st.root); err != nil {
@@ -81,6 +81,18 @@ type delegator interface {
 	VerifyDelegate(role string, md any) error
 }
 
+// verify checks md's signatures against its delegator. go-tuf panics on a
+// malformed Ed25519 key (a wrong length reaches ed25519.Verify), and these
+// files may have been tampered with, so a panic becomes an error.
+func verify(parent delegator, role string, md any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("verify %s: malformed metadata: %v", role, p)
+		}
+	}()
+	return parent.VerifyDelegate(role, md)
+}
+
 func loadTargets(md, role string, snap *snapMD, parent delegator) (*targetsMD, error) {
 	data, err := readReferenced(md, role, snap.Signed.Meta[role+".json"])
 	if err != nil {
@@ -90,7 +102,7 @@ func loadTargets(md, role string, snap *snapMD, parent delegator) (*targetsMD, e
 	if err != nil {
 		return nil, fmt.Errorf("load repository: %s: %w", role, err)
 	}
-	if err := parent.VerifyDelegate(role, t); err != nil {
+	if err := verify(parent, role, t); err != nil {
 		return nil, fmt.Errorf("load repository: %s: %w", role, err)
 	}
 	return t, nil
@@ -122,7 +134,7 @@ func readRoot(dir string) (*rootMD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load repository: %s: %w", path, err)
 	}
-	if err := root.VerifyDelegate(metadata.ROOT, root); err != nil {
+	if err := verify(root, metadata.ROOT, root); err != nil {
 		return nil, fmt.Errorf("load repository: %s: %w", path, err)
 	}
 	return root, nil
