@@ -25,6 +25,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"io"
+	mrand "math/rand/v2"
 	"net/url"
 	"sort"
 	"sync"
@@ -43,8 +45,10 @@ type Key struct {
 }
 
 // NewKey generates an Ed25519 key.
-func NewKey() *Key {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+func NewKey() *Key { return newKeyFrom(rand.Reader) }
+
+func newKeyFrom(rnd io.Reader) *Key {
+	pub, priv, err := ed25519.GenerateKey(rnd)
 	if err != nil {
 		panic(err)
 	}
@@ -87,6 +91,8 @@ type Repo struct {
 	hidden    map[string]bool
 	fetches   map[string]int
 
+	rand io.Reader // key generation
+
 	// MetaHashes: when true (the default) snapshot and timestamp meta carry
 	// length and sha256 of the files they name.
 	MetaHashes bool
@@ -95,8 +101,19 @@ type Repo struct {
 // New creates and publishes version 1 of a repository with one key per
 // top-level role, threshold 1, consistent snapshots, and every role
 // expiring a year after now.
-func New(now time.Time) *Repo {
-	r := &Repo{
+func New(now time.Time) *Repo { return newRepo(now, rand.Reader) }
+
+// NewDeterministic is New with keys derived from seed, so that two
+// processes build byte-identical repositories (fuzz workers need this).
+// Its keys are predictable: tests only.
+func NewDeterministic(now time.Time, seed uint64) *Repo {
+	var s [32]byte
+	s[0], s[1] = byte(seed), byte(seed>>8)
+	return newRepo(now, mrand.NewChaCha8(s))
+}
+
+func newRepo(now time.Time, rnd io.Reader) *Repo {
+	r := &Repo{rand: rnd,
 		roles: map[string]*metadata.Metadata[metadata.TargetsType]{}, keys: map[string][]*Key{},
 		signWith: map[string][]*Key{}, expires: map[string]time.Time{}, now: now,
 		dirty: map[string]bool{}, published: map[string]bool{}, files: map[string][]byte{},
@@ -107,7 +124,7 @@ func New(now time.Time) *Repo {
 	r.root = metadata.Root(exp)
 	r.root.Signed.ConsistentSnapshot = true
 	for _, role := range metadata.TOP_LEVEL_ROLE_NAMES {
-		k := NewKey()
+		k := newKeyFrom(r.rand)
 		must(r.root.Signed.AddKey(k.Public, role))
 		r.keys[role] = []*Key{k}
 	}

@@ -102,7 +102,7 @@ func (r *Repo) Delegate(delegator, role string, paths []string, terminating bool
 		keys = r.keys[role]
 	}
 	if len(keys) == 0 {
-		keys = []*Key{NewKey()}
+		keys = []*Key{newKeyFrom(r.rand)}
 	}
 	if r.keys[role] == nil {
 		r.keys[role] = keys
@@ -129,7 +129,7 @@ func (r *Repo) Delegate(delegator, role string, paths []string, terminating bool
 func (r *Repo) RotateKey(role string) *Key {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := NewKey()
+	k := newKeyFrom(r.rand)
 	r.setKeysLocked(role, []*Key{k}, 0)
 	return k
 }
@@ -138,7 +138,7 @@ func (r *Repo) RotateKey(role string) *Key {
 func (r *Repo) AddKey(role string) *Key {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := NewKey()
+	k := newKeyFrom(r.rand)
 	r.setKeysLocked(role, append(append([]*Key(nil), r.keys[role]...), k), 0)
 	return k
 }

@@ -1,0 +1,36 @@
+// Package trust is ferry's TUF client core: it refreshes and holds trusted
+// metadata following the TUF specification's client workflow (section 5),
+// built on go-tuf's metadata types and trustedmetadata checks, but not on
+// go-tuf's updater.
+//
+// It performs no I/O of its own: metadata bytes come in through a Source and
+// trusted copies are persisted through a Store (DirStore keeps them in a
+// directory as root.json, timestamp.json, snapshot.json, targets.json and
+// ROLE.json, names encoded by RoleFileName). Time comes from Config.Now and
+// is read once per Refresh; every expiry in that refresh is judged against
+// it.
+//
+// Guarantees:
+//   - Signatures are checked over the canonical form of the "signed" object
+//     as served (strict: duplicate keys, floats and invalid UTF-8 are
+//     rejected), each public key counts once toward a threshold, keys of
+//     unknown types or with malformed material never count, and a threshold
+//     below 1 is invalid. go-tuf's own trustedmetadata checks run afterwards
+//     as a backstop.
+//   - Untrusted bytes never panic the process: panics in decoding or
+//     verification become ErrInvalid errors.
+//   - A refresh whose timestamp is unchanged fetches only timestamp.json
+//     (and probes the next root) and re-parses nothing else.
+//   - A refresh that fails, including a Store failure, leaves the previous
+//     trusted set in memory and in the Store.
+//   - Delegations are searched in pre-order with terminating delegations, a
+//     visited set and a cap; a delegated role is verified against the
+//     delegator on the path searched now; roles missing from snapshot are
+//     rejected.
+//   - Every rejection returned is a *SecurityError wrapping one kind
+//     (ErrBadSignature, ErrRollback, ErrExpired, ErrMismatch, ErrInvalid,
+//     ErrTooLarge) and is logged exactly once to Config.Log as a
+//     "tuf.reject" event.
+//
+// A Client is not safe for concurrent use.
+package trust
