@@ -83,7 +83,7 @@ func (b *Binary) engine() (*engine, error) {
 	if b.Target == "" || b.StateDir == "" {
 		return nil, errors.New("install: Binary needs Target and StateDir")
 	}
-	if err := b.fsys().MkdirAll(b.StateDir, 0o700); err != nil {
+	if err := mkdirDurable(b.fsys(), b.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("install: %w", err)
 	}
 	return &engine{

@@ -251,6 +251,8 @@ func (e *engine) rollback(ctx context.Context, st *State, reason string) (Result
 	st.Bad[p.Version] = Bad{Reason: reason, At: e.h.clock()}
 	st.Pending, st.Failure = nil, nil
 	if err := e.save(st); err != nil {
+		st.Pending = p // on disk the rollback is still pending: Recover finishes it
+		delete(st.Bad, p.Version)
 		return Result{}, e.rollbackFailed(st, reason, err)
 	}
 	e.h.fp("rolledback")

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -153,7 +155,7 @@ func copyVerified(ctx context.Context, dst io.Writer, src io.Reader, a *Artifact
 		ws = append(ws, h)
 	}
 	r := &ctxReader{ctx: ctx, r: io.LimitReader(src, a.Length+1), fp: fp}
-	n, err := io.CopyBuffer(io.MultiWriter(ws...), r, make([]byte, 1<<20))
+	n, err := io.CopyBuffer(io.MultiWriter(ws...), r, make([]byte, 256<<10))
 	if err != nil {
 		return "", fmt.Errorf("copy %s/%s: %w", a.App, a.Version, err)
 	}
@@ -207,10 +209,37 @@ func hashFile(fsys faultfs.FS, name string) (string, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.CopyBuffer(h, f, make([]byte, 1<<20)); err != nil {
+	if _, err := io.CopyBuffer(h, f, make([]byte, 256<<10)); err != nil {
 		return "", fmt.Errorf("hash %s: %w", name, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// mkdirDurable creates dir and any missing parents, and fsyncs the parent
+// of each directory it created, so that they survive a power loss.
+func mkdirDurable(fsys faultfs.FS, dir string, perm fs.FileMode) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.Lstat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hooks are test seams shared by both strategies.

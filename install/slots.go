@@ -91,7 +91,7 @@ func (s *Slots) engine() (*engine, error) {
 		return nil, errors.New("install: Slots needs Root")
 	}
 	dir := filepath.Join(s.Root, s.App)
-	if err := s.fsys().MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirDurable(s.fsys(), dir, 0o755); err != nil {
 		return nil, fmt.Errorf("install: %w", err)
 	}
 	return &engine{
@@ -118,7 +118,7 @@ func (t *slotStrategy) fromID(id string) Installed { return Installed{Version: i
 
 func (t *slotStrategy) stage(ctx context.Context, a *Artifact) (sha string, err error) {
 	fsys := t.fs()
-	if err := fsys.MkdirAll(t.versions(), 0o755); err != nil {
+	if err := mkdirDurable(fsys, t.versions(), 0o755); err != nil {
 		return "", err
 	}
 	if err := fsys.MkdirAll(t.staging(), 0o700); err != nil {

@@ -1,0 +1,224 @@
+package install
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ferry-updates/ferry/internal/faultfs"
+)
+
+// memCase is one strategy installed on a faultfs.Mem: it can install v1 and
+// v2 and check what is live.
+type memCase struct {
+	name string
+	kind string // KindBinary for the Binary strategy; an archive kind for Slots
+}
+
+var memCases = []memCase{{"binary", KindBinary}, {"slots-tar.gz", KindTarGz}, {"slots-zip", KindZip}, {"slots-raw", "raw"}}
+
+type memRig struct {
+	t    *testing.T
+	m    *faultfs.Mem
+	c    memCase
+	h    *hooks
+	inst interface {
+		Apply(context.Context, Artifact) (Result, error)
+		Recover(context.Context) (Result, error)
+		State(context.Context) (State, error)
+	}
+}
+
+func content(v string) string { return "#!/bin/sh\necho " + v + "\n" + strings.Repeat("x", 3000) }
+
+func newMemRig(t *testing.T, c memCase, healthy bool) *memRig {
+	m := faultfs.NewMem()
+	m.MkdirAll("/dl", 0o755)
+	m.MkdirAll("/bin", 0o755)
+	m.SyncDir("/")
+	r := &memRig{t: t, m: m, c: c}
+	if c.kind == KindBinary {
+		b := &Binary{App: "app", Target: "/bin/app", StateDir: "/state"}
+		r.inst, r.h = b, &b.hooks
+	} else {
+		s := &Slots{Root: "/srv", App: "app"}
+		r.inst, r.h = s, &s.hooks
+	}
+	r.h.fs = m
+	r.h.healthFn = func(ctx context.Context, env []string) error {
+		if healthy || strings.Contains(strings.Join(env, " "), "FERRY_VERSION=1.0.0") {
+			return nil
+		}
+		return errors.New("unhealthy")
+	}
+	return r
+}
+
+var bodies = map[string][]byte{}
+
+func (r *memRig) artifact(v string) Artifact {
+	kind := r.c.kind
+	body := bodies[kind+v]
+	switch {
+	case kind == KindBinary || kind == "raw":
+		kind, body = KindBinary, []byte(content(v))
+	case body == nil:
+		body = archive(r.t, kind, []entry{{name: "app", body: content(v), mode: 0o755}, {name: "lib/data.txt", body: "data " + v}})
+		bodies[kind+v] = body
+	}
+	file := "/dl/" + v
+	if err := r.m.WriteFile(file, body, 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	return Artifact{File: file, Length: int64(len(body)), Hashes: map[string][]byte{"sha256": sum[:]}, App: "app", Version: v, Kind: kind}
+}
+
+func (r *memRig) read(name string) string {
+	f, err := r.m.Open(name)
+	if err != nil {
+		return "<missing>"
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
+
+// live returns the version whose intact files are live ("" if none is).
+func (r *memRig) live() string {
+	if r.c.kind == KindBinary {
+		return versionOf(r.read("/bin/app"))
+	}
+	v := versionOf(r.read("/srv/app/current/app"))
+	if r.c.kind != "raw" && r.read("/srv/app/current/lib/data.txt") != "data "+v {
+		return ""
+	}
+	return v
+}
+
+// kept reports whether v's files are intact somewhere for rollback.
+func (r *memRig) kept(v string) bool {
+	if r.c.kind == KindBinary {
+		return versionOf(r.read("/bin/.app.ferry-old")) == v
+	}
+	return versionOf(r.read(path.Join("/srv/app/versions", v, "app"))) == v
+}
+
+func versionOf(s string) string {
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		if s == content(v) {
+			return v
+		}
+	}
+	return ""
+}
+
+// check recovers and verifies the invariants: exactly the old or the new
+// version is live and intact, the state agrees with it, the previous
+// version is intact if the new one is live, and no staging is left.
+func (r *memRig) check(what string, healthy bool) {
+	t := r.t
+	t.Helper()
+	ctx := context.Background()
+	if _, err := r.inst.Recover(ctx); err != nil && !errors.Is(err, ErrRolledBack) {
+		t.Fatalf("%s: recover: %v", what, err)
+	}
+	live := r.live()
+	st, err := r.inst.State(ctx)
+	if err != nil {
+		t.Fatalf("%s: state: %v", what, err)
+	}
+	switch {
+	case live == "":
+		t.Fatalf("%s: neither version is live and intact", what)
+	case !healthy && live != "1.0.0":
+		t.Fatalf("%s: unhealthy %s stayed live", what, live)
+	case st.Installed == nil || st.Installed.Version != live || st.Pending != nil:
+		t.Fatalf("%s: state %+v / pending %+v disagrees with live %s", what, st.Installed, st.Pending, live)
+	case live == "2.0.0" && !r.kept("1.0.0"):
+		t.Fatalf("%s: previous version not intact", what)
+	}
+	for _, dir := range []string{"/bin", "/srv/app"} {
+		ents, _ := r.m.ReadDir(dir)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), "ferry-new") || e.Name() == ".staging" || e.Name() == ".current-new" {
+				t.Fatalf("%s: leftover %s/%s", what, dir, e.Name())
+			}
+		}
+	}
+}
+
+// forEachOp runs an install of 2.0.0 over 1.0.0 once per mutating
+// operation, with inject arming a fault at that operation, until an
+// install runs to its end without reaching it.
+func forEachOp(t *testing.T, inject func(r *memRig, op int), after func(r *memRig, what string, healthy bool)) int {
+	runs := 0
+	for _, c := range memCases {
+		for _, healthy := range []bool{true, false} {
+			for n := 1; ; n++ {
+				r := newMemRig(t, c, healthy)
+				if _, err := r.inst.Apply(context.Background(), r.artifact("1.0.0")); err != nil {
+					t.Fatal(err)
+				}
+				a := r.artifact("2.0.0")
+				base := r.m.Ops()
+				inject(r, base+n)
+				_, err := r.inst.Apply(context.Background(), a)
+				what := fmt.Sprintf("%s healthy=%v op %d (err %v)", c.name, healthy, n, err)
+				reached := r.m.Ops() >= base+n
+				after(r, what, healthy)
+				runs++
+				if !reached {
+					break
+				}
+			}
+		}
+	}
+	return runs
+}
+
+func TestFaultsDuringInstall_R46(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EIO, syscall.EROFS} {
+		runs := forEachOp(t, func(r *memRig, op int) { r.m.FailAt(op, errno) }, func(r *memRig, what string, healthy bool) {
+			r.check(errno.Error()+" "+what, healthy)
+		})
+		t.Logf("%v: %d installs, one per operation", errno, runs)
+	}
+}
+
+func TestPowerLossDropsUnsynced_R43(t *testing.T) {
+	runs := forEachOp(t, func(r *memRig, op int) { r.m.CrashAt(op) }, func(r *memRig, what string, healthy bool) {
+		r.m.Reboot()
+		r.check("power loss "+what, healthy)
+	})
+	t.Logf("%d power losses, one per operation", runs)
+}
+
+// TestLostBackupFailsLoudly_R45 deletes the kept copies on the in-memory FS
+// before a rollback is needed.
+func TestLostBackupFailsLoudly_R45(t *testing.T) {
+	for _, c := range memCases {
+		r := newMemRig(t, c, false)
+		r.inst.Apply(context.Background(), r.artifact("1.0.0"))
+		a := r.artifact("2.0.0")
+		r.h.healthFn = func(context.Context, []string) error {
+			r.m.RemoveAll("/bin/.app.ferry-old")
+			r.m.RemoveAll("/srv/app/versions/1.0.0")
+			return errors.New("unhealthy")
+		}
+		_, err := r.inst.Apply(context.Background(), a)
+		var re *RollbackError
+		if !errors.As(err, &re) {
+			t.Fatalf("%s: got %v, want *RollbackError", c.name, err)
+		}
+		if r.live() != "2.0.0" {
+			t.Fatalf("%s: a failed rollback must leave the new version rather than nothing", c.name)
+		}
+	}
+}
