@@ -146,3 +146,18 @@ func TestDownloadRefusesDowngrade_R49(t *testing.T) {
 		mustEmpty(t, out)
 	}
 }
+
+// TestCheckUnknownApp: an application the repository has never published
+// has no release; that is not an error.
+func TestCheckUnknownApp(t *testing.T) {
+	f := newFixture(t)
+	f.publish("hello", "1.0.0", "linux/amd64", "hello", []byte("v1"))
+	c := f.client(t, func(cfg *client.Config) { cfg.App = "nobody" })
+	if rel, err := c.Check(context.Background()); err != nil || rel != nil {
+		t.Fatalf("Check = %v, %v; want none", rel, err)
+	}
+	c = newFixture(t).client(t, nil) // a repository with nothing published
+	if rel, err := c.Check(context.Background()); err != nil || rel != nil {
+		t.Fatalf("Check on an empty repository = %v, %v; want none", rel, err)
+	}
+}

@@ -26,7 +26,7 @@
 // Download re-resolves the release's path through trusted metadata (the
 // caller's Length and Hashes are never used), refuses anything that Check
 // would not offer (another application, another platform, a version not above
-// Installed), downloads into StateDir/downloads/SHA256HEX (resuming a partial
+// Installed; the error wraps ErrRefused), downloads into StateDir/downloads/SHA256HEX (resuming a partial
 // file with an HTTP Range request), verifies the length and every known hash
 // of the whole file, and only then moves it into the destination directory.
 // A complete file already in the download cache is re-verified before use and
@@ -39,6 +39,13 @@
 // *MirrorError and the next one is tried; checks are the same on every
 // mirror. An operation fails only when every mirror failed, and its error
 // joins each mirror's error.
+//
+// # Events
+//
+// With Config.Log set, every rejection is logged once as a structured event
+// (attribute "event"): tuf.reject for refused metadata (logged by package
+// trust, with role, expected, got and key ids), client.mirror_error,
+// client.download_reject, client.cache_reject and client.release_refused.
 //
 // # Layout
 //
