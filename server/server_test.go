@@ -507,3 +507,54 @@ func TestShutdownTimeout(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 }
+
+// TestWriteTimeoutIsPerWrite: a response that keeps making progress runs
+// longer than WriteTimeout; a client that stops reading is cut off.
+func TestWriteTimeoutIsPerWrite(t *testing.T) {
+	bigErr := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			chunk := make([]byte, 32<<10)
+			for i := 0; i < 8192; i++ { // 256 MiB, far more than socket buffers
+				if _, err := w.Write(chunk); err != nil {
+					bigErr <- err
+					return
+				}
+			}
+			bigErr <- nil
+			return
+		}
+		for i := 0; i < 6; i++ {
+			if _, err := fmt.Fprintf(w, "chunk %d\n", i); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	s := startRun(t, h, Config{WriteTimeout: 300 * time.Millisecond})
+	resp, err := s.client.Get(s.url + "/steady")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := strings.Count(string(b), "chunk"); n != 6 || err != nil {
+		t.Errorf("steady response: %d chunks, %v", n, err)
+	}
+
+	c, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	select {
+	case err := <-bigErr:
+		if err == nil {
+			t.Error("256 MiB written to a client that reads nothing")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("write to a client that reads nothing did not time out")
+	}
+}
