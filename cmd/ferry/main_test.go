@@ -45,6 +45,7 @@ func scriptParams() testscript.Params {
 // runAttack runs one script of testdata/attacks, named after the
 // THREATS.md row it shows being refused through the command line.
 func runAttack(t *testing.T, name string) {
+	t.Parallel()
 	p := scriptParams()
 	p.Files = []string{filepath.Join("testdata", "attacks", name+".txtar")}
 	testscript.Run(t, p)
@@ -152,6 +153,7 @@ func cmdFuturetime(ts *testscript.TestScript, neg bool, args []string) {
 
 // TestDemo runs "ferry demo" in-process and checks that every step ran.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
