@@ -127,7 +127,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, root: root, store: trust.DirStore(metaDir), downloads: downloads, fetcher: f}
 	for _, u := range cfg.URLs {
-		c.mirrors = append(c.mirrors, &mirror{base: u, f: f})
+		c.mirrors = append(c.mirrors, &mirror{base: u, f: f, insecure: cfg.InsecureAllowHTTPLoopback})
 	}
 	if _, err := c.trust(); err != nil {
 		return nil, err

@@ -67,7 +67,10 @@ func (c *Client) fetchCached(ctx context.Context, rel *Release) (string, error) 
 		if err := ctx.Err(); err != nil {
 			return "", errors.Join(append(errs, err)...)
 		}
-		err := c.fetchFile(ctx, m.targetURL(rel.Path, rel.Hashes["sha256"]), name, want)
+		u, err := m.targetURL(rel.Path, rel.Hashes["sha256"])
+		if err == nil {
+			err = c.fetchFile(ctx, u, name, want)
+		}
 		if err == nil {
 			return name, nil
 		}

@@ -6,8 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
+	"path"
 
 	"github.com/ferry-updates/ferry/fetch"
 	"github.com/ferry-updates/ferry/trust"
@@ -26,19 +25,22 @@ func (e *MirrorError) Unwrap() error { return e.Err }
 
 // mirror is one repository base URL; it is the trust.Source for that mirror.
 type mirror struct {
-	base string // ends in "/"
-	f    *fetch.Fetcher
+	base     string // ends in "/"
+	f        *fetch.Fetcher
+	insecure bool // InsecureAllowHTTPLoopback, for fetch.Join
 }
 
 var _ trust.Source = (*mirror)(nil)
 
 // FetchMetadata fetches BASE/metadata/NAME. A 404 wraps trust.ErrNotFound.
+// The name comes from signed metadata; fetch.Join escapes it so that it
+// stays under the mirror's metadata base.
 func (m *mirror) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
-	esc := url.PathEscape(name)
-	if name == "" || esc == "." || esc == ".." {
-		return nil, fmt.Errorf("metadata file name %q not allowed", name)
+	u, err := fetch.Join(m.base+"metadata/", name, m.insecure)
+	if err != nil {
+		return nil, err
 	}
-	b, err := m.f.Bytes(ctx, m.base+"metadata/"+esc, maxLen)
+	b, err := m.f.Bytes(ctx, u, maxLen)
 	if errors.Is(err, fetch.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %w", trust.ErrNotFound, err)
 	}
@@ -47,14 +49,9 @@ func (m *mirror) FetchMetadata(ctx context.Context, name string, maxLen int64) (
 
 // targetURL is the consistent-snapshot URL of target p (already validated
 // as APP/VERSION/OS-ARCH/FILE): BASE/targets/APP/VERSION/OS-ARCH/SHA256HEX.FILE.
-func (m *mirror) targetURL(p string, sha256 []byte) string {
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	last := len(segs) - 1
-	segs[last] = hex.EncodeToString(sha256) + "." + segs[last]
-	return m.base + "targets/" + strings.Join(segs, "/")
+func (m *mirror) targetURL(p string, sha256 []byte) (string, error) {
+	dir, file := path.Split(p)
+	return fetch.Join(m.base+"targets/", dir+hex.EncodeToString(sha256)+"."+file, m.insecure)
 }
 
 // withMirrors runs op against the mirrors in order until one succeeds. If

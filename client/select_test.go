@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -132,9 +133,20 @@ func TestPick(t *testing.T) {
 func TestTargetURL(t *testing.T) {
 	m := &mirror{base: "https://updates.example/repo/"}
 	sum := sha256.Sum256([]byte("x"))
-	got := m.targetURL("hello/1.0.0+build.1/linux-amd64/hello world", sum[:])
+	got, err := m.targetURL("hello/1.0.0+build.1/linux-amd64/hello world", sum[:])
 	want := fmt.Sprintf("https://updates.example/repo/targets/hello/1.0.0+build.1/linux-amd64/%x.hello%%20world", sum)
-	if got != want {
-		t.Errorf("targetURL = %s, want %s", got, want)
+	if err != nil || got != want {
+		t.Errorf("targetURL = %s, %v; want %s", got, err, want)
+	}
+}
+
+// TestMetadataNameRefused_R29: a hostile role name from metadata never
+// leaves the mirror's metadata base (refused before any request).
+func TestMetadataNameRefused_R29(t *testing.T) {
+	m := &mirror{base: "https://updates.example/repo/"} // no fetcher: must not get that far
+	for _, name := range []string{"../../keys/root.age", "..", "", "a//b", "x\x00.json"} {
+		if _, err := m.FetchMetadata(context.Background(), name, 100); err == nil {
+			t.Errorf("FetchMetadata(%q) succeeded", name)
+		}
 	}
 }
