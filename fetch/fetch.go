@@ -70,7 +70,8 @@ func New(opts Options) (*Fetcher, error) {
 	var c http.Client
 	if opts.HTTPClient != nil {
 		c = *opts.HTTPClient
-	} else {
+	}
+	if c.Transport == nil {
 		c.Transport = newTransport(opts.RootCAs)
 	}
 	c.Timeout = 0 // the deadline comes from the request context
@@ -164,10 +165,10 @@ func port(u *url.URL) string {
 	return "443"
 }
 
-// get sends a GET for rawURL with the given extra header and returns the
-// response. The request runs under ctx plus Options.Timeout; the caller
-// must call done when it has finished with the body. The returned counter
-// must be fed every body byte read so the rate watchdog sees progress.
+// get checks rawURL and sends a GET for it with the given extra header.
+// The request runs under a watch (Options.Timeout and MinRate) derived from
+// ctx; the caller feeds it every body byte read (watch.add) and stops it
+// when done with the body.
 func (f *Fetcher) get(ctx context.Context, rawURL string, hdr http.Header) (*http.Response, *watch, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {

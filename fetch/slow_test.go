@@ -115,3 +115,22 @@ func TestCallerContext(t *testing.T) {
 		t.Fatalf("got %v, want context.DeadlineExceeded", err)
 	}
 }
+
+// TestHeadersThenSilence_R18: the server answers with headers and then
+// never sends the body.
+func TestHeadersThenSilence_R18(t *testing.T) {
+	srv, f := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}), Options{MinRate: 100, RateWindow: 200 * time.Millisecond})
+	start := time.Now()
+	_, err := f.Bytes(context.Background(), srv.URL+"/timestamp.json", 1000)
+	if !errors.Is(err, ErrTooSlow) {
+		t.Fatalf("got %v, want ErrTooSlow", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
