@@ -84,12 +84,20 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	cc := cacheControl(name)
 	hdr := w.Header()
 	hdr.Set("ETag", etag)
-	hdr.Set("Cache-Control", cacheControl(name))
+	hdr.Set("Cache-Control", cc)
 	hdr.Set("Content-Type", contentType(name))
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(w, r, path.Base(name), st.ModTime(), f)
+	modtime := st.ModTime()
+	if cc != cacheImmutable {
+		// A file that changes in place is validated by its ETag only:
+		// Last-Modified has one-second resolution, and two timestamps
+		// signed within a second must not look the same.
+		modtime = time.Time{}
+	}
+	http.ServeContent(w, r, path.Base(name), modtime, f)
 }
 
 // servable maps a request path to a name relative to the public directory,
@@ -135,13 +143,17 @@ func contentType(name string) string {
 	return "application/octet-stream"
 }
 
-// etag is a strong validator. For metadata it is the sha256 of the content
-// (cached by name, size and modification time), so timestamp.json's ETag
-// changes exactly when its bytes do. Targets are immutable and can be
-// large: their ETag is derived from size and modification time.
+// etag is a strong validator. For metadata it is the sha256 of the content,
+// so timestamp.json's ETag changes exactly when its bytes do; hashes of
+// immutable (version-prefixed) metadata are cached by name, size and
+// modification time. Targets are immutable and can be large: their ETag is
+// derived from size and modification time.
 func (h *repository) etag(name string, f *os.File, st fs.FileInfo) (string, error) {
 	if !isMetadata(name) {
 		return `"` + strconv.FormatInt(st.Size(), 16) + "-" + strconv.FormatInt(st.ModTime().UnixNano(), 16) + `"`, nil
+	}
+	if cacheControl(name) != cacheImmutable {
+		return contentETag(f, st.Size())
 	}
 	key := etagKey{name: name, size: st.Size(), mtime: st.ModTime()}
 	h.mu.Lock()
@@ -150,15 +162,10 @@ func (h *repository) etag(name string, f *os.File, st fs.FileInfo) (string, erro
 	if ok {
 		return tag, nil
 	}
-	sum := sha256.New()
-	n, err := io.Copy(sum, io.NewSectionReader(f, 0, st.Size()))
+	tag, err := contentETag(f, st.Size())
 	if err != nil {
 		return "", err
 	}
-	if n != st.Size() {
-		return "", errors.New("file changed while hashing")
-	}
-	tag = `"` + hex.EncodeToString(sum.Sum(nil)) + `"`
 	h.mu.Lock()
 	if len(h.etags) >= maxETagCacheSize {
 		clear(h.etags)
@@ -166,4 +173,17 @@ func (h *repository) etag(name string, f *os.File, st fs.FileInfo) (string, erro
 	h.etags[key] = tag
 	h.mu.Unlock()
 	return tag, nil
+}
+
+// contentETag is the quoted hex sha256 of the first size bytes of f.
+func contentETag(f *os.File, size int64) (string, error) {
+	sum := sha256.New()
+	n, err := io.Copy(sum, io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return "", err
+	}
+	if n != size {
+		return "", errors.New("file changed while hashing")
+	}
+	return `"` + hex.EncodeToString(sum.Sum(nil)) + `"`, nil
 }

@@ -206,6 +206,12 @@ func TestETagConditional(t *testing.T) {
 	if resp.Header.Get("ETag") != etag {
 		t.Fatalf("ETag %q, want the content hash %q", resp.Header.Get("ETag"), etag)
 	}
+	if lm := resp.Header.Get("Last-Modified"); lm != "" {
+		t.Errorf("timestamp.json has Last-Modified %q; only its ETag may validate it", lm)
+	}
+	if resp, _ := get("If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT"); resp.StatusCode != 200 {
+		t.Errorf("If-Modified-Since on timestamp.json: status %d", resp.StatusCode)
+	}
 	if resp, body := get("If-None-Match: " + etag); resp.StatusCode != http.StatusNotModified || len(body) != 0 {
 		t.Fatalf("If-None-Match: status %d, %d bytes", resp.StatusCode, len(body))
 	}
