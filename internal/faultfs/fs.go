@@ -6,9 +6,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 )
+
+// lockWait is how long OS.Lock retries a held lock before giving up.
+const lockWait = 500 * time.Millisecond
 
 // ErrLocked is returned by Lock when another holder has the lock.
 var ErrLocked = errors.New("locked by another process")

@@ -8,16 +8,30 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 )
 
-// lockFile takes a non-blocking flock on name. The kernel releases it when
-// the process dies, so a crash never leaves a stale lock behind.
+// lockFile takes an flock on name. The kernel releases it when the process
+// dies, so a crash never leaves a stale lock behind.
+//
+// It retries for lockWait before reporting ErrLocked: a child that this
+// process forks (for any reason, in any goroutine) shares the lock's open
+// file description until it execs, so a lock released just before can look
+// held for a moment.
 func lockFile(name string) (io.Closer, error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	deadline := time.Now().Add(lockWait)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("lock %s: %w", name, ErrLocked)
