@@ -196,6 +196,9 @@ func (d *download) request(ctx context.Context) error {
 		return fmt.Errorf("%w: Content-Length %d, more than the %d bytes expected (length %d)",
 			ErrTooLarge, resp.ContentLength, n, d.want.Length)
 	}
+	if resp.StatusCode == http.StatusOK && resp.ContentLength >= 0 && resp.ContentLength < n {
+		return &MismatchError{What: "length", Want: strconv.FormatInt(n, 10), Got: strconv.FormatInt(resp.ContentLength, 10)}
+	}
 	return d.copy(&countReader{r: resp.Body, w: w}, n, w)
 }
 

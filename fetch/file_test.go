@@ -322,3 +322,40 @@ func TestPartialLongerThanLength(t *testing.T) {
 		t.Fatal("content differs")
 	}
 }
+
+// TestRangeNotSatisfiable: a server that refuses every Range request is
+// asked again for the whole file.
+func TestRangeNotSatisfiable(t *testing.T) {
+	body := content(50000)
+	srv, f := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" {
+			http.Error(w, "no", http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		w.Write(body)
+	}), Options{})
+	path := filepath.Join(t.TempDir(), "t")
+	os.WriteFile(path, body[:100], 0o600)
+	if err := f.File(context.Background(), srv.URL+"/t", path, wantOf(body), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTargetShorterThanLength: a Content-Length below the signed length is
+// a length mismatch; the file is removed.
+func TestTargetShorterThanLength(t *testing.T) {
+	body := content(50000)
+	srv, f := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "40000")
+		w.Write(body[:40000])
+	}), Options{})
+	path := filepath.Join(t.TempDir(), "t")
+	err := f.File(context.Background(), srv.URL+"/t", path, wantOf(body), nil)
+	var me *MismatchError
+	if !errors.As(err, &me) || me.What != "length" || me.Want != "50000" || me.Got != "40000" {
+		t.Fatalf("got %v, want a length mismatch", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("file kept: %v", err)
+	}
+}
