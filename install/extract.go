@@ -85,6 +85,7 @@ type extractor struct {
 	dirs  map[string]bool
 	order []string // directories in creation order
 	fp    func(string)
+	buf   []byte
 }
 
 // extract unpacks the archive r (size bytes, already verified against its
@@ -93,7 +94,7 @@ type extractor struct {
 // whole artifact fail (R41).
 func extract(ctx context.Context, tree faultfs.Tree, r io.ReaderAt, size int64, kind string, lim Limits, fp func(string)) error {
 	b, f := lim.budget(size)
-	x := &extractor{ctx: ctx, tree: tree, bytes: b, files: f, dirs: map[string]bool{"": true}, fp: fp}
+	x := &extractor{ctx: ctx, tree: tree, bytes: b, files: f, dirs: map[string]bool{"": true}, fp: fp, buf: make([]byte, 256<<10)}
 	var err error
 	switch kind {
 	case KindZip:
@@ -249,7 +250,7 @@ func (x *extractor) file(raw, name string, perm fs.FileMode, body io.Reader) err
 	if err != nil {
 		return err
 	}
-	n, err := io.CopyBuffer(f, io.LimitReader(body, x.bytes+1), make([]byte, 256<<10))
+	n, err := io.CopyBuffer(onlyWriter{f}, io.LimitReader(body, x.bytes+1), x.buf)
 	if err == nil && n > x.bytes {
 		err = &ArchiveError{Entry: raw, Reason: "archive expands beyond its size limit (bomb?)"}
 	}
@@ -262,3 +263,8 @@ func (x *extractor) file(raw, name string, perm fs.FileMode, body io.Reader) err
 	}
 	return err
 }
+
+// onlyWriter hides ReadFrom so that io.CopyBuffer uses our buffer.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/ferry-updates/ferry/internal/faultfs"
@@ -149,13 +150,17 @@ func copyVerified(ctx context.Context, dst io.Writer, src io.Reader, a *Artifact
 	if err != nil {
 		return "", err
 	}
-	own := sha256.New()
-	ws := []io.Writer{dst, own}
+	own := hs["sha256"]
+	all := make([]hash.Hash, 0, 2)
 	for _, h := range hs {
-		ws = append(ws, h)
+		all = append(all, h)
+	}
+	if own == nil {
+		own = sha256.New()
+		all = append(all, own)
 	}
 	r := &ctxReader{ctx: ctx, r: io.LimitReader(src, a.Length+1), fp: fp}
-	n, err := io.CopyBuffer(io.MultiWriter(ws...), r, make([]byte, 256<<10))
+	n, err := hashCopy(dst, r, all)
 	if err != nil {
 		return "", fmt.Errorf("copy %s/%s: %w", a.App, a.Version, err)
 	}
@@ -173,6 +178,40 @@ func copyVerified(ctx context.Context, dst io.Writer, src io.Reader, a *Artifact
 		}
 	}
 	return hex.EncodeToString(own.Sum(nil)), nil
+}
+
+// hashCopy copies r to dst and feeds every byte to hs, hashing one chunk
+// while the next write runs, so hashing costs little wall time.
+func hashCopy(dst io.Writer, r io.Reader, hs []hash.Hash) (int64, error) {
+	bufs := [2][]byte{make([]byte, 1<<20), make([]byte, 1<<20)}
+	var total int64
+	var wg sync.WaitGroup
+	for i := 0; ; i++ {
+		buf := bufs[i%2]
+		n, rerr := io.ReadFull(r, buf)
+		chunk := buf[:n]
+		wg.Wait() // the previous chunk is hashed: its buffer is free again
+		if n > 0 {
+			wg.Go(func() {
+				for _, h := range hs {
+					h.Write(chunk)
+				}
+			})
+			if _, err := dst.Write(chunk); err != nil {
+				wg.Wait()
+				return total, err
+			}
+			total += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			wg.Wait()
+			return total, nil
+		}
+		if rerr != nil {
+			wg.Wait()
+			return total, rerr
+		}
+	}
 }
 
 func equal(a, b []byte) bool {
