@@ -1,5 +1,8 @@
 // Package client is the library an application embeds to update itself:
-// Check finds the newest signed release, Download fetches and verifies it.
+// Check finds the newest signed release, Download fetches and verifies it,
+// and Update does both and installs the result with an Installer (package
+// install's Binary or Slots). SelfUpdate replaces the running program and
+// re-executes it.
 //
 // # Guarantees
 //
@@ -32,6 +35,20 @@
 // A complete file already in the download cache is re-verified before use and
 // downloaded again if it does not match.
 //
+// # Installing
+//
+// Update asks the installer for its state first (which finishes or rolls
+// back an install a crash interrupted), takes the higher of
+// Config.Installed and the installer's recorded version as the installed
+// one, and passes over every version the installer marked bad on this
+// machine: a release that failed its health check here is never retried,
+// but a newer release is (Outcome.Skipped lists what was passed over). The
+// release is downloaded into a private directory under StateDir/staging,
+// and the installer gets the signed length and hashes, never ones computed
+// from the file: it re-verifies the bytes it installs (R36). Nothing is
+// downloaded or installed when there is no newer release, and nothing is
+// installed while a failed rollback waits for a human (R45).
+//
 // # Mirrors
 //
 // Config.URLs are tried in order. A mirror that fails, with a transport error
@@ -52,7 +69,9 @@
 // A mirror at BASE/ serves BASE/metadata/N.ROLE.json and timestamp.json, and
 // BASE/targets/APP/VERSION/OS-ARCH/SHA256HEX.FILE (consistent snapshots; see
 // package repo). The state directory holds metadata/ (trusted metadata, see
-// trust.DirStore) and downloads/ (partial and verified downloads), both 0700.
+// trust.DirStore), downloads/ (partial and verified downloads) and
+// staging/ (Update's private hand-over to the installer), all 0700;
+// SelfUpdate keeps the installer's state in install/.
 //
 // A Client is not safe for concurrent use; two processes must not share a
 // StateDir at the same time.

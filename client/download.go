@@ -27,25 +27,32 @@ import (
 // after the last element of the path; a "binary" gets mode 0755, an archive
 // 0644. dir is created if missing.
 func (c *Client) Download(ctx context.Context, rel *Release, dir string) (string, error) {
+	dest, _, err := c.download(ctx, rel, dir, c.policy())
+	return dest, err
+}
+
+// download is Download under policy p; it also returns the signed release
+// that the file was verified against.
+func (c *Client) download(ctx context.Context, rel *Release, dir string, p policy) (string, *Release, error) {
 	if rel == nil {
-		return "", errors.New("download: no release")
+		return "", nil, errors.New("download: no release")
 	}
 	if dir == "" {
-		return "", fmt.Errorf("download %s: no destination directory", rel.Path)
+		return "", nil, fmt.Errorf("download %s: no destination directory", rel.Path)
 	}
-	signed, err := c.resolve(ctx, rel.Path)
+	signed, err := c.resolve(ctx, rel.Path, p)
 	if err != nil {
-		return "", fmt.Errorf("download: %w", err)
+		return "", nil, fmt.Errorf("download: %w", err)
 	}
 	cached, err := c.fetchCached(ctx, signed)
 	if err != nil {
-		return "", fmt.Errorf("download %s %s: %w", signed.App, signed.Version, err)
+		return "", nil, fmt.Errorf("download %s %s: %w", signed.App, signed.Version, err)
 	}
 	dest, err := place(cached, signed, dir)
 	if err != nil {
-		return "", fmt.Errorf("download %s %s: %w", signed.App, signed.Version, err)
+		return "", nil, fmt.Errorf("download %s %s: %w", signed.App, signed.Version, err)
 	}
-	return dest, nil
+	return dest, signed, nil
 }
 
 // fetchCached returns the download cache file StateDir/downloads/SHA256HEX

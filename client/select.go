@@ -24,6 +24,7 @@ type policy struct {
 	platform   string // os/arch
 	installed  string // semver without "v", or ""
 	prerelease bool
+	bad        map[string]bool // versions marked bad on this machine: never offered
 }
 
 // kinds are the artifact kinds package repo signs.
@@ -102,11 +103,11 @@ func safeFileName(name string) bool {
 }
 
 // allows reports whether version ver may be offered: strictly above the
-// installed version (never a downgrade or a reinstall), and not a
-// pre-release unless pre-releases are enabled.
+// installed version (never a downgrade or a reinstall), not a pre-release
+// unless pre-releases are enabled, and not marked bad on this machine.
 func (p policy) allows(ver string) bool {
 	v := "v" + ver
-	if !p.prerelease && semver.Prerelease(v) != "" {
+	if !p.prerelease && semver.Prerelease(v) != "" || p.bad[ver] {
 		return false
 	}
 	return p.installed == "" || semver.Compare(v, "v"+p.installed) > 0
@@ -141,7 +142,7 @@ var ErrRefused = errors.New("release refused")
 // resolve looks path up in trusted metadata and returns the signed release,
 // refusing anything Check would not offer. The caller's Release is never
 // trusted beyond its Path.
-func (c *Client) resolve(ctx context.Context, path string) (*Release, error) {
+func (c *Client) resolve(ctx context.Context, path string, p policy) (*Release, error) {
 	var tf *metadata.TargetFiles
 	err := c.withMirrors(ctx, c.current == nil, func(tc *trust.Client, m *mirror) (err error) {
 		tf, err = tc.Target(ctx, m, path)
@@ -150,12 +151,13 @@ func (c *Client) resolve(ctx context.Context, path string) (*Release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", path, err)
 	}
-	p := c.policy()
 	rel, err := p.release(path, tf)
 	switch {
 	case err != nil:
 	case !p.prerelease && semver.Prerelease("v"+rel.Version) != "":
 		err = fmt.Errorf("%s %s is a pre-release and pre-releases are not enabled", rel.App, rel.Version)
+	case p.bad[rel.Version]:
+		err = fmt.Errorf("%s %s is marked bad on this machine", rel.App, rel.Version)
 	case !p.allows(rel.Version):
 		err = fmt.Errorf("%s %s is not newer than installed %s", rel.App, rel.Version, p.installed)
 	}
