@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -255,5 +256,31 @@ func TestStateRoundTrip(t *testing.T) {
 		if s, err := decodeState(c, "a"); err == nil && (s.Installed == nil || s.Installed.Version != "1") {
 			t.Fatalf("flip at %d gave a different valid state", i)
 		}
+	}
+}
+
+// TestSelfUpdateReexec runs a copy of the test binary that replaces itself
+// with a new program and re-executes into it with the same arguments.
+func TestSelfUpdateReexec(t *testing.T) {
+	dir := t.TempDir()
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "app")
+	if err := os.WriteFile(target, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	newer := []byte("#!/bin/sh\necho \"2.0.0 args:$*\"\n")
+	a, _ := json.Marshal(artifact(t, dir, "app", "2.0.0", KindBinary, newer))
+	os.WriteFile(filepath.Join(dir, "artifact.json"), a, 0o600)
+	cmd := exec.Command(target, "-test.run=^$", "extra")
+	cmd.Env = append(os.Environ(), helperEnv+"=selfupdate", "FERRY_DIR="+dir, "FERRY_TARGET="+target)
+	out, err := cmd.Output()
+	if got := strings.TrimSpace(string(out)); err != nil || got != "2.0.0 args:-test.run=^$ extra" {
+		t.Fatalf("self-update printed %q, err %v", got, err)
+	}
+	if string(self) != readFile(t, filepath.Join(dir, ".app.ferry-old")) {
+		t.Error("the previous executable was not kept")
 	}
 }

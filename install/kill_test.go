@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(killHelper())
 	case "busy":
 		os.Exit(busyHelper())
+	case "selfupdate":
+		os.Exit(selfUpdateHelper())
 	}
 	os.Exit(2)
 }
@@ -306,4 +308,21 @@ func busyHelper() int {
 	json.Unmarshal(b, &a)
 	inst.Apply(context.Background(), a)
 	return 0
+}
+
+// selfUpdateHelper installs the artifact over FERRY_TARGET and re-executes
+// it, as a self-updating program would.
+func selfUpdateHelper() int {
+	dir := os.Getenv("FERRY_DIR")
+	b := &Binary{App: "app", Target: os.Getenv("FERRY_TARGET"), StateDir: filepath.Join(dir, "state"),
+		Health: &Health{Cmd: []string{os.Getenv("FERRY_TARGET")}}}
+	var a Artifact
+	raw, _ := os.ReadFile(filepath.Join(dir, "artifact.json"))
+	json.Unmarshal(raw, &a)
+	if _, err := b.Apply(context.Background(), a); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 5
+	}
+	fmt.Fprintln(os.Stderr, Reexec(b.Target)) // returns only on failure
+	return 6
 }
