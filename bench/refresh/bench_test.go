@@ -130,3 +130,66 @@ func benchGoTUF(b *testing.B, ds *dataset, l layout) {
 		check()
 	}
 }
+
+// memStore keeps trusted metadata in memory, to separate the cost of
+// durable writes (DirStore fsyncs each file and its directory) from the
+// refresh itself.
+type memStore map[string][]byte
+
+func (m memStore) Load(role string) ([]byte, error) {
+	b, ok := m[role]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return b, nil
+}
+
+func (m memStore) Save(role string, data []byte) error {
+	m[role] = append([]byte(nil), data...)
+	return nil
+}
+
+// BenchmarkFirst measures a first refresh and lookup from an empty store:
+//
+//	go test ./bench/refresh -run '^$' -bench First/1000 -benchmem
+func BenchmarkFirst(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ds, err := generate(context.Background(), b.TempDir(), n, 100, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			root, err := os.ReadFile(ds.ferry.rootFile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			stores := map[string]func(b *testing.B) trust.Store{
+				"ferry-dirstore": func(b *testing.B) trust.Store { return trust.DirStore(b.TempDir()) },
+				"ferry-memstore": func(*testing.B) trust.Store { return memStore{} },
+			}
+			for name, store := range stores {
+				b.Run(name, func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						firstFerry(b, ds, root, store(b))
+					}
+				})
+			}
+		})
+	}
+}
+
+func firstFerry(b *testing.B, ds *dataset, root []byte, st trust.Store) {
+	ctx := context.Background()
+	tc, err := trust.New(trust.Config{Root: root, Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := dirSource{ds.ferry.public}
+	if err := tc.Refresh(ctx, src); err != nil {
+		b.Fatal(err)
+	}
+	if ts, err := tc.TargetsUnder(ctx, src, ds.app+"/"); err != nil || ts[ds.lookup] == nil {
+		b.Fatalf("TargetsUnder: %d targets, %v", len(ts), err)
+	}
+}
