@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -20,6 +21,10 @@ import (
 func run(t testing.TB, path string) string {
 	t.Helper()
 	out, err := exec.Command(path).Output()
+	for try := 0; errors.Is(err, syscall.ETXTBSY) && try < 50; try++ {
+		time.Sleep(20 * time.Millisecond) // see runCmd
+		out, err = exec.Command(path).Output()
+	}
 	if err != nil {
 		return "<" + err.Error() + ">"
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -73,12 +74,22 @@ func (h *Health) once(ctx context.Context, env []string, timeout time.Duration) 
 func runCmd(ctx context.Context, argv, env []string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
-	cmd.Stderr = &limitWriter{w: &stderr, n: 2048}
-	cmd.WaitDelay = 500 * time.Millisecond
-	err := cmd.Run()
+	var err error
+	for try := 0; ; try++ {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stderr = &limitWriter{w: &stderr, n: 2048}
+		cmd.WaitDelay = 500 * time.Millisecond
+		err = cmd.Run()
+		// ETXTBSY: a child forked by another goroutine of this process may
+		// still hold a write descriptor of the executable just installed
+		// until it execs (golang.org/issue/22315). It passes quickly.
+		if !errors.Is(err, syscall.ETXTBSY) || try == 50 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err == nil {
 		return nil
 	}
