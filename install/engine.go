@@ -239,7 +239,7 @@ func (e *engine) rollback(ctx context.Context, st *State, reason string) (Result
 	}
 	e.h.fp("rollback")
 	if st.Installed == nil {
-		return Result{}, e.rollbackFailed(st, reason, errors.New("no previous version to roll back to"))
+		return e.keepOnly(st, reason)
 	}
 	if err := e.s.restore(ctx, *st.Installed); err != nil {
 		return Result{}, e.rollbackFailed(st, reason, err)
@@ -266,6 +266,23 @@ func (e *engine) rollback(ctx context.Context, st *State, reason string) (Result
 	r := e.result(st)
 	r.RolledBack, r.Reason = true, reason
 	return r, fmt.Errorf("install %s/%s: %w: %s", e.app, p.Version, ErrRolledBack, reason)
+}
+
+// keepOnly handles a failed first install: there is nothing to roll back
+// to, so the only version there is stays live and installed, marked bad,
+// and the caller gets a *RollbackError. A newer release installs normally.
+func (e *engine) keepOnly(st *State, reason string) (Result, error) {
+	p := st.Pending
+	if st.Bad == nil {
+		st.Bad = map[string]Bad{}
+	}
+	st.Bad[p.Version] = Bad{Reason: reason, At: e.h.clock()}
+	err := e.rollbackFailed(st, reason, errors.New("no previous version to roll back to"))
+	st.Installed, st.Pending = &Installed{Version: p.Version, SHA256: p.SHA256}, nil
+	if serr := e.save(st); serr != nil {
+		return Result{}, errors.Join(err, serr)
+	}
+	return e.result(st), err
 }
 
 func (e *engine) rollbackFailed(st *State, reason string, err error) error {

@@ -111,3 +111,23 @@ func TestSecondInstallerBusy_R50(t *testing.T) {
 		t.Fatalf("recover during install: %v, want ErrBusy", err)
 	}
 }
+
+func TestFirstInstallUnhealthy_R45(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := &Slots{Root: filepath.Join(dir, "srv"), App: "app"}
+	s.healthFn = func(context.Context, []string) error { return errors.New("unhealthy") }
+	_, err := s.Apply(ctx, artifact(t, dir, "app", "1.0.0", KindBinary, script("1.0.0", 1)))
+	var re *RollbackError
+	if !errors.As(err, &re) {
+		t.Fatalf("got %v, want *RollbackError (nothing to roll back to)", err)
+	}
+	st, err := s.State(ctx)
+	if err != nil || st.Installed == nil || st.Installed.Version != "1.0.0" || st.Pending != nil || st.Bad["1.0.0"].Reason == "" {
+		t.Fatalf("state %+v pending %+v: %v", st.Installed, st.Pending, err)
+	}
+	s.healthFn = nil
+	if _, err := s.Apply(ctx, artifact(t, dir, "app", "1.0.1", KindBinary, script("1.0.1", 0))); err != nil {
+		t.Fatalf("a newer release after a failed first install: %v", err)
+	}
+}
