@@ -250,7 +250,17 @@ func (r *refresh) snapshot() error {
 }
 
 // checkSnapshot verifies snapshot bytes against the state's root and
-// timestamp (5.5.2-5.5.5). Cached (trusted) bytes skip the hash check.
+// timestamp (5.5.2-5.5.5).
+//
+// Cached bytes (saved by an earlier refresh after they verified) are
+// trusted like go-tuf's and python-tuf's isTrusted path: only the signature
+// is checked. Neither the hash nor the version is compared with the cached
+// timestamp's, because a refresh persists a new timestamp before its
+// snapshot verifies: the cached snapshot may be older than the timestamp
+// names, and it must stay trusted as the reference of the rollback check
+// (5.5.5) for the next snapshot. A snapshot loaded this way is never final:
+// Refresh fetches the one the timestamp names (5.5.4 applies to it) before
+// targets are trusted or a refresh succeeds.
 func (c *Client) checkSnapshot(st *state, data []byte, cached bool) (*metadata.Metadata[metadata.SnapshotType], *doc, error) {
 	meta := st.ts.Signed.Meta["snapshot.json"]
 	if meta == nil {
@@ -268,7 +278,7 @@ func (c *Client) checkSnapshot(st *state, data []byte, cached bool) (*metadata.M
 	if err := verifyByRoot(st.root, metadata.SNAPSHOT, d); err != nil { // 5.5.3
 		return nil, nil, err
 	}
-	if v := snap.Signed.Version; v != meta.Version { // 5.5.4
+	if v := snap.Signed.Version; !cached && v != meta.Version { // 5.5.4
 		return nil, nil, secErr(ErrMismatch, metadata.SNAPSHOT, "version differs from timestamp's").want(meta.Version, v)
 	}
 	if st.snap != nil { // 5.5.5

@@ -77,8 +77,10 @@ type Client struct {
 // New loads trusted state from the Store (falling back to Config.Root when
 // the stored copy is missing or fails verification) and returns a Client.
 // Cached timestamp, snapshot and targets are trusted only where they verify
-// against the loaded root and each other; anything else is ignored and
-// logged as a "tuf.cache_reject" event.
+// against the loaded root (and targets against the snapshot); anything else
+// is ignored and logged as a "tuf.cache_reject" event. A cached snapshot
+// older than the cached timestamp names is kept as the rollback reference
+// for the next one; Refresh replaces it before anything is served.
 func New(cfg Config) (*Client, error) {
 	if len(cfg.Root) == 0 {
 		return nil, errors.New("trust: config: trusted root is required")
@@ -139,7 +141,11 @@ func loadRoot(data []byte) (*metadata.Metadata[metadata.RootType], error) {
 
 // loadCached trusts the cached timestamp, snapshot and targets that verify
 // (spec 5.2; like trustedmetadata's isTrusted path, cached files are not
-// re-hashed, but their signatures and versions must match).
+// re-hashed, but their signatures must verify). The cached snapshot is kept
+// even when the cached timestamp names a newer one (a refresh that failed
+// after persisting its timestamp): it is the reference for the rollback
+// check of the next snapshot (5.5.5). Cached targets are kept when they are
+// the version that snapshot names.
 func (c *Client) loadCached() {
 	st := c.st
 	if data, err := c.load(metadata.TIMESTAMP); err == nil {
