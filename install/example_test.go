@@ -3,9 +3,11 @@ package install_test
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ferry-updates/ferry/install"
 )
@@ -35,4 +37,33 @@ func Example() {
 	link, _ := os.Readlink(s.Current())
 	fmt.Println(res.Version, link)
 	// Output: 1.1.0 versions/1.1.0
+}
+
+// A program that updates itself: recover at start, apply a verified
+// download over its own executable, then run the new version.
+func ExampleBinary() {
+	ctx := context.Background()
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	b := &install.Binary{
+		App:      "hello",
+		Target:   exe,
+		StateDir: filepath.Join(os.TempDir(), "hello-update-state"),
+		Health:   &install.Health{Cmd: []string{exe, "--version"}, Timeout: 10 * time.Second},
+	}
+	if _, err := b.Recover(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "update recovery:", err) // keep running the current version
+	}
+	var a install.Artifact // from the client: the download and its signed length and hashes
+	res, err := b.Apply(ctx, a)
+	switch {
+	case errors.Is(err, install.ErrRolledBack):
+		fmt.Fprintln(os.Stderr, "update rolled back:", res.Reason)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "update failed:", err)
+	case !res.Unchanged:
+		install.Reexec(b.Target)
+	}
 }
