@@ -59,6 +59,10 @@ func (e *env) run(ctx context.Context, args []string) int {
 	if err == nil {
 		return 0
 	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status)
+	}
 	// One line per message: joined errors (one per mirror, say) are
 	// separated by "; " rather than newlines.
 	fmt.Fprintf(e.stderr, "ferry: error: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -106,7 +110,11 @@ const rootExamples = `  # See the whole loop on this machine (temporary director
 
   # Client: check, download and verify
   ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
-      --app hello --current 1.0.0 --out ./bin`
+      --app hello --current 1.0.0 --out ./bin
+
+  # Client: ... and install it over ./bin/hello, rolled back if its health check fails
+  ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
+      --app hello --install binary --target ./bin/hello --health-cmd "./bin/hello --version"`
 
 func (e *env) rootCmd() *cobra.Command {
 	root := &cobra.Command{

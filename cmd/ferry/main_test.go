@@ -59,6 +59,7 @@ func TestCLICompromisedServer_R31(t *testing.T)    { runAttack(t, "R31_compromis
 func TestCLIPlainHTTP_R32(t *testing.T)            { runAttack(t, "R32_plain_http") }
 func TestCLIUntrustedCertificate_R33(t *testing.T) { runAttack(t, "R33_untrusted_certificate") }
 func TestCLINoTrustRoot_R38(t *testing.T)          { runAttack(t, "R38_no_trust_root") }
+func TestCLIRollbackFailed_R45(t *testing.T)       { runAttack(t, "R45_rollback_failed") }
 
 // TestAttackScriptsRun makes sure no script in testdata/attacks is left
 // without a Test..._R<n> function above.

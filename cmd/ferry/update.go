@@ -25,21 +25,54 @@ type updateFlags struct {
 	stateDir  string
 	platform  string
 	insecureH bool
+	inst      installFlags
 }
 
 func (e *env) updateCmd() *cobra.Command {
 	var fl updateFlags
 	cmd := &cobra.Command{
-		Use:   "update --repo URL --root root.json --app APP --current V --out DIR",
-		Short: "Check for, download and verify the newest release of an application",
+		Use:   "update --repo URL --root root.json --app APP (--out DIR | --install binary|slots ...)",
+		Short: "Check for, download, verify and optionally install the newest release of an application",
 		Long: `Refresh the signed metadata from the repository (and --mirror URLs, tried in order), pick the
-newest release of APP for this platform above --current, download it, verify its length and hashes
-against the signed metadata, and only then put it in --out. Nothing is executed or installed.`,
-		Example: `  ferry update --repo https://updates.example.com/ --root ./root.json --app hello --current 1.4.1 --out ./bin
+newest release of APP for this platform above --current, download it, and verify its length and
+hashes against the signed metadata. Then:
+
+  --out DIR                  put the verified file in DIR; nothing is executed or installed.
+  --install binary           replace the executable --target PATH atomically, keeping the old one
+                             for rollback (state in --state-dir/install).
+  --install slots            unpack it into --install-root ROOT/APP/versions/VERSION and switch the
+                             symlink ROOT/APP/current (state in ROOT/APP).
+
+With --install, an install that a crash interrupted is finished or rolled back first, the version
+installed (if --current is not given) and the versions marked bad come from the install state, and
+a release marked bad is never retried; a newer one is. After the swap, --restart-cmd runs, then the
+health check (--health-cmd and/or --health-url, each attempt within --health-timeout, retried
+--health-retries times). If it fails, the previous version is restored and the new one marked bad.
+Commands are split at spaces and run without a shell; they get FERRY_APP, FERRY_VERSION and
+FERRY_PATH in their environment.
+
+Exit status: 0 updated or up to date; 1 error (nothing installed, or ROLLBACK FAILED: the previous
+version could not be restored and the state records it); 2 the new version failed its health
+check and the previous one is running again.`,
+		Example: `  # Download and verify only
+  ferry update --repo https://updates.example.com/ --root ./root.json --app hello --current 1.4.1 --out ./bin
   ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
-      --app hello --current 1.0.0 --out ./bin --state-dir ./state`,
+      --app hello --current 1.0.0 --out ./bin --state-dir ./state
+
+  # Replace an executable in place, roll back if the new one fails its health check
+  ferry update --repo https://updates.example.com/ --root ./root.json --app hello \
+      --install binary --target /usr/local/bin/hello --health-cmd "/usr/local/bin/hello --version"
+
+  # Versioned slots under /opt/apps (hello/versions/VERSION, hello/current), restart a service,
+  # and probe it over HTTP
+  ferry update --repo https://updates.example.com/ --root ./root.json --app hello \
+      --install slots --install-root /opt/apps --restart-cmd "systemctl restart hello" \
+      --health-url http://127.0.0.1:8080/healthz --health-timeout 10s --health-retries 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := fl.inst.check(cmd.Flags(), fl.out); err != nil {
+				return err
+			}
 			return e.update(cmd, fl)
 		},
 	}
@@ -49,12 +82,13 @@ against the signed metadata, and only then put it in --out. Nothing is executed 
 	f.StringVar(&fl.root, "root", "", "trusted root.json (required)")
 	f.StringVar(&fl.ca, "ca", "", "PEM file of the CA that signed the server's certificate (default: system roots)")
 	f.StringVar(&fl.app, "app", "", "application name (required)")
-	f.StringVar(&fl.current, "current", "", "installed version (default: none installed)")
-	f.StringVar(&fl.out, "out", "", "directory to put the verified file in (required)")
-	f.StringVar(&fl.stateDir, "state-dir", "", "private directory for trusted metadata and partial downloads (default: user cache dir)")
+	f.StringVar(&fl.current, "current", "", "installed version (default: none installed, or with --install the recorded one)")
+	f.StringVar(&fl.out, "out", "", "directory to put the verified file in (without --install)")
+	f.StringVar(&fl.stateDir, "state-dir", "", "private directory for trusted metadata, partial downloads and binary install state (default: user cache dir)")
 	f.StringVar(&fl.platform, "platform", "", "os/arch to look for (default: this machine's)")
 	f.BoolVar(&fl.insecureH, "insecure-allow-http-loopback", false, "INSECURE: allow plain http:// to a loopback address (tests only)")
-	for _, n := range []string{"repo", "root", "app", "out"} {
+	fl.inst.register(f)
+	for _, n := range []string{"repo", "root", "app"} {
 		cmd.MarkFlagRequired(n)
 	}
 	return cmd
@@ -72,6 +106,11 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 		return err
 	}
 	ctx := cmd.Context()
+	if fl.inst.strategy != "" {
+		err := e.updateInstall(ctx, c, cfg, &fl.inst)
+		bar.finish()
+		return err
+	}
 	rel, err := c.Check(ctx)
 	if err != nil {
 		return err // already says "check APP: ..."

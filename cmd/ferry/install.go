@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/install"
+)
+
+// installFlags are the flags of "ferry update --install ...".
+type installFlags struct {
+	strategy      string // "", "binary" or "slots"
+	target        string
+	root          string
+	keep          int
+	healthCmd     string
+	healthURL     string
+	healthTimeout time.Duration
+	healthRetries int
+	restartCmd    string
+}
+
+func (fl *installFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&fl.strategy, "install", "", `install the verified release: "binary" (replace --target) or "slots" (unpack under --install-root)`)
+	f.StringVar(&fl.target, "target", "", "with --install binary: the executable to replace")
+	f.StringVar(&fl.root, "install-root", "", "with --install slots: the directory holding APP/versions/VERSION and APP/current")
+	f.IntVar(&fl.keep, "keep", 3, "with --install slots: versions to keep, including the current and previous one")
+	f.StringVar(&fl.healthCmd, "health-cmd", "", "health check: a command that must exit 0 (split at spaces and run without a shell)")
+	f.StringVar(&fl.healthURL, "health-url", "", "health check: a URL that must answer 2xx to a GET")
+	f.DurationVar(&fl.healthTimeout, "health-timeout", 30*time.Second, "deadline of one health check attempt (a hang is a failure)")
+	f.IntVar(&fl.healthRetries, "health-retries", 0, "failed health check attempts to retry, 1 s apart, before rolling back")
+	f.StringVar(&fl.restartCmd, "restart-cmd", "", "command run after the swap and after a rollback, e.g. 'systemctl restart hello' (no shell)")
+}
+
+// installOnly are the flags that mean nothing without --install.
+var installOnly = []string{"target", "install-root", "keep", "health-cmd", "health-url", "health-timeout", "health-retries", "restart-cmd"}
+
+// check validates the combination of flags; out is --out.
+func (fl *installFlags) check(f *pflag.FlagSet, out string) error {
+	switch fl.strategy {
+	case "":
+		for _, n := range installOnly {
+			if f.Changed(n) {
+				return fmt.Errorf("--%s needs --install binary or --install slots", n)
+			}
+		}
+		if out == "" {
+			return withHint(errors.New("no --out directory"), "pass --out DIR to download only, or --install binary|slots to install")
+		}
+		return nil
+	case "binary":
+		if fl.target == "" || f.Changed("install-root") || f.Changed("keep") {
+			return errors.New("--install binary needs --target PATH (and no --install-root or --keep)")
+		}
+	case "slots":
+		if fl.root == "" || f.Changed("target") {
+			return errors.New("--install slots needs --install-root DIR (and no --target)")
+		}
+	default:
+		return fmt.Errorf("--install %q: want binary or slots", fl.strategy)
+	}
+	if out != "" {
+		return errors.New("--out is for downloading only; with --install the release goes to --target or --install-root")
+	}
+	if fl.healthCmd == "" && fl.healthURL == "" && (f.Changed("health-timeout") || f.Changed("health-retries")) {
+		return errors.New("--health-timeout and --health-retries need --health-cmd or --health-url")
+	}
+	return nil
+}
+
+// installer is what "ferry update --install" needs from a strategy.
+type installer interface {
+	client.Installer
+	Recover(ctx context.Context) (install.Result, error)
+}
+
+// installer returns the strategy the flags describe. Binary keeps its
+// state in stateDir/install; Slots keeps it in ROOT/APP.
+func (fl *installFlags) installer(app, stateDir string) installer {
+	var health *install.Health
+	if fl.healthCmd != "" || fl.healthURL != "" {
+		health = &install.Health{
+			Cmd:     strings.Fields(fl.healthCmd),
+			URL:     fl.healthURL,
+			Timeout: fl.healthTimeout,
+			Retries: fl.healthRetries,
+		}
+	}
+	restart := strings.Fields(fl.restartCmd)
+	if fl.strategy == "slots" {
+		return &install.Slots{Root: fl.root, App: app, Keep: fl.keep, Health: health, Restart: restart}
+	}
+	return &install.Binary{App: app, Target: fl.target, StateDir: filepath.Join(stateDir, "install"),
+		Health: health, Restart: restart}
+}
+
+// updateInstall finishes any interrupted install, then checks, downloads,
+// verifies and installs with the strategy of the flags, and prints one line
+// about the outcome. A rolled back release ends with exit status 2.
+func (e *env) updateInstall(ctx context.Context, c *client.Client, cfg client.Config, fl *installFlags) error {
+	if fl.strategy == "binary" {
+		if fi, err := os.Stat(filepath.Dir(fl.target)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--target %s: no directory %s to install into", fl.target, filepath.Dir(fl.target))
+		}
+	}
+	inst := fl.installer(cfg.App, cfg.StateDir)
+	res, err := inst.Recover(ctx)
+	if err := installError(err); err != nil && !errors.Is(err, install.ErrRolledBack) {
+		return err
+	}
+	if res.RolledBack {
+		fmt.Fprintf(e.stdout, "recovered: an interrupted install was rolled back to %s %s (%s)\n", cfg.App, res.Version, res.Reason)
+	}
+	out, err := c.Update(ctx, inst)
+	printSkipped(e.stdout, cfg.App, out)
+	switch {
+	case errors.Is(err, install.ErrRolledBack) && out != nil && out.Release != nil:
+		r := out.Result
+		fmt.Fprintf(e.stdout, "%s %s %s: rolled back to %s; %s marked bad\n",
+			cfg.App, out.Release.Version, failure(r.Reason), r.Version, out.Release.Version)
+		return exitStatus(2)
+	case err != nil:
+		return installError(err)
+	case out.Release == nil && out.From == "":
+		return fmt.Errorf("no release of %s for %s", cfg.App, platformOr(cfg.Platform))
+	case out.Release == nil:
+		fmt.Fprintf(e.stdout, "%s %s is up to date\n", cfg.App, out.From)
+	case out.Result.Unchanged:
+		fmt.Fprintf(e.stdout, "%s %s is already installed (%s)\n", cfg.App, out.Result.Version, where(fl, out.Result))
+	default:
+		fmt.Fprintf(e.stdout, "updated %s %s → %s (%s)\n", cfg.App, orNone(out.From), out.Result.Version, where(fl, out.Result))
+	}
+	return nil
+}
+
+// installError returns a failed rollback unwrapped, so that the error line
+// starts with ROLLBACK FAILED, with a hint; other errors as they are.
+func installError(err error) error {
+	var re *install.RollbackError
+	if errors.As(err, &re) {
+		return withHint(re, "the previous version could not be restored; fix the cause above, "+
+			"then run the same ferry update again: it retries the rollback first")
+	}
+	return err
+}
+
+func printSkipped(w io.Writer, app string, out *client.Outcome) {
+	if out == nil {
+		return
+	}
+	for _, s := range out.Skipped {
+		fmt.Fprintf(w, "%s %s is marked bad on this machine (%s): not retried until a newer release appears\n",
+			app, s.Version, s.Reason)
+	}
+}
+
+// failure words the reason for a rollback that package install recorded.
+func failure(reason string) string {
+	if r, ok := strings.CutPrefix(reason, "health check: "); ok {
+		return "failed its health check (" + r + ")"
+	}
+	if r, ok := strings.CutPrefix(reason, "restart: "); ok {
+		return "failed to restart (" + r + ")"
+	}
+	return "failed (" + reason + ")"
+}
+
+// where says where a version was installed.
+func where(fl *installFlags, r install.Result) string {
+	if fl.strategy == "slots" {
+		return fmt.Sprintf("slot %s → versions/%s", r.Path, r.Version)
+	}
+	return "binary at " + r.Path
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
+}
+
+// exitStatus ends a command that has already printed its outcome with a
+// status other than 0 or 1, and no error line.
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
