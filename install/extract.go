@@ -146,7 +146,7 @@ func (x *extractor) tarball(r io.Reader, kind string) error {
 		}
 		var isDir bool
 		switch h.Typeflag {
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // the reader already turned TypeRegA into TypeReg or TypeDir
 		case tar.TypeDir:
 			isDir = true
 		default:
