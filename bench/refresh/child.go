@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
@@ -27,6 +28,7 @@ type childOpts struct {
 	app        string
 	lookup     string // target path to look up
 	targetsMax int64  // go-tuf TargetsMaxLength; 0 keeps its default
+	profile    string // if set, write a CPU profile of each step to PROFILE-STEP.pprof
 }
 
 func parseChild(args []string) (childOpts, error) {
@@ -40,6 +42,7 @@ func parseChild(args []string) (childOpts, error) {
 	fs.StringVar(&o.app, "app", "", "")
 	fs.StringVar(&o.lookup, "lookup", "", "")
 	fs.Int64Var(&o.targetsMax, "targets-max", 0, "")
+	fs.StringVar(&o.profile, "profile", "", "")
 	err := fs.Parse(args)
 	return o, err
 }
@@ -71,15 +74,41 @@ func measure(ctx context.Context, o childOpts, step string, op func() error) err
 	if err != nil {
 		return err
 	}
+	stopProfile, err := startProfile(o, step)
+	if err != nil {
+		return err
+	}
 	s := harness.Start(step)
 	opErr := op()
 	r := s.Stop(opErr)
+	if err := stopProfile(); err != nil {
+		return err
+	}
 	after, err := harness.FetchCounts(ctx, hc, o.url)
 	if err != nil {
 		return err
 	}
 	r.Bytes, r.Requests, r.Files = after.Bytes-before.Bytes, after.Requests-before.Requests, after.Files-before.Files
 	return harness.Report(r)
+}
+
+// startProfile starts a CPU profile of step if o asks for one.
+func startProfile(o childOpts, step string) (stop func() error, err error) {
+	if o.profile == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(o.profile + "-" + step + ".pprof")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // ferrySource is the trust.Source of one HTTPS mirror, as the client builds

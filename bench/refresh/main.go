@@ -56,6 +56,17 @@ type kase struct {
 	flat bool   // serve the flat layout
 }
 
+// slug names c in file names.
+func (c kase) slug() string {
+	switch {
+	case c.impl == "ferry":
+		return "ferry"
+	case c.flat:
+		return "gotuf-b"
+	}
+	return "gotuf-a"
+}
+
 var cases = []kase{
 	{"ferry", "ferry", false},
 	{"go-tuf (a) same repo", "gotuf", false},
@@ -68,6 +79,7 @@ func run() error {
 	reps := flag.Int("reps", 5, "runs per case; tables show the median")
 	gen := flag.String("gen", "repo", "how to build ferry's layout: repo (repo.PublishBatch) or testrepo")
 	dir := flag.String("dir", "", "work directory, kept, whose generated repositories later runs reuse (default: a new temporary directory, removed at the end)")
+	profile := flag.String("profile", "", "write CPU profiles of every measured step into this directory (slows the runs; for diagnosis)")
 	genOnly := flag.Bool("generate-only", false, "only generate the repositories (useful with -dir)")
 	flag.Parse()
 	if *gen != "repo" && *gen != "testrepo" {
@@ -96,7 +108,7 @@ func run() error {
 		if *genOnly {
 			continue
 		}
-		res, srv, err := runDataset(ctx, work, ds, *reps)
+		res, srv, err := runDataset(ctx, work, ds, *reps, *profile)
 		if err != nil {
 			return err
 		}
@@ -127,7 +139,7 @@ type results map[string]map[string][]harness.Result
 
 // runDataset serves both layouts and runs every case reps times,
 // interleaved so that noise spreads over all cases.
-func runDataset(ctx context.Context, work string, ds *dataset, reps int) (results, string, error) {
+func runDataset(ctx context.Context, work string, ds *dataset, reps int, profile string) (results, string, error) {
 	ferrySrv, how, err := serve(ds.ferry, filepath.Join(work, fmt.Sprintf("ca-%d-ferry.pem", ds.n)))
 	if err != nil {
 		return nil, "", err
@@ -146,7 +158,11 @@ func runDataset(ctx context.Context, work string, ds *dataset, reps int) (result
 				srv, l = flatSrv, ds.flat
 			}
 			logf("%d targets: %s, run %d of %d", ds.n, c.name, i+1, reps)
-			rs, err := runCase(ctx, work, ds, c, srv, l)
+			prof := ""
+			if profile != "" {
+				prof = filepath.Join(profile, fmt.Sprintf("%d-%s-%d", ds.n, c.slug(), i+1))
+			}
+			rs, err := runCase(ctx, work, ds, c, srv, l, prof)
 			if err != nil {
 				rs = []harness.Result{{Step: "first", Err: err.Error()}, {Step: "nochange", Err: err.Error()}}
 				logf("%s", err)
@@ -162,7 +178,7 @@ func runDataset(ctx context.Context, work string, ds *dataset, reps int) (result
 	return res, how, nil
 }
 
-func runCase(ctx context.Context, work string, ds *dataset, c kase, srv *harness.Server, l layout) ([]harness.Result, error) {
+func runCase(ctx context.Context, work string, ds *dataset, c kase, srv *harness.Server, l layout, profile string) ([]harness.Result, error) {
 	state, err := os.MkdirTemp(work, "state-")
 	if err != nil {
 		return nil, err
@@ -171,6 +187,9 @@ func runCase(ctx context.Context, work string, ds *dataset, c kase, srv *harness
 	args := []string{
 		"-impl", c.impl, "-url", srv.URL, "-ca", srv.CAFile, "-root", l.rootFile,
 		"-state", state, "-app", ds.app, "-lookup", ds.lookup,
+	}
+	if profile != "" {
+		args = append(args, "-profile", profile)
 	}
 	if c.flat && ds.targetsMax > 0 {
 		args = append(args, "-targets-max", strconv.FormatInt(ds.targetsMax, 10))

@@ -127,8 +127,11 @@ func Ratio(a, b int64) string {
 		return "n/a"
 	}
 	r := float64(a) / float64(b)
-	if r >= 100 {
+	switch {
+	case r >= 100:
 		return fmt.Sprintf("%.0fx", r)
+	case r < 0.095:
+		return fmt.Sprintf("%.3fx", r)
 	}
 	return fmt.Sprintf("%.1fx", r)
 }

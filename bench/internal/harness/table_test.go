@@ -55,6 +55,8 @@ func TestFormat(t *testing.T) {
 		{Count(123456), "123.5k"},
 		{Ratio(300, 10), "30.0x"},
 		{Ratio(1, 0), "n/a"},
+		{Ratio(6, 127), "0.047x"},
+		{Ratio(250, 1), "250x"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
