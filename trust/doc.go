@@ -32,5 +32,10 @@
 //     ErrTooLarge) and is logged exactly once to Config.Log as a
 //     "tuf.reject" event.
 //
+// The Store is trusted storage, private to one repository: key it per
+// repository (for example by a hash of Config.Root). A stored root replaces
+// Config.Root only if its version is higher; a stored root of the same
+// version with other content, or an older one, is ignored and logged.
+//
 // A Client is not safe for concurrent use.
 package trust

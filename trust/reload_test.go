@@ -1,6 +1,9 @@
 package trust_test
 
 import (
+	"strings"
+
+	"github.com/ferry-updates/ferry/internal/reposim"
 	"testing"
 
 	"github.com/ferry-updates/ferry/trust"
@@ -53,4 +56,56 @@ func TestTwoStepRollbackAfterReload_R11(t *testing.T) {
 			wantKind(t, e.refresh(e.client()), trust.ErrRollback)
 		})
 	}
+}
+
+// R52: a root in the Store that cannot succeed the configured root (same
+// version with other content, or an older version: a state directory shared
+// with another repository) is ignored; the configured root wins.
+func TestForeignStoredRoot_R52(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		bumpConfig bool // configured root is version 2, the foreign one 1
+	}{
+		{"same version", false},
+		{"older version", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if tc.bumpConfig {
+				e.repo.BumpRoot()
+				e.repo.Publish()
+			}
+			e.store.m["root"] = reposim.New(t0).RootBytes(1)
+			cfg := e.config()
+			if tc.bumpConfig {
+				cfg.Root = e.repo.RootBytes(2)
+			}
+			c, err := trust.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(e.logs.String(), `"event":"tuf.cache_reject"`) {
+				t.Errorf("ignored stored root not reported: %s", e.logs.String())
+			}
+			if err := e.refresh(c); err != nil {
+				t.Fatalf("refresh with the configured root: %v", err)
+			}
+		})
+	}
+	t.Run("newer version from the same repository", func(t *testing.T) {
+		e := newEnv(t)
+		e.refreshed()
+		e.repo.BumpRoot()
+		e.repo.Publish()
+		e.refreshed() // stores root v2
+		e.repo.RotateKey("timestamp")
+		e.repo.Publish() // root v3, timestamp signed by a key root v1 does not trust
+		if got, _ := e.store.Load("root"); string(got) != string(e.repo.RootBytes(2)) {
+			t.Fatal("test setup: root v2 not stored")
+		}
+		e.repo.Hide("2.root.json") // only a client starting at v2 reaches v3
+		if err := e.refresh(e.client()); err != nil {
+			t.Fatalf("stored newer root not used: %v", err)
+		}
+	})
 }

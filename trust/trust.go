@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,8 +49,15 @@ const (
 
 // Config configures a Client. Root and Store are required.
 type Config struct {
-	Root  []byte // trusted root.json shipped with the application (required)
-	Store Store  // where trusted metadata is kept (required)
+	Root []byte // trusted root.json shipped with the application (required)
+	// Store is where trusted metadata is kept (required). It is trusted
+	// storage: only this Client (for this repository) may write to it, and
+	// callers should key it per repository (for example by a hash of Root),
+	// never share one Store between repositories. A stored root is used
+	// instead of Root only when its version is higher (it was reached from
+	// Root by a verified rotation); one of the same version with other
+	// content, or an older one, is ignored.
+	Store Store
 	// Now is the clock; nil means time.Now. Expiry is judged against the
 	// time read once at the start of each refresh.
 	Now func() time.Time
@@ -98,23 +106,44 @@ func New(cfg Config) (*Client, error) {
 		cfg.MaxDelegations = DefaultMaxDelegations
 	}
 	c := &Client{cfg: cfg, log: cfg.Log}
-	root, err := loadRoot(cfg.Root)
+	root, d, err := loadRoot(cfg.Root)
 	if err != nil {
 		c.logReject(err)
 		return nil, fmt.Errorf("trust: config root: %w", err)
 	}
-	if data, err := c.load(metadata.ROOT); err == nil {
-		stored, err := loadRoot(data)
-		switch {
-		case err != nil:
-			c.logEvent("tuf.cache_reject", metadata.ROOT, err.Error())
-		case stored.Signed.Version >= root.Signed.Version:
-			root = stored
-		}
-	}
-	c.st = newState(root)
+	c.st = newState(c.storedRoot(root, d))
 	c.loadCached()
 	return c, nil
+}
+
+// storedRoot returns the root saved in the Store if it may replace the
+// configured root, else configured. The Store is trusted storage (see
+// Config.Store): a stored root newer than the configured one is trusted if
+// it is signed by its own threshold, since a refresh saved it only after
+// verifying the chain to it. A stored root that cannot be the configured
+// root's successor is ignored and logged: an older version, or the same
+// version with other signed content (a state directory shared with another
+// repository, or tampered with).
+func (c *Client) storedRoot(configured *metadata.Metadata[metadata.RootType], cd *doc) *metadata.Metadata[metadata.RootType] {
+	data, err := c.load(metadata.ROOT)
+	if err != nil {
+		return configured
+	}
+	stored, sd, err := loadRoot(data)
+	if err != nil {
+		c.logEvent("tuf.cache_reject", metadata.ROOT, err.Error())
+		return configured
+	}
+	cv, sv := configured.Signed.Version, stored.Signed.Version
+	switch {
+	case sv > cv:
+		return stored
+	case sv < cv:
+		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d is older than the configured root's %d", sv, cv))
+	case !bytes.Equal(sd.canon, cd.canon):
+		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d differs from the configured root of the same version", sv))
+	}
+	return configured
 }
 
 // load reads role from the Store; a missing file returns fs.ErrNotExist
@@ -128,15 +157,15 @@ func (c *Client) load(role string) ([]byte, error) {
 }
 
 // loadRoot parses a root that must be signed by its own threshold.
-func loadRoot(data []byte) (*metadata.Metadata[metadata.RootType], error) {
+func loadRoot(data []byte) (*metadata.Metadata[metadata.RootType], *doc, error) {
 	root, d, err := decode[metadata.RootType](metadata.ROOT, metadata.ROOT, data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := verifyByRoot(root, metadata.ROOT, d); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return root, nil
+	return root, d, nil
 }
 
 // loadCached trusts the cached timestamp, snapshot and targets that verify
