@@ -33,9 +33,11 @@ func (e *env) demoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Run the whole update loop on this machine, in a temporary directory",
 		Long: `Create a repository, publish two versions of a small program, serve them over HTTPS on
-127.0.0.1 with a generated CA, update from the first version to the second, and then show that a
-tampered program and tampered metadata are both refused. Everything happens in a temporary
-directory that is removed at the end. Exits non-zero if any step does not behave as described.`,
+127.0.0.1 with a generated CA, and update from the first version to the second. Then install the
+program and let it update itself in place, publish a broken release whose health check fails and
+watch it being rolled back and marked bad, and show that a tampered program and tampered metadata
+are both refused. Everything happens in a temporary directory that is removed at the end. Exits
+non-zero if any step does not behave as described.`,
 		Example: "  ferry demo\n  go run ./cmd/ferry demo",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,6 +58,8 @@ type demo struct {
 	caFile   string
 	url      string
 	platform string
+	pass     []byte // the throw-away keys' passphrase
+	sh       string // path of sh, "" if none: the sample program is a shell script
 	step     int
 }
 
@@ -73,6 +77,7 @@ func (e *env) demo(ctx context.Context, keep bool) (err error) {
 		e: e, dir: dir, repoDir: filepath.Join(dir, "repo"), caFile: filepath.Join(dir, "ca.pem"),
 		platform: runtime.GOOS + "/" + runtime.GOARCH,
 	}
+	d.sh, _ = exec.LookPath("sh")
 	fmt.Fprintf(e.stdout, "ferry demo: the whole update loop, in %s\n", dir)
 	if err := d.publish(ctx); err != nil {
 		return err
@@ -83,7 +88,7 @@ func (e *env) demo(ctx context.Context, keep bool) (err error) {
 	if err != nil {
 		return err
 	}
-	steps := []func(context.Context) error{d.update, d.upToDate, d.tamperArtifact, d.tamperMetadata}
+	steps := []func(context.Context) error{d.update, d.upToDate, d.selfUpdate, d.badRelease, d.tamperArtifact, d.tamperMetadata}
 	for _, s := range steps {
 		if err := s(ctx); err != nil {
 			return fmt.Errorf("demo step %d did not behave as described: %w", d.step, err)
@@ -114,6 +119,7 @@ func (d *demo) publish(ctx context.Context) error {
 	pass := make([]byte, 16)
 	rand.Read(pass)
 	pass = []byte(hex.EncodeToString(pass))
+	d.pass = pass
 	d.say("Create a signed repository: a root key, and keys for the targets, snapshot and timestamp roles.")
 	err := repo.Init(ctx, d.repoDir, repo.InitOptions{Passphrase: pass, InsecureScryptWorkFactor: demoWorkFactor})
 	if err != nil {
@@ -129,21 +135,27 @@ func (d *demo) publish(ctx context.Context) error {
 		return err
 	}
 	for _, v := range []string{"1.0.0", "1.1.0"} {
-		src := filepath.Join(d.dir, "build", v, "hello")
-		if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
-			return err
-		}
-		script := fmt.Sprintf("#!/bin/sh\necho \"hello %s\"\n", v)
-		if err := os.WriteFile(src, []byte(script), 0o755); err != nil {
-			return err
-		}
-		rel := repo.Release{App: "hello", Version: v, Platform: d.platform, Kind: "binary"}
-		if err := r.Publish(ctx, rel, []string{src}); err != nil {
+		if err := d.publishHello(ctx, r, v, "exit 0"); err != nil {
 			return err
 		}
 		d.note("published hello %s, signed with the key of the app's own role \"hello\"", v)
 	}
 	return nil
+}
+
+// publishHello builds hello version v, a shell script that with --health
+// runs health, and publishes it.
+func (d *demo) publishHello(ctx context.Context, r *repo.Repo, v, health string) error {
+	src := filepath.Join(d.dir, "build", v, "hello")
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		return err
+	}
+	script := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = --health ]; then %s; fi\necho \"hello %s\"\n", health, v)
+	if err := os.WriteFile(src, []byte(script), 0o755); err != nil {
+		return err
+	}
+	rel := repo.Release{App: "hello", Version: v, Platform: d.platform, Kind: "binary"}
+	return r.Publish(ctx, rel, []string{src})
 }
 
 // serve starts the HTTPS server in the background; the returned channel
@@ -262,7 +274,6 @@ func runScript(ctx context.Context, p string) (string, error) {
 // tamperArtifact flips one byte of the served 1.1.0 program (same length)
 // and shows that a client refuses it.
 func (d *demo) tamperArtifact(ctx context.Context) error {
-	d.say("An attacker who controls the server flips one byte of hello 1.1.0 (same length).")
 	c, rel, err := d.check(ctx, "1.0.0")
 	if err != nil {
 		return err
@@ -270,6 +281,7 @@ func (d *demo) tamperArtifact(ctx context.Context) error {
 	if rel == nil {
 		return errors.New("no release offered")
 	}
+	d.say("An attacker who controls the server flips one byte of hello %s (same length).", rel.Version)
 	served := filepath.Join(d.repoDir, "public", "targets", path.Dir(rel.Path),
 		hex.EncodeToString(rel.Hashes["sha256"])+"."+path.Base(rel.Path))
 	restore, err := flipByte(served, func(b []byte) int { return len(b) / 2 })

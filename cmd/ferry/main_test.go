@@ -165,6 +165,10 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{
 		"1.1.0 is available",
 		"hello 1.1.0 is up to date",
+		"updated hello 1.0.0 → 1.1.0 (binary at ",
+		"hello 1.2.0 failed its health check (2 attempts failed",
+		"rolled back to 1.1.0; 1.2.0 marked bad",
+		"1.2.0 is not retried until a newer release appears",
 		"refused:",
 		"Every step behaved as described",
 	} {
