@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -62,10 +61,7 @@ func Run(ctx context.Context, args ...string) ([]Result, error) {
 	if parseErr != nil {
 		return nil, fmt.Errorf("child %v: %w", args, parseErr)
 	}
-	var maxrss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		maxrss = ru.Maxrss * 1024 // KiB on Linux
-	}
+	maxrss := maxRSS(cmd.ProcessState)
 	for i := range results {
 		results[i].Maxrss = maxrss
 	}
