@@ -3,13 +3,16 @@ package client_test
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/install"
 	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/server"
 )
@@ -90,4 +93,32 @@ func exampleRepository() (url string, root []byte, pool *x509.CertPool, done fun
 		log.Fatal(err)
 	}
 	return srv.URL, root, pool, func() { srv.Close(); os.RemoveAll(tmp) }
+}
+
+// ExampleSelfUpdate is how a program updates itself: early in main, check,
+// install the new version over the running executable, health-check it by
+// running it with --health, and re-execute it. A release that fails the
+// check is rolled back and never retried; the program carries on.
+func ExampleSelfUpdate() {
+	if len(os.Args) > 1 && os.Args[1] == "--health" {
+		os.Exit(0) // the new version starts: a real check would do more
+	}
+	exe, _ := os.Executable()
+	out, err := client.SelfUpdate(context.Background(), client.Config{
+		URLs:            []string{"https://updates.example.com/"},
+		TrustedRootFile: "/etc/hello/root.json",
+		StateDir:        "/var/lib/hello/ferry",
+		App:             "hello",
+		Installed:       "1.4.1", // set with -ldflags "-X main.version=..."
+	}, client.SelfUpdateOptions{
+		Health: &install.Health{Cmd: []string{exe, "--health"}, Timeout: 10 * time.Second},
+	})
+	switch {
+	case errors.Is(err, install.ErrRolledBack):
+		log.Printf("update failed its health check and was rolled back: %v", err)
+	case err != nil:
+		log.Printf("no update: %v", err)
+	case out.Release == nil:
+		log.Print("up to date")
+	}
 }

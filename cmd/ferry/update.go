@@ -51,9 +51,10 @@ health check (--health-cmd and/or --health-url, each attempt within --health-tim
 Commands are split at spaces and run without a shell; they get FERRY_APP, FERRY_VERSION and
 FERRY_PATH in their environment.
 
-Exit status: 0 updated or up to date; 1 error (nothing installed, or ROLLBACK FAILED: the previous
-version could not be restored and the state records it); 2 the new version failed its health
-check and the previous one is running again.`,
+Exit status: 0 updated or up to date; 1 an error, said on stderr ("ferry: error: ROLLBACK FAILED
+..." means the previous version could not be restored: the state records it and the next run
+retries the rollback before anything else); 2 the new version failed its health check and the
+previous one is running again.`,
 		Example: `  # Download and verify only
   ferry update --repo https://updates.example.com/ --root ./root.json --app hello --current 1.4.1 --out ./bin
   ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
