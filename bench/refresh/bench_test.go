@@ -56,13 +56,39 @@ func (f dirFetcher) DownloadFile(u string, maxLen int64, _ time.Duration) ([]byt
 
 var benchSizes = []int{1000, 10000}
 
+// benchDir holds the repositories generated for benchmarks, shared by all
+// of them and removed by TestMain.
+var benchDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
+}
+
+// benchDataset generates (once per process) the repositories for n targets.
+func benchDataset(b *testing.B, n int) *dataset {
+	b.Helper()
+	if benchDir == "" {
+		d, err := os.MkdirTemp("", "ferry-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchDir = d
+	}
+	ds, err := generate(context.Background(), benchDir, n, 100, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ds
+}
+
 func BenchmarkNoChange(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			ds, err := generate(context.Background(), b.TempDir(), n, 100, true)
-			if err != nil {
-				b.Fatal(err)
-			}
+			ds := benchDataset(b, n)
 			b.Run("ferry", func(b *testing.B) { benchFerry(b, ds) })
 			b.Run("gotuf-a", func(b *testing.B) { benchGoTUF(b, ds, ds.ferry) })
 			b.Run("gotuf-b", func(b *testing.B) { benchGoTUF(b, ds, ds.flat) })
@@ -155,10 +181,7 @@ func (m memStore) Save(role string, data []byte) error {
 func BenchmarkFirst(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			ds, err := generate(context.Background(), b.TempDir(), n, 100, true)
-			if err != nil {
-				b.Fatal(err)
-			}
+			ds := benchDataset(b, n)
 			root, err := os.ReadFile(ds.ferry.rootFile)
 			if err != nil {
 				b.Fatal(err)
