@@ -8,9 +8,13 @@ import (
 	"net/http"
 )
 
+// maxPreGrow bounds the memory reserved for a body before it arrives.
+const maxPreGrow = 64 << 10
+
 // Bytes fetches url into memory, failing if the body exceeds maxLen bytes.
-// A 404 wraps ErrNotFound. It reads at most maxLen+1 bytes whatever the
-// response's Content-Length says.
+// A 404 wraps ErrNotFound; any other status than 200 is a *StatusError. It
+// reads at most maxLen+1 bytes whatever the response's Content-Length says,
+// and memory grows with the bytes received, not with the Content-Length.
 func (f *Fetcher) Bytes(ctx context.Context, url string, maxLen int64) ([]byte, error) {
 	b, err := f.bytes(ctx, url, maxLen)
 	return b, wrap(url, err)
@@ -32,9 +36,11 @@ func (f *Fetcher) bytes(ctx context.Context, url string, maxLen int64) ([]byte, 
 	if resp.ContentLength > maxLen {
 		return nil, fmt.Errorf("%w: Content-Length %d exceeds the limit of %d bytes", ErrTooLarge, resp.ContentLength, maxLen)
 	}
+	// Content-Length is the sender's claim: the buffer starts at most
+	// maxPreGrow bytes large and grows only with bytes that arrive.
 	var buf bytes.Buffer
 	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength))
+		buf.Grow(int(min(resp.ContentLength, maxPreGrow)))
 	}
 	_, err = io.Copy(&buf, &countReader{r: io.LimitReader(resp.Body, maxLen+1), w: w})
 	// A cancelled request can end the body with a plain EOF: the watch

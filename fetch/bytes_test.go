@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +94,27 @@ func TestContentLengthOverLimit_R16(t *testing.T) {
 	}
 	if n := ct.n.Load(); n != 0 {
 		t.Errorf("read %d body bytes before refusing", n)
+	}
+}
+
+// TestHugeContentLengthWithinLimit_R16: a Content-Length under a large
+// limit is only a claim; Bytes must not reserve memory for it before the
+// bytes arrive.
+func TestHugeContentLengthWithinLimit_R16(t *testing.T) {
+	const claimed = 256 << 20
+	srv, f := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(claimed))
+		w.Write(content(1000)) // then the handler returns: the connection ends early
+	}), Options{})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := f.Bytes(context.Background(), srv.URL+"/snapshot.json", claimed)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("a body shorter than its Content-Length was accepted")
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+		t.Errorf("allocated %d bytes for a %d-byte body claiming %d", got, 1000, claimed)
 	}
 }

@@ -374,11 +374,15 @@ func (r *refresh) checkExpiry() error {
 	return nil
 }
 
-func limit(length, def int64) int64 {
+// limit is the most bytes to read for a file whose parent gives length
+// (0: none): the signed length, but never more than the role's maximum, so
+// a parent signed with a huge length cannot make a Source reserve or read
+// unbounded memory.
+func limit(length, max int64) int64 {
 	if length > 0 {
-		return length
+		return min(length, max)
 	}
-	return def
+	return max
 }
 
 func expired(role string, exp, ref time.Time) *SecurityError {
