@@ -24,7 +24,7 @@ func (f *Fetcher) bytes(ctx context.Context, url string, maxLen int64) ([]byte, 
 	if maxLen <= 0 {
 		return nil, fmt.Errorf("limit %d is not positive", maxLen)
 	}
-	resp, w, err := f.get(ctx, url, nil)
+	resp, w, err := f.get(ctx, url, nil, f.opts.Timeout)
 	if err != nil {
 		return nil, err
 	}

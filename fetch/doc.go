@@ -19,10 +19,13 @@
 //     every known hash (sha256, sha512) of the whole file match. Bytes
 //     already on disk from an earlier attempt are read back and hashed.
 //     On a length or hash mismatch the file is removed.
-//   - Every request has an overall deadline (Options.Timeout) and is aborted
-//     when fewer than MinRate bytes per second arrive over a RateWindow,
-//     including a server that accepts the connection and never answers
-//     (slow retrieval).
+//   - Every request has an overall deadline and is aborted when fewer than
+//     MinRate bytes per second arrive over a RateWindow, including a server
+//     that accepts the connection and never answers (slow retrieval). The
+//     deadline is Options.Timeout for Bytes; for File it is Options.Timeout
+//     plus the time the remaining bytes take at MinRate, and File resumes
+//     (with Range, a bounded number of times) a request that was cut off
+//     after making progress.
 //   - Proxies come from the environment (HTTPS_PROXY, NO_PROXY).
 //   - Responses are never transparently decompressed: the bytes hashed are
 //     the bytes sent.

@@ -30,10 +30,13 @@ type Options struct {
 	// InsecureAllowHTTPLoopback permits plain http:// to a loopback address
 	// (127.0.0.0/8, ::1, localhost). For tests and local development only.
 	InsecureAllowHTTPLoopback bool
-	Timeout                   time.Duration // overall deadline per request; 0: a default
-	MinRate                   int64         // bytes per second averaged over RateWindow; 0: a default
-	RateWindow                time.Duration // 0: a default
-	UserAgent                 string
+	// Timeout is the overall deadline of a Bytes request, and the base of
+	// a File request's deadline, which adds the time the remaining bytes
+	// take at MinRate; 0: a default.
+	Timeout    time.Duration
+	MinRate    int64         // bytes per second averaged over RateWindow; 0: a default
+	RateWindow time.Duration // 0: a default
+	UserAgent  string
 }
 
 // Fetcher downloads over HTTPS. It is safe for concurrent use.
@@ -166,10 +169,10 @@ func port(u *url.URL) string {
 }
 
 // get checks rawURL and sends a GET for it with the given extra header.
-// The request runs under a watch (Options.Timeout and MinRate) derived from
-// ctx; the caller feeds it every body byte read (watch.add) and stops it
-// when done with the body.
-func (f *Fetcher) get(ctx context.Context, rawURL string, hdr http.Header) (*http.Response, *watch, error) {
+// The request runs under a watch (the deadline timeout, and MinRate)
+// derived from ctx; the caller feeds it every body byte read (watch.add)
+// and stops it when done with the body.
+func (f *Fetcher) get(ctx context.Context, rawURL string, hdr http.Header, timeout time.Duration) (*http.Response, *watch, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrRefused, err)
@@ -177,7 +180,7 @@ func (f *Fetcher) get(ctx context.Context, rawURL string, hdr http.Header) (*htt
 	if err := checkURL(u, f.opts.InsecureAllowHTTPLoopback); err != nil {
 		return nil, nil, err
 	}
-	w := f.startWatch(ctx)
+	w := f.startWatch(ctx, timeout)
 	req, err := http.NewRequestWithContext(w.ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		w.stop()

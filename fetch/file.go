@@ -26,8 +26,9 @@ const (
 	// bufSize is the one buffer a download holds: large enough that
 	// hashing and writing run in big chunks.
 	bufSize = 256 << 10
-	// maxResumes is how many times one File call resumes after the
-	// connection broke, when the server supports Range.
+	// maxResumes is how many times one File call resumes (after the
+	// connection broke, or after a deadline or minimum-rate failure that
+	// made progress), when the server supports Range.
 	maxResumes = 3
 	// maxRequests bounds the requests of one File call, for servers that
 	// answer a Range request with a shorter range than asked.
@@ -41,9 +42,13 @@ const (
 // On a mismatch the partial file is removed.
 //
 // Known hash algorithms are sha256 and sha512; others are ignored, and Want
-// must list at least one known one. An interrupted download (deadline,
-// minimum rate, cancelled context) leaves the partial file for a later call
-// to resume. On success the file is synced to disk; the caller moves it
+// must list at least one known one. Each request's deadline is
+// Options.Timeout plus the time the remaining bytes take at MinRate, so a
+// transfer that keeps the minimum rate always finishes; when the server
+// supports Range, a request cut off by the deadline or the minimum rate
+// after making progress, or by a broken connection, is resumed (at most
+// maxResumes times). An interrupted download (deadline, minimum rate,
+// cancelled context) leaves the partial file for a later call to resume. On success the file is synced to disk; the caller moves it
 // into place.
 func (f *Fetcher) File(ctx context.Context, url, path string, want Want, progress Progress) error {
 	return wrap(url, f.file(ctx, url, path, want, progress))
@@ -98,6 +103,7 @@ func (d *download) run(ctx context.Context) error {
 		if n == maxRequests {
 			return fmt.Errorf("gave up after %d requests at byte %d of %d", n, d.off, d.want.Length)
 		}
+		before := d.off
 		err := d.request(ctx)
 		var se *StatusError
 		switch {
@@ -107,7 +113,7 @@ func (d *download) run(ctx context.Context) error {
 			if err := d.reset(); err != nil {
 				return err
 			}
-		case d.rangeOK && resumes < maxResumes && ctx.Err() == nil && isBroken(err):
+		case d.rangeOK && resumes < maxResumes && ctx.Err() == nil && resumable(err, d.off > before):
 			resumes++
 		default:
 			return err
@@ -116,9 +122,14 @@ func (d *download) run(ctx context.Context) error {
 	return d.finish()
 }
 
-// isBroken reports whether err is a connection that broke mid-transfer,
-// which a Range request can resume.
-func isBroken(err error) bool {
+// resumable reports whether a Range request may resume after err: a
+// connection that broke mid-transfer, or a deadline or minimum-rate
+// failure of a request that made progress (a link that slowed down for a
+// while, not a server that stalls from the start).
+func resumable(err error, progressed bool) bool {
+	if errors.Is(err, ErrTimeout) || errors.Is(err, ErrTooSlow) {
+		return progressed
+	}
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
@@ -168,7 +179,7 @@ func (d *download) request(ctx context.Context) error {
 	if d.off > 0 {
 		hdr.Set("Range", fmt.Sprintf("bytes=%d-", d.off))
 	}
-	resp, w, err := d.f.get(ctx, d.url, hdr)
+	resp, w, err := d.f.get(ctx, d.url, hdr, d.f.fileTimeout(d.want.Length-d.off))
 	if err != nil {
 		return err
 	}

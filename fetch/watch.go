@@ -20,11 +20,33 @@ type watch struct {
 	done   chan struct{}
 }
 
-func (f *Fetcher) startWatch(parent context.Context) *watch {
+func (f *Fetcher) startWatch(parent context.Context, timeout time.Duration) *watch {
 	ctx, cancel := context.WithCancelCause(parent)
 	w := &watch{ctx: ctx, cancel: cancel, done: make(chan struct{})}
-	go w.run(f.opts.Timeout, f.opts.MinRate, f.opts.RateWindow)
+	go w.run(timeout, f.opts.MinRate, f.opts.RateWindow)
 	return w
+}
+
+// maxDeadline bounds a File request's deadline (the minimum rate still
+// applies throughout).
+const maxDeadline = 30 * 24 * time.Hour
+
+// fileTimeout is the deadline of a File request for n more bytes:
+// Options.Timeout plus the time n bytes take at MinRate. The minimum rate
+// is the defence against slow retrieval; the deadline is a backstop that a
+// transfer at or above the minimum rate always meets.
+func (f *Fetcher) fileTimeout(n int64) time.Duration {
+	if f.opts.Timeout >= maxDeadline {
+		return f.opts.Timeout
+	}
+	secs := n / f.opts.MinRate
+	if n%f.opts.MinRate != 0 {
+		secs++
+	}
+	if secs >= int64((maxDeadline-f.opts.Timeout)/time.Second) {
+		return maxDeadline
+	}
+	return f.opts.Timeout + time.Duration(secs)*time.Second
 }
 
 func (w *watch) run(timeout time.Duration, minRate int64, window time.Duration) {
