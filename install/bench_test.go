@@ -19,6 +19,8 @@ import (
 
 const benchSize = 40 << 20
 
+var benchN int // unique versions across -count runs
+
 func randomBytes(b *testing.B, n int) []byte {
 	buf := make([]byte, n)
 	rand.Read(buf)
@@ -32,8 +34,9 @@ func BenchmarkBinary40MB(b *testing.B) {
 		bin := &Binary{App: "app", Target: filepath.Join(dir, "app"), StateDir: filepath.Join(dir, "state")}
 		a := artifact(b, dir, "app", "0", KindBinary, body)
 		b.SetBytes(benchSize)
-		for i := 0; b.Loop(); i++ {
-			a.Version = fmt.Sprint("1.0.", i)
+		for b.Loop() {
+			benchN++
+			a.Version = fmt.Sprint("1.0.", benchN)
 			if _, err := bin.Apply(context.Background(), a); err != nil {
 				b.Fatal(err)
 			}
@@ -76,17 +79,21 @@ func BenchmarkArchive40MB1000Files(b *testing.B) {
 			s := &Slots{Root: filepath.Join(dir, "srv-"+kind), App: "app", Keep: 2}
 			a := artifact(b, dir, "app", "0", kind, archive(b, kind, files))
 			b.SetBytes(benchSize)
-			for i := 0; b.Loop(); i++ {
-				a.Version = fmt.Sprint("1.0.", i)
+			for b.Loop() {
+				benchN++
+				a.Version = fmt.Sprint("1.0.", benchN)
 				if _, err := s.Apply(context.Background(), a); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
+	n := 0
 	b.Run("raw", func(b *testing.B) {
 		b.SetBytes(benchSize)
-		for i := 0; b.Loop(); i++ {
+		for b.Loop() {
+			n++
+			i := n
 			tmp := filepath.Join(dir, fmt.Sprint("raw-tmp-", i))
 			for _, e := range files {
 				p := filepath.Join(tmp, e.name)
