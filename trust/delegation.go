@@ -17,19 +17,49 @@ import (
 // is reached through.
 type step struct{ role, parent string }
 
-// search is the pre-order depth-first search of spec 5.6.7.
-func (c *Client) search(ctx context.Context, src Source, name string) (tf *metadata.TargetFiles, err error) {
+// errNotListed is the ErrNotFound of a search: no role on the search path
+// lists the target (a Source's ErrNotFound for a role file is another
+// matter: an error).
+var errNotListed = fmt.Errorf("%w", ErrNotFound)
+
+// budget is the cap on distinct roles visited by one Target or
+// TargetsUnder call (MaxDelegations, including the top-level targets).
+type budget struct {
+	max  int
+	seen map[string]bool
+}
+
+func (c *Client) newBudget() *budget {
+	return &budget{max: c.cfg.MaxDelegations, seen: map[string]bool{}}
+}
+
+// visit reports whether role may be visited: it was already, or the cap
+// leaves room for one more.
+func (b *budget) visit(role string) bool {
+	if b.seen[role] {
+		return true
+	}
+	if len(b.seen) >= b.max {
+		return false
+	}
+	b.seen[role] = true
+	return true
+}
+
+// search is the pre-order depth-first search of spec 5.6.7, visiting only
+// roles the budget allows.
+func (c *Client) search(ctx context.Context, src Source, name string, b *budget) (tf *metadata.TargetFiles, err error) {
 	defer recoverInvalid(name, &err)
 	stack := []step{{metadata.TARGETS, metadata.ROOT}}
 	visited := map[string]bool{}
 	for len(stack) > 0 {
-		if len(visited) >= c.cfg.MaxDelegations {
-			return nil, fmt.Errorf("target %q: %w (gave up after %d delegated roles)", name, ErrNotFound, len(visited))
-		}
 		s := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		if visited[s.role] {
 			continue
+		}
+		if !b.visit(s.role) {
+			return nil, fmt.Errorf("target %q: %w (gave up after %d delegated roles)", name, errNotListed, len(b.seen))
 		}
 		visited[s.role] = true
 		h, err := c.role(ctx, src, s.role, s.parent)
@@ -55,13 +85,15 @@ func (c *Client) search(ctx context.Context, src Source, name string) (tf *metad
 		slices.Reverse(children)
 		stack = append(stack, children...)
 	}
-	return nil, fmt.Errorf("target %q: %w", name, ErrNotFound)
+	return nil, fmt.Errorf("target %q: %w", name, errNotListed)
 }
 
 // under collects the targets under prefix from every role that may list
-// one, then resolves each through search.
+// one, in the search's pre-order, then resolves each through search. The
+// collection and the searches share one budget of MaxDelegations roles.
 func (c *Client) under(ctx context.Context, src Source, prefix string) (out map[string]*metadata.TargetFiles, err error) {
 	defer recoverInvalid(prefix, &err)
+	b := c.newBudget()
 	names := map[string]bool{}
 	visited := map[string]bool{}
 	stack := []step{{metadata.TARGETS, metadata.ROOT}}
@@ -70,6 +102,10 @@ func (c *Client) under(ctx context.Context, src Source, prefix string) (out map[
 		stack = stack[:len(stack)-1]
 		if visited[s.role] {
 			continue
+		}
+		if !b.visit(s.role) {
+			c.logEvent("tuf.delegation_limit", prefix, fmt.Sprintf("gave up after %d delegated roles", len(b.seen)))
+			break
 		}
 		visited[s.role] = true
 		h, err := c.role(ctx, src, s.role, s.parent)
@@ -81,23 +117,12 @@ func (c *Client) under(ctx context.Context, src Source, prefix string) (out map[
 				names[p] = true
 			}
 		}
-		if del := h.md.Signed.Delegations; del != nil {
-			for _, dr := range del.Roles {
-				if mayHold(&dr, prefix) {
-					stack = append(stack, step{dr.Name, s.role})
-				}
-			}
-			if sr := del.SuccinctRoles; sr != nil {
-				for _, r := range sr.GetRoles() {
-					stack = append(stack, step{r, s.role})
-				}
-			}
-		}
+		stack = append(stack, children(h, s.role, prefix)...)
 	}
 	out = map[string]*metadata.TargetFiles{}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
-		tf, err := c.search(ctx, src, n)
-		if errors.Is(err, ErrNotFound) {
+		tf, err := c.search(ctx, src, n, b)
+		if errors.Is(err, errNotListed) {
 			continue // listed, but not by the role the search chooses
 		}
 		if err != nil {
@@ -106,6 +131,28 @@ func (c *Client) under(ctx context.Context, src Source, prefix string) (out map[
 		out[n] = tf
 	}
 	return out, nil
+}
+
+// children returns the roles delegated by h (reached as role) that may
+// list a path under prefix, in reverse order for a pre-order stack.
+func children(h *held, role, prefix string) []step {
+	del := h.md.Signed.Delegations
+	if del == nil {
+		return nil
+	}
+	var out []step
+	for _, dr := range del.Roles {
+		if mayHold(&dr, prefix) {
+			out = append(out, step{dr.Name, role})
+		}
+	}
+	if sr := del.SuccinctRoles; sr != nil {
+		for _, r := range sr.GetRoles() {
+			out = append(out, step{r, role})
+		}
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // mayHold reports whether a delegated role could be trusted for some path

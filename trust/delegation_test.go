@@ -77,6 +77,37 @@ func TestDelegationSearch_R21(t *testing.T) {
 			t.Fatalf("fetched %d delegated roles", n)
 		}
 	})
+	// TargetsUnder shares the cap, for a deep chain and a wide fan-out.
+	for _, shape := range []string{"chain", "fan-out"} {
+		t.Run("max delegations/TargetsUnder/"+shape, func(t *testing.T) {
+			e := newEnv(t)
+			parent := "targets"
+			for i := 0; i < 60; i++ {
+				role := fmt.Sprintf("r%d", i)
+				e.repo.Delegate(parent, role, []string{"app/*"}, false)
+				e.repo.AddTarget(role, fmt.Sprintf("app/%d", i), []byte("x"), nil)
+				if shape == "chain" {
+					parent = role
+				}
+			}
+			e.repo.Publish()
+			c := e.refreshed()
+			e.repo.ResetFetches()
+			got, err := c.TargetsUnder(ctx, e.repo, "app/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(e.repo.FetchLog()); n == 0 || n >= trust.DefaultMaxDelegations {
+				t.Fatalf("fetched %d delegated roles, want 1..%d", n, trust.DefaultMaxDelegations-1)
+			}
+			if len(got) == 0 || len(got) >= trust.DefaultMaxDelegations {
+				t.Fatalf("got %d targets", len(got))
+			}
+			if !strings.Contains(e.logs.String(), "tuf.delegation_limit") {
+				t.Fatal("reaching the cap was not logged")
+			}
+		})
+	}
 }
 
 // R22: a role reached through a second delegator is verified against that

@@ -235,12 +235,13 @@ func (c *Client) Target(ctx context.Context, src Source, name string) (tf *metad
 	if err := c.ready(); err != nil {
 		return nil, err
 	}
-	return c.search(ctx, src, name)
+	return c.search(ctx, src, name, c.newBudget())
 }
 
 // TargetsUnder returns every target whose path starts with prefix (for
 // example "hello/"), each as resolved by Target, so that only the role the
-// specification's search would choose can describe a path.
+// specification's search would choose can describe a path. Like Target, it
+// visits at most MaxDelegations roles; targets beyond are not returned.
 func (c *Client) TargetsUnder(ctx context.Context, src Source, prefix string) (m map[string]*metadata.TargetFiles, err error) {
 	defer func() { c.logReject(err) }()
 	if err := c.ready(); err != nil {
