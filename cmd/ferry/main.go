@@ -135,5 +135,25 @@ func (e *env) rootCmd() *cobra.Command {
 		e.tufCmd(),
 		e.demoCmd(),
 	)
+	requireSubcommand(root)
 	return root
+}
+
+// requireSubcommand makes every command group (a command with
+// subcommands and no action of its own) fail on a missing or unknown
+// subcommand, instead of printing help and exiting 0.
+func requireSubcommand(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		requireSubcommand(sub)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() || cmd.Parent() == nil {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return withHint(fmt.Errorf("%s needs a subcommand", c.CommandPath()), "run "+c.CommandPath()+" --help")
+		}
+		return withHint(fmt.Errorf("unknown command %q for %s", args[0], c.CommandPath()), "run "+c.CommandPath()+" --help")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,24 +103,19 @@ func (e *env) tufInit(fl tufFlags, rootFile string) error {
 	return nil
 }
 
-// verifySelfSigned parses data as root metadata and checks it against its
-// own keys and threshold. go-tuf may panic on malformed key material, so a
-// panic is turned into an error.
-func verifySelfSigned(data []byte) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed root: %v", r)
-		}
-	}()
-	md, err := metadata.Root().FromBytes(data)
-	if err != nil {
-		return err
-	}
-	if err := md.VerifyDelegate(metadata.ROOT, md); err != nil {
-		return fmt.Errorf("not signed by its own threshold of keys: %w", err)
-	}
-	return nil
+// verifySelfSigned checks data the way the refresh will: trust.New accepts
+// a root only if it is signed by its own threshold of its own usable keys.
+// An empty in-memory store keeps anything cached out of the decision.
+func verifySelfSigned(data []byte) error {
+	_, err := trust.New(trust.Config{Root: data, Store: emptyStore{}})
+	return err
 }
+
+// emptyStore is a trust.Store that holds nothing and keeps nothing.
+type emptyStore struct{}
+
+func (emptyStore) Load(string) ([]byte, error) { return nil, fs.ErrNotExist }
+func (emptyStore) Save(string, []byte) error   { return nil }
 
 // tufRefresh runs the TUF client workflow and returns the client and the
 // source it used.
@@ -226,7 +222,7 @@ func (e *env) tufDownload(ctx context.Context, fl tufFlags) error {
 	for _, name := range fl.targetNames {
 		tf, err := c.Target(ctx, src, name)
 		if err != nil {
-			return fmt.Errorf("target %q: %w", name, err)
+			return err // names the target already
 		}
 		path, fetched, err := downloadTarget(ctx, src.f, fl.targetBaseURL, fl.targetDir, name, tf, consistent)
 		if err != nil {
@@ -278,7 +274,14 @@ func downloadTarget(ctx context.Context, f *fetch.Fetcher, baseURL, dir, name st
 		return "", false, fmt.Errorf("target %q: %w", name, err)
 	}
 	partial := filepath.Join(dir, "."+local+".part")
-	if err := f.File(ctx, u, partial, want, nil); err != nil {
+	_, statErr := os.Lstat(partial)
+	err = f.File(ctx, u, partial, want, nil)
+	if errors.Is(err, fetch.ErrMismatch) && statErr == nil {
+		// The bytes left by an earlier run were bad; File removed them.
+		// Fetch once more from the start rather than fail on stale bytes.
+		err = f.File(ctx, u, partial, want, nil)
+	}
+	if err != nil {
 		return "", false, fmt.Errorf("target %q: %w", name, err)
 	}
 	if err := atomicfile.Rename(partial, final); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -155,7 +156,14 @@ func (e *env) clientConfig(fl updateFlags) (client.Config, error) {
 		if err != nil {
 			return cfg, withHint(fmt.Errorf("no state directory: %w", err), "pass --state-dir DIR")
 		}
-		cfg.StateDir = filepath.Join(d, "ferry", fl.app)
+		// One state directory per application and trusted root, so that two
+		// repositories serving the same application name never share trust.
+		root, err := os.ReadFile(fl.root)
+		if err != nil {
+			return cfg, fmt.Errorf("trusted root: %w", err)
+		}
+		sum := sha256.Sum256(root)
+		cfg.StateDir = filepath.Join(d, "ferry", fmt.Sprintf("%s-%x", fl.app, sum[:6]))
 	}
 	if fl.ca != "" {
 		pool, err := loadCA(fl.ca)
