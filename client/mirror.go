@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path"
 
 	"github.com/ferry-updates/ferry/fetch"
@@ -32,17 +33,22 @@ type mirror struct {
 
 var _ trust.Source = (*mirror)(nil)
 
-// FetchMetadata fetches BASE/metadata/NAME. A 404 wraps trust.ErrNotFound.
-// The name comes from signed metadata; fetch.Join escapes it so that it
-// stays under the mirror's metadata base.
+// FetchMetadata fetches BASE/metadata/NAME. A 404 wraps trust.ErrNotFound
+// and a 403 (how S3-style hosts answer for a missing object) wraps
+// trust.ErrForbidden. The name comes from signed metadata; fetch.Join
+// escapes it so that it stays under the mirror's metadata base.
 func (m *mirror) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
 	u, err := fetch.Join(m.base+"metadata/", name, m.insecure)
 	if err != nil {
 		return nil, err
 	}
 	b, err := m.f.Bytes(ctx, u, maxLen)
-	if errors.Is(err, fetch.ErrNotFound) {
+	var se *fetch.StatusError
+	switch {
+	case errors.Is(err, fetch.ErrNotFound):
 		return nil, fmt.Errorf("%w: %w", trust.ErrNotFound, err)
+	case errors.As(err, &se) && se.Code == http.StatusForbidden:
+		return nil, fmt.Errorf("%w: %w", trust.ErrForbidden, err)
 	}
 	return b, err
 }

@@ -12,6 +12,12 @@ import (
 // have, and by Target for a target path that no trusted role lists.
 var ErrNotFound = errors.New("not found")
 
+// ErrForbidden is wrapped by Source errors for a file the mirror refuses
+// to serve (HTTP 403). Hosts such as S3 answer 403 for a missing object, so
+// Refresh takes it, like ErrNotFound, as the end of the root chain (and as
+// an error for every other file).
+var ErrForbidden = errors.New("forbidden")
+
 // Kinds of security failure. A *SecurityError wraps exactly one of them, so
 // callers branch with errors.Is(err, trust.ErrRollback) and read the
 // evidence with errors.As.

@@ -107,7 +107,7 @@ func (r *refresh) rootChain() error {
 	for i := 0; i < r.c.cfg.MaxRootRotations; i++ {
 		next := r.st.root.Signed.Version + 1
 		data, err := r.fetch(fmt.Sprintf("%d.root.json", next), MaxRootLength)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrForbidden) { // S3-style hosts answer 403
 			break
 		}
 		if err != nil {

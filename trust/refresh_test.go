@@ -423,3 +423,20 @@ func TestFastForwardRecovery_R14(t *testing.T) {
 		})
 	}
 }
+
+// R28: a mirror that answers 403 for a missing file (S3-style) ends the
+// root chain like a 404; for any other file a 403 is an error.
+func TestRootProbeForbidden_R28(t *testing.T) {
+	e := newEnv(t)
+	e.repo.MissingStatus = 403
+	c := e.refreshed()
+	e.repo.BumpRoot()
+	e.repo.Publish()
+	if err := e.refresh(c); err != nil {
+		t.Fatalf("refresh over a root rotation: %v", err)
+	}
+	e.repo.Hide("timestamp.json")
+	if err := e.refresh(c); !errors.Is(err, trust.ErrForbidden) {
+		t.Fatalf("forbidden timestamp: got %v, want ErrForbidden", err)
+	}
+}

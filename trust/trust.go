@@ -17,7 +17,8 @@ import (
 // FetchMetadata returns the bytes of the metadata file called name (for
 // example "timestamp.json" or "3.snapshot.json", relative to the mirror's
 // metadata base), reading at most maxLen bytes: a longer body is an error
-// (never truncated data). A missing file is an error wrapping ErrNotFound.
+// (never truncated data). A missing file is an error wrapping ErrNotFound;
+// a refused one (HTTP 403) an error wrapping ErrForbidden.
 type Source interface {
 	FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error)
 }

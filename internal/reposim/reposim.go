@@ -96,6 +96,11 @@ type Repo struct {
 	// MetaHashes: when true (the default) snapshot and timestamp meta carry
 	// length and sha256 of the files they name.
 	MetaHashes bool
+
+	// MissingStatus is the HTTP status for a missing or hidden file: 0 or
+	// 404 (FetchMetadata wraps trust.ErrNotFound), or 403 as S3-style hosts
+	// answer (FetchMetadata wraps trust.ErrForbidden). Set it before serving.
+	MissingStatus int
 }
 
 // New creates and publishes version 1 of a repository with one key per

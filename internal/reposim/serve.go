@@ -3,7 +3,11 @@ package reposim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"net/http"
+	"strings"
 
 	"github.com/ferry-updates/ferry/trust"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -26,12 +30,42 @@ func (r *Repo) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]
 		data, ok = r.files[name]
 	}
 	if !ok || r.hidden[name] {
+		if r.MissingStatus == http.StatusForbidden {
+			return nil, fmt.Errorf("reposim: %s: %w", name, trust.ErrForbidden)
+		}
 		return nil, fmt.Errorf("reposim: %s: %w", name, trust.ErrNotFound)
 	}
 	if int64(len(data)) > maxLen {
 		return nil, fmt.Errorf("reposim: %s: %d bytes exceeds limit %d", name, len(data), maxLen)
 	}
 	return append([]byte(nil), data...), nil
+}
+
+// Handler serves the repository over HTTP as a mirror: GET
+// /metadata/NAME answers what FetchMetadata(NAME) would, where NAME is the
+// request's path segment as sent (still escaped, as trust names files), so
+// a name that is not one segment is never found. A missing file answers
+// MissingStatus (404 by default). Fetches are counted as by FetchMetadata.
+func (r *Repo) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		name, ok := strings.CutPrefix(req.URL.EscapedPath(), "/metadata/")
+		if req.Method != http.MethodGet || !ok || name == "" || strings.Contains(name, "/") {
+			http.NotFound(w, req)
+			return
+		}
+		data, err := r.FetchMetadata(req.Context(), name, math.MaxInt64)
+		switch {
+		case errors.Is(err, trust.ErrForbidden):
+			http.Error(w, "forbidden", http.StatusForbidden)
+		case errors.Is(err, trust.ErrNotFound):
+			http.NotFound(w, req)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(data)
+		}
+	})
 }
 
 // Bytes returns what is served for name now (nil if nothing).

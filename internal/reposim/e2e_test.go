@@ -1,0 +1,69 @@
+package reposim_test
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/internal/reposim"
+)
+
+var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// release adds hello 1.0.0 for linux/amd64 to role, as package repo signs
+// it.
+func release(r *reposim.Repo, role string) {
+	custom := map[string]any{"ferry": map[string]any{
+		"app": "hello", "version": "1.0.0", "platform": "linux/amd64", "kind": "binary"}}
+	r.AddTarget(role, "hello/1.0.0/linux-amd64/hello", []byte("hello, world"), custom)
+}
+
+// check serves r over HTTPS on 127.0.0.1 and runs the real client's Check
+// against it.
+func check(t *testing.T, r *reposim.Repo) (*client.Release, error) {
+	t.Helper()
+	srv := httptest.NewTLSServer(r.Handler())
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	var logs strings.Builder
+	c, err := client.New(client.Config{
+		URLs: []string{srv.URL}, TrustedRoot: r.RootBytes(1), StateDir: t.TempDir(),
+		App: "hello", Platform: "linux/amd64", RootCAs: pool,
+		Now: func() time.Time { return t0.Add(time.Hour) },
+		Log: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("client log:\n%s", logs.String())
+		}
+	})
+	return c.Check(context.Background())
+}
+
+// R28: a mirror that answers 403 for missing objects (S3-style), including
+// the probe for the next root, serves the client like one answering 404.
+func TestClientMirrorForbidden_R28(t *testing.T) {
+	r := reposim.New(t0)
+	r.MissingStatus = 403
+	release(r, "targets")
+	r.Publish()
+	rel, err := check(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel == nil || rel.Version != "1.0.0" {
+		t.Fatalf("got %v, want hello 1.0.0", rel)
+	}
+	if r.Fetches("2.root.json") == 0 {
+		t.Fatal("the next root was never probed")
+	}
+}
