@@ -323,3 +323,39 @@ func TestEventsLogged(t *testing.T) {
 		t.Fatalf("events %v, want one rejection and one rollback", count)
 	}
 }
+
+// TestInterruptedTrialsCrashLoop_R44: every trial dies before it decides
+// (here: the context is cancelled, as when the process is killed); after
+// MaxTries started trials the next recovery rolls back instead of starting
+// the new version again.
+func TestInterruptedTrialsCrashLoop_R44(t *testing.T) {
+	b, dir := newBinary(t)
+	b.Apply(context.Background(), artifact(t, dir, "hello", "1.0.0", KindBinary, script("1.0.0", 0)))
+	trials := 0
+	var cancel context.CancelFunc
+	b.healthFn = func(ctx context.Context, _ []string) error {
+		trials++
+		cancel() // the process "dies" during the trial
+		return ctx.Err()
+	}
+	die := func() context.Context {
+		var ctx context.Context
+		ctx, cancel = context.WithCancel(context.Background())
+		return ctx
+	}
+	if _, err := b.Apply(die(), artifact(t, dir, "hello", "2.0.0", KindBinary, script("2.0.0", 0))); err == nil {
+		t.Fatal("an interrupted trial committed")
+	}
+	for range 2 {
+		if _, err := b.Recover(die()); err == nil {
+			t.Fatal("an interrupted trial committed")
+		}
+	}
+	res, err := b.Recover(context.Background())
+	if !errors.Is(err, ErrRolledBack) || !strings.Contains(res.Reason, "crash loop") || trials != 3 {
+		t.Fatalf("after %d interrupted trials: %+v %v, want a crash-loop rollback", trials, res, err)
+	}
+	if got := run(t, b.Target); got != "1.0.0" {
+		t.Fatalf("target prints %q", got)
+	}
+}
