@@ -35,10 +35,12 @@ var _ trust.Source = (*mirror)(nil)
 
 // FetchMetadata fetches BASE/metadata/NAME. A 404 wraps trust.ErrNotFound
 // and a 403 (how S3-style hosts answer for a missing object) wraps
-// trust.ErrForbidden. The name comes from signed metadata; fetch.Join
-// escapes it so that it stays under the mirror's metadata base.
+// trust.ErrForbidden. trust hands over name as one already-escaped path
+// segment (role names from signed metadata percent-encoded); it is appended
+// as it is, only if it is one segment, so it stays under the mirror's
+// metadata base.
 func (m *mirror) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
-	u, err := fetch.Join(m.base+"metadata/", name, m.insecure)
+	u, err := fetch.JoinEscaped(m.base+"metadata/", name, m.insecure)
 	if err != nil {
 		return nil, err
 	}

@@ -62,3 +62,49 @@ func TestJoin_R29(t *testing.T) {
 		t.Errorf("loopback base: %q, %v", got, err)
 	}
 }
+
+// TestJoinEscaped_R24: an already-escaped segment is appended as it is, and
+// anything that is not exactly one segment is refused (R24, R29).
+func TestJoinEscaped_R24(t *testing.T) {
+	const base = "https://updates.example.com/repo/metadata/"
+	tests := []struct {
+		seg  string
+		want string // "" means refused
+	}{
+		{"timestamp.json", base + "timestamp.json"},
+		{"3.root.json", base + "3.root.json"},
+		{"2.odd%2Fro%25le.json", base + "2.odd%2Fro%25le.json"},
+		{"1.a@b:c.json", base + "1.a@b:c.json"},
+		{"...json", base + "...json"},
+		{"", ""},
+		{".", ""},
+		{"..", ""},
+		{"%2e%2E", ""},
+		{"%2e", ""},
+		{"a/b", ""},
+		{"a?b", ""},
+		{"a#b", ""},
+		{`a\b`, ""},
+		{"a\x00b", ""},
+		{"a b", ""},
+		{"a%", ""},
+		{"a%2", ""},
+		{"a%zz", ""},
+		{"héllo", ""},
+	}
+	for _, tt := range tests {
+		got, err := JoinEscaped(base, tt.seg, false)
+		if tt.want == "" {
+			if !errors.Is(err, ErrRefused) {
+				t.Errorf("JoinEscaped(%q) = %q, %v; want ErrRefused", tt.seg, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("JoinEscaped(%q) = %q, %v; want %q", tt.seg, got, err, tt.want)
+		}
+	}
+	if _, err := JoinEscaped("http://updates.example.com/", "x", false); !errors.Is(err, ErrRefused) {
+		t.Errorf("plain http base accepted: %v", err)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -302,7 +301,10 @@ func (c *Client) fetchRole(ctx context.Context, src Source, role string, keys ma
 		}
 		c.logEvent("tuf.cache_reject", role, err.Error())
 	}
-	name := url.PathEscape(role) + ".json"
+	name, err := RoleFileName(role) // one escaped segment (see Source)
+	if err != nil {
+		return nil, secErr(ErrInvalid, role, "role name").wrap(err)
+	}
 	if c.st.root.Signed.ConsistentSnapshot {
 		name = fmt.Sprintf("%d.%s", meta.Version, name)
 	}

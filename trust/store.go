@@ -13,7 +13,8 @@ import (
 
 // RoleFileName is the one place role names become file names, both for
 // DirStore and for the names of delegated metadata on a mirror
-// ("V." + RoleFileName(role)). Bytes outside [A-Za-z0-9._~-] are
+// ("V." + RoleFileName(role), handed to a Source as one escaped URL path
+// segment). Bytes outside [A-Za-z0-9._~-] are
 // percent-encoded (upper-case hex, as url.PathEscape does), so "/", "\",
 // NUL and "%" never appear literally and the result is always one local
 // file name. The empty name is refused. RoleFromFileName inverts it.

@@ -14,10 +14,17 @@ import (
 
 // Source fetches metadata files from one repository mirror.
 //
-// FetchMetadata returns the bytes of the metadata file called name (for
-// example "timestamp.json" or "3.snapshot.json", relative to the mirror's
-// metadata base), reading at most maxLen bytes: a longer body is an error
-// (never truncated data). A missing file is an error wrapping ErrNotFound;
+// FetchMetadata returns the bytes of the metadata file called name,
+// relative to the mirror's metadata base, reading at most maxLen bytes: a
+// longer body is an error (never truncated data).
+//
+// name is always one URL path segment, already escaped: "timestamp.json",
+// "N.root.json", "V.snapshot.json", "V.targets.json", and for a delegated
+// role "V." + RoleFileName(role) (every byte outside [A-Za-z0-9._~-]
+// percent-encoded, so role "a/b" is "V.a%2Fb.json"; "ROLE.json" without
+// consistent snapshots). A Source appends it to its base as it is, never
+// escaping it again, after checking that it is one segment (no "/", "?",
+// "#", not "." or ".."): fetch.JoinEscaped does both. A missing file is an error wrapping ErrNotFound;
 // a refused one (HTTP 403) an error wrapping ErrForbidden.
 type Source interface {
 	FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error)

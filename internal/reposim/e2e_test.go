@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferry-updates/ferry/client"
 	"github.com/ferry-updates/ferry/internal/reposim"
+	"github.com/ferry-updates/ferry/trust"
 )
 
 var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -65,5 +66,33 @@ func TestClientMirrorForbidden_R28(t *testing.T) {
 	}
 	if r.Fetches("2.root.json") == 0 {
 		t.Fatal("the next root was never probed")
+	}
+}
+
+// R24: a delegated role name with "/" and "%" is escaped once, by trust,
+// and reaches the mirror as one path segment through the real client's
+// Source (never escaped twice, never split into directories).
+func TestClientOddRoleName_R24(t *testing.T) {
+	for _, role := range []string{"odd/ro%le", "a b?c#d", "..", "ümlaut@x:y"} {
+		t.Run(role, func(t *testing.T) {
+			r := reposim.New(t0)
+			r.Delegate("targets", role, []string{"hello/*/*/*"}, true)
+			release(r, role)
+			r.Publish()
+			rel, err := check(t, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rel == nil || rel.Version != "1.0.0" {
+				t.Fatalf("got %v, want hello 1.0.0 from role %q", rel, role)
+			}
+			file, err := trust.RoleFileName(role)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := r.Fetches("1." + file); n != 1 {
+				t.Fatalf("fetches of 1.%s: %d; all: %v", file, n, r.FetchLog())
+			}
+		})
 	}
 }

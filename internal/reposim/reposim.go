@@ -1,7 +1,7 @@
 // Package reposim is an in-memory TUF repository for tests. It builds and
 // signs metadata with go-tuf's metadata types and Ed25519 keys, serves it as
 // a trust.Source with consistent snapshots (N.root.json, V.snapshot.json,
-// V.ROLE.json, timestamp.json), and lets a test tamper with anything: serve
+// V.ROLE.json with ROLE encoded by trust.RoleFileName, timestamp.json), and lets a test tamper with anything: serve
 // arbitrary bytes for a file, hide a file, sign with chosen keys, rotate
 // keys, change thresholds and expiries, and build delegation graphs. It
 // counts fetches per file name.
@@ -27,11 +27,11 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net/url"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/ferry-updates/ferry/trust"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -274,7 +274,9 @@ func (r *Repo) Publish() {
 		r.bump(role, &md.Signed.Version)
 		md.Signed.Expires = r.expiry(role)
 		data := signBytes(md, r.signers(role))
-		name := fmt.Sprintf("%d.%s.json", md.Signed.Version, url.PathEscape(role))
+		file, err := trust.RoleFileName(role) // as trust names it
+		must(err)
+		name := fmt.Sprintf("%d.%s", md.Signed.Version, file)
 		r.files[name] = data
 		r.snapshot.Signed.Meta[role+".json"] = r.metaFile(md.Signed.Version, data)
 	}
