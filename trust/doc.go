@@ -22,7 +22,10 @@
 //   - A refresh whose timestamp is unchanged fetches only timestamp.json
 //     (and probes the next root) and re-parses nothing else.
 //   - A refresh that fails, including a Store failure, leaves the previous
-//     trusted set in memory and in the Store.
+//     trusted set in memory. The Store holds only metadata that verified
+//     when it was saved; a Save that failed may still have replaced its file
+//     (DirStore: an error wrapping atomicfile.ErrNotDurable), which is safe
+//     because the next New loads and verifies whatever is there.
 //   - Delegations are searched in pre-order with terminating delegations, a
 //     visited set and a cap; a delegated role is verified against the
 //     delegator on the path searched now; roles missing from snapshot are

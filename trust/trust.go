@@ -34,7 +34,8 @@ type Source interface {
 //
 // Load returns the bytes last saved for role, or an error wrapping
 // fs.ErrNotExist. Save durably and atomically replaces the copy for role
-// (a crash leaves the old or the new copy, never a torn one). Role names are
+// (a crash leaves the old or the new copy, never a torn one); after an
+// error, the Store may hold either copy. Role names are
 // arbitrary strings from signed metadata; the Store encodes them safely.
 type Store interface {
 	Load(role string) ([]byte, error)

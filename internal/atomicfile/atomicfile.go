@@ -4,8 +4,17 @@
 //
 // After WriteFile or Write returns nil, the destination holds the new bytes
 // even across power loss (on file systems that honour fsync). After it
-// returns an error, the destination holds its previous content (or still does
-// not exist) and the temporary file has been removed.
+// returns an error, the temporary file has been removed and either:
+//
+//   - the error does not wrap ErrNotDurable: the destination holds its
+//     previous content (or still does not exist); or
+//   - the error wraps ErrNotDurable: the rename happened, so the destination
+//     holds the new bytes now, but syncing the directory failed, so after a
+//     power loss it may hold either the old or the new content (never a
+//     torn mix). Callers must treat the write as possibly applied.
+//
+// Rename reports a failed directory sync after a successful rename the same
+// way.
 package atomicfile
 
 import (
@@ -16,6 +25,14 @@ import (
 	"os"
 	"path/filepath"
 )
+
+// ErrNotDurable is wrapped by the error of a write or rename that is in
+// place but whose directory could not be synced: it may or may not survive
+// a power loss.
+var ErrNotDurable = errors.New("in place but not durable")
+
+// syncDir is SyncDir; tests replace it to inject failures.
+var syncDir = SyncDir
 
 // WriteFile atomically replaces path with data, created with mode perm.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
@@ -36,8 +53,9 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	renamed := false
 	defer func() {
-		if err != nil {
+		if err != nil && !renamed {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
@@ -57,20 +75,28 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return SyncDir(dir)
+	renamed = true
+	if err = syncDir(dir); err != nil {
+		return fmt.Errorf("write %s: %w: %w", path, ErrNotDurable, err)
+	}
+	return nil
 }
 
 // Rename moves oldpath to newpath atomically and makes the rename durable by
-// syncing both parent directories.
+// syncing both parent directories. If the rename happened but a sync
+// failed, the error wraps ErrNotDurable.
 func Rename(oldpath, newpath string) error {
 	if err := os.Rename(oldpath, newpath); err != nil {
 		return err
 	}
-	if err := SyncDir(filepath.Dir(newpath)); err != nil {
-		return err
+	dirs := []string{filepath.Dir(newpath)}
+	if d := filepath.Dir(oldpath); d != dirs[0] {
+		dirs = append(dirs, d)
 	}
-	if filepath.Dir(oldpath) != filepath.Dir(newpath) {
-		return SyncDir(filepath.Dir(oldpath))
+	for _, d := range dirs {
+		if err := syncDir(d); err != nil {
+			return fmt.Errorf("rename %s: %w: %w", newpath, ErrNotDurable, err)
+		}
 	}
 	return nil
 }
