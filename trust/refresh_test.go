@@ -3,6 +3,7 @@ package trust_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -138,7 +139,7 @@ func servedName(r *reposim.Repo, role string) string {
 	return itoa(r.Targets(role).Signed.Version) + "." + role + ".json"
 }
 
-func itoa(v int64) string { return time.Duration(v).String()[:len(time.Duration(v).String())-2] }
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
 // R2: k-1 of k signatures.
 func TestThresholdNotMet_R2(t *testing.T) {
