@@ -509,4 +509,3 @@ func (m *Mem) Lock(name string) (io.Closer, error) {
 type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
-
