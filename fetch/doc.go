@@ -30,6 +30,10 @@
 //   - Responses are never transparently decompressed: the bytes hashed are
 //     the bytes sent.
 //
+// Join escapes names from signed metadata segment by segment; JoinEscaped
+// appends a name that is already one escaped segment (the metadata file
+// names package trust hands a Source) after checking it with CheckSegment.
+//
 // Errors read in one line and start with "fetch URL: ". Callers branch on
 // ErrNotFound, ErrTooLarge, ErrTooSlow, ErrTimeout, ErrRefused and
 // ErrMismatch with errors.Is, and get evidence with errors.As on

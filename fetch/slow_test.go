@@ -185,7 +185,7 @@ func steady(body []byte, step int, interval time.Duration, stallAt int) http.Han
 // download cut off by the minimum rate after making progress is resumed.
 func TestSlowButSteadyFile_R18(t *testing.T) {
 	body := content(4000)
-	opts := Options{MinRate: 1000, RateWindow: 100 * time.Millisecond, Timeout: 200 * time.Millisecond}
+	opts := Options{MinRate: 500, RateWindow: 200 * time.Millisecond, Timeout: 200 * time.Millisecond}
 	for _, tc := range []struct {
 		name    string
 		stallAt int
