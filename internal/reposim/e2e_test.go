@@ -3,9 +3,13 @@ package reposim_test
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,5 +98,53 @@ func TestClientOddRoleName_R24(t *testing.T) {
 				t.Fatalf("fetches of 1.%s: %d; all: %v", file, n, r.FetchLog())
 			}
 		})
+	}
+}
+
+// R11 within one Check: the first mirror serves a new timestamp and a
+// broken snapshot (the timestamp is persisted, the client reloads its trust
+// state from the store), the second the signed snapshot that rolls targets
+// back. The reloaded state must still reject the rollback.
+func TestClientTwoStepRollback_R11(t *testing.T) {
+	r := reposim.New(t0)
+	release(r, "targets")
+	oldTargets := *r.Snapshot().Signed.Meta["targets.json"]
+	r.MarkDirty("targets")
+	r.Publish() // targets v2
+
+	var broken atomic.Value // the snapshot file name mirror 1 breaks
+	broken.Store("")
+	h := r.Handler()
+	srv1 := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if name := broken.Load().(string); name != "" && req.URL.Path == "/metadata/"+name {
+			w.Write([]byte(`{"signed": {}, "signatures": []}`))
+			return
+		}
+		h.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv1.Close)
+	srv2 := httptest.NewTLSServer(h)
+	t.Cleanup(srv2.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv1.Certificate())
+	pool.AddCert(srv2.Certificate())
+	c, err := client.New(client.Config{
+		URLs: []string{srv1.URL, srv2.URL}, TrustedRoot: r.RootBytes(1), StateDir: t.TempDir(),
+		App: "hello", Platform: "linux/amd64", RootCAs: pool,
+		Now: func() time.Time { return t0.Add(time.Hour) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	r.Snapshot().Signed.Meta["targets.json"] = &oldTargets
+	r.Publish()
+	broken.Store(fmt.Sprintf("%d.snapshot.json", r.Snapshot().Signed.Version))
+	_, err = c.Check(context.Background())
+	if !errors.Is(err, trust.ErrRollback) {
+		t.Fatalf("got %v, want a rollback rejected by the second mirror", err)
 	}
 }
