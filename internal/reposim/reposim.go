@@ -1,11 +1,11 @@
 // Package reposim is an in-memory TUF repository for tests. It builds and
 // signs metadata with go-tuf's metadata types and Ed25519 keys, serves it as
 // a trust.Source with consistent snapshots (N.root.json, V.snapshot.json,
-// V.ROLE.json with ROLE encoded by trust.RoleFileName, timestamp.json),
-// also over HTTP as a mirror (Handler), and lets a test tamper with anything: serve
-// arbitrary bytes for a file, hide a file, sign with chosen keys, rotate
-// keys, change thresholds and expiries, and build delegation graphs. It
-// counts fetches per file name.
+// V.ROLE.json with ROLE encoded by trust.RoleFileName, timestamp.json) and
+// over HTTP as a mirror (Handler), and lets a test tamper with anything:
+// serve arbitrary bytes for a file, hide a file, sign with chosen keys,
+// rotate keys, change thresholds and expiries, and build delegation graphs.
+// It counts fetches per file name.
 //
 // Typical use:
 //
