@@ -1,14 +1,10 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -137,7 +133,7 @@ func reuse(name string, want fetch.Want) (ok bool, rejected, err error) {
 	case fi.Size() > want.Length:
 		rejected = fmt.Errorf("length mismatch: want %d bytes, got %d", want.Length, fi.Size())
 	default:
-		if rejected = verifyFile(name, want); rejected == nil {
+		if rejected = fetch.VerifyFile(name, want); rejected == nil {
 			return true, nil, nil
 		}
 	}
@@ -145,20 +141,6 @@ func reuse(name string, want fetch.Want) (ok bool, rejected, err error) {
 		return false, rejected, fmt.Errorf("download cache: removing unverified %s: %w", name, err)
 	}
 	return false, rejected, nil
-}
-
-// verifyFile checks the length and hashes of the file at name.
-func verifyFile(name string, want fetch.Want) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	v := newVerifier(want)
-	if _, err := io.Copy(v, io.LimitReader(f, want.Length+1)); err != nil {
-		return err
-	}
-	return v.check()
 }
 
 // place moves the verified cache file into dir, renaming it, or copying it
@@ -180,6 +162,10 @@ func place(cached string, rel *Release, dir string) (string, error) {
 	if rerr == nil {
 		return dest, nil
 	}
+	if errors.Is(rerr, atomicfile.ErrNotDurable) {
+		// The rename happened; only the directory sync failed.
+		return "", fmt.Errorf("move into %s: %w", dir, rerr)
+	}
 	if err := copyVerified(cached, dest, perm, fetch.Want{Length: rel.Length, Hashes: rel.Hashes}); err != nil {
 		return "", fmt.Errorf("move into %s: rename: %v; copy: %w", dir, rerr, err)
 	}
@@ -198,56 +184,13 @@ func copyVerified(src, dest string, perm os.FileMode, want fetch.Want) error {
 	}
 	defer f.Close()
 	return atomicfile.Write(dest, perm, func(w io.Writer) error {
-		v := newVerifier(want)
+		v, err := fetch.NewVerifier(want)
+		if err != nil {
+			return err
+		}
 		if _, err := io.Copy(io.MultiWriter(w, v), io.LimitReader(f, want.Length+1)); err != nil {
 			return err
 		}
-		return v.check()
+		return v.Check()
 	})
-}
-
-// verifier hashes what is written to it with every known algorithm that
-// want lists.
-type verifier struct {
-	want fetch.Want
-	n    int64
-	hs   map[string]hash.Hash
-}
-
-func newVerifier(want fetch.Want) *verifier {
-	v := &verifier{want: want, hs: map[string]hash.Hash{}}
-	for alg := range want.Hashes {
-		switch alg {
-		case "sha256":
-			v.hs[alg] = sha256.New()
-		case "sha512":
-			v.hs[alg] = sha512.New()
-		}
-	}
-	return v
-}
-
-func (v *verifier) Write(p []byte) (int, error) {
-	v.n += int64(len(p))
-	for _, h := range v.hs {
-		h.Write(p)
-	}
-	return len(p), nil
-}
-
-// check reports a length or hash mismatch, with the evidence. At least one
-// known hash algorithm is required.
-func (v *verifier) check() error {
-	if v.n != v.want.Length {
-		return fmt.Errorf("length mismatch: want %d bytes, got %d", v.want.Length, v.n)
-	}
-	if len(v.hs) == 0 {
-		return errors.New("no known hash algorithm in signed metadata")
-	}
-	for alg, h := range v.hs {
-		if got := h.Sum(nil); !bytes.Equal(got, v.want.Hashes[alg]) {
-			return fmt.Errorf("%s mismatch: want %x, got %x", alg, v.want.Hashes[alg], got)
-		}
-	}
-	return nil
 }

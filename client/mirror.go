@@ -33,18 +33,33 @@ type mirror struct {
 
 var _ trust.Source = (*mirror)(nil)
 
-// FetchMetadata fetches BASE/metadata/NAME. A 404 wraps trust.ErrNotFound
-// and a 403 (how S3-style hosts answer for a missing object) wraps
+// FetchMetadata fetches BASE/metadata/NAME (see MetadataSource).
+func (m *mirror) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
+	src := MetadataSource{URL: m.base + "metadata/", Fetcher: m.f, InsecureAllowHTTPLoopback: m.insecure}
+	return src.FetchMetadata(ctx, name, maxLen)
+}
+
+// MetadataSource is a trust.Source over one metadata base URL, for callers
+// that drive the trust package themselves (such as "ferry tuf").
+type MetadataSource struct {
+	URL                       string // the metadata base URL, e.g. https://host/metadata/
+	Fetcher                   *fetch.Fetcher
+	InsecureAllowHTTPLoopback bool
+}
+
+var _ trust.Source = (*MetadataSource)(nil)
+
+// FetchMetadata fetches URL/NAME. A 404 wraps trust.ErrNotFound and a 403
+// (how S3-style hosts answer for a missing object) wraps
 // trust.ErrForbidden. trust hands over name as one already-escaped path
 // segment (role names from signed metadata percent-encoded); it is appended
-// as it is, only if it is one segment, so it stays under the mirror's
-// metadata base.
-func (m *mirror) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
-	u, err := fetch.JoinEscaped(m.base+"metadata/", name, m.insecure)
+// as it is, only if it is one segment, so it stays under the base.
+func (s *MetadataSource) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
+	u, err := fetch.JoinEscaped(s.URL, name, s.InsecureAllowHTTPLoopback)
 	if err != nil {
 		return nil, err
 	}
-	b, err := m.f.Bytes(ctx, u, maxLen)
+	b, err := s.Fetcher.Bytes(ctx, u, maxLen)
 	var se *fetch.StatusError
 	switch {
 	case errors.Is(err, fetch.ErrNotFound):

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -66,4 +68,56 @@ func checkHashes(ds []*digest) error {
 		}
 	}
 	return nil
+}
+
+// Verifier hashes the bytes written to it and checks them against a Want:
+// the one length-and-hash check for bytes that are already local (a cached
+// download, a copy across file systems). Create it with NewVerifier.
+type Verifier struct {
+	want Want
+	n    int64
+	ds   []*digest
+	w    io.Writer
+}
+
+// NewVerifier fails when want lists no known hash algorithm.
+func NewVerifier(want Want) (*Verifier, error) {
+	ds, err := newHashes(want.Hashes)
+	if err != nil {
+		return nil, err
+	}
+	return &Verifier{want: want, ds: ds, w: hashWriter(ds)}, nil
+}
+
+// Write hashes p; it never fails.
+func (v *Verifier) Write(p []byte) (int, error) {
+	v.n += int64(len(p))
+	return v.w.Write(p)
+}
+
+// Check returns a *MismatchError (wrapping ErrMismatch) if the bytes
+// written differ from want in length or in any known hash.
+func (v *Verifier) Check() error {
+	if v.n != v.want.Length {
+		return &MismatchError{What: "length", Want: strconv.FormatInt(v.want.Length, 10), Got: strconv.FormatInt(v.n, 10)}
+	}
+	return checkHashes(v.ds)
+}
+
+// VerifyFile checks the file at path against want, reading at most one
+// byte more than want.Length.
+func VerifyFile(path string, want Want) error {
+	v, err := NewVerifier(want)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.Copy(v, io.LimitReader(f, want.Length+1)); err != nil {
+		return err
+	}
+	return v.Check()
 }

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"crypto/sha512"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -51,52 +46,24 @@ func wantOf(tf *metadata.TargetFiles) (fetch.Want, error) {
 	return w, nil
 }
 
-// newHash returns a hash for a TUF algorithm name, or nil if unknown.
-func newHash(alg string) hash.Hash {
-	switch alg {
-	case "sha256":
-		return sha256.New()
-	case "sha512":
-		return sha512.New()
-	}
-	return nil
-}
-
 // matches reports whether the file at p has exactly the wanted length and
-// every known hash (at least one hash must be known).
+// every known hash. A missing file or a mismatch is false, not an error.
 func matches(p string, want fetch.Want) (bool, error) {
-	f, err := os.Open(p)
+	st, err := os.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Size() != want.Length {
-		return false, err
-	}
-	hs := map[string]hash.Hash{}
-	var ws []io.Writer
-	for alg := range want.Hashes {
-		if h := newHash(alg); h != nil {
-			hs[alg] = h
-			ws = append(ws, h)
-		}
-	}
-	if len(ws) == 0 {
+	if !st.Mode().IsRegular() || st.Size() != want.Length {
 		return false, nil
 	}
-	if _, err := io.Copy(io.MultiWriter(ws...), io.LimitReader(f, want.Length+1)); err != nil {
-		return false, err
+	err = fetch.VerifyFile(p, want)
+	if errors.Is(err, fetch.ErrMismatch) {
+		return false, nil
 	}
-	for alg, h := range hs {
-		if !bytes.Equal(h.Sum(nil), want.Hashes[alg]) {
-			return false, nil
-		}
-	}
-	return true, nil
+	return err == nil, err
 }
 
 // targetURL is where target name is fetched from: baseURL plus the path,

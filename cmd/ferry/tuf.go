@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/ferry-updates/ferry/client"
 	"github.com/ferry-updates/ferry/fetch"
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/trust"
@@ -119,7 +120,7 @@ func (emptyStore) Save(string, []byte) error   { return nil }
 
 // tufRefresh runs the TUF client workflow and returns the client and the
 // source it used.
-func (e *env) tufRefresh(ctx context.Context, fl tufFlags) (*trust.Client, *httpSource, error) {
+func (e *env) tufRefresh(ctx context.Context, fl tufFlags) (*trust.Client, *client.MetadataSource, error) {
 	if fl.metadataURL == "" {
 		return nil, nil, errors.New("--metadata-url is required")
 	}
@@ -165,40 +166,15 @@ func newFetcher(caFile string, insecureHTTP bool) (*fetch.Fetcher, error) {
 	return fetch.New(opts)
 }
 
-// httpSource is a trust.Source over one metadata base URL.
-type httpSource struct {
-	f    *fetch.Fetcher
-	base string // ends in "/"
-}
-
-var _ trust.Source = (*httpSource)(nil)
-
-func newHTTPSource(f *fetch.Fetcher, base string, insecureHTTP bool) (*httpSource, error) {
+func newHTTPSource(f *fetch.Fetcher, base string, insecureHTTP bool) (*client.MetadataSource, error) {
 	if err := fetch.CheckURL(base, insecureHTTP); err != nil {
 		return nil, fmt.Errorf("--metadata-url: %w", err)
 	}
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
-	return &httpSource{f: f, base: base}, nil
+	return &client.MetadataSource{URL: base, Fetcher: f, InsecureAllowHTTPLoopback: insecureHTTP}, nil
 }
-
-// FetchMetadata implements trust.Source. The name comes from the trust
-// package, which encodes role names for use in a URL.
-func (s *httpSource) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
-	b, err := s.f.Bytes(ctx, s.base+name, maxLen)
-	if errors.Is(err, fetch.ErrNotFound) {
-		return nil, notFound{err}
-	}
-	return b, err
-}
-
-// notFound is a fetch 404 that also matches trust.ErrNotFound.
-type notFound struct{ err error }
-
-func (n notFound) Error() string        { return n.err.Error() }
-func (n notFound) Unwrap() error        { return n.err }
-func (n notFound) Is(target error) bool { return target == trust.ErrNotFound }
 
 // tufDownload refreshes, then fetches each target in order.
 func (e *env) tufDownload(ctx context.Context, fl tufFlags) error {
@@ -224,7 +200,7 @@ func (e *env) tufDownload(ctx context.Context, fl tufFlags) error {
 		if err != nil {
 			return err // names the target already
 		}
-		path, fetched, err := downloadTarget(ctx, src.f, fl.targetBaseURL, fl.targetDir, name, tf, consistent)
+		path, fetched, err := downloadTarget(ctx, src.Fetcher, fl.targetBaseURL, fl.targetDir, name, tf, consistent)
 		if err != nil {
 			return err
 		}
