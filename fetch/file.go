@@ -185,7 +185,7 @@ func (d *download) request(ctx context.Context) error {
 	}
 	defer w.stop()
 	defer resp.Body.Close()
-	n := d.want.Length - d.off
+	var n int64 // bytes this response must carry
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && d.off > 0:
 		end, err := checkContentRange(resp.Header.Get("Content-Range"), d.off, d.want.Length)
