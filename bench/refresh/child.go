@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/ferry-updates/ferry/bench/internal/harness"
+	"github.com/ferry-updates/ferry/client"
 	"github.com/ferry-updates/ferry/fetch"
 	"github.com/ferry-updates/ferry/trust"
 )
@@ -111,24 +111,10 @@ func startProfile(o childOpts, step string) (stop func() error, err error) {
 	}, nil
 }
 
-// ferrySource is the trust.Source of one HTTPS mirror, as the client builds
-// it: BASE/metadata/NAME through a fetch.Fetcher.
-type ferrySource struct {
-	f    *fetch.Fetcher
-	base string
-}
-
-func (s ferrySource) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
-	b, err := s.f.Bytes(ctx, s.base+"metadata/"+name, maxLen)
-	if errors.Is(err, fetch.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %w", trust.ErrNotFound, err)
-	}
-	return b, err
-}
-
 // childFerry measures a first refresh (a new trust.Client over an empty
 // store) and then a no-change refresh on the same long-lived client. Each
-// includes looking up the app's targets as client.Check does.
+// includes looking up the app's targets as client.Check does, through the
+// client's own trust.Source (client.MetadataSource over a fetch.Fetcher).
 func childFerry(ctx context.Context, o childOpts) error {
 	root, err := os.ReadFile(o.rootFile)
 	if err != nil {
@@ -142,7 +128,7 @@ func childFerry(ctx context.Context, o childOpts) error {
 	if err != nil {
 		return err
 	}
-	src := ferrySource{f: f, base: o.url + "/"}
+	src := &client.MetadataSource{URL: o.url + "/metadata/", Fetcher: f}
 	var tc *trust.Client
 	check := func() error {
 		if err := tc.Refresh(ctx, src); err != nil {
