@@ -59,6 +59,13 @@ func (e *ArchiveError) Error() string {
 
 func (e *ArchiveError) Unwrap() error { return ErrUnsafeArchive }
 
+// Bounds on one entry name: directories nested deeper, or longer names,
+// would let a tiny archive create many inodes or exhaust path limits.
+const (
+	maxDepth   = 64
+	maxNameLen = 1024
+)
+
 // entryName checks an archive entry name and returns it cleaned of a
 // leading "./" and a trailing "/" ("" for the archive's root directory).
 // Only plain relative slash paths are accepted: no "..", no absolute or
@@ -72,8 +79,14 @@ func entryName(name string) (string, error) {
 	if n == "" || n == "." {
 		return "", nil
 	}
-	if strings.ContainsAny(n, "\\:\x00") || !fs.ValidPath(n) || !filepath.IsLocal(filepath.FromSlash(n)) || len(n) > 4096 {
+	if strings.ContainsAny(n, "\\:\x00") || !fs.ValidPath(n) || !filepath.IsLocal(filepath.FromSlash(n)) {
 		return "", &ArchiveError{Entry: name, Reason: "not a plain relative path"}
+	}
+	if len(n) > maxNameLen {
+		return "", &ArchiveError{Entry: name, Reason: fmt.Sprintf("name longer than %d bytes", maxNameLen)}
+	}
+	if d := strings.Count(n, "/") + 1; d > maxDepth {
+		return "", &ArchiveError{Entry: name, Reason: fmt.Sprintf("%d levels deep, more than %d", d, maxDepth)}
 	}
 	return n, nil
 }
@@ -251,14 +264,15 @@ func (x *extractor) entry(raw string, isDir bool, mode fs.FileMode, body io.Read
 		}
 		return nil
 	}
-	if x.files--; x.files < 0 {
-		return &ArchiveError{Entry: raw, Reason: "too many entries"}
-	}
-	if err := x.mkdirs(path.Dir(name)); err != nil {
+	if err := x.mkdirs(raw, path.Dir(name)); err != nil {
 		return err
 	}
-	if isDir {
-		return x.mkdirs(name)
+	if isDir && !x.dirs[name] {
+		return x.mkdirs(raw, name)
+	}
+	// A file, or a directory entry that creates nothing: one entry.
+	if err := x.take(raw); err != nil || isDir {
+		return err
 	}
 	x.fp("extract")
 	perm := fs.FileMode(0o644)
@@ -268,11 +282,24 @@ func (x *extractor) entry(raw string, isDir bool, mode fs.FileMode, body io.Read
 	return x.file(raw, name, perm, body)
 }
 
-func (x *extractor) mkdirs(dir string) error {
+// take counts one entry or created directory against MaxFiles.
+func (x *extractor) take(raw string) error {
+	if x.files--; x.files < 0 {
+		return &ArchiveError{Entry: raw, Reason: "too many entries (files and directories, implicit ones included)"}
+	}
+	return nil
+}
+
+// mkdirs creates dir and its missing parents; every directory it creates,
+// implicit parents included, counts against MaxFiles (R41 bombs).
+func (x *extractor) mkdirs(raw, dir string) error {
 	if dir == "." || x.dirs[dir] {
 		return nil
 	}
-	if err := x.mkdirs(path.Dir(dir)); err != nil {
+	if err := x.mkdirs(raw, path.Dir(dir)); err != nil {
+		return err
+	}
+	if err := x.take(raw); err != nil {
 		return err
 	}
 	if err := x.tree.Mkdir(dir, 0o755); err != nil {

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -110,6 +112,12 @@ func TestExtractLimits(t *testing.T) {
 		{"bomb by ratio", []entry{{name: "z", body: zeros}}, Limits{MaxRatio: 10}},
 		{"total size", []entry{{name: "a", body: zeros[:600]}, {name: "b", body: zeros[:600]}}, Limits{MaxBytes: 1000}},
 		{"file count", many, Limits{MaxFiles: 10}},
+		// R41 bombs: implicit parent directories count too (5 entries,
+		// 300 directories), and depth and name length are bounded.
+		{"implicit dirs count", deepDirs(5, 60), Limits{MaxFiles: 10}},
+		{"too deep", []entry{{name: strings.Repeat("d/", maxDepth) + "f", body: "x"}}, Limits{}},
+		{"name too long", []entry{{name: strings.Repeat("n", 200) + "/" + strings.Repeat("m", 900), body: "x"}}, Limits{}},
+		{"duplicate dirs count", slices.Repeat([]entry{{name: "d/", typ: tar.TypeDir}}, 20), Limits{MaxFiles: 10}},
 	}
 	for _, kind := range archiveKinds {
 		for _, c := range cases {
@@ -135,6 +143,16 @@ func TestExtractLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deepDirs returns n files, each under its own chain of depth directories
+// that no entry names.
+func deepDirs(n, depth int) []entry {
+	var es []entry
+	for i := range n {
+		es = append(es, entry{name: fmt.Sprintf("x%d/", i) + strings.Repeat("d/", depth-1) + "f", body: "x"})
+	}
+	return es
 }
 
 // countingReaderAt counts the bytes read through it.
@@ -215,16 +233,54 @@ func FuzzExtract_R35(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
-		stage := filepath.Join(dir, "stage")
-		os.Mkdir(stage, 0o755)
+		// Three levels above the stage: an escape by "../" at any depth
+		// shows up as a second entry in one of them.
+		stage := filepath.Join(dir, "o1", "o2", "stage")
+		if err := os.MkdirAll(stage, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		tr, err := faultfs.OS{}.OpenTree(stage)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer tr.Close()
-		extract(context.Background(), tr, bytes.NewReader(data), int64(len(data)), kind, Limits{MaxBytes: 1 << 20, MaxFiles: 100}, func(string) {})
-		checkContained(t, dir, stage)
+		w := &watchTree{Tree: tr}
+		extract(context.Background(), w, bytes.NewReader(data), int64(len(data)), kind, Limits{MaxBytes: 1 << 20, MaxFiles: 100}, func(string) {})
+		if w.bad != "" {
+			t.Fatalf("the extractor asked the tree for a name outside it: %q", w.bad)
+		}
+		for d := stage; d != dir; d = filepath.Dir(d) {
+			checkContained(t, filepath.Dir(d), d)
+		}
 	})
+}
+
+// watchTree records a name that is not a plain local slash path: whatever
+// os.Root would do with it, the extractor must never ask for one.
+type watchTree struct {
+	faultfs.Tree
+	bad string
+}
+
+func (w *watchTree) check(name string) {
+	if name != "." && (!fs.ValidPath(name) || strings.ContainsAny(name, "\\:\x00") || !filepath.IsLocal(filepath.FromSlash(name))) {
+		w.bad = name
+	}
+}
+
+func (w *watchTree) Mkdir(name string, perm fs.FileMode) error {
+	w.check(name)
+	return w.Tree.Mkdir(name, perm)
+}
+
+func (w *watchTree) Create(name string, perm fs.FileMode) (faultfs.File, error) {
+	w.check(name)
+	return w.Tree.Create(name, perm)
+}
+
+func (w *watchTree) SyncDir(name string) error {
+	w.check(name)
+	return w.Tree.SyncDir(name)
 }
 
 func kindIndex(kind string) uint8 {
