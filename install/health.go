@@ -19,7 +19,8 @@ const defaultTimeout = 30 * time.Second
 // Health says how to decide that a new version works. Either Cmd (run
 // without a shell; it must exit 0) or URL (it must answer 2xx to a GET), or
 // both. Each attempt has Timeout (default 30 s); a failed attempt is retried
-// Retries times, Interval apart (default 1 s). A hang counts as a failure.
+// Retries times (a negative value counts as 0), Interval apart (default
+// 1 s). A hang counts as a failure.
 //
 // The command gets FERRY_APP, FERRY_VERSION and FERRY_PATH (the new
 // executable, or the app's "current" slot link) in its environment.
@@ -35,7 +36,7 @@ func (h *Health) check(ctx context.Context, env []string) error {
 	if len(h.Cmd) == 0 && h.URL == "" {
 		return errors.New("health check has neither a command nor a URL")
 	}
-	timeout, interval := h.Timeout, h.Interval
+	timeout, interval, retries := h.Timeout, h.Interval, max(h.Retries, 0)
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
@@ -43,7 +44,7 @@ func (h *Health) check(ctx context.Context, env []string) error {
 		interval = time.Second
 	}
 	var err error
-	for try := 0; try <= h.Retries; try++ {
+	for try := 0; try <= retries; try++ { // at least one attempt: never pass untried
 		if try > 0 {
 			select {
 			case <-ctx.Done():
@@ -55,7 +56,7 @@ func (h *Health) check(ctx context.Context, env []string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%d attempts failed, last: %w", h.Retries+1, err)
+	return fmt.Errorf("%d attempts failed, last: %w", retries+1, err)
 }
 
 func (h *Health) once(ctx context.Context, env []string, timeout time.Duration) error {
