@@ -90,6 +90,7 @@ func (b *Binary) engine() (*engine, error) {
 		app: b.App, s: &binStrategy{b: b},
 		statePath: filepath.Join(b.StateDir, "state.json"),
 		lockPath:  filepath.Join(b.StateDir, "lock"),
+		locks:     []string{filepath.Join(filepath.Dir(b.Target), "."+filepath.Base(b.Target)+".ferry-lock")},
 		health:    b.Health, restart: b.Restart, maxTries: tries(b.MaxTries),
 		log: discardLogger(b.Logger), h: &b.hooks,
 	}, nil
@@ -234,6 +235,12 @@ func (s *binStrategy) id(v Installed) string         { return v.SHA256 }
 func (s *binStrategy) fromID(id string) Installed    { return Installed{SHA256: id} }
 func (s *binStrategy) runPath() string               { return s.b.Target }
 func (s *binStrategy) prune(context.Context, *State) {}
+
+// place has nothing to do: the staged file is renamed over Target by swap.
+func (s *binStrategy) place(context.Context, *Artifact) error { return nil }
+
+// discard has nothing to do: cleanup removes staging files.
+func (s *binStrategy) discard(context.Context, *State, string) {}
 
 // restore copies the kept executable back over Target after checking that
 // it is byte for byte the version recorded as installed (R45).

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 
+	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/internal/faultfs"
 )
 
@@ -19,6 +21,11 @@ type strategy interface {
 	// stage verifies the artifact while copying it into place next to the
 	// live version and returns its SHA-256; nothing live changes.
 	stage(ctx context.Context, a *Artifact) (string, error)
+	// place moves the staged version next to the live one; it runs after
+	// the intent is saved, so recovery knows what it may have left.
+	place(ctx context.Context, a *Artifact) error
+	// discard removes what place left of a version that never went live.
+	discard(ctx context.Context, st *State, version string)
 	// swap makes the staged version live in one atomic rename.
 	swap(ctx context.Context, a *Artifact) error
 	// active identifies the live version on disk (fs.ErrNotExist if none).
@@ -39,28 +46,44 @@ type engine struct {
 	s         strategy
 	statePath string
 	lockPath  string
-	health    *Health
-	restart   []string
-	maxTries  int
-	log       *slog.Logger
-	h         *hooks
+	// locks are further locks taken after lockPath: for Binary, one next
+	// to Target, so installers of one Target with different StateDirs
+	// are serialized too (R50).
+	locks    []string
+	health   *Health
+	restart  []string
+	maxTries int
+	log      *slog.Logger
+	h        *hooks
 }
 
 func (e *engine) fs() faultfs.FS { return e.h.fsys() }
 
 func (e *engine) save(st *State) error { return saveState(e.fs(), e.statePath, st) }
 
-// lock takes the per-application lock (R50).
+// lock takes the per-application lock and the further locks, in order
+// (R50).
 func (e *engine) lock() (func(), error) {
-	l, err := e.fs().Lock(e.lockPath)
-	if errors.Is(err, faultfs.ErrLocked) {
-		e.log.Warn("install.busy", "app", e.app, "lock", e.lockPath, "error", err)
-		return nil, fmt.Errorf("install %s: %w (%v)", e.app, ErrBusy, err)
+	var held []io.Closer
+	unlock := func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i].Close()
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("install %s: lock: %w", e.app, err)
+	for _, name := range append([]string{e.lockPath}, e.locks...) {
+		l, err := e.fs().Lock(name)
+		if errors.Is(err, faultfs.ErrLocked) {
+			unlock()
+			e.log.Warn("install.busy", "app", e.app, "lock", name, "error", err)
+			return nil, fmt.Errorf("install %s: %w (%v)", e.app, ErrBusy, err)
+		}
+		if err != nil {
+			unlock()
+			return nil, fmt.Errorf("install %s: lock: %w", e.app, err)
+		}
+		held = append(held, l)
 	}
-	return func() { l.Close() }, nil
+	return unlock, nil
 }
 
 // load reads the state and finishes or rolls back an interrupted install.
@@ -99,12 +122,13 @@ func (e *engine) recover(ctx context.Context, st *State) (Result, error) {
 	case p.Rollback != "":
 		e.log.Warn("install.recover", "app", e.app, "action", "finish rollback", "version", p.Version)
 		return e.rollback(ctx, st, p.Rollback)
-	case err == nil && id == e.s.id(Installed{Version: p.Version, SHA256: p.SHA256}):
+	case e.swapped(ctx, st):
 		e.log.Warn("install.recover", "app", e.app, "action", "resume trial", "version", p.Version, "tries", p.Tries)
 		return e.finish(ctx, st)
 	case (err == nil && st.Installed != nil && id == e.s.id(*st.Installed)) || (err != nil && st.Installed == nil):
 		e.log.Warn("install.recover", "app", e.app, "action", "abort unswapped install", "version", p.Version)
 		st.Pending = nil
+		e.s.discard(ctx, st, p.Version)
 		return e.result(st), e.save(st)
 	default:
 		return e.rollback(ctx, st, "an interrupted install left an unknown version live")
@@ -141,6 +165,9 @@ func (e *engine) apply(ctx context.Context, a *Artifact) (Result, error) {
 		r.Unchanged = true
 		return r, nil
 	}
+	if err := e.adopt(ctx, st); err != nil {
+		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
+	}
 	sha, err := e.s.stage(ctx, a)
 	if err != nil {
 		e.log.Error("install.rejected", "app", a.App, "version", a.Version, "error", err)
@@ -152,15 +179,56 @@ func (e *engine) apply(ctx context.Context, a *Artifact) (Result, error) {
 		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
 	}
 	e.h.fp("intent")
-	if err := e.s.swap(ctx, a); err != nil {
-		// Whatever part of the swap happened, recovery puts disk and
-		// state back in agreement; the old version is still live.
+	if err := e.s.place(ctx, a); err != nil {
 		e.recover(ctx, st)
-		return Result{}, fmt.Errorf("install %s/%s: swap: %w", a.App, a.Version, err)
+		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
+	}
+	if err := e.s.swap(ctx, a); err != nil {
+		if !e.swapped(ctx, st) {
+			// Whatever part of the swap happened, recovery puts disk and
+			// state back in agreement; the old version is live.
+			res, rerr := e.recover(ctx, st)
+			return res, errors.Join(fmt.Errorf("install %s/%s: swap: %w", a.App, a.Version, err), rerr)
+		}
+		// The rename happened and only a directory sync failed
+		// (atomicfile.ErrNotDurable): the new version is live, so its
+		// trial runs now, as recovery would run it, and the Result and
+		// error say what the state says.
+		e.log.Warn("install.swap_not_durable", "app", a.App, "version", a.Version, "error", err)
 	}
 	e.h.fp("swapped")
 	e.log.Info("install.swapped", "app", a.App, "version", a.Version)
 	return e.finish(ctx, st)
+}
+
+// swapped reports whether the pending version is live on disk.
+func (e *engine) swapped(ctx context.Context, st *State) bool {
+	p := st.Pending
+	id, err := e.s.active(ctx)
+	return err == nil && id == e.s.id(Installed{Version: p.Version, SHA256: p.SHA256})
+}
+
+// adopt records a live version that ferry did not install (a program put
+// in place by a package manager, self-updating for the first time) as the
+// installed one, with an unknown version, so that the intent saved next
+// names it: a failed trial or a crash then restores it from the copy that
+// swap keeps, instead of treating the install as a first one (R42, R44).
+// Only when nothing is live is an install a first install.
+func (e *engine) adopt(ctx context.Context, st *State) error {
+	if st.Installed != nil {
+		return nil
+	}
+	id, err := e.s.active(ctx)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("identify the live version: %w", err)
+	}
+	v := e.s.fromID(id)
+	st.Installed = &v
+	e.log.Info("install.adopted", "app", e.app, "id", id)
+	return nil
 }
 
 // finish runs the health trial of the pending version, then commits it or
@@ -218,7 +286,12 @@ func (e *engine) env(version string) []string {
 func (e *engine) commit(ctx context.Context, st *State) (Result, error) {
 	p := st.Pending
 	st.commitVersion(Installed{Version: p.Version, SHA256: p.SHA256})
-	if err := e.save(st); err != nil {
+	if err := e.save(st); errors.Is(err, atomicfile.ErrNotDurable) {
+		// The committed state is in place (only the directory sync
+		// failed), so the Result says committed; if a power loss undoes
+		// it, recovery resumes the trial and commits again.
+		e.log.Warn("install.commit_not_durable", "app", e.app, "version", p.Version, "error", err)
+	} else if err != nil {
 		return Result{}, fmt.Errorf("install %s/%s: commit: %w", e.app, p.Version, err)
 	}
 	e.h.fp("committed")
@@ -257,15 +330,20 @@ func (e *engine) rollback(ctx context.Context, st *State, reason string) (Result
 	}
 	e.h.fp("rolledback")
 	e.log.Error("install.rolled_back", "app", e.app, "version", p.Version, "to", st.Installed.Version, "reason", reason)
+	r := e.result(st)
+	r.RolledBack, r.Reason = true, reason
 	if len(e.restart) > 0 {
 		if err := runCmd(context.WithoutCancel(ctx), e.restart, e.env(st.Installed.Version), defaultTimeout); err != nil {
 			e.log.Error("install.restart_failed", "app", e.app, "version", st.Installed.Version, "error", err)
+			r.RestartErr = fmt.Errorf("restart after rollback: %w", err)
 		}
 	}
 	e.s.prune(ctx, st)
-	r := e.result(st)
-	r.RolledBack, r.Reason = true, reason
-	return r, fmt.Errorf("install %s/%s: %w: %s", e.app, p.Version, ErrRolledBack, reason)
+	err := fmt.Errorf("install %s/%s: %w: %s", e.app, p.Version, ErrRolledBack, reason)
+	if r.RestartErr != nil {
+		err = fmt.Errorf("%w; %w", err, r.RestartErr)
+	}
+	return r, err
 }
 
 // keepOnly handles a failed first install: there is nothing to roll back

@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +18,13 @@ import (
 // memCase is one strategy installed on a faultfs.Mem: it can install v1 and
 // v2 and check what is live.
 type memCase struct {
-	name string
-	kind string // KindBinary for the Binary strategy; an archive kind for Slots
+	name  string
+	kind  string // KindBinary for the Binary strategy; an archive kind for Slots
+	adopt bool   // 1.0.0 is written by other means: 2.0.0 is a first self-update
 }
 
-var memCases = []memCase{{"binary", KindBinary}, {"slots-tar.gz", KindTarGz}, {"slots-zip", KindZip}, {"slots-raw", "raw"}}
+var memCases = []memCase{{"binary", KindBinary, false}, {"binary-adopted", KindBinary, true},
+	{"slots-tar.gz", KindTarGz, false}, {"slots-zip", KindZip, false}, {"slots-raw", "raw", false}}
 
 type memRig struct {
 	t    *testing.T
@@ -139,7 +142,7 @@ func (r *memRig) check(what string, healthy bool) {
 		t.Fatalf("%s: neither version is live and intact", what)
 	case !healthy && live != "1.0.0":
 		t.Fatalf("%s: unhealthy %s stayed live", what, live)
-	case st.Installed == nil || st.Installed.Version != live || st.Pending != nil:
+	case !r.agrees(st, live):
 		t.Fatalf("%s: state %+v / pending %+v disagrees with live %s", what, st.Installed, st.Pending, live)
 	case live == "2.0.0" && !r.kept("1.0.0"):
 		t.Fatalf("%s: previous version not intact", what)
@@ -154,25 +157,71 @@ func (r *memRig) check(what string, healthy bool) {
 	}
 }
 
+// agrees reports whether st records live as installed (see stateAgrees).
+func (r *memRig) agrees(st State, live string) bool {
+	if st.Pending != nil {
+		return false
+	}
+	if r.c.adopt && live == "1.0.0" {
+		sum := sha256.Sum256([]byte(content("1.0.0")))
+		return st.Installed == nil || st.Installed.Version == "" && st.Installed.SHA256 == hex.EncodeToString(sum[:])
+	}
+	return st.Installed != nil && st.Installed.Version == live
+}
+
+// install1 puts 1.0.0 in place: installed by ferry, or written directly.
+func (r *memRig) install1() {
+	if !r.c.adopt {
+		if _, err := r.inst.Apply(context.Background(), r.artifact("1.0.0")); err != nil {
+			r.t.Fatal(err)
+		}
+		return
+	}
+	if err := r.m.WriteFile("/bin/app", []byte(content("1.0.0")), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// applyAgrees checks, before any recovery, that what Apply returned is
+// what the state file says: a plain error never comes with a committed new
+// version, and success always does.
+func (r *memRig) applyAgrees(what string, res Result, err error) {
+	r.t.Helper()
+	name := "/state/state.json"
+	if r.c.kind != KindBinary {
+		name = "/srv/app/state.json"
+	}
+	st, _, lerr := loadState(r.m, name, "app")
+	if lerr != nil {
+		return // the fault hit reading it back
+	}
+	committed := st.Installed != nil && st.Installed.Version == "2.0.0" && st.Pending == nil
+	var re *RollbackError
+	switch {
+	case err == nil && (!committed || res.Version != "2.0.0"):
+		r.t.Fatalf("%s: Apply succeeded with %+v, state installed %+v pending %+v", what, res, st.Installed, st.Pending)
+	case err != nil && committed && !errors.As(err, &re):
+		r.t.Fatalf("%s: Apply failed (%v) but the state committed 2.0.0", what, err)
+	}
+}
+
 // forEachOp runs an install of 2.0.0 over 1.0.0 once per mutating
 // operation, with inject arming a fault at that operation, until an
 // install runs to its end without reaching it.
-func forEachOp(t *testing.T, inject func(r *memRig, op int), after func(r *memRig, what string, healthy bool)) int {
+func forEachOp(t *testing.T, inject func(r *memRig, op int), after func(r *memRig, what string, healthy bool, res Result, err error)) int {
 	runs := 0
 	for _, c := range memCases {
 		for _, healthy := range []bool{true, false} {
 			for n := 1; ; n++ {
 				r := newMemRig(t, c, healthy)
-				if _, err := r.inst.Apply(context.Background(), r.artifact("1.0.0")); err != nil {
-					t.Fatal(err)
-				}
+				r.install1()
 				a := r.artifact("2.0.0")
 				base := r.m.Ops()
 				inject(r, base+n)
-				_, err := r.inst.Apply(context.Background(), a)
+				res, err := r.inst.Apply(context.Background(), a)
 				what := fmt.Sprintf("%s healthy=%v op %d (err %v)", c.name, healthy, n, err)
 				reached := r.m.Ops() >= base+n
-				after(r, what, healthy)
+				after(r, what, healthy, res, err)
 				runs++
 				if !reached {
 					break
@@ -185,7 +234,8 @@ func forEachOp(t *testing.T, inject func(r *memRig, op int), after func(r *memRi
 
 func TestFaultsDuringInstall_R46(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EIO, syscall.EROFS} {
-		runs := forEachOp(t, func(r *memRig, op int) { r.m.FailAt(op, errno) }, func(r *memRig, what string, healthy bool) {
+		runs := forEachOp(t, func(r *memRig, op int) { r.m.FailAt(op, errno) }, func(r *memRig, what string, healthy bool, res Result, err error) {
+			r.applyAgrees(errno.Error()+" "+what, res, err)
 			r.check(errno.Error()+" "+what, healthy)
 		})
 		t.Logf("%v: %d installs, one per operation", errno, runs)
@@ -193,7 +243,7 @@ func TestFaultsDuringInstall_R46(t *testing.T) {
 }
 
 func TestPowerLossDropsUnsynced_R43(t *testing.T) {
-	runs := forEachOp(t, func(r *memRig, op int) { r.m.CrashAt(op) }, func(r *memRig, what string, healthy bool) {
+	runs := forEachOp(t, func(r *memRig, op int) { r.m.CrashAt(op) }, func(r *memRig, what string, healthy bool, _ Result, _ error) {
 		r.m.Reboot()
 		r.check("power loss "+what, healthy)
 	})
@@ -205,7 +255,7 @@ func TestPowerLossDropsUnsynced_R43(t *testing.T) {
 func TestLostBackupFailsLoudly_R45(t *testing.T) {
 	for _, c := range memCases {
 		r := newMemRig(t, c, false)
-		r.inst.Apply(context.Background(), r.artifact("1.0.0"))
+		r.install1()
 		a := r.artifact("2.0.0")
 		r.h.healthFn = func(context.Context, []string) error {
 			r.m.RemoveAll("/bin/.app.ferry-old")

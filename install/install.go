@@ -50,6 +50,9 @@ type Result struct {
 	Unchanged  bool   // the version was already installed
 	RolledBack bool   // the new version failed and the previous one is back
 	Reason     string // why it rolled back
+	// RestartErr is set when the Restart command run after a rollback
+	// failed: the previous version is in place but may not be running.
+	RestartErr error
 }
 
 var (
@@ -283,12 +286,12 @@ func mkdirDurable(fsys faultfs.FS, dir string, perm fs.FileMode) error {
 
 // hooks are test seams shared by both strategies.
 type hooks struct {
-	fs        faultfs.FS                    // nil: the OS
-	failpoint func(name string)             // called at every named fail-point
-	wrapArch  func(io.ReaderAt) io.ReaderAt // wraps the verified copy given to a decompressor
-	now       func() time.Time              // nil: time.Now
-	randName  func() string
-	healthFn  func(ctx context.Context, env []string) error // replaces Health                 // nil: random
+	fs        faultfs.FS                                    // nil: the OS
+	failpoint func(name string)                             // called at every named fail-point
+	wrapArch  func(io.ReaderAt) io.ReaderAt                 // wraps the verified copy given to a decompressor
+	now       func() time.Time                              // nil: time.Now
+	randName  func() string                                 // nil: random
+	healthFn  func(ctx context.Context, env []string) error // nil: Health; else replaces Health
 }
 
 func (h *hooks) fsys() faultfs.FS {

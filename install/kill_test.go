@@ -4,6 +4,8 @@ package install
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,7 +196,10 @@ func killHelper() int {
 // killOnce prepares 1.0.0, runs the helper to install 2.0.0 with a kill at
 // at, recovers, and checks the invariants. It reports whether the helper
 // was killed.
-func killOnce(t *testing.T, base, kind, at string, healthy bool) (killed bool, err error) {
+//
+// With adopt, 1.0.0 is put in place by other means (os.WriteFile, as a
+// package manager would), so the install of 2.0.0 is a first self-update.
+func killOnce(t *testing.T, base, kind, at string, healthy, adopt bool) (killed bool, err error) {
 	dir, err := os.MkdirTemp(base, "k")
 	if err != nil {
 		return false, err
@@ -202,7 +207,11 @@ func killOnce(t *testing.T, base, kind, at string, healthy bool) (killed bool, e
 	defer os.RemoveAll(dir)
 	os.Mkdir(filepath.Join(dir, "bin"), 0o755)
 	inst, _, live := killRig(dir, kind)
-	if _, err := inst.Apply(context.Background(), killArtifact(t, dir, kind, "1.0.0", 0)); err != nil {
+	if adopt {
+		if err := os.WriteFile(live, script("1.0.0", 0), 0o755); err != nil {
+			return false, err
+		}
+	} else if _, err := inst.Apply(context.Background(), killArtifact(t, dir, kind, "1.0.0", 0)); err != nil {
 		return false, err
 	}
 	code := 0
@@ -224,7 +233,7 @@ func killOnce(t *testing.T, base, kind, at string, healthy bool) (killed bool, e
 	} else if err != nil {
 		return false, err
 	}
-	what := fmt.Sprintf("%s healthy=%v kill at %s", kind, healthy, at)
+	what := fmt.Sprintf("%s healthy=%v adopt=%v kill at %s", kind, healthy, adopt, at)
 	if _, err := inst.Recover(context.Background()); err != nil && !errors.Is(err, ErrRolledBack) {
 		return killed, fmt.Errorf("%s: recover: %v", what, err)
 	}
@@ -242,10 +251,54 @@ func killOnce(t *testing.T, base, kind, at string, healthy bool) (killed bool, e
 		return killed, fmt.Errorf("%s: live program prints %q: neither version runs", what, runs)
 	case !healthy && runs != "1.0.0":
 		return killed, fmt.Errorf("%s: unhealthy 2.0.0 stayed live", what)
-	case st.Installed == nil || st.Installed.Version != runs || st.Pending != nil:
-		return killed, fmt.Errorf("%s: state %+v pending %+v disagrees with live %s", what, st.Installed, st.Pending, runs)
+	case !stateAgrees(st, runs, adopt):
+		return killed, fmt.Errorf("%s: state %+v pending %+v bad %v disagrees with live %s", what, st.Installed, st.Pending, st.Bad, runs)
+	case kind != KindBinary:
+		return killed, unknownSlots(dir, st)
 	}
 	return killed, nil
+}
+
+// stateAgrees reports whether st records live as installed. An adopted
+// 1.0.0 is recorded with an unknown version and its SHA-256, or not at all
+// if the install never got as far as saving an intent; 2.0.0 is never
+// marked bad while it is live, nor recorded as installed while 1.0.0 is.
+func stateAgrees(st State, live string, adopt bool) bool {
+	if st.Pending != nil {
+		return false
+	}
+	if _, bad := st.Bad[live]; bad {
+		return false
+	}
+	if adopt && live == "1.0.0" {
+		sum := sha256.Sum256(script("1.0.0", 0))
+		return st.Installed == nil || st.Installed.Version == "" && st.Installed.SHA256 == hex.EncodeToString(sum[:])
+	}
+	return st.Installed != nil && st.Installed.Version == live
+}
+
+// unknownSlots fails if ROOT/APP/versions holds a slot the state does not
+// name: a crash must not leak slots that prune never removes.
+func unknownSlots(dir string, st State) error {
+	known := map[string]bool{}
+	for _, v := range []*Installed{st.Installed, st.Previous} {
+		if v != nil {
+			known[v.Version] = true
+		}
+	}
+	for _, v := range st.History {
+		known[v] = true
+	}
+	for v := range st.Bad {
+		known[v] = true
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "srv", "app", "versions"))
+	for _, e := range ents {
+		if !known[e.Name()] {
+			return fmt.Errorf("slot %s is on disk but not in the state %+v", e.Name(), st)
+		}
+	}
+	return nil
 }
 
 var failpoints = []string{"copy", "binary.copied", "slots.copied", "extract", "slots.unpacked", "staged", "intent",
@@ -264,11 +317,17 @@ func TestKillAnywhere_R42(t *testing.T) {
 	var kills atomic.Int64
 	var wg sync.WaitGroup
 	// One goroutine per strategy and health: the cost is process starts.
-	for _, kind := range []string{KindBinary, KindTarGz, KindTarZst, KindZip} {
+	type rig struct {
+		kind  string
+		adopt bool // a Binary's first self-update over a program ferry did not install
+	}
+	rigs := []rig{{KindBinary, false}, {KindBinary, true}, {KindTarGz, false}, {KindTarZst, false}, {KindZip, false}}
+	for _, r := range rigs {
+		kind, adopt := r.kind, r.adopt
 		for _, healthy := range []bool{true, false} {
 			wg.Go(func() {
 				for _, at := range failpoints {
-					killed, err := killOnce(t, base, kind, "fp:"+at, healthy)
+					killed, err := killOnce(t, base, kind, "fp:"+at, healthy, adopt)
 					if err != nil {
 						t.Error(err)
 						return
@@ -278,7 +337,7 @@ func TestKillAnywhere_R42(t *testing.T) {
 					}
 				}
 				for n := 1; ; n++ {
-					killed, err := killOnce(t, base, kind, "op:"+strconv.Itoa(n), healthy)
+					killed, err := killOnce(t, base, kind, "op:"+strconv.Itoa(n), healthy, adopt)
 					if err != nil {
 						t.Error(err)
 						return

@@ -104,8 +104,9 @@ func (s *Slots) engine() (*engine, error) {
 }
 
 type slotStrategy struct {
-	s   *Slots
-	dir string // ROOT/APP
+	s    *Slots
+	dir  string // ROOT/APP
+	tree string // the staged, unpacked tree
 }
 
 func (t *slotStrategy) fs() faultfs.FS             { return t.s.fsys() }
@@ -130,7 +131,11 @@ func (t *slotStrategy) stage(ctx context.Context, a *Artifact) (sha string, err 
 	if err := fsys.Mkdir(work, 0o700); err != nil {
 		return "", err
 	}
-	defer fsys.RemoveAll(t.staging()) // we hold the lock: nothing else uses it
+	defer func() {
+		if err != nil {
+			fsys.RemoveAll(t.staging()) // we hold the lock: nothing else uses it
+		}
+	}()
 	tree := filepath.Join(work, "tree")
 	if err := fsys.Mkdir(tree, 0o755); err != nil {
 		return "", err
@@ -144,7 +149,8 @@ func (t *slotStrategy) stage(ctx context.Context, a *Artifact) (sha string, err 
 		return "", err
 	}
 	t.s.fp("slots.unpacked")
-	return sha, t.place(a.Version, tree)
+	t.tree = tree
+	return sha, nil
 }
 
 func (t *slotStrategy) stageBinary(ctx context.Context, a *Artifact, tree string) (string, error) {
@@ -211,8 +217,16 @@ func (t *slotStrategy) stageArchive(ctx context.Context, a *Artifact, work, tree
 	return sha, t.fs().SyncDir(tree)
 }
 
-// place renames the unpacked tree to versions/VERSION.
-func (t *slotStrategy) place(version, tree string) error {
+// place renames the unpacked tree to versions/VERSION and removes the
+// staging area. The engine calls it only after the intent naming VERSION is
+// saved, so a crash leaves no slot the state does not know of: recovery
+// discards it.
+func (t *slotStrategy) place(ctx context.Context, a *Artifact) error {
+	defer t.fs().RemoveAll(t.staging())
+	return t.placeTree(a.Version, t.tree)
+}
+
+func (t *slotStrategy) placeTree(version, tree string) error {
 	fsys, dst := t.fs(), t.slot(version)
 	if _, err := fsys.Lstat(dst); err == nil {
 		// A leftover of an install that never committed, or a pruned
@@ -269,6 +283,20 @@ func (t *slotStrategy) restore(ctx context.Context, v Installed) error {
 		return fmt.Errorf("slot of %s is missing: %v", v.Version, err)
 	}
 	return t.link(v.Version)
+}
+
+// discard removes the slot of an install that never became live, unless
+// the state still needs that version.
+func (t *slotStrategy) discard(ctx context.Context, st *State, version string) {
+	for _, v := range []*Installed{st.Installed, st.Previous} {
+		if v != nil && v.Version == version {
+			return
+		}
+	}
+	if live, err := t.active(ctx); err == nil && live == version {
+		return
+	}
+	t.fs().RemoveAll(t.slot(version))
 }
 
 func (t *slotStrategy) cleanup(context.Context) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/ferry-updates/ferry/internal/atomicfile"
 )
 
 // ErrCrashed is returned by every operation on a Mem after its simulated
@@ -484,7 +486,11 @@ func (m *Mem) WriteFile(name string, data []byte, perm fs.FileMode) (err error) 
 	if err = m.Rename(tmp, name); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	return m.SyncDir(path.Dir(name))
+	if serr := m.SyncDir(path.Dir(name)); serr != nil {
+		// As atomicfile: the new bytes are in place, maybe not durable.
+		return fmt.Errorf("write %s: %w: %w", name, atomicfile.ErrNotDurable, serr)
+	}
+	return nil
 }
 
 func (m *Mem) Lock(name string) (io.Closer, error) {
