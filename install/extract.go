@@ -145,9 +145,17 @@ func (s *syncer) wait() error {
 // signed hashes) of the given kind into tree. Only regular files and
 // directories are allowed: symlinks, hard links, devices and FIFOs make the
 // whole artifact fail (R41).
-func extract(ctx context.Context, tree faultfs.Tree, r io.ReaderAt, size int64, kind string, lim Limits, fp func(string)) error {
+//
+// dirs holds the directories that exist in tree (nil: none yet); extract
+// adds the ones it creates, so several artifacts of one release can share
+// directories while a file in two of them is still a duplicate.
+func extract(ctx context.Context, tree faultfs.Tree, r io.ReaderAt, size int64, kind string, lim Limits, dirs map[string]bool, fp func(string)) error {
 	b, f := lim.budget(size)
-	x := &extractor{ctx: ctx, tree: tree, bytes: b, files: f, dirs: map[string]bool{"": true}, fp: fp,
+	if dirs == nil {
+		dirs = map[string]bool{}
+	}
+	dirs[""] = true
+	x := &extractor{ctx: ctx, tree: tree, bytes: b, files: f, dirs: dirs, fp: fp,
 		buf: make([]byte, 256<<10), sync: newSyncer(8)}
 	var err error
 	switch kind {

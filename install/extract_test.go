@@ -245,7 +245,7 @@ func FuzzExtract_R35(f *testing.F) {
 		}
 		defer tr.Close()
 		w := &watchTree{Tree: tr}
-		extract(context.Background(), w, bytes.NewReader(data), int64(len(data)), kind, Limits{MaxBytes: 1 << 20, MaxFiles: 100}, func(string) {})
+		extract(context.Background(), w, bytes.NewReader(data), int64(len(data)), kind, Limits{MaxBytes: 1 << 20, MaxFiles: 100}, nil, func(string) {})
 		if w.bad != "" {
 			t.Fatalf("the extractor asked the tree for a name outside it: %q", w.bad)
 		}

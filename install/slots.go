@@ -1,8 +1,10 @@
 package install
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,18 +50,62 @@ func (s *Slots) Apply(ctx context.Context, a Artifact) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if err := s.check(&a); err != nil {
+		return Result{}, err
+	}
+	return e.apply(ctx, &a)
+}
+
+// ApplyAll installs all artifacts of one release (same App and Version)
+// into one new slot and makes it current: every artifact is verified and
+// unpacked before anything goes live, and if any one fails, nothing is
+// installed (R47). Binary artifacts become files named Name (default App);
+// archives are unpacked into the slot's root. The same file in two
+// artifacts, or a file where another artifact has a directory, refuses the
+// release. Errors are as for Apply.
+func (s *Slots) ApplyAll(ctx context.Context, arts []Artifact) (Result, error) {
+	if len(arts) == 0 {
+		return Result{}, errors.New("install: ApplyAll without artifacts")
+	}
+	e, err := s.engine()
+	if err != nil {
+		return Result{}, err
+	}
+	ptrs := make([]*Artifact, len(arts))
+	names := map[string]bool{}
+	for i := range arts {
+		a := &arts[i]
+		if err := s.check(a); err != nil {
+			return Result{}, err
+		}
+		if a.Version != arts[0].Version {
+			return Result{}, fmt.Errorf("install %s: artifacts of versions %s and %s in one release", s.App, arts[0].Version, a.Version)
+		}
+		if a.Kind == KindBinary {
+			n := cmp.Or(a.Name, a.App)
+			if names[n] {
+				return Result{}, fmt.Errorf("install %s/%s: two binary artifacts named %q", s.App, a.Version, n)
+			}
+			names[n] = true
+		}
+		ptrs[i] = a
+	}
+	e.s.(*slotStrategy).more = ptrs[1:]
+	return e.apply(ctx, ptrs[0])
+}
+
+func (s *Slots) check(a *Artifact) error {
 	if err := a.check(); err != nil {
-		return Result{}, fmt.Errorf("install: %w", err)
+		return fmt.Errorf("install: %w", err)
 	}
 	if a.App != s.App {
-		return Result{}, fmt.Errorf("install: artifact is for app %q, installer for %q", a.App, s.App)
+		return fmt.Errorf("install: artifact is for app %q, installer for %q", a.App, s.App)
 	}
 	switch a.Kind {
 	case KindBinary, KindTarGz, KindTarZst, KindZip:
-	default:
-		return Result{}, fmt.Errorf("install %s/%s: unknown kind %q", a.App, a.Version, a.Kind)
+		return nil
 	}
-	return e.apply(ctx, &a)
+	return fmt.Errorf("install %s/%s: unknown kind %q", a.App, a.Version, a.Kind)
 }
 
 // Recover finishes or rolls back an install that a crash interrupted.
@@ -105,8 +151,19 @@ func (s *Slots) engine() (*engine, error) {
 
 type slotStrategy struct {
 	s    *Slots
-	dir  string // ROOT/APP
-	tree string // the staged, unpacked tree
+	dir  string      // ROOT/APP
+	more []*Artifact // further artifacts of the release, staged into the same slot
+	tree string      // the staged, unpacked tree
+}
+
+// releaseSum identifies a release of several artifacts in the state: the
+// SHA-256 of their SHA-256s, in order.
+func releaseSum(sums []string) string {
+	h := sha256.New()
+	for _, s := range sums {
+		io.WriteString(h, s+"\n")
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (t *slotStrategy) fs() faultfs.FS             { return t.s.fsys() }
@@ -140,13 +197,22 @@ func (t *slotStrategy) stage(ctx context.Context, a *Artifact) (sha string, err 
 	if err := fsys.Mkdir(tree, 0o755); err != nil {
 		return "", err
 	}
-	if a.Kind == KindBinary {
-		sha, err = t.stageBinary(ctx, a, tree)
-	} else {
-		sha, err = t.stageArchive(ctx, a, work, tree)
+	arts := append([]*Artifact{a}, t.more...)
+	dirs := map[string]bool{}
+	sums := make([]string, len(arts))
+	for i, a := range arts {
+		if a.Kind == KindBinary {
+			sums[i], err = t.stageBinary(ctx, a, tree)
+		} else {
+			sums[i], err = t.stageArchive(ctx, a, filepath.Join(work, fmt.Sprintf("artifact-%d", i)), tree, dirs)
+		}
+		if err != nil {
+			return "", err
+		}
 	}
-	if err != nil {
-		return "", err
+	sha = sums[0]
+	if len(arts) > 1 {
+		sha = releaseSum(sums)
 	}
 	t.s.fp("slots.unpacked")
 	t.tree = tree
@@ -184,12 +250,11 @@ func (t *slotStrategy) stageBinary(ctx context.Context, a *Artifact, tree string
 // hashing it, and unpacks that verified copy only if it matches: the
 // downloaded file is read once, so swapping it later changes nothing (R36),
 // and unverified bytes never reach a decompressor (R39).
-func (t *slotStrategy) stageArchive(ctx context.Context, a *Artifact, work, tree string) (string, error) {
+func (t *slotStrategy) stageArchive(ctx context.Context, a *Artifact, copyName, tree string, dirs map[string]bool) (string, error) {
 	src, err := t.fs().Open(a.File)
 	if err != nil {
 		return "", err
 	}
-	copyName := filepath.Join(work, "artifact")
 	cp, err := t.fs().Create(copyName, 0o600)
 	if err != nil {
 		src.Close()
@@ -211,7 +276,7 @@ func (t *slotStrategy) stageArchive(ctx context.Context, a *Artifact, work, tree
 	if t.s.wrapArch != nil {
 		r = t.s.wrapArch(cp)
 	}
-	if err := extract(ctx, tr, r, a.Length, a.Kind, t.s.Limits, t.s.fp); err != nil {
+	if err := extract(ctx, tr, r, a.Length, a.Kind, t.s.Limits, dirs, t.s.fp); err != nil {
 		return "", err
 	}
 	return sha, t.fs().SyncDir(tree)
