@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -45,6 +47,10 @@ type Outcome struct {
 	// Result is what the installer reported. On a rollback, Result.Version
 	// is the version running again and Result.Reason says why.
 	Result install.Result
+	// Files are all the signed files of Release (one release may have
+	// several: a binary, docs, an archive), sorted by path. Update
+	// downloads and verifies every one before it installs any (R47).
+	Files []*Release
 	// Skipped lists newer signed versions that were not tried because they
 	// are marked bad on this machine, with the recorded reason, oldest
 	// first. A version marked bad is never retried; a newer release is.
@@ -70,11 +76,22 @@ func (o *Outcome) Updated() bool {
 //  2. the newest signed release above the installed version that is not
 //     marked bad is picked (nil Release, nil error: nothing to do, nothing
 //     downloaded or installed);
-//  3. it is downloaded and verified into a private 0700 directory under
-//     StateDir/staging, which is removed afterwards;
-//  4. inst.Apply gets an install.Artifact whose Length and Hashes come from
-//     the signed metadata, never from the file, and re-verifies the bytes it
-//     installs.
+//  3. every signed file of that release (same app, version and platform)
+//     is downloaded and verified into a private 0700 directory under
+//     StateDir/staging, which is removed afterwards; if any one is missing
+//     or bad, nothing is installed (R47);
+//  4. the installer gets install.Artifacts whose Length and Hashes come
+//     from the signed metadata, never from the files, and re-verifies the
+//     bytes it installs: an installer with ApplyAll (install.Slots) gets
+//     them all, to install into one slot; any other (install.Binary) gets
+//     the one file named like the application, or the release's only
+//     "binary" file, and the other files are ignored with a logged
+//     "client.release_file_ignored" event. A release with several files and
+//     no such one is refused.
+//
+// StateDir/staging and StateDir/downloads must be directories (not
+// symlinks) that only this user can use: owned by it, with no group or
+// other permissions (R51); otherwise Update refuses to download anything.
 //
 // Apply's error is returned as is, with the Outcome filled in so far: test
 // it with errors.Is(err, install.ErrRolledBack) and
@@ -105,7 +122,8 @@ func (c *Client) Update(ctx context.Context, inst Installer) (*Outcome, error) {
 		return out, nil
 	}
 	out.Release = rel
-	res, err := c.install(ctx, inst, rel, p)
+	out.Files = releaseFiles(targets, p, rel.Version)
+	res, err := c.install(ctx, inst, out, p)
 	out.Result = res
 	if err != nil {
 		return out, err
@@ -114,23 +132,123 @@ func (c *Client) Update(ctx context.Context, inst Installer) (*Outcome, error) {
 	return out, nil
 }
 
-// install downloads rel into a fresh private directory and applies it.
-func (c *Client) install(ctx context.Context, inst Installer, rel *Release, p policy) (install.Result, error) {
-	staging := filepath.Join(c.cfg.StateDir, "staging")
-	if err := os.MkdirAll(staging, 0o700); err != nil {
-		return install.Result{}, fmt.Errorf("update %s: %w", c.cfg.App, err)
+// MultiInstaller is an Installer that installs all files of one release
+// together; *install.Slots satisfies it.
+type MultiInstaller interface {
+	Installer
+	ApplyAll(ctx context.Context, arts []install.Artifact) (install.Result, error)
+}
+
+var _ MultiInstaller = (*install.Slots)(nil)
+
+// install downloads every file of out.Release into a fresh private
+// directory, verifying each, and only then applies them (R47).
+func (c *Client) install(ctx context.Context, inst Installer, out *Outcome, p policy) (install.Result, error) {
+	multi, isMulti := inst.(MultiInstaller)
+	files := out.Files
+	if !isMulti {
+		one, err := c.single(out.Release, files)
+		if err != nil {
+			return install.Result{}, err
+		}
+		files = []*Release{one} // the others are still downloaded: all or nothing
 	}
-	dir, err := os.MkdirTemp(staging, "update-") // 0700
+	dir, err := c.stagingDir()
 	if err != nil {
 		return install.Result{}, fmt.Errorf("update %s: %w", c.cfg.App, err)
 	}
 	defer os.RemoveAll(dir)
-	file, signed, err := c.download(ctx, rel, dir, p)
-	if err != nil {
-		return install.Result{}, err
+	arts := make(map[string]install.Artifact, len(out.Files))
+	for _, f := range out.Files {
+		file, signed, err := c.download(ctx, f, dir, p)
+		if err != nil {
+			return install.Result{}, fmt.Errorf("update %s %s: file %s of the release: %w; nothing installed", c.cfg.App, f.Version, f.Path, err)
+		}
+		*f = *signed
+		arts[f.Path] = artifact(signed, file)
 	}
-	*rel = *signed
-	return inst.Apply(ctx, artifact(signed, file))
+	*out.Release = *files[0]
+	if !isMulti {
+		return inst.Apply(ctx, arts[files[0].Path])
+	}
+	all := make([]install.Artifact, len(files))
+	for i, f := range files {
+		all[i] = arts[f.Path]
+	}
+	return multi.ApplyAll(ctx, all)
+}
+
+// single chooses the file an installer of one executable gets: the one
+// named like the application (or APP.exe), else the only "binary" file,
+// else the only file. The others are logged as ignored.
+func (c *Client) single(rel *Release, files []*Release) (*Release, error) {
+	var named, bins []*Release
+	for _, f := range files {
+		if base := path.Base(f.Path); base == rel.App || base == rel.App+".exe" {
+			named = append(named, f)
+		}
+		if f.Kind == install.KindBinary {
+			bins = append(bins, f)
+		}
+	}
+	var one *Release
+	switch {
+	case len(files) == 1:
+		one = files[0]
+	case len(named) == 1:
+		one = named[0]
+	case len(bins) == 1:
+		one = bins[0]
+	default:
+		return nil, fmt.Errorf("update %s %s: %w: %d files and none of them is the executable (named %q, or the only binary); install it with an installer of several files", rel.App, rel.Version, ErrRefused, len(files), rel.App)
+	}
+	for _, f := range files {
+		if f != one {
+			c.note("client.release_file_ignored", slog.String("target", f.Path),
+				slog.String("reason", "installing one executable: "+one.Path))
+		}
+	}
+	return one, nil
+}
+
+// note logs one informational event, if a logger is configured.
+func (c *Client) note(name string, attrs ...slog.Attr) {
+	if c.cfg.Log == nil {
+		return
+	}
+	attrs = append([]slog.Attr{slog.String("event", name), slog.String("app", c.cfg.App)}, attrs...)
+	c.cfg.Log.LogAttrs(context.Background(), slog.LevelInfo, name, attrs...)
+}
+
+// releaseFiles returns every signed file of version ver that p accepts,
+// sorted by path (the order pick uses).
+func releaseFiles(targets map[string]*metadata.TargetFiles, p policy, ver string) []*Release {
+	var out []*Release
+	for path, tf := range targets {
+		rel, err := p.release(path, tf)
+		if err == nil && rel.Version == ver && p.allows(ver) {
+			out = append(out, rel)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// stagingDir checks that StateDir/staging and StateDir/downloads are
+// private to this user (R51) and returns a fresh 0700 directory in
+// staging.
+func (c *Client) stagingDir() (string, error) {
+	staging := filepath.Join(c.cfg.StateDir, "staging")
+	if err := os.Mkdir(staging, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	for _, d := range []string{staging, c.downloads} {
+		if err := checkPrivate(d); err != nil {
+			c.event("client.staging_refused", slog.String("dir", d), slog.String("reason", err.Error()))
+			return "", err
+		}
+	}
+	return os.MkdirTemp(staging, "update-") // 0700, random name
 }
 
 // artifact describes the verified file for the installer. Length, hashes,
