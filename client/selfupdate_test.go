@@ -58,6 +58,8 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		t.FailNow()
 	}
 
+	t.Run("first self-update fails health", func(t *testing.T) { firstSelfUpdateFails(t, v1, v3) })
+
 	f := newFixture(t)
 	platform := runtime.GOOS + "/" + runtime.GOARCH
 	f.publish("selfupdate", "1.0.0", platform, "selfupdate", v1)
@@ -123,4 +125,41 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		t.Errorf("v3 was tried again:\n%s", out)
 	}
 	mustFile(t, exe, v2)
+}
+
+// firstSelfUpdateFails runs v1, put in place by other means (as a package
+// manager would), with only an unhealthy 3.0.0 newer: its first
+// self-update is rolled back and v1 keeps running (R44).
+func firstSelfUpdateFails(t *testing.T, v1, v3 []byte) {
+	f := newFixture(t)
+	platform := runtime.GOOS + "/" + runtime.GOARCH
+	f.publish("selfupdate", "3.0.0", platform, "selfupdate", v3)
+	tmp := t.TempDir()
+	rootFile, caFile := filepath.Join(tmp, "root.json"), filepath.Join(tmp, "ca.pem")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
+	os.WriteFile(rootFile, f.root, 0o644)
+	os.WriteFile(caFile, ca, 0o644)
+	exe := filepath.Join(tmp, "app", "selfupdate")
+	os.MkdirAll(filepath.Dir(exe), 0o755)
+	if err := os.WriteFile(exe, v1, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(tmp, "state")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := exec.CommandContext(ctx, exe, "-repo", f.srv.URL, "-root", rootFile, "-ca", caFile, "-state", state).CombinedOutput()
+	if err != nil {
+		t.Fatalf("selfupdate: %v\n%s", err, b)
+	}
+	for _, w := range []string{"selfupdate 1.0.0 running", "new version failed and was rolled back", "selfupdate 1.0.0 done"} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("output lacks %q:\n%s", w, b)
+		}
+	}
+	mustFile(t, exe, v1)
+	inst := &install.Binary{App: "selfupdate", Target: exe, StateDir: filepath.Join(state, "install")}
+	st, err := inst.State(context.Background())
+	if _, bad := st.Bad["3.0.0"]; err != nil || !bad || st.Installed == nil || st.Installed.Version != "" {
+		t.Fatalf("state %+v %v: want the adopted v1 installed and 3.0.0 marked bad", st, err)
+	}
 }
