@@ -36,7 +36,16 @@
 // that itself fails returns a *RollbackError and stays pending so the next
 // Recover retries it (R45).
 //
-// One install per application at a time: a second caller gets ErrBusy (R50).
+// A live program that ferry did not install is adopted as the installed
+// version (version unknown) before the first install's intent, so it is
+// what a rollback restores. Slots.ApplyAll installs every artifact of one
+// release into one slot, or none (R47). A health command's exit status is
+// all that counts; its output is never parsed, and no command runs through
+// a shell (R37).
+//
+// One install per application at a time: a second caller gets ErrBusy (R50);
+// Binary also locks next to Target, so installers of one Target with
+// different state directories are serialized too.
 // A Binary or Slots value is not safe for concurrent use; separate values
 // (even in separate processes) are serialized by the lock.
 //
