@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ferry-updates/ferry/bench/internal/harness"
 )
@@ -17,16 +18,27 @@ func throughput(size int64, r harness.Result) string {
 	return fmt.Sprintf("%.0f MiB/s", float64(size)/(1<<20)/r.Duration().Seconds())
 }
 
-func write(w io.Writer, st *setup, reps int, fetchR, clientR, curl harness.Result) error {
-	fmt.Fprintf(w, "One %s target over HTTPS on 127.0.0.1; medians of %d runs each, interleaved.\n\n", harness.Size(st.size), reps)
-	t := harness.Table{Header: []string{"client", "time", "throughput", "vs curl", "served", "requests", "peak RSS (VmHWM)", "rusage maxrss"}}
-	add := func(name string, r harness.Result, rss, maxrss string) {
-		t.Add(name, harness.Dur(r.Duration()), throughput(st.size, r), harness.Ratio(r.Nanos, curl.Nanos),
-			harness.Size(r.Bytes), fmt.Sprint(r.Requests), rss, maxrss)
+// runs lists the times of rs in run order.
+func runs(rs []harness.Result) string {
+	var ts []string
+	for _, r := range rs {
+		ts = append(ts, harness.Dur(r.Duration()))
 	}
-	add("ferry fetch.File (to disk, SHA-256 verified)", fetchR, harness.Size(fetchR.PeakRSS), harness.Size(fetchR.Maxrss))
-	add("ferry client: New + Check + Download", clientR, harness.Size(clientR.PeakRSS), harness.Size(clientR.Maxrss))
-	add("curl --cacert CA -s URL | sha256sum", curl, "not measured", "not measured")
+	return strings.Join(ts, ", ")
+}
+
+func write(w io.Writer, st *setup, reps int, all map[string][]harness.Result) error {
+	fetchR, clientR, curl := harness.Median(all["fetch"]), harness.Median(all["client"]), harness.Median(all["curl"])
+	fmt.Fprintf(w, "One %s target over HTTPS on 127.0.0.1; medians of %d runs each, interleaved in rotating order.\n\n", harness.Size(st.size), reps)
+	t := harness.Table{Header: []string{"client", "time", "throughput", "vs curl", "served", "requests",
+		"peak RSS (VmHWM)", "rusage maxrss", "every run"}}
+	add := func(name string, r harness.Result, rss, maxrss string, rs []harness.Result) {
+		t.Add(name, harness.Dur(r.Duration()), throughput(st.size, r), harness.Ratio(r.Nanos, curl.Nanos),
+			harness.Size(r.Bytes), fmt.Sprint(r.Requests), rss, maxrss, runs(rs))
+	}
+	add("ferry fetch.File (to disk, SHA-256 verified)", fetchR, harness.Size(fetchR.PeakRSS), harness.Size(fetchR.Maxrss), all["fetch"])
+	add("ferry client: New + Check + Download", clientR, harness.Size(clientR.PeakRSS), harness.Size(clientR.Maxrss), all["client"])
+	add("curl --cacert CA -s URL | sha256sum", curl, "not measured", "not measured", all["curl"])
 	if err := t.Write(w); err != nil {
 		return err
 	}
