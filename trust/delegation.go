@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -26,6 +26,17 @@ var errNotListed = fmt.Errorf("%w", ErrNotFound)
 type budget struct {
 	max  int
 	seen map[string]bool
+	// expires is the earliest expiry of the roles used, after which a
+	// memoized result of the lookup is no longer valid.
+	expires time.Time
+	limited bool // the cap stopped the lookup
+}
+
+// note records that the lookup used h.
+func (b *budget) note(h *held) {
+	if exp := h.md.Signed.Expires; b.expires.IsZero() || exp.Before(b.expires) {
+		b.expires = exp
+	}
 }
 
 func (c *Client) newBudget() *budget {
@@ -39,6 +50,7 @@ func (b *budget) visit(role string) bool {
 		return true
 	}
 	if len(b.seen) >= b.max {
+		b.limited = true
 		return false
 	}
 	b.seen[role] = true
@@ -47,7 +59,7 @@ func (b *budget) visit(role string) bool {
 
 // search is the pre-order depth-first search of spec 5.6.7, visiting only
 // roles the budget allows.
-func (c *Client) search(ctx context.Context, src Source, name string, b *budget) (tf *metadata.TargetFiles, err error) {
+func (c *Client) search(ctx context.Context, src Source, name string, b *budget, sel *selector) (tf *metadata.TargetFiles, err error) {
 	defer recoverInvalid(name, &err)
 	stack := []step{{metadata.TARGETS, metadata.ROOT}}
 	visited := map[string]bool{}
@@ -65,6 +77,7 @@ func (c *Client) search(ctx context.Context, src Source, name string, b *budget)
 		if err != nil {
 			return nil, err
 		}
+		b.note(h)
 		if t := h.md.Signed.Targets[name]; t != nil {
 			cp := *t
 			cp.Path = name
@@ -74,7 +87,7 @@ func (c *Client) search(ctx context.Context, src Source, name string, b *budget)
 			continue
 		}
 		var children []step
-		for _, rr := range h.md.Signed.Delegations.GetRolesForTarget(name) {
+		for _, rr := range rolesFor(h.md.Signed.Delegations, name, sel.candidates(h)) {
 			children = append(children, step{rr.Name, s.role})
 			if rr.Terminating {
 				stack = stack[:0] // nothing after a terminating delegation
@@ -90,9 +103,9 @@ func (c *Client) search(ctx context.Context, src Source, name string, b *budget)
 // under collects the targets under prefix from every role that may list
 // one, in the search's pre-order, then resolves each through search. The
 // collection and the searches share one budget of MaxDelegations roles.
-func (c *Client) under(ctx context.Context, src Source, prefix string) (out map[string]*metadata.TargetFiles, err error) {
+func (c *Client) under(ctx context.Context, src Source, prefix string, b *budget) (out map[string]*metadata.TargetFiles, err error) {
 	defer recoverInvalid(prefix, &err)
-	b := c.newBudget()
+	sel := newSelector(prefix)
 	names := map[string]bool{}
 	visited := map[string]bool{}
 	stack := []step{{metadata.TARGETS, metadata.ROOT}}
@@ -111,16 +124,17 @@ func (c *Client) under(ctx context.Context, src Source, prefix string) (out map[
 		if err != nil {
 			return nil, err
 		}
+		b.note(h)
 		for p := range h.md.Signed.Targets {
 			if strings.HasPrefix(p, prefix) {
 				names[p] = true
 			}
 		}
-		stack = append(stack, children(h, s.role, prefix)...)
+		stack = append(stack, children(h, s.role, sel)...)
 	}
 	out = map[string]*metadata.TargetFiles{}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
-		tf, err := c.search(ctx, src, n, b)
+		tf, err := c.search(ctx, src, n, b, sel)
 		if errors.Is(err, errNotListed) {
 			continue // listed, but not by the role the search chooses
 		}
@@ -133,17 +147,15 @@ func (c *Client) under(ctx context.Context, src Source, prefix string) (out map[
 }
 
 // children returns the roles delegated by h (reached as role) that may
-// list a path under prefix, in reverse order for a pre-order stack.
-func children(h *held, role, prefix string) []step {
+// list a path under sel's prefix, in reverse order for a pre-order stack.
+func children(h *held, role string, sel *selector) []step {
 	del := h.md.Signed.Delegations
 	if del == nil {
 		return nil
 	}
 	var out []step
-	for _, dr := range del.Roles {
-		if mayHold(&dr, prefix) {
-			out = append(out, step{dr.Name, role})
-		}
+	for _, i := range sel.candidates(h) {
+		out = append(out, step{del.Roles[i].Name, role})
 	}
 	if sr := del.SuccinctRoles; sr != nil {
 		for _, r := range sr.GetRoles() {
@@ -152,29 +164,6 @@ func children(h *held, role, prefix string) []step {
 	}
 	slices.Reverse(out)
 	return out
-}
-
-// mayHold reports whether a delegated role could be trusted for some path
-// starting with prefix (conservatively: true when unsure).
-func mayHold(dr *metadata.DelegatedRole, prefix string) bool {
-	if len(dr.PathHashPrefixes) > 0 {
-		return true
-	}
-	pp := strings.Split(prefix, "/")
-	for _, pattern := range dr.Paths {
-		ps := strings.Split(pattern, "/")
-		if len(ps) < len(pp) {
-			continue
-		}
-		ok := true
-		for i := 0; i < len(pp)-1 && ok; i++ {
-			ok, _ = filepath.Match(ps[i], pp[i])
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
 }
 
 // role returns role as verified through parent, fetching it if needed.

@@ -29,7 +29,15 @@
 //   - Delegations are searched in pre-order with terminating delegations, a
 //     visited set and a cap; a delegated role is verified against the
 //     delegator on the path searched now; roles missing from snapshot are
-//     rejected.
+//     rejected. Path patterns are matched as go-tuf's GetRolesForTarget
+//     does, without allocating; TargetsUnder tests each target only
+//     against the delegations that can match under its prefix.
+//   - Target and TargetsUnder results are memoized for the trusted state
+//     they were computed on: a lookup after a refresh that changed nothing
+//     is a map lookup. Any change of trusted metadata (a new timestamp,
+//     root, snapshot or targets, a newly loaded role) discards the memo,
+//     and a memoized result is not served after the earliest expiry of
+//     the roles its search used.
 //   - Every rejection returned is a *SecurityError wrapping one kind
 //     (ErrBadSignature, ErrRollback, ErrExpired, ErrMismatch, ErrInvalid,
 //     ErrTooLarge) and is logged exactly once to Config.Log as a

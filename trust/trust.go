@@ -86,6 +86,8 @@ type Client struct {
 	cfg Config
 	log *slog.Logger
 	st  *state
+	// memo holds lookup results for st (see memo).
+	memo *memo
 	// RefTime is the reference time of the last successful refresh, against
 	// which expiry of delegated roles is judged. Zero before a refresh.
 	RefTime time.Time
@@ -230,6 +232,11 @@ func (c *Client) Refresh(ctx context.Context, src Source) (err error) {
 	if err := r.run(); err != nil {
 		return fmt.Errorf("trust: refresh: %w", err)
 	}
+	if sameTrust(c.st, r.st) {
+		c.keepMemo(r.st)
+	} else {
+		c.memo = nil
+	}
 	c.st, c.RefTime = r.st, ref
 	return nil
 }
@@ -244,7 +251,15 @@ func (c *Client) Target(ctx context.Context, src Source, name string) (tf *metad
 	if err := c.ready(); err != nil {
 		return nil, err
 	}
-	return c.search(ctx, src, name, c.newBudget())
+	if tf, ok := c.memoTarget(name); ok {
+		return tf, nil
+	}
+	b := c.newBudget()
+	if tf, err = c.search(ctx, src, name, b, nil); err != nil {
+		return nil, err
+	}
+	c.rememberTarget(name, tf, b)
+	return tf, nil
 }
 
 // TargetsUnder returns every target whose path starts with prefix (for
@@ -256,7 +271,17 @@ func (c *Client) TargetsUnder(ctx context.Context, src Source, prefix string) (m
 	if err := c.ready(); err != nil {
 		return nil, err
 	}
-	return c.under(ctx, src, prefix)
+	if m, ok := c.memoUnder(prefix); ok {
+		return m, nil
+	}
+	b := c.newBudget()
+	if m, err = c.under(ctx, src, prefix, b); err != nil {
+		return nil, err
+	}
+	if !b.limited { // a cut-short lookup runs (and logs) again
+		c.rememberUnder(prefix, m, b)
+	}
+	return m, nil
 }
 
 func (c *Client) ready() error {
