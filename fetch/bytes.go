@@ -31,6 +31,7 @@ func (f *Fetcher) bytes(ctx context.Context, url string, maxLen int64) ([]byte, 
 	defer w.stop()
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		drain(resp.Body)
 		return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	if resp.ContentLength > maxLen {
@@ -64,4 +65,14 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.w.add(n)
 	return n, err
+}
+
+// maxDrain is how much of an error response's body is read so that the
+// connection can be reused (a 404 for the next root is part of every
+// refresh); a longer body is left unread and the connection closed.
+const maxDrain = 4 << 10
+
+// drain reads and discards at most maxDrain bytes of body.
+func drain(body io.Reader) {
+	io.CopyN(io.Discard, body, maxDrain)
 }

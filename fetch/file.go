@@ -201,6 +201,7 @@ func (d *download) request(ctx context.Context) error {
 		d.rangeOK = resp.Header.Get("Accept-Ranges") == "bytes"
 		n = d.want.Length
 	default:
+		drain(resp.Body)
 		return &StatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	if resp.ContentLength > n {
