@@ -13,7 +13,7 @@ type dayDuration time.Duration
 
 func (d *dayDuration) String() string {
 	if *d == 0 {
-		return "default"
+		return "" // the usage text names the default
 	}
 	return time.Duration(*d).String()
 }

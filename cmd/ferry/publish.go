@@ -176,9 +176,11 @@ func (e *env) repoCmd() *cobra.Command {
 	)
 	refresh := &cobra.Command{
 		Use:   "refresh --repo DIR [--force]",
-		Short: "Re-sign snapshot and timestamp before they expire",
+		Short: "Re-sign metadata before it expires",
 		Long: `Re-sign snapshot and timestamp if they expire within half their lifetime, or always
-with --force. ferry serve can do this on a schedule (--refresh-interval).`,
+with --force; targets and the applications' roles are re-signed too when they are within half
+their lifetime (their keys must then be in the repository). Root is never re-signed.
+ferry serve can do this on a schedule (--refresh-interval).`,
 		Example: `  ferry repo refresh --repo ./repo
   ferry repo refresh --repo ./repo --force`,
 		Args: cobra.NoArgs,

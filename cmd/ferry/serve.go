@@ -34,8 +34,9 @@ func (e *env) serveCmd() *cobra.Command {
 CAFILE, a new CA and a certificate for the listen address are created and the CA certificate is
 written to CAFILE for clients (--ca CAFILE). With --addr 127.0.0.1:0 a free port is chosen; the
 URL is printed and, with --addr-file, written to a file. When a passphrase is available
-(FERRY_PASSPHRASE or --passphrase-file), snapshot and timestamp are re-signed every
---refresh-interval before they expire.`,
+(FERRY_PASSPHRASE or --passphrase-file), the repository is refreshed every --refresh-interval as
+ferry repo refresh does: snapshot and timestamp, and targets and application roles when they are
+within half their lifetime.`,
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
   ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt`,
@@ -49,7 +50,7 @@ URL is printed and, with --addr-file, written to a file. When a passphrase is av
 	f.StringVar(&fl.tlsCert, "tls-cert", "", "PEM certificate chain file")
 	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM private key file")
 	f.StringVar(&fl.selfSigned, "self-signed", "", "create a CA and certificate; write the CA certificate to this file")
-	f.DurationVar(&fl.refresh, "refresh-interval", time.Hour, "how often to re-sign snapshot and timestamp when due (0: never)")
+	f.DurationVar(&fl.refresh, "refresh-interval", time.Hour, "how often to re-sign metadata that is due (0: never)")
 	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the key passphrase from this file (enables automatic refresh)")
 	cmd.MarkFlagRequired("repo")
 	return cmd

@@ -69,7 +69,7 @@ saved in --target-dir under their URL-query-encoded path. Exit status 0 on succe
 		},
 		&cobra.Command{
 			Use: "refresh", Short: "Refresh trusted metadata from --metadata-url",
-			Example: "  ferry tuf refresh --metadata-dir ./md --metadata-url https://127.0.0.1:8443/metadata/",
+			Example: "  ferry tuf refresh --metadata-dir ./md --metadata-url https://127.0.0.1:8443/metadata/ --ca ./ca.pem",
 			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				_, _, err := e.tufRefresh(cmd.Context(), fl)
