@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -103,19 +104,6 @@ func (r *Repo) newAppKey(app string) (*roleKey, error) {
 	return r.key(file, app, nil)
 }
 
-func (r *Repo) createAppKey(app string) (*roleKey, error) {
-	priv, err := keys.Generate()
-	if err != nil {
-		return nil, err
-	}
-	file := keyFile(r.dir, app)
-	if err := keys.Save(file, priv, r.passphrase, r.settings.KeyWorkFactor); err != nil {
-		return nil, err
-	}
-	k, err := newRoleKey(priv)
-	if err != nil {
-		return nil, err
-	}
-	r.signers[file] = k
-	return k, nil
+func (r *Repo) createAppKey(ctx context.Context, app string) (*roleKey, error) {
+	return r.generate(ctx, keyFile(r.dir, app))
 }

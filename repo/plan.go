@@ -142,7 +142,7 @@ func (r *Repo) apply(ctx context.Context, st *state, p *publishPlan) error {
 		k := newKeys[app]
 		if k == nil {
 			var err error
-			if k, err = r.createAppKey(app); err != nil {
+			if k, err = r.createAppKey(ctx, app); err != nil {
 				return err
 			}
 			created = true
