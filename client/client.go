@@ -250,10 +250,15 @@ func (c *Client) targetsUnder(ctx context.Context) (map[string]*metadata.TargetF
 }
 
 // event logs one structured rejection event, if a logger is configured.
-func (c *Client) event(name string, attrs ...slog.Attr) {
+func (c *Client) event(name string, attrs ...slog.Attr) { c.log(slog.LevelWarn, name, attrs) }
+
+// note logs one informational event, if a logger is configured.
+func (c *Client) note(name string, attrs ...slog.Attr) { c.log(slog.LevelInfo, name, attrs) }
+
+func (c *Client) log(level slog.Level, name string, attrs []slog.Attr) {
 	if c.cfg.Log == nil {
 		return
 	}
 	attrs = append([]slog.Attr{slog.String("event", name), slog.String("app", c.cfg.App)}, attrs...)
-	c.cfg.Log.LogAttrs(context.Background(), slog.LevelWarn, name, attrs...)
+	c.cfg.Log.LogAttrs(context.Background(), level, name, attrs...)
 }

@@ -211,15 +211,6 @@ func (c *Client) single(rel *Release, files []*Release) (*Release, error) {
 	return one, nil
 }
 
-// note logs one informational event, if a logger is configured.
-func (c *Client) note(name string, attrs ...slog.Attr) {
-	if c.cfg.Log == nil {
-		return
-	}
-	attrs = append([]slog.Attr{slog.String("event", name), slog.String("app", c.cfg.App)}, attrs...)
-	c.cfg.Log.LogAttrs(context.Background(), slog.LevelInfo, name, attrs...)
-}
-
 // releaseFiles returns every signed file of version ver that p accepts,
 // sorted by path (the order pick uses).
 func releaseFiles(targets map[string]*metadata.TargetFiles, p policy, ver string) []*Release {
