@@ -43,7 +43,8 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 }
 
 // Write atomically replaces path with whatever fill writes, created with mode
-// perm. If fill returns an error, path is left untouched.
+// perm. If fill returns an error (or panics), path is left untouched and
+// the temporary file is removed.
 func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -54,8 +55,8 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	renamed := false
-	defer func() {
-		if err != nil && !renamed {
+	defer func() { // also when fill panics, which leaves err nil
+		if !renamed {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}

@@ -98,3 +98,23 @@ func TestDirSyncFailsAfterRename_R43(t *testing.T) {
 		t.Fatalf("after the fault: %v", err)
 	}
 }
+
+func TestWriteFillPanics(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	if err := WriteFile(p, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("panic did not propagate")
+			}
+		}()
+		Write(p, 0o600, func(w io.Writer) error { w.Write([]byte("half")); panic("boom") })
+	}()
+	wantFile(t, p, "old")
+	if n := entries(t, dir); len(n) != 1 {
+		t.Errorf("left behind: %v", n)
+	}
+}
