@@ -76,6 +76,9 @@ func Save(path string, priv ed25519.PrivateKey, passphrase []byte, workFactor in
 	if workFactor < 1 || workFactor > 30 {
 		return fmt.Errorf("save key %s: scrypt work factor %d out of range 1..30", path, workFactor)
 	}
+	if len(priv) != ed25519.PrivateKeySize { // x509 would panic on a short one
+		return fmt.Errorf("save key %s: ed25519 private key of %d bytes, want %d", path, len(priv), ed25519.PrivateKeySize)
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		return fmt.Errorf("save key %s: %w", path, err)

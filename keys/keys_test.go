@@ -107,6 +107,14 @@ func TestSaveRejectsBadInput(t *testing.T) {
 	if err := keys.Save(filepath.Join(dir, "b"), priv, []byte("p"), 99); err == nil {
 		t.Error("work factor 99 accepted")
 	}
+	for _, bad := range []ed25519.PrivateKey{nil, priv[:31], priv[:63]} {
+		if err := keys.Save(filepath.Join(dir, "c"), bad, []byte("p"), testWorkFactor); err == nil {
+			t.Errorf("private key of %d bytes accepted", len(bad))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused key left a file: %v", err)
+	}
 }
 
 func TestSignerAndTUFKey(t *testing.T) {
