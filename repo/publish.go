@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -170,8 +170,8 @@ func hashSource(rel Release, src string) (sourceFile, error) {
 // storedName is where a target's bytes live under public/targets: the
 // consistent-snapshot name DIR/SHA256HEX.FILE.
 func storedName(e Entry) string {
-	dir, base := e.Path[:strings.LastIndexByte(e.Path, '/')], e.Path[strings.LastIndexByte(e.Path, '/')+1:]
-	return dir + "/" + e.SHA256 + "." + base
+	dir, base := path.Split(e.Path)
+	return dir + e.SHA256 + "." + base
 }
 
 // targetFile is the TUF description of a source file.
