@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 )
 
@@ -43,7 +44,7 @@ func (f *Fetcher) bytes(ctx context.Context, url string, maxLen int64) ([]byte, 
 	if resp.ContentLength > 0 {
 		buf.Grow(int(min(resp.ContentLength, maxPreGrow)))
 	}
-	_, err = io.Copy(&buf, &countReader{r: io.LimitReader(resp.Body, maxLen+1), w: w})
+	_, err = io.Copy(&buf, &countReader{r: io.LimitReader(resp.Body, plusOne(maxLen)), w: w})
 	// A cancelled request can end the body with a plain EOF: the watch
 	// knows whether the body really ended.
 	if err := w.cause(err); err != nil {
@@ -53,6 +54,16 @@ func (f *Fetcher) bytes(ctx context.Context, url string, maxLen int64) ([]byte, 
 		return nil, fmt.Errorf("%w: body exceeds the limit of %d bytes", ErrTooLarge, maxLen)
 	}
 	return buf.Bytes(), nil
+}
+
+// plusOne is n+1, the read limit that tells a body of n bytes from a
+// longer one, saturating at math.MaxInt64 (where n+1 would wrap negative and
+// io.LimitReader would read nothing).
+func plusOne(n int64) int64 {
+	if n == math.MaxInt64 {
+		return n
+	}
+	return n + 1
 }
 
 // countReader reports every byte read to the rate watchdog.

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -116,5 +117,16 @@ func TestHugeContentLengthWithinLimit_R16(t *testing.T) {
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
 		t.Errorf("allocated %d bytes for a %d-byte body claiming %d", got, 1000, claimed)
+	}
+}
+
+// TestBytesLimitMaxInt64 checks that the largest limit does not wrap the
+// limit+1 read bound: the whole body arrives, never an empty one.
+func TestBytesLimitMaxInt64(t *testing.T) {
+	body := content(1000)
+	srv, f := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }), Options{})
+	b, err := f.Bytes(context.Background(), srv.URL+"/", math.MaxInt64)
+	if err != nil || string(b) != string(body) {
+		t.Fatalf("got %d bytes, %v; want %d bytes", len(b), err, len(body))
 	}
 }

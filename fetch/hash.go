@@ -116,7 +116,7 @@ func VerifyFile(path string, want Want) error {
 		return err
 	}
 	defer f.Close()
-	if _, err := io.Copy(v, io.LimitReader(f, want.Length+1)); err != nil {
+	if _, err := io.Copy(v, io.LimitReader(f, plusOne(want.Length))); err != nil {
 		return err
 	}
 	return v.Check()
