@@ -39,7 +39,8 @@ const (
 // resuming from the bytes already there with a Range request, never writing
 // beyond want.Length. It hashes the whole file (including bytes from an
 // earlier attempt) and returns nil only if length and every known hash match.
-// On a mismatch the partial file is removed.
+// On a mismatch (ErrMismatch, or ErrTooLarge for bytes beyond want.Length)
+// the partial file is removed.
 //
 // Known hash algorithms are sha256 and sha512; others are ignored, and Want
 // must list at least one known one. Each request's deadline is
@@ -48,8 +49,8 @@ const (
 // supports Range, a request cut off by the deadline or the minimum rate
 // after making progress, or by a broken connection, is resumed (at most
 // maxResumes times). An interrupted download (deadline, minimum rate,
-// cancelled context) leaves the partial file for a later call to resume. On success the file is synced to disk; the caller moves it
-// into place.
+// cancelled context) leaves the partial file for a later call to resume.
+// On success the file is synced to disk; the caller moves it into place.
 func (f *Fetcher) File(ctx context.Context, url, path string, want Want, progress Progress) error {
 	return wrap(url, f.file(ctx, url, path, want, progress))
 }
