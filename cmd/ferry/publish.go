@@ -94,11 +94,7 @@ published version is immutable: the same app, version and platform with other by
   ferry release publish --repo ./repo --app hello --version 1.4.2 --platform darwin/arm64 --kind tar.gz ./hello.tar.gz`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.passphrase(pass, false)
-			if err != nil {
-				return err
-			}
-			r, err := repo.Open(dir, p)
+			r, err := e.openRepo(dir, pass)
 			if err != nil {
 				return err
 			}
@@ -185,11 +181,7 @@ ferry serve can do this on a schedule (--refresh-interval).`,
   ferry repo refresh --repo ./repo --force`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.passphrase(pass, false)
-			if err != nil {
-				return err
-			}
-			r, err := repo.Open(dir, p)
+			r, err := e.openRepo(dir, pass)
 			if err != nil {
 				return err
 			}

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
-	"github.com/ferry-updates/ferry/repo"
 )
 
 type serveFlags struct {
@@ -121,11 +120,7 @@ func (e *env) startRefresher(ctx context.Context, fl serveFlags) error {
 		fmt.Fprintln(e.stderr, "ferry: note: no passphrase given; snapshot and timestamp are not re-signed automatically (run ferry repo refresh before they expire)")
 		return nil
 	}
-	p, err := e.passphrase(fl.pass, false)
-	if err != nil {
-		return err
-	}
-	r, err := repo.Open(fl.dir, p)
+	r, err := e.openRepo(fl.dir, fl.pass)
 	if err != nil {
 		return err
 	}
