@@ -297,16 +297,9 @@ func (c *Client) fetchRole(ctx context.Context, src Source, role string, keys ma
 	if c.st.root.Signed.ConsistentSnapshot {
 		name = fmt.Sprintf("%d.%s", meta.Version, name)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	maxLen := limit(meta.Length, MaxTargetsLength)
-	data, err := src.FetchMetadata(ctx, name, maxLen)
+	data, err := fetchLimited(ctx, src, role, name, limit(meta.Length, MaxTargetsLength))
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", name, err)
-	}
-	if int64(len(data)) > maxLen {
-		return nil, secErr(ErrTooLarge, role, "metadata file exceeds its limit").want(maxLen, len(data))
+		return nil, err
 	}
 	h, err := check(data)
 	if err != nil {

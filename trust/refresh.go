@@ -81,15 +81,21 @@ func (r *refresh) run() error {
 }
 
 func (r *refresh) fetch(name string, maxLen int64) ([]byte, error) {
-	if err := r.ctx.Err(); err != nil {
+	return fetchLimited(r.ctx, r.src, name, name, maxLen)
+}
+
+// fetchLimited fetches the file name from src, at most maxLen bytes; a
+// Source that returns more is an ErrTooLarge rejection of role.
+func fetchLimited(ctx context.Context, src Source, role, name string, maxLen int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	data, err := r.src.FetchMetadata(r.ctx, name, maxLen)
+	data, err := src.FetchMetadata(ctx, name, maxLen)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", name, err)
 	}
 	if int64(len(data)) > maxLen {
-		return nil, secErr(ErrTooLarge, name, "metadata file exceeds its limit").want(maxLen, len(data))
+		return nil, secErr(ErrTooLarge, role, "metadata file exceeds its limit").want(maxLen, len(data))
 	}
 	return data, nil
 }
