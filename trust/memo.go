@@ -32,7 +32,8 @@ type memoUnder struct {
 	expires time.Time
 }
 
-// valid drops the memo unless it still describes the client's state.
+// memoValid returns the client's memo, replacing it with an empty one
+// unless it still describes the client's state.
 func (c *Client) memoValid() *memo {
 	m := c.memo
 	if m == nil || m.st != c.st || m.nroles != len(c.st.roles) {
@@ -69,8 +70,8 @@ func (c *Client) memoUnder(prefix string) (map[string]*metadata.TargetFiles, boo
 	return copyTargets(e.m), true
 }
 
-// remember stores a result computed on the current state (after the
-// lookup, so roles it loaded count as part of that state).
+// rememberTarget and rememberUnder store a result computed on the current
+// state (after the lookup, so roles it loaded count as part of that state).
 func (c *Client) rememberTarget(name string, tf *metadata.TargetFiles, b *budget) {
 	cp := *tf
 	c.memoValid().target[name] = memoTarget{&cp, b.expires}

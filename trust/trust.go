@@ -24,8 +24,9 @@ import (
 // percent-encoded, so role "a/b" is "V.a%2Fb.json"; "ROLE.json" without
 // consistent snapshots). A Source appends it to its base as it is, never
 // escaping it again, after checking that it is one segment (no "/", "?",
-// "#", not "." or ".."): fetch.JoinEscaped does both. A missing file is an error wrapping ErrNotFound;
-// a refused one (HTTP 403) an error wrapping ErrForbidden.
+// "#", not "." or ".."): fetch.JoinEscaped does both. A missing file is an
+// error wrapping ErrNotFound; a refused one (HTTP 403) an error wrapping
+// ErrForbidden.
 type Source interface {
 	FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error)
 }
