@@ -44,11 +44,8 @@ func (b *Binary) Apply(ctx context.Context, a Artifact) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := a.check(); err != nil {
-		return Result{}, fmt.Errorf("install: %w", err)
-	}
-	if a.App != b.App {
-		return Result{}, fmt.Errorf("install: artifact is for app %q, installer for %q", a.App, b.App)
+	if err := a.checkFor(b.App); err != nil {
+		return Result{}, err
 	}
 	if a.Kind != KindBinary {
 		return Result{}, fmt.Errorf("install %s/%s: kind %q cannot replace an executable", a.App, a.Version, a.Kind)

@@ -127,6 +127,17 @@ func (a *Artifact) check() error {
 	return err
 }
 
+// checkFor checks a and that it is for the installer of app.
+func (a *Artifact) checkFor(app string) error {
+	if err := a.check(); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	if a.App != app {
+		return fmt.Errorf("install: artifact is for app %q, installer for %q", a.App, app)
+	}
+	return nil
+}
+
 // hashers returns a hash for every known algorithm in a.Hashes. It fails if
 // there is none: an artifact without a usable signed hash is never installed.
 func (a *Artifact) hashers() (map[string]hash.Hash, error) {

@@ -95,11 +95,8 @@ func (s *Slots) ApplyAll(ctx context.Context, arts []Artifact) (Result, error) {
 }
 
 func (s *Slots) check(a *Artifact) error {
-	if err := a.check(); err != nil {
-		return fmt.Errorf("install: %w", err)
-	}
-	if a.App != s.App {
-		return fmt.Errorf("install: artifact is for app %q, installer for %q", a.App, s.App)
+	if err := a.checkFor(s.App); err != nil {
+		return err
 	}
 	switch a.Kind {
 	case KindBinary, KindTarGz, KindTarZst, KindZip:
