@@ -33,7 +33,7 @@ import (
 type Slots struct {
 	Root     string // required
 	App      string // required
-	Keep     int    // versions kept, including current and previous; default 3
+	Keep     int    // versions kept, including current and previous; default 3, at least 2
 	Limits   Limits
 	Health   *Health
 	Restart  []string
