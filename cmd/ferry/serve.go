@@ -117,7 +117,7 @@ func (e *env) startRefresher(ctx context.Context, fl serveFlags) error {
 		return nil
 	}
 	if fl.pass.file == "" && e.getenv(envPassphrase) == "" {
-		fmt.Fprintln(e.stderr, "ferry: note: no passphrase given; snapshot and timestamp are not re-signed automatically (run ferry repo refresh before they expire)")
+		fmt.Fprintln(e.stderr, "ferry: note: no passphrase given; metadata is not re-signed automatically (run ferry repo refresh before it expires)")
 		return nil
 	}
 	r, err := e.openRepo(fl.dir, fl.pass)

@@ -124,10 +124,7 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 		fmt.Fprintf(e.stdout, "%s %s is up to date\n", fl.app, fl.current)
 		return nil
 	}
-	if err := os.MkdirAll(fl.out, 0o755); err != nil {
-		return err
-	}
-	path, err := c.Download(ctx, rel, fl.out)
+	path, err := c.Download(ctx, rel, fl.out) // creates fl.out if needed
 	bar.finish()
 	if err != nil {
 		return fmt.Errorf("refused: %w", err)
