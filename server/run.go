@@ -86,11 +86,18 @@ func Run(ctx context.Context, cfg Config) error {
 
 // newServer validates cfg and builds the http.Server and its listener.
 func newServer(cfg Config) (*http.Server, net.Listener, error) {
-	if cfg.Handler == nil {
-		return nil, nil, errors.New("serve: no handler")
+	var bad error
+	switch {
+	case cfg.Handler == nil:
+		bad = errors.New("serve: no handler")
+	case cfg.TLS == nil || len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil:
+		bad = errors.New("serve: no TLS certificate (HTTPS only)")
 	}
-	if cfg.TLS == nil || len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil {
-		return nil, nil, errors.New("serve: no TLS certificate (HTTPS only)")
+	if bad != nil {
+		if cfg.Listener != nil {
+			cfg.Listener.Close() // Run owns a listener it is given, even when it refuses the config
+		}
+		return nil, nil, bad
 	}
 	tlsCfg := cfg.TLS.Clone()
 	if tlsCfg.MinVersion < tls.VersionTLS12 {
