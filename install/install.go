@@ -1,6 +1,7 @@
 package install
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -137,6 +138,9 @@ func (a *Artifact) checkFor(app string) error {
 	}
 	return nil
 }
+
+// fileName is the name of a binary artifact inside a slot.
+func (a *Artifact) fileName() string { return cmp.Or(a.Name, a.App) }
 
 // hashers returns a hash for every known algorithm in a.Hashes. It fails if
 // there is none: an artifact without a usable signed hash is never installed.

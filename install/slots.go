@@ -1,7 +1,6 @@
 package install
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -82,7 +81,7 @@ func (s *Slots) ApplyAll(ctx context.Context, arts []Artifact) (Result, error) {
 			return Result{}, fmt.Errorf("install %s: artifacts of versions %s and %s in one release", s.App, arts[0].Version, a.Version)
 		}
 		if a.Kind == KindBinary {
-			n := cmp.Or(a.Name, a.App)
+			n := a.fileName()
 			if names[n] {
 				return Result{}, fmt.Errorf("install %s/%s: two binary artifacts named %q", s.App, a.Version, n)
 			}
@@ -222,11 +221,7 @@ func (t *slotStrategy) stageBinary(ctx context.Context, a *Artifact, tree string
 		return "", err
 	}
 	defer src.Close()
-	name := a.Name
-	if name == "" {
-		name = a.App
-	}
-	f, err := t.fs().Create(filepath.Join(tree, name), 0o755)
+	f, err := t.fs().Create(filepath.Join(tree, a.fileName()), 0o755)
 	if err != nil {
 		return "", err
 	}
