@@ -6,13 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"time"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 )
-
-// lockWait is how long OS.Lock retries a held lock before giving up.
-const lockWait = 500 * time.Millisecond
 
 // ErrLocked is returned by Lock when another holder has the lock.
 var ErrLocked = errors.New("locked by another process")
@@ -51,8 +47,9 @@ type FS interface {
 	// WriteFile atomically and durably replaces name with data.
 	WriteFile(name string, data []byte, perm fs.FileMode) error
 	// Lock takes an exclusive lock named by the file name, creating it if
-	// needed. It fails at once with an error wrapping ErrLocked if another
-	// holder has it; Close releases it.
+	// needed. It does not wait for the holder: if another holder has it, it
+	// fails with an error wrapping ErrLocked (OS on unix first retries for
+	// half a second, see lockFile); Close releases it.
 	Lock(name string) (io.Closer, error)
 	// OpenTree returns a Tree confined to the existing directory dir.
 	OpenTree(dir string) (Tree, error)

@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// lockWait is how long lockFile retries a held lock before giving up.
+const lockWait = 500 * time.Millisecond
+
 // lockFile takes an flock on name. The kernel releases it when the process
 // dies, so a crash never leaves a stale lock behind.
 //
