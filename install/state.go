@@ -35,8 +35,9 @@ type State struct {
 }
 
 // Installed identifies an installed version. SHA256 is the executable's
-// hash (Binary) or the artifact's (Slots). Version is "" when it was rebuilt
-// from disk after the state file was lost.
+// hash (Binary) or the artifact's (Slots). For Binary, Version is "" when
+// the executable was adopted (ferry did not install it) or rebuilt from disk
+// after the state file was lost.
 type Installed struct {
 	Version string `json:"version"`
 	SHA256  string `json:"sha256"`
