@@ -3,9 +3,10 @@ package repo
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -179,11 +180,4 @@ func stale(now, exp time.Time, d time.Duration) bool {
 	return exp.Sub(now) < d/2
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
