@@ -180,8 +180,8 @@ func (e *engine) apply(ctx context.Context, a *Artifact) (Result, error) {
 	}
 	e.h.fp("intent")
 	if err := e.s.place(ctx, a); err != nil {
-		e.recover(ctx, st)
-		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
+		_, rerr := e.recover(ctx, st)
+		return Result{}, errors.Join(fmt.Errorf("install %s/%s: %w", a.App, a.Version, err), rerr)
 	}
 	if err := e.s.swap(ctx, a); err != nil {
 		if !e.swapped(ctx, st) {

@@ -84,6 +84,9 @@ func (r *Repo) topKey(st *state, role string) (*roleKey, error) {
 // appKey returns the key of an existing application role, checked against
 // its delegation in targets.
 func (r *Repo) appKey(st *state, app string) (*roleKey, error) {
+	if st.targets.Signed.Delegations == nil {
+		return nil, fmt.Errorf("application %s has no delegation", app)
+	}
 	for _, d := range st.targets.Signed.Delegations.Roles {
 		if d.Name == app {
 			return r.key(keyFile(r.dir, app), app, d.KeyIDs)
