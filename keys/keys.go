@@ -2,7 +2,6 @@ package keys
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -15,7 +14,6 @@ import (
 	"strings"
 
 	"filippo.io/age"
-	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
@@ -177,16 +175,6 @@ func parsePrivate(plain []byte) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("key type %T, want ed25519", k)
 	}
 	return priv, nil
-}
-
-// Signer returns a go-tuf compatible signer for priv. Ed25519 signs the
-// message itself, so no pre-hash is used (crypto.Hash(0)).
-func Signer(priv ed25519.PrivateKey) (signature.Signer, error) {
-	s, err := signature.LoadSigner(priv, crypto.Hash(0))
-	if err != nil {
-		return nil, fmt.Errorf("load ed25519 signer: %w", err)
-	}
-	return s, nil
 }
 
 // TUFKey returns the TUF metadata form of pub (keytype and scheme

@@ -2,6 +2,7 @@ package keys_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"os"
@@ -119,10 +120,11 @@ func TestSaveRejectsBadInput(t *testing.T) {
 
 func TestSignerAndTUFKey(t *testing.T) {
 	priv, _ := keys.Generate()
-	s, err := keys.Signer(priv)
+	fs, err := keys.NewFileSigner(priv)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := keys.TUFSigner(context.Background(), fs)
 	msg := []byte("signed bytes")
 	sig, err := s.SignMessage(bytes.NewReader(msg))
 	if err != nil {

@@ -24,19 +24,15 @@ type roleKey struct {
 }
 
 func newRoleKey(priv ed25519.PrivateKey) (*roleKey, error) {
-	s, err := keys.Signer(priv)
+	s, err := keys.NewFileSigner(priv)
 	if err != nil {
 		return nil, err
 	}
-	k, err := keys.TUFKey(priv.Public().(ed25519.PublicKey))
+	id, err := s.Key().ID()
 	if err != nil {
 		return nil, err
 	}
-	id, err := k.ID()
-	if err != nil {
-		return nil, err
-	}
-	return &roleKey{signer: s, tuf: k, id: id}, nil
+	return &roleKey{signer: keys.TUFSigner(context.Background(), s), tuf: s.Key(), id: id}, nil
 }
 
 // keyFile returns the path of a role's key file. Application roles live
