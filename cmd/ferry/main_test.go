@@ -15,11 +15,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"ferry": func() { os.Exit(Main()) },
-	})
+// testCommands are the programs that TestMain puts on PATH (each is this
+// test binary under another name); test files add their own in init.
+var testCommands = map[string]func(){
+	"ferry": func() { os.Exit(Main()) },
 }
+
+func TestMain(m *testing.M) { testscript.Main(m, testCommands) }
 
 // TestScripts runs the end-to-end scripts in testdata/*.txtar: each runs
 // the real ferry binary (this test binary) as a user would type it.
