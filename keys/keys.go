@@ -105,7 +105,7 @@ func Save(path string, priv ed25519.PrivateKey, passphrase []byte, workFactor in
 // Load reads and decrypts the key file at path. Errors other than I/O errors
 // are *Error values (see the package doc).
 func Load(path string, passphrase []byte) (ed25519.PrivateKey, error) {
-	data, err := readBounded(path)
+	data, err := readBounded(path, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("read key %s: %w", path, err)
 	}
@@ -135,18 +135,19 @@ func Load(path string, passphrase []byte) (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
-func readBounded(path string) ([]byte, error) {
+// readBounded reads at most limit bytes of path; a longer file is an error.
+func readBounded(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxKeyFile {
-		return nil, fmt.Errorf("larger than %d bytes", maxKeyFile)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
 	}
 	return data, nil
 }

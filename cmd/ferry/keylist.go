@@ -12,8 +12,8 @@ import (
 func (e *env) keyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "key",
-		Short:   "Inspect signing keys",
-		Example: "  ferry key list --repo ./repo",
+		Short:   "Create and inspect signing keys",
+		Example: "  ferry key generate --out ./alice-root.key\n  ferry key list --repo ./repo",
 	}
 	var dir string
 	list := &cobra.Command{
@@ -39,6 +39,6 @@ private key file. Reads only public metadata: no passphrase needed.`,
 	}
 	list.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
 	list.MarkFlagRequired("repo")
-	cmd.AddCommand(list)
+	cmd.AddCommand(list, e.keyGenerateCmd(), e.keyPublicCmd())
 	return cmd
 }
