@@ -2,6 +2,9 @@ package trust_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -108,6 +111,59 @@ func TestDelegationSearch_R21(t *testing.T) {
 			}
 		})
 	}
+}
+
+// R21: hash-bin delegations. path_hash_prefixes are prefixes of the hex
+// digest of the SHA-256 of the target path (the specification's
+// definition, computed here): the bin whose prefix is that digest's is
+// trusted, a bin named by the base64url encoding go-tuf v2.4.2 uses, listed
+// first, is not.
+func TestPathHashPrefixes_R21(t *testing.T) {
+	ctx := context.Background()
+	const path = "bins/file"
+	sum := sha256.Sum256([]byte(path))
+	hexd, b64 := hex.EncodeToString(sum[:]), base64.URLEncoding.EncodeToString(sum[:])
+	n := 1
+	for strings.HasPrefix(hexd, b64[:n]) {
+		n++
+	}
+	// otherbin's prefix is neither path's first hex digit.
+	other := strings.Trim("0123456789abcdef", hexd[:1]+hexDigestT("bins/elsewhere")[:1])[:1]
+	e := newEnv(t)
+	bins := []struct{ role, prefix, content string }{
+		{"b64bin", b64[:n], "base64"},
+		{"otherbin", other, "other"},
+		{"hexbin", hexd[:2], "hex digest"},
+	}
+	for _, b := range bins {
+		e.repo.Delegate("targets", b.role, nil, false)
+		e.repo.AddTarget(b.role, path, []byte(b.content), nil)
+	}
+	for i, b := range bins {
+		e.repo.Targets("targets").Signed.Delegations.Roles[i].PathHashPrefixes = []string{b.prefix}
+	}
+	e.repo.AddTarget("otherbin", "bins/elsewhere", []byte("x"), nil)
+	e.repo.Publish()
+	c := e.refreshed()
+	tf, err := c.Target(ctx, e.repo, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(len("hex digest")); tf.Length != want {
+		t.Fatalf("%s (hex digest %s) resolved to a %d-byte target, want hexbin's %d", path, hexd, tf.Length, want)
+	}
+	if _, err := c.Target(ctx, e.repo, "bins/elsewhere"); !errors.Is(err, trust.ErrNotFound) {
+		t.Fatalf("bins/elsewhere (digest %s) trusted from bin %q: %v", hexDigestT("bins/elsewhere"), other, err)
+	}
+	got, err := c.TargetsUnder(ctx, e.repo, "bins/")
+	if err != nil || got[path] == nil || got[path].Length != tf.Length {
+		t.Fatalf("TargetsUnder: %v %v", got, err)
+	}
+}
+
+func hexDigestT(path string) string {
+	sum := sha256.Sum256([]byte(path))
+	return hex.EncodeToString(sum[:])
 }
 
 // R22: a role reached through a second delegator is verified against that

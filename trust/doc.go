@@ -30,8 +30,11 @@
 //     visited set and a cap; a delegated role is verified against the
 //     delegator on the path searched now; roles missing from snapshot are
 //     rejected. Path patterns are matched as go-tuf's GetRolesForTarget
-//     does, without allocating; TargetsUnder tests each target only
-//     against the delegations that can match under its prefix.
+//     does, without allocating; path_hash_prefixes are prefixes of the
+//     lower-case hex SHA-256 digest of the target path, as the
+//     specification defines them (go-tuf v2.4.2 compares base64url);
+//     TargetsUnder tests each target only against the delegations that
+//     can match under its prefix.
 //   - Target and TargetsUnder results are memoized for the trusted state
 //     they were computed on: a lookup after a refresh that changed nothing
 //     is a map lookup. Any change of trusted metadata (a new timestamp,

@@ -1,6 +1,8 @@
 package trust
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"path/filepath"
 	"strings"
 
@@ -8,10 +10,12 @@ import (
 )
 
 // This file matches target paths against delegation path patterns without
-// allocating. It is exactly equivalent to go-tuf's
+// allocating. For "paths" it is exactly equivalent to go-tuf's
 // Delegations.GetRolesForTarget / DelegatedRole.IsDelegatedPath (which split
 // pattern and path on "/" for every test); match_test.go checks that on a
-// table of patterns and paths.
+// table of patterns and paths. For "path_hash_prefixes" it is not: go-tuf
+// v2.4.2 compares the prefixes with the base64url encoding of the path's
+// SHA-256, where the specification says the hex digest (hashPrefixMatch).
 
 // rolesFor returns the roles of del trusted for name, in del's order, like
 // del.GetRolesForTarget(name). When cand is not nil, only the standard
@@ -42,8 +46,9 @@ func rolesFor(del *metadata.Delegations, name string, cand []int) []metadata.Rol
 	return res
 }
 
-// delegatedPath is DelegatedRole.IsDelegatedPath: paths take precedence
-// over path hash prefixes.
+// delegatedPath reports whether r is trusted for name: paths take
+// precedence over path hash prefixes, as in go-tuf's IsDelegatedPath, but
+// hash prefixes are matched as the specification defines them.
 func delegatedPath(r *metadata.DelegatedRole, name string) bool {
 	if len(r.Paths) > 0 {
 		for _, p := range r.Paths {
@@ -53,9 +58,25 @@ func delegatedPath(r *metadata.DelegatedRole, name string) bool {
 		}
 		return false
 	}
-	if len(r.PathHashPrefixes) > 0 {
-		ok, _ := r.IsDelegatedPath(name) // one hash; nothing to gain here
-		return ok
+	return hashPrefixMatch(r.PathHashPrefixes, name)
+}
+
+// hashPrefixMatch reports whether the lower-case hex digest of the SHA-256
+// of name starts with one of prefixes. This is "path_hash_prefixes" as the
+// TUF specification defines it (each target path, hashed with SHA-256 to a
+// hex digest, must share its prefix with one of them), and as python-tuf
+// implements it; not go-tuf v2.4.2's base64url comparison.
+func hashPrefixMatch(prefixes []string, name string) bool {
+	if len(prefixes) == 0 {
+		return false
+	}
+	sum := sha256.Sum256([]byte(name))
+	var digest [2 * sha256.Size]byte
+	hex.Encode(digest[:], sum[:])
+	for _, p := range prefixes {
+		if len(p) <= len(digest) && string(digest[:len(p)]) == p {
+			return true
+		}
 	}
 	return false
 }

@@ -3,6 +3,7 @@ package trust
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -28,7 +29,8 @@ var matchPaths = []string{
 
 // TestPathMatchEquivalence checks pathMatch and delegatedPath against
 // go-tuf's IsDelegatedPath on every pattern/path pair of a table with
-// globs, escapes, bad patterns and empty segments.
+// globs, escapes, bad patterns and empty segments (paths only: go-tuf
+// matches path hash prefixes against the wrong encoding).
 func TestPathMatchEquivalence(t *testing.T) {
 	for _, p := range matchPatterns {
 		for _, x := range matchPaths {
@@ -41,11 +43,76 @@ func TestPathMatchEquivalence(t *testing.T) {
 	}
 }
 
-// hashPrefix returns the first n characters of the hash-bin name go-tuf
-// computes for path.
-func hashPrefix(path string, n int) string {
+// hexDigest is the specification's HEX_DIGEST of a target path: the
+// SHA-256 of the path, hex-encoded.
+func hexDigest(path string) string {
 	h := sha256.Sum256([]byte(path))
-	return base64.URLEncoding.EncodeToString(h[:])[:n]
+	return hex.EncodeToString(h[:])
+}
+
+// hashPrefix returns the first n characters of path's hex digest.
+func hashPrefix(path string, n int) string { return hexDigest(path)[:n] }
+
+// specRolesFor is the delegation match of the specification (5.6.7.2),
+// written here independently of match.go: a role with "paths" is trusted
+// for the paths its patterns match (go-tuf's IsDelegatedPath, asked about
+// the patterns only), one with "path_hash_prefixes" for the paths whose
+// hex digest starts with one of them; succinct roles as go-tuf computes
+// them (the leading bit_length bits of the same digest).
+func specRolesFor(del *metadata.Delegations, path string) []metadata.RoleResult {
+	if del.Roles == nil {
+		if del.SuccinctRoles != nil {
+			return del.SuccinctRoles.GetRolesForTarget(path)
+		}
+		return nil
+	}
+	var out []metadata.RoleResult
+	for _, r := range del.Roles {
+		ok := false
+		if len(r.Paths) > 0 {
+			ok, _ = (&metadata.DelegatedRole{Paths: r.Paths}).IsDelegatedPath(path)
+		} else {
+			for _, p := range r.PathHashPrefixes {
+				ok = ok || strings.HasPrefix(hexDigest(path), p)
+			}
+		}
+		if ok {
+			out = append(out, metadata.RoleResult{Name: r.Name, Terminating: r.Terminating})
+		}
+	}
+	return out
+}
+
+// TestPathHashPrefixHex_R21: path_hash_prefixes are prefixes of the hex
+// SHA-256 digest of the target path, as the specification defines them;
+// the base64url encoding go-tuf v2.4.2 compares with matches nothing.
+func TestPathHashPrefixHex_R21(t *testing.T) {
+	for _, path := range matchPaths {
+		sum := sha256.Sum256([]byte(path))
+		hx := hex.EncodeToString(sum[:])
+		b64 := base64.URLEncoding.EncodeToString(sum[:])
+		for n := 1; n <= len(hx); n++ {
+			if !hashPrefixMatch([]string{"zz", hx[:n]}, path) {
+				t.Fatalf("%q: hex prefix %q not matched", path, hx[:n])
+			}
+		}
+		flipped := "0"
+		if hx[0] == '0' {
+			flipped = "1"
+		}
+		if hashPrefixMatch([]string{flipped}, path) {
+			t.Fatalf("%q: prefix %q matched digest %s", path, flipped, hx)
+		}
+		if wrong := b64[:4]; !strings.HasPrefix(hx, wrong) && hashPrefixMatch([]string{wrong}, path) {
+			t.Fatalf("%q: base64url prefix %q matched", path, wrong)
+		}
+		if hashPrefixMatch([]string{strings.ToUpper(hx[:8])}, path) && strings.ToUpper(hx[:8]) != hx[:8] {
+			t.Fatalf("%q: upper-case hex matched (the digest is lower-case)", path)
+		}
+		if hashPrefixMatch(nil, path) || hashPrefixMatch([]string{hx + "0"}, path) {
+			t.Fatalf("%q: no prefix, or one longer than the digest, matched", path)
+		}
+	}
 }
 
 // randomDelegations builds delegations mixing glob paths, hash prefixes,
@@ -58,7 +125,7 @@ func randomDelegations(r *rand.Rand, n int) *metadata.Delegations {
 		case 0:
 			dr.PathHashPrefixes = []string{hashPrefix(matchPaths[r.IntN(len(matchPaths))], 1+r.IntN(2))}
 		case 1:
-			dr.PathHashPrefixes = []string{"A", "-", "z"}
+			dr.PathHashPrefixes = []string{"a", "0", "f"}
 			dr.Paths = []string{matchPatterns[r.IntN(len(matchPatterns))]}
 		case 2: // neither: trusted for nothing
 		default:
@@ -72,10 +139,10 @@ func randomDelegations(r *rand.Rand, n int) *metadata.Delegations {
 }
 
 // TestRolesForEquivalence checks that rolesFor, with and without the
-// per-prefix pre-selection of one TargetsUnder call, returns exactly
-// go-tuf's GetRolesForTarget (same roles, same order, same terminating
-// flags) for every path under every prefix, including hash-bin roles and
-// succinct delegations.
+// per-prefix pre-selection of one TargetsUnder call, returns exactly what
+// the specification says (specRolesFor: go-tuf's GetRolesForTarget for
+// paths and succinct roles, the hex digest for hash prefixes; same roles,
+// same order, same terminating flags) for every path under every prefix.
 func TestRolesForEquivalence(t *testing.T) {
 	prefixes := []string{"", "a", "a/", "a/b", "a/b/", "a/b/c/", "app0", "app00001/", "/", "//", "x/", "é/", "a\x00/"}
 	r := rand.New(rand.NewPCG(1, 2))
@@ -92,15 +159,15 @@ func TestRolesForEquivalence(t *testing.T) {
 		for _, prefix := range prefixes {
 			sel := newSelector(prefix)
 			for _, x := range paths {
-				want := del.GetRolesForTarget(x)
+				want := specRolesFor(del, x)
 				if got := rolesFor(del, x, nil); !slices.Equal(got, want) {
-					t.Fatalf("round %d path %q: got %v, go-tuf %v", round, x, got, want)
+					t.Fatalf("round %d path %q: got %v, spec %v", round, x, got, want)
 				}
 				if !strings.HasPrefix(x, prefix) {
 					continue
 				}
 				if got := rolesFor(del, x, sel.candidates(h)); !slices.Equal(got, want) {
-					t.Fatalf("round %d prefix %q path %q: pre-selected %v, go-tuf %v (roles %+v)", round, prefix, x, got, want, del.Roles)
+					t.Fatalf("round %d prefix %q path %q: pre-selected %v, spec %v (roles %+v)", round, prefix, x, got, want, del.Roles)
 				}
 			}
 		}
