@@ -184,7 +184,8 @@ func TestCorruptCache_R52(t *testing.T) {
 }
 
 // Mangle: every byte flip and truncation of each signed document is
-// rejected.
+// rejected as a security failure of that document's role (a SecurityError
+// of one of trust's kinds, naming the role), never for another reason.
 func TestMangle(t *testing.T) {
 	e := newEnv(t)
 	e.repo.MetaHashes = false // reach the parser and signature checks
@@ -195,6 +196,7 @@ func TestMangle(t *testing.T) {
 	e.repo.BumpRoot()
 	e.repo.MarkDirty("targets")
 	e.repo.Publish()
+	roles := map[string]string{"2.root.json": "root", "timestamp.json": "timestamp", "3.snapshot.json": "snapshot", "3.targets.json": "targets"}
 	for _, name := range []string{"2.root.json", "timestamp.json", "3.snapshot.json", "3.targets.json"} {
 		orig := e.repo.Bytes(name)
 		if orig == nil {
@@ -211,9 +213,11 @@ func TestMangle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Refresh(context.Background(), e.repo); err == nil {
+			err = c.Refresh(context.Background(), e.repo)
+			if err == nil {
 				t.Fatalf("%s %s accepted", name, desc)
 			}
+			wantSecurity(t, err, roles[name])
 		}
 		for i := 0; i < len(orig); i += step {
 			m := append([]byte(nil), orig...)
@@ -225,6 +229,23 @@ func TestMangle(t *testing.T) {
 		}
 		e.repo.ClearOverrides()
 	}
+}
+
+// wantSecurity fails unless err is a SecurityError about role, of one of
+// the kinds trust reports (signature, rollback, expiry, mismatch with the
+// parent, invalid metadata, too large).
+func wantSecurity(t *testing.T, err error, role string) {
+	t.Helper()
+	var se *trust.SecurityError
+	if !errors.As(err, &se) {
+		t.Fatalf("got %v, want a security failure of %s", err, role)
+	}
+	for _, kind := range []error{trust.ErrBadSignature, trust.ErrRollback, trust.ErrExpired, trust.ErrMismatch, trust.ErrInvalid, trust.ErrTooLarge} {
+		if errors.Is(se.Kind, kind) && se.Role == role {
+			return
+		}
+	}
+	t.Fatalf("got %v (kind %v, role %q), want a security failure of %s", err, se.Kind, se.Role, role)
 }
 
 func mapsClone(m map[string][]byte) map[string][]byte {
