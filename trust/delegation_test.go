@@ -268,39 +268,6 @@ func TestTargetsUnder(t *testing.T) {
 	}
 }
 
-// R24: role names map to one file inside the store directory.
-func TestDirStoreRoleNames_R24(t *testing.T) {
-	dir := t.TempDir()
-	s := trust.DirStore(filepath.Join(dir, "meta"))
-	names := []string{"root", "a", "../escape", "/abs", `C:\x`, "%2e%2e", "a\x00b", "?#", "..", ".", "a/b/c", "ümlaut", "CON"}
-	for _, n := range names {
-		if err := s.Save(n, []byte(n)); err != nil {
-			t.Fatalf("save %q: %v", n, err)
-		}
-		got, err := s.Load(n)
-		if err != nil || string(got) != n {
-			t.Fatalf("load %q: %q %v", n, got, err)
-		}
-	}
-	entries, err := os.ReadDir(filepath.Join(dir, "meta"))
-	if err != nil || len(entries) != len(names) {
-		t.Fatalf("entries %d, %v", len(entries), err)
-	}
-	top, _ := os.ReadDir(dir)
-	if len(top) != 1 {
-		t.Fatalf("files escaped the store directory: %v", top)
-	}
-	for _, ent := range entries {
-		info, _ := ent.Info()
-		if info.Mode().Perm() != 0o600 {
-			t.Errorf("%s: mode %v", ent.Name(), info.Mode())
-		}
-	}
-	if _, err := s.Load(""); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("empty role: %v", err)
-	}
-}
-
 // R24 (client side): odd delegated role names are fetched path-escaped and
 // stored in the store directory.
 func TestOddRoleNames_R24(t *testing.T) {

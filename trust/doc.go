@@ -6,7 +6,8 @@
 // It performs no I/O of its own: metadata bytes come in through a Source and
 // trusted copies are persisted through a Store (DirStore keeps them in a
 // directory as root.json, timestamp.json, snapshot.json, targets.json and
-// ROLE.json, names encoded by RoleFileName). Time comes from Config.Now and
+// ROLE.json, names encoded by internal/safename so that no role's file is
+// another's on a case-insensitive or Windows file system). Time comes from Config.Now and
 // is read once per Refresh; every expiry in that refresh is judged against
 // it.
 //

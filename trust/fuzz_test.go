@@ -12,10 +12,14 @@ import (
 	"github.com/ferry-updates/ferry/trust"
 )
 
-// FuzzRoleNamePath_R24: every role name maps to one local file name that
-// maps back to it.
+// FuzzRoleNamePath_R24: every role name maps to one mirror file name that
+// maps back to it, and to one store file name that is safe on every file
+// system: inside the directory, not hidden, no trailing dot or space, not a
+// Windows device name, and never the file of a top-level role or of a
+// variant of the name in another case, even where case is folded.
 func FuzzRoleNamePath_R24(f *testing.F) {
-	for _, s := range []string{"targets", "../x", "/abs", `C:\x`, "%2e%2e", "a\x00b", "?#", "..", ".", "a/b", "ü", "%", "CON"} {
+	for _, s := range []string{"targets", "../x", "/abs", `C:\x`, "%2e%2e", "a\x00b", "?#", "..", ".", "a/b", "ü", "%", "CON",
+		"Timestamp", "ROOT", "Snapshot.", "targets ", "nul.json", "com1", "Lpt9.txt", "2.root", "progra~1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, role string) {
@@ -33,7 +37,41 @@ func FuzzRoleNamePath_R24(f *testing.F) {
 		if err != nil || back != role {
 			t.Fatalf("%q -> %q -> %q, %v", role, name, back, err)
 		}
+		file, err := trust.StoreFileName(role)
+		if err != nil {
+			if len(role) < 50 {
+				t.Fatalf("store name of %q: %v", role, err)
+			}
+			return
+		}
+		checkStoreName(t, role, file)
+		others := []string{strings.ToUpper(role), strings.ToLower(role), role + ".", role + " ", strings.TrimRight(role, ". ")}
+		others = append(others, "root", "timestamp", "snapshot", "targets", "1.root", "2.root")
+		for _, o := range others {
+			if of, err := trust.StoreFileName(o); err == nil && o != role && strings.EqualFold(of, file) {
+				t.Fatalf("%q and %q share the store file %q where case is folded", role, o, file)
+			}
+		}
 	})
+}
+
+// checkStoreName fails unless file is one local file name that no file
+// system reads as another (Windows device names are listed here, from
+// Microsoft's naming rules, independently of the encoder).
+func checkStoreName(t *testing.T, role, file string) {
+	t.Helper()
+	if !filepath.IsLocal(file) || filepath.Base(file) != file || strings.ContainsAny(file, "/\\:\x00") {
+		t.Fatalf("%q -> %q is not one local file name", role, file)
+	}
+	if strings.HasPrefix(file, ".") || strings.HasSuffix(file, ".") || strings.HasSuffix(file, " ") || !strings.HasSuffix(file, ".json") {
+		t.Fatalf("%q -> %q is hidden, has a trailing dot or space, or lacks .json", role, file)
+	}
+	stem, _, _ := strings.Cut(strings.ToLower(file), ".")
+	for _, dev := range strings.Fields("con prn aux nul com0 com1 com2 com3 com4 com5 com6 com7 com8 com9 lpt0 lpt1 lpt2 lpt3 lpt4 lpt5 lpt6 lpt7 lpt8 lpt9") {
+		if stem == dev {
+			t.Fatalf("%q -> %q is a Windows device name", role, file)
+		}
+	}
 }
 
 // FuzzMetadataDecode_R25: arbitrary bytes as root, timestamp, snapshot or

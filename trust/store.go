@@ -9,15 +9,17 @@ import (
 	"strings"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/internal/safename"
 )
 
-// RoleFileName is the one place role names become file names, both for
-// DirStore and for the names of delegated metadata on a mirror
-// ("V." + RoleFileName(role), handed to a Source as one escaped URL path
-// segment). Bytes outside [A-Za-z0-9._~-] are
-// percent-encoded (upper-case hex, as url.PathEscape does), so "/", "\",
-// NUL and "%" never appear literally and the result is always one local
-// file name. The empty name is refused. RoleFromFileName inverts it.
+// RoleFileName is the name of role's metadata on a mirror ("ROLE.json",
+// prefixed "V." with consistent snapshots), handed to a Source as one
+// escaped URL path segment: bytes outside [A-Za-z0-9._~-] are
+// percent-encoded (upper-case hex, as url.PathEscape does), so "/", "",
+// NUL and "%" never appear literally. It is the name a repository must
+// serve, not a local file name: DirStore names its files with
+// internal/safename, which also survives case-insensitive and Windows file
+// systems. The empty name is refused. RoleFromFileName inverts it.
 func RoleFileName(role string) (string, error) {
 	if role == "" {
 		return "", errors.New("empty role name")
@@ -55,16 +57,22 @@ func RoleFromFileName(name string) (string, error) {
 	return role, nil
 }
 
-// DirStore returns a Store keeping metadata in dir as root.json,
-// timestamp.json, snapshot.json, targets.json and ROLE.json for delegated
-// roles (names encoded by RoleFileName). Files are written atomically with
-// mode 0600; dir is created with mode 0700 if missing.
+// DirStore returns a Store keeping metadata in dir, one file per key: the
+// key (a role name) encoded by internal/safename, plus ".json". So top-level roles are root.json,
+// timestamp.json, snapshot.json and targets.json, and no other key can
+// share a file with them, even on a case-insensitive file system (a
+// delegated role "Timestamp" is %54imestamp.json) or on Windows ("CON" and
+// "con" are %43%4F%4E.json and %63on.json). Files are written atomically
+// with mode 0600; dir is created with mode 0700 if missing.
 func DirStore(dir string) Store { return dirStore{dir} }
 
 type dirStore struct{ dir string }
 
+// storeFileName is DirStore's file name for key.
+func storeFileName(key string) (string, error) { return safename.File(key, ".json") }
+
 func (s dirStore) Load(role string) ([]byte, error) {
-	name, err := RoleFileName(role)
+	name, err := storeFileName(role)
 	if err != nil {
 		return nil, fmt.Errorf("load %w: %w", err, os.ErrNotExist)
 	}
@@ -72,7 +80,7 @@ func (s dirStore) Load(role string) ([]byte, error) {
 }
 
 func (s dirStore) Save(role string, data []byte) error {
-	name, err := RoleFileName(role)
+	name, err := storeFileName(role)
 	if err != nil {
 		return fmt.Errorf("save: %w", err)
 	}

@@ -6,30 +6,22 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/internal/safename"
 )
 
-// targetFileName encodes a TUF target path as one local file name: every
-// byte outside [A-Za-z0-9_.-~] is %-escaped (so "/" and "\" become %2F and
-// %5C), and a leading "." is escaped too, so neither "." nor ".." nor a
-// hidden file can come out. The result is always a single local path
-// element (THREATS.md R24).
+// targetFileName is the local file name of target name in a target
+// directory: internal/safename's encoding, the one ferry uses for every
+// name from signed metadata (THREATS.md R24).
 func targetFileName(name string) (string, error) {
-	if name == "" {
-		return "", errors.New("empty target name")
-	}
-	enc := strings.ReplaceAll(url.QueryEscape(name), "+", "%20")
-	if strings.HasPrefix(enc, ".") {
-		enc = "%2E" + enc[1:]
-	}
-	if !filepath.IsLocal(enc) || filepath.Base(enc) != enc || len(enc) > 255 {
-		return "", fmt.Errorf("target name %q cannot be stored safely", name)
+	enc, err := safename.File(name, "")
+	if err != nil {
+		return "", fmt.Errorf("target name %q cannot be stored safely: %w", name, err)
 	}
 	return enc, nil
 }

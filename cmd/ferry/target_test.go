@@ -18,12 +18,15 @@ func TestTargetFileName_R24(t *testing.T) {
 		name, want string
 	}{
 		{"hello/1.0.0/linux-amd64/hello", "hello%2F1.0.0%2Flinux-amd64%2Fhello"},
-		{"..", "%2E."},
+		{"..", "%2E%2E"},
 		{".", "%2E"},
 		{".hidden", "%2Ehidden"},
 		{"../../etc/passwd", "%2E.%2F..%2Fetc%2Fpasswd"},
 		{"/abs", "%2Fabs"},
-		{`C:\x`, "C%3A%5Cx"},
+		{`C:\x`, "%43%3A%5Cx"},
+		{"hello/1.0.0/windows-amd64/Hello.exe", "hello%2F1.0.0%2Fwindows-amd64%2F%48ello.exe"},
+		{"con", "%63on"},
+		{"a.", "a%2E"},
 		{"%2e%2e", "%252e%252e"},
 		{"a\x00b", "a%00b"},
 		{"a b?c#d", "a%20b%3Fc%23d"},
@@ -57,8 +60,11 @@ func FuzzTargetFileName_R24(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !filepath.IsLocal(enc) || filepath.Base(enc) != enc || strings.HasPrefix(enc, ".") {
-			t.Fatalf("targetFileName(%q) = %q escapes or hides", name, enc)
+		if !filepath.IsLocal(enc) || filepath.Base(enc) != enc || strings.HasPrefix(enc, ".") || strings.HasSuffix(enc, ".") {
+			t.Fatalf("targetFileName(%q) = %q escapes, hides or ends in a dot", name, enc)
+		}
+		if other, err := targetFileName(strings.ToUpper(name)); err == nil && other != enc && strings.EqualFold(other, enc) {
+			t.Fatalf("%q and %q share a file on a case-insensitive file system", name, strings.ToUpper(name))
 		}
 		if filepath.Dir(filepath.Join(dir, enc)) != dir {
 			t.Fatalf("targetFileName(%q) = %q lands outside the directory", name, enc)
