@@ -103,7 +103,10 @@ var platformRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9]+$`)
 
 // New validates cfg, creates the state directory and loads trusted state.
 // A missing or empty trusted root is an error: verification cannot be
-// skipped.
+// skipped. The state directory and its subdirectories (metadata,
+// downloads, staging) must be private to this user: a pre-created one that
+// is a symlink, belongs to someone else or that group or others may use is
+// refused before anything is read from it (R70).
 func New(cfg Config) (*Client, error) {
 	root, err := validate(&cfg)
 	if err != nil {
@@ -111,10 +114,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	metaDir := filepath.Join(cfg.StateDir, "metadata")
 	downloads := filepath.Join(cfg.StateDir, "downloads")
-	for _, d := range []string{cfg.StateDir, metaDir, downloads} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("client: state directory: %w", err)
-		}
+	if err := prepareState(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	f, err := fetch.New(fetch.Options{
 		RootCAs:                   cfg.RootCAs,

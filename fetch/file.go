@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/ferry-updates/ferry/internal/safefile"
 )
 
 // Want is what a downloaded file must be: its exact length and hashes
@@ -37,7 +39,10 @@ const (
 
 // File downloads url into the file at path (created 0600 if missing),
 // resuming from the bytes already there with a Range request, never writing
-// beyond want.Length. It hashes the whole file (including bytes from an
+// beyond want.Length. A symlink at path is never followed, and an existing
+// file is used only if it is a regular file of this user with one link and
+// no group or other write permission (else an error wrapping
+// safefile.ErrUnsafe, and the file is left alone). It hashes the whole file (including bytes from an
 // earlier attempt) and returns nil only if length and every known hash match.
 // On a mismatch (ErrMismatch, or ErrTooLarge for bytes beyond want.Length)
 // the partial file is removed.
@@ -63,7 +68,7 @@ func (f *Fetcher) file(ctx context.Context, url, path string, want Want, progres
 	if err != nil {
 		return err
 	}
-	fh, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	fh, err := safefile.OpenPartial(path) // never through a planted symlink (R24, R51)
 	if err != nil {
 		return err
 	}

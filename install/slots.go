@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/ferry-updates/ferry/internal/faultfs"
+	"github.com/ferry-updates/ferry/internal/safefile"
 )
 
 // Slots installs each version into its own directory and switches between
@@ -175,7 +177,7 @@ func (t *slotStrategy) stage(ctx context.Context, a *Artifact) (sha string, err 
 	if err := mkdirDurable(fsys, t.versions(), 0o755); err != nil {
 		return "", err
 	}
-	if err := fsys.MkdirAll(t.staging(), 0o700); err != nil {
+	if err := t.privateStaging(); err != nil {
 		return "", err
 	}
 	var rnd [8]byte
@@ -213,6 +215,30 @@ func (t *slotStrategy) stage(ctx context.Context, a *Artifact) (sha string, err 
 	t.s.fp("slots.unpacked")
 	t.tree = tree
 	return sha, nil
+}
+
+// privateStaging creates ROOT/APP/.staging (0700) if missing and refuses
+// it unless it is a directory itself, not a symlink, owned by this user
+// with no group or other permissions: a planted or shared staging area
+// would let someone else swap files between verification and install
+// (R36, R51). A refused one is left as it is.
+func (t *slotStrategy) privateStaging() error {
+	fsys, dir := t.fs(), t.staging()
+	fi, err := fsys.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := fsys.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		fi, err = fsys.Lstat(dir)
+	}
+	if err != nil {
+		return err
+	}
+	if err := safefile.CheckPrivateDirInfo(dir, fi); err != nil {
+		discardLogger(t.s.Logger).Error("install.staging_refused", "app", t.s.App, "dir", dir, "reason", err.Error())
+		return fmt.Errorf("staging: %w", err)
+	}
+	return nil
 }
 
 func (t *slotStrategy) stageBinary(ctx context.Context, a *Artifact, tree string) (string, error) {

@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-updates/ferry/internal/faultfs"
 )
 
 func TestSlotsUpgradeRollbackAndPrune(t *testing.T) {
@@ -132,4 +135,81 @@ func TestFirstInstallUnhealthy_R45(t *testing.T) {
 	if _, err := s.Apply(ctx, artifact(t, dir, "app", "1.0.1", KindBinary, script("1.0.1", 0))); err != nil {
 		t.Fatalf("a newer release after a failed first install: %v", err)
 	}
+}
+
+// ROOT/APP/.staging is where an artifact is verified and unpacked: one
+// planted as a symlink (to a directory the attacker reads or writes), one
+// that group or others may write, or one owned by someone else is refused
+// before anything is written, and left as it is (R51).
+func TestSlotsStagingPrivate_R51(t *testing.T) {
+	cases := []struct {
+		name  string
+		plant func(t *testing.T, staging, attacker string)
+	}{
+		{"symlink", func(t *testing.T, staging, attacker string) {
+			if err := os.Symlink(attacker, staging); err != nil {
+				t.Skip("no symlinks:", err)
+			}
+		}},
+		{"group-writable", func(t *testing.T, staging, _ string) {
+			if err := os.Mkdir(staging, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(staging, 0o770)
+		}},
+		{"someone else's", func(t *testing.T, staging, _ string) {
+			if err := os.Mkdir(staging, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(staging, 65534, 65534); err != nil {
+				t.Skip("cannot give a directory away (not root):", err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir, attacker := t.TempDir(), t.TempDir()
+			s := &Slots{Root: filepath.Join(dir, "srv"), App: "app"}
+			if err := os.MkdirAll(filepath.Join(s.Root, "app"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// The attacker wins the race right after the engine's cleanup
+			// removed whatever was there before.
+			staging := filepath.Join(s.Root, "app", ".staging")
+			s.fs = &racer{staging: staging, plant: func() { c.plant(t, staging, attacker) }}
+			body := tarBytes(t, KindTarGz, []entry{{name: "bin/app", body: string(script("1.0.0", 0)), mode: 0o755}})
+			res, err := s.Apply(ctx, artifact(t, dir, "app", "1.0.0", KindTarGz, body))
+			if err == nil || !strings.Contains(err.Error(), staging) {
+				t.Fatalf("apply with a planted .staging: %+v %v; want a refusal naming %s", res, err, staging)
+			}
+			if ents, _ := os.ReadDir(attacker); len(ents) > 0 {
+				t.Fatalf("files written into the attacker's directory: %v", ents)
+			}
+			if _, err := os.Lstat(staging); err != nil {
+				t.Fatalf("the refused .staging was removed: %v", err)
+			}
+			if _, err := os.Lstat(s.Current()); err == nil {
+				t.Fatal("current exists after a refused install")
+			}
+		})
+	}
+}
+
+// racer is the OS file system with an attacker who plants something at
+// staging right after it is removed, once.
+type racer struct {
+	faultfs.OS
+	staging string
+	plant   func()
+}
+
+func (r *racer) RemoveAll(name string) error {
+	err := r.OS.RemoveAll(name)
+	if name == r.staging && r.plant != nil {
+		p := r.plant
+		r.plant = nil
+		p()
+	}
+	return err
 }

@@ -15,7 +15,7 @@ import (
 // publisher never leaves a stale lock behind.
 func (r *Repo) lock() (unlock func(), err error) {
 	path := filepath.Join(r.dir, ".lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock repository: %w", err)
 	}

@@ -56,6 +56,7 @@ func runAttack(t *testing.T, name string) {
 func TestCLITamperedMetadata_R1(t *testing.T)      { runAttack(t, "R1_tampered_metadata") }
 func TestCLIFreeze_R13(t *testing.T)               { runAttack(t, "R13_freeze") }
 func TestCLITamperedArtifact_R19(t *testing.T)     { runAttack(t, "R19_tampered_artifact") }
+func TestCLIPlantedPartial_R24(t *testing.T)       { runAttack(t, "R24_planted_partial") }
 func TestCLIMirrorFailover_R28(t *testing.T)       { runAttack(t, "R28_mirror_failover") }
 func TestCLICompromisedServer_R31(t *testing.T)    { runAttack(t, "R31_compromised_server") }
 func TestCLIPlainHTTP_R32(t *testing.T)            { runAttack(t, "R32_plain_http") }

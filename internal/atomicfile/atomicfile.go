@@ -2,6 +2,11 @@
 // survive a crash: a temporary file in the same directory, write, fsync,
 // close, rename over the destination, fsync the directory.
 //
+// The temporary file has an unpredictable name and is created exclusively
+// (O_EXCL, and O_NOFOLLOW where the system has it), so a file or symlink
+// planted in the directory is never opened or written through (R51); the
+// rename replaces a symlink at the destination, never what it points to.
+//
 // After WriteFile or Write returns nil, the destination holds the new bytes
 // even across power loss (on file systems that honour fsync). After it
 // returns an error, the temporary file has been removed and either:
@@ -19,9 +24,11 @@ package atomicfile
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -50,7 +57,7 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := createTemp(dir, base)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -81,6 +88,24 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 		return fmt.Errorf("write %s: %w: %w", path, ErrNotDurable, err)
 	}
 	return nil
+}
+
+// tempName returns the name of a temporary file for base: unpredictable,
+// so nobody can plant anything at it in advance. Tests replace it.
+var tempName = func(base string) string {
+	return "." + base + ".tmp-" + rand.Text()[:16]
+}
+
+// createTemp creates a new temporary file for base in dir, 0600. It never
+// opens an existing file or follows a symlink: O_EXCL fails on any name
+// that exists (a symlink included), and another name is tried.
+func createTemp(dir, base string) (*os.File, error) {
+	for try := 0; ; try++ {
+		f, err := os.OpenFile(filepath.Join(dir, tempName(base)), os.O_RDWR|os.O_CREATE|os.O_EXCL|noFollow, 0o600)
+		if err == nil || !errors.Is(err, fs.ErrExist) || try == 9 {
+			return f, err
+		}
+	}
 }
 
 // Rename moves oldpath to newpath atomically and makes the rename durable by

@@ -118,3 +118,42 @@ func TestWriteFillPanics(t *testing.T) {
 		t.Errorf("left behind: %v", n)
 	}
 }
+
+// A symlink planted at the temporary file's name (made predictable here)
+// is never written through: the write goes to a fresh name, the link's
+// target keeps its bytes, and a symlink at the destination is replaced,
+// not followed (R51).
+func TestPlantedTempSymlink_R51(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	victim := filepath.Join(other, "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{".f.tmp-planted", ".f.tmp-fresh"}
+	orig := tempName
+	tempName = func(string) string {
+		n := names[0]
+		if len(names) > 1 {
+			names = names[1:]
+		}
+		return n
+	}
+	t.Cleanup(func() { tempName = orig })
+	if err := os.Symlink(victim, filepath.Join(dir, ".f.tmp-planted")); err != nil {
+		t.Skip("no symlinks:", err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, "f")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(filepath.Join(dir, "f"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, victim, "precious")
+	wantFile(t, filepath.Join(dir, "f"), "new")
+	if fi, err := os.Lstat(filepath.Join(dir, "f")); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("destination: %v, %v; want a regular file", fi, err)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, ".f.tmp-planted")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the planted link was touched: %v, %v", fi, err)
+	}
+}
