@@ -190,13 +190,44 @@ func (f *Fetcher) get(ctx context.Context, rawURL string, hdr http.Header, timeo
 		req.Header[k] = v
 	}
 	req.Header.Set("User-Agent", f.opts.UserAgent)
+	// Hashes cover the bytes as published: asking for identity also stops
+	// a caller's transport from asking for gzip and inflating unverified
+	// bytes (R39).
+	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := f.client.Do(req)
 	if err != nil {
 		err = w.cause(unwrapURLError(err))
 		w.stop()
 		return nil, nil, err
 	}
+	if err := checkEncoding(resp); err != nil {
+		resp.Body.Close()
+		w.stop()
+		return nil, nil, err
+	}
 	return resp, w, nil
+}
+
+// checkEncoding refuses a response that is encoded (compressed) anyway, or
+// that a transport already decoded: nothing is decompressed before it is
+// verified.
+func checkEncoding(resp *http.Response) error {
+	if resp.Uncompressed {
+		return fmt.Errorf("%w: the HTTP transport decoded a compressed response; ferry asks for identity and verifies the bytes as published", ErrRefused)
+	}
+	var encoded []string
+	for _, v := range resp.Header.Values("Content-Encoding") {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "identity") {
+				encoded = append(encoded, e)
+			}
+		}
+	}
+	if len(encoded) == 0 {
+		return nil
+	}
+	ce := strings.Join(encoded, ", ")
+	return fmt.Errorf("%w: response has Content-Encoding %s; ferry asks for identity and verifies the bytes as published", ErrRefused, ce)
 }
 
 // unwrapURLError drops the *url.Error wrapper, whose message repeats the
