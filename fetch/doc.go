@@ -27,8 +27,12 @@
 //     (with Range, a bounded number of times) a request that was cut off
 //     after making progress.
 //   - Proxies come from the environment (HTTPS_PROXY, NO_PROXY).
-//   - Responses are never transparently decompressed: the bytes hashed are
-//     the bytes sent.
+//   - Responses are never decompressed: every request asks for
+//     Accept-Encoding identity (so a caller's http.Client does not ask for
+//     gzip either) and a response that is encoded anyway is refused
+//     (ErrRefused); the bytes hashed are the bytes sent.
+//   - File never follows a symlink at the partial file's name and resumes
+//     only a regular file of this user (internal/safefile).
 //
 // Join escapes names from signed metadata segment by segment; JoinEscaped
 // appends a name that is already one escaped segment (the metadata file
