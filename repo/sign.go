@@ -1,0 +1,112 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/keys"
+)
+
+// Signed is the next version of an application's role, signed on the
+// publisher's machine, with the files it adds.
+type Signed struct {
+	Role  []byte   // the signed role metadata, to upload as is
+	New   []Entry  // targets added, sorted like List
+	Files []string // Files[i] is the local file of New[i]
+}
+
+// SignOptions configure SignRelease.
+type SignOptions struct {
+	Now     time.Time     // zero: time.Now()
+	Expires time.Duration // lifetime of the role's signature; 0: DefaultExpiries.Targets
+}
+
+// SignRelease builds the next version of the application role of b.App:
+// current (the role as the server publishes it now; nil if it has none yet)
+// plus the files of b, signed by s alone. It needs no other key, and reads
+// nothing but b's files.
+//
+// current must carry a valid signature of s: a server cannot make the
+// publisher sign targets that this key never signed. A release already in
+// current with the same files returns (nil, nil), nothing to upload; with
+// other files it fails with ErrImmutable.
+func SignRelease(ctx context.Context, s keys.Signer, current []byte, b Batch, opts SignOptions) (*Signed, error) {
+	out, err := signRelease(ctx, s, current, b, opts)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", b.Release, err)
+	}
+	return out, nil
+}
+
+func signRelease(ctx context.Context, s keys.Signer, current []byte, b Batch, opts SignOptions) (*Signed, error) {
+	files, err := prepare(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	md, err := currentRole(s, b.App, current)
+	if err != nil {
+		return nil, err
+	}
+	existing := indexByRelease(md)[b.Release.dirPath()]
+	if len(existing) > 0 {
+		return nil, sameFiles(b.Release, existing, files)
+	}
+	out := &Signed{}
+	for _, f := range files {
+		md.Signed.Targets[f.entry.Path] = f.targetFile()
+		out.New = append(out.New, f.entry)
+	}
+	sortEntries(out.New)
+	for _, e := range out.New {
+		for _, f := range files {
+			if f.entry.Path == e.Path {
+				out.Files = append(out.Files, f.src)
+			}
+		}
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	life := opts.Expires
+	if life == 0 {
+		life = DefaultExpiries.Targets
+	}
+	md.Signed.Version++
+	md.Signed.Expires = expiry(now, life)
+	if out.Role, err = signBytes(md, keys.TUFSigner(ctx, s)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// currentRole parses the role the server publishes now and checks that s
+// signed it; nil or empty current starts a new role at version 0.
+func currentRole(s keys.Signer, app string, current []byte) (*targetsMD, error) {
+	if len(current) == 0 {
+		md := metadata.Targets()
+		md.Signed.Version = 0
+		return md, nil
+	}
+	md, err := metadata.Targets().FromBytes(current)
+	if err != nil {
+		return nil, fmt.Errorf("current role %s: %w", app, err)
+	}
+	id, err := s.Key().ID()
+	if err != nil {
+		return nil, err
+	}
+	self := metadata.Targets()
+	self.Signed.Delegations = &metadata.Delegations{
+		Keys:  map[string]*metadata.Key{id: s.Key()},
+		Roles: []metadata.DelegatedRole{{Name: app, KeyIDs: []string{id}, Threshold: 1, Paths: []string{app + "/*/*/*"}}},
+	}
+	if err := verify(self, app, md); err != nil {
+		return nil, fmt.Errorf("current role %s (version %d) carries no valid signature of key %s: refusing to sign on top of it: %w",
+			app, md.Signed.Version, id, err)
+	}
+	return md, nil
+}

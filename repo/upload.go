@@ -1,0 +1,342 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// Remote publishing: an application's release pipeline signs the next
+// version of its own role with its own key (SignRelease) and hands the
+// signed bytes and the new files to the server, which checks them against
+// the delegation in targets and publishes them with its online keys only
+// (PublishUpload). The server never needs the application's key, and the
+// publisher never needs an online key.
+
+var (
+	// ErrNoDelegation means targets delegates nothing to the application.
+	ErrNoDelegation = errors.New("application has no delegation")
+	// ErrRefused means an uploaded role does not satisfy its delegation:
+	// signatures below threshold, paths outside the delegation, or a file
+	// that does not match what the role signed.
+	ErrRefused = errors.New("upload refused")
+	// ErrStaleRole means an uploaded role's version is not above the
+	// published one (another release got there first, or a replay).
+	ErrStaleRole = errors.New("role version is not newer than the published one")
+)
+
+// Upload is an application role signed elsewhere, checked against the
+// repository's current state.
+type Upload struct {
+	App     string
+	Version int64   // the uploaded role's version
+	New     []Entry // targets the role adds; each needs its file uploaded
+	role    *targetsMD
+	raw     []byte
+}
+
+// Want is the total length of the files the upload still needs.
+func (u *Upload) Want() int64 {
+	var n int64
+	for _, e := range u.New {
+		n += e.Length
+	}
+	return n
+}
+
+// CheckUpload checks role, the signed metadata of application app, against
+// the repository as it is now, without taking the lock or writing anything:
+// a server calls it before it accepts the files, so that nothing is read
+// for an upload that is refused anyway. PublishUpload checks again.
+func (r *Repo) CheckUpload(ctx context.Context, app string, role []byte) (*Upload, error) {
+	st, err := loadState(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	u, err := r.checkUpload(st, app, role)
+	if err != nil {
+		return nil, fmt.Errorf("upload %s: %w", app, err)
+	}
+	return u, nil
+}
+
+// PublishUpload publishes an application role signed elsewhere: role is
+// the signed metadata of application app, files the local paths of the
+// targets it adds (in any order; each is matched by length and sha256).
+// Under the same lock and in the same order as Publish, it writes the
+// target files, the role as uploaded, and a snapshot and timestamp signed
+// with the online keys. It refuses, changing nothing: a role not signed by
+// the delegation's keys and threshold, or with paths outside it
+// (ErrRefused); a role whose version is not above the published one
+// (ErrStaleRole); a role that changes or removes a published target, or
+// adds a file to a published release (ErrImmutable); and files missing,
+// extra or different from what the role signed (ErrRefused).
+func (r *Repo) PublishUpload(ctx context.Context, app string, role []byte, files []string) (Result, error) {
+	res, err := r.publishUpload(ctx, app, role, files)
+	if err != nil {
+		return Result{}, fmt.Errorf("upload %s: %w", app, err)
+	}
+	return res, nil
+}
+
+func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files []string) (Result, error) {
+	unlock, err := r.lock()
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+	st, err := loadState(r.dir)
+	if err != nil {
+		return Result{}, err
+	}
+	u, err := r.checkUpload(st, app, role)
+	if err != nil {
+		return Result{}, err
+	}
+	src, err := matchFiles(ctx, u, files)
+	if err != nil {
+		return Result{}, err
+	}
+	// Decrypt the online keys before writing anything: a server without
+	// them changes nothing.
+	if _, err := r.signerKeys(st, change{snapshot: true}); err != nil {
+		return Result{}, err
+	}
+	if err := writeTargetFiles(ctx, r.dir, src); err != nil {
+		return Result{}, err
+	}
+	if err := r.fail("target-files"); err != nil {
+		return Result{}, err
+	}
+	if err := writeMetadata(r.dir, fmt.Sprintf("%d.%s.json", u.Version, app), u.raw); err != nil {
+		return Result{}, err
+	}
+	st.snapshot.Signed.Meta[app+".json"] = metaFor(u.Version, u.raw)
+	st.apps[app] = u.role
+	if err := r.fail("app-roles"); err != nil {
+		return Result{}, err
+	}
+	if err := r.commit(st, change{snapshot: true}); err != nil {
+		return Result{}, err
+	}
+	res := Result{Published: slices.Clone(u.New)}
+	sortEntries(res.Published)
+	return res, nil
+}
+
+// checkUpload checks an uploaded role against st (see PublishUpload).
+func (r *Repo) checkUpload(st *state, app string, raw []byte) (*Upload, error) {
+	if err := ValidApp(app); err != nil {
+		return nil, err
+	}
+	d := delegationOf(st.targets, app)
+	if d == nil {
+		return nil, fmt.Errorf("%s: %w", app, ErrNoDelegation)
+	}
+	md, err := metadata.Targets().FromBytes(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: parse role %s: %v", ErrRefused, app, err)
+	}
+	if err := verify(st.targets, app, md); err != nil {
+		return nil, fmt.Errorf("%w: role %s is not signed as its delegation requires (%d of key IDs %s): %v",
+			ErrRefused, app, d.Threshold, strings.Join(d.KeyIDs, ", "), err)
+	}
+	if !md.Signed.Expires.After(r.now()) {
+		return nil, fmt.Errorf("%w: role %s expired at %s", ErrRefused, app, md.Signed.Expires.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	if md.Signed.Delegations != nil {
+		return nil, fmt.Errorf("%w: role %s delegates further; an application role may not", ErrRefused, app)
+	}
+	var cur int64
+	old := map[string]*metadata.TargetFiles{}
+	if o := st.apps[app]; o != nil {
+		cur, old = o.Signed.Version, o.Signed.Targets
+	}
+	if md.Signed.Version <= cur {
+		return nil, fmt.Errorf("role %s version %d, published %d: %w", app, md.Signed.Version, cur, ErrStaleRole)
+	}
+	u := &Upload{App: app, Version: md.Signed.Version, role: md, raw: raw}
+	if u.New, err = newTargets(d, old, md.Signed.Targets); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func delegationOf(t *targetsMD, app string) *metadata.DelegatedRole {
+	if t.Signed.Delegations == nil {
+		return nil
+	}
+	for i, d := range t.Signed.Delegations.Roles {
+		if d.Name == app {
+			return &t.Signed.Delegations.Roles[i]
+		}
+	}
+	return nil
+}
+
+// newTargets returns the targets of next that old lacks, checking that
+// every published target is kept as it is, that no published release gains
+// a file, and that each new target is a well-formed ferry target inside the
+// delegation.
+func newTargets(d *metadata.DelegatedRole, old, next map[string]*metadata.TargetFiles) ([]Entry, error) {
+	published := map[string]bool{} // release directories
+	for p, t := range old {
+		published[path.Dir(p)] = true
+		n, ok := next[p]
+		if !ok {
+			return nil, fmt.Errorf("the role removes published target %s: %w", p, ErrImmutable)
+		}
+		if err := sameTarget(t, n); err != nil {
+			return nil, fmt.Errorf("the role changes published target %s (%s): %w", p, err, ErrImmutable)
+		}
+	}
+	var out []Entry
+	for _, p := range sortedKeys(next) {
+		if _, ok := old[p]; ok {
+			continue
+		}
+		e, err := uploadedEntry(d, p, next[p])
+		if err != nil {
+			return nil, err
+		}
+		if published[path.Dir(p)] {
+			return nil, fmt.Errorf("the role adds %s to the published release %s: %w", p, e.Release, ErrImmutable)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func sameTarget(a, b *metadata.TargetFiles) error {
+	if a.Length != b.Length || len(a.Hashes) != len(b.Hashes) {
+		return fmt.Errorf("length %d, now %d", a.Length, b.Length)
+	}
+	for alg, h := range a.Hashes {
+		if !bytes.Equal(h, b.Hashes[alg]) {
+			return fmt.Errorf("%s %x, now %x", alg, []byte(h), []byte(b.Hashes[alg]))
+		}
+	}
+	if (a.Custom == nil) != (b.Custom == nil) || a.Custom != nil && !bytes.Equal(*a.Custom, *b.Custom) {
+		return errors.New("other custom metadata")
+	}
+	return nil
+}
+
+// uploadedEntry checks one new target of an uploaded role: inside the
+// delegation's paths, APP/VERSION/OS-ARCH/FILE with valid parts, custom
+// metadata that says the same, one sha256 hash.
+func uploadedEntry(d *metadata.DelegatedRole, p string, t *metadata.TargetFiles) (Entry, error) {
+	bad := func(why string, args ...any) (Entry, error) {
+		return Entry{}, fmt.Errorf("%w: target %s: %s", ErrRefused, p, fmt.Sprintf(why, args...))
+	}
+	if ok, err := d.IsDelegatedPath(p); err != nil || !ok {
+		return bad("outside the delegation's paths %s", strings.Join(d.Paths, ", "))
+	}
+	rel, err := parseTargetPath(p)
+	if err != nil {
+		return bad("%v", err)
+	}
+	e, err := entryOf(p, t)
+	if err != nil {
+		return bad("%v", err)
+	}
+	if e.App != rel.App || e.Version != rel.Version || e.Platform != rel.Platform || !slices.Contains(Kinds, e.Kind) {
+		return bad("custom metadata %s %s %s kind %q does not match its path", e.App, e.Version, e.Platform, e.Kind)
+	}
+	if rel.App != d.Name {
+		return bad("not a path of application %s", d.Name)
+	}
+	if len(t.Hashes) != 1 || len(t.Hashes["sha256"]) != 32 || t.Length < 0 {
+		return bad("want exactly one sha256 hash and a length")
+	}
+	return e, nil
+}
+
+// parseTargetPath splits APP/VERSION/OS-ARCH/FILE and validates each part.
+func parseTargetPath(p string) (Release, error) {
+	parts := strings.Split(p, "/")
+	if len(parts) != 4 {
+		return Release{}, errors.New("want APP/VERSION/OS-ARCH/FILE")
+	}
+	rel := Release{App: parts[0], Version: parts[1], Platform: strings.Replace(parts[2], "-", "/", 1)}
+	if err := rel.validate(); err != nil {
+		return Release{}, err
+	}
+	if err := validFileName(parts[3]); err != nil {
+		return Release{}, err
+	}
+	return rel, nil
+}
+
+// matchFiles hashes every uploaded file and pairs each new target with a
+// file of its length and sha256. A target without a file, or a file that no
+// new target names, is refused.
+func matchFiles(ctx context.Context, u *Upload, files []string) ([]sourceFile, error) {
+	bySum := map[string]sourceFile{}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		sf, err := hashSource(Release{}, f)
+		if err != nil {
+			return nil, err
+		}
+		bySum[fmt.Sprintf("%s-%d", sf.entry.SHA256, sf.entry.Length)] = sf
+	}
+	used := map[string]bool{}
+	var out []sourceFile
+	for _, e := range u.New {
+		key := fmt.Sprintf("%s-%d", e.SHA256, e.Length)
+		sf, ok := bySum[key]
+		if !ok {
+			return nil, fmt.Errorf("%w: no uploaded file for %s (%d bytes, sha256 %s)", ErrRefused, e.Path, e.Length, e.SHA256)
+		}
+		used[key] = true
+		t := u.role.Signed.Targets[e.Path]
+		sum, _ := hex.DecodeString(e.SHA256)
+		out = append(out, sourceFile{src: sf.src, entry: e, sum: sum, custom: json.RawMessage(*t.Custom)})
+	}
+	for key, sf := range bySum {
+		if !used[key] {
+			return nil, fmt.Errorf("%w: uploaded file %s (%d bytes, sha256 %s) is not a new target of the role",
+				ErrRefused, sf.src, sf.entry.Length, sf.entry.SHA256)
+		}
+	}
+	return out, nil
+}
+
+// AppRole returns the signed metadata of application app's role as the
+// repository publishes it now: what a remote publisher signs its next
+// release on top of. It needs no passphrase. An application without a
+// delegation is ErrNoDelegation; a delegated one without a role yet
+// returns nil, nil.
+func (r *Repo) AppRole(ctx context.Context, app string) ([]byte, error) {
+	if err := ValidApp(app); err != nil {
+		return nil, err
+	}
+	st, err := loadState(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if delegationOf(st.targets, app) == nil {
+		return nil, fmt.Errorf("%s: %w", app, ErrNoDelegation)
+	}
+	if st.apps[app] == nil {
+		return nil, nil // delegated, no role signed yet
+	}
+	return readReferenced(metadataDir(r.dir), app, st.snapshot.Signed.Meta[app+".json"])
+}
