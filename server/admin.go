@@ -1,0 +1,242 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-updates/ferry/repo"
+)
+
+// The admin API, mounted under /api/v1/ next to the repository:
+//
+//	GET  /api/v1/apps/{app}/role      the application's signed role as published now
+//	                                  (200 application/json; 204 when delegated but not signed yet)
+//	POST /api/v1/apps/{app}/releases  multipart/form-data: a part named "role" first (the signed
+//	                                  role, at most MaxRole bytes), then one part named "file" per
+//	                                  new target, in any order (matched by length and sha256)
+//
+// Every request carries "Authorization: Bearer TOKEN" with a publisher token
+// of that application (401 without a known token, 403 for another
+// application's). Answers are JSON: {"published":[{"path","length","sha256"}]}
+// or {"error":"..."}. Limits: 413 for a body over MaxUpload (from its
+// Content-Length before anything is read, or as soon as a chunked body
+// crosses it) or for files beyond what the role's new targets need; 429
+// with Retry-After past a client address's or a token's rate; 503 with
+// Retry-After while another upload is being published. Uploads are refused
+// with 422 (not as the delegation requires), 409 (a changed version or a
+// role version not above the published one) and 404 (no delegation).
+
+// Defaults for the zero values of AdminConfig.
+const (
+	DefaultMaxUpload = 1 << 30
+	DefaultMaxRole   = 16 << 20
+	DefaultUploads   = 2
+)
+
+// Default rates: a pipeline publishes 10 releases at once, then one every
+// 6 s; one client address sends 60 requests at once, then one a second.
+var (
+	DefaultTokenRate = Rate{Burst: 10, Every: 6 * time.Second}
+	DefaultIPRate    = Rate{Burst: 60, Every: time.Second}
+)
+
+// Publisher is the repository behind the admin API; *repo.Repo is one. Its
+// errors are those of repo: ErrNoDelegation, ErrRefused, ErrStaleRole,
+// ErrImmutable and ErrBusy are answered with their own status.
+type Publisher interface {
+	AppRole(ctx context.Context, app string) ([]byte, error)
+	CheckUpload(ctx context.Context, app string, role []byte) (*repo.Upload, error)
+	PublishUpload(ctx context.Context, app string, role []byte, files []string) (repo.Result, error)
+}
+
+// AdminConfig configures Admin. Repo, Tokens and TempDir are required.
+type AdminConfig struct {
+	Repo    Publisher
+	Tokens  string // the tokens file (see CreateToken), read on every request
+	TempDir string // uploads are streamed to files under it (on disk, not tmpfs)
+
+	MaxUpload int64 // bytes of one request body; 0: DefaultMaxUpload
+	MaxRole   int64 // bytes of the role part; 0: DefaultMaxRole
+	Uploads   int   // uploads processed at once; 0: DefaultUploads
+	TokenRate Rate  // per token; zero: DefaultTokenRate
+	IPRate    Rate  // per client address; zero: DefaultIPRate
+
+	Logger *slog.Logger     // publish decisions; nil: slog.Default()
+	Now    func() time.Time // rate limits' clock; nil: time.Now
+}
+
+type admin struct {
+	cfg     AdminConfig
+	log     *slog.Logger
+	byIP    *limiter
+	byToken *limiter
+	uploads chan struct{}
+	mu      sync.Mutex // one PublishUpload at a time
+	mux     *http.ServeMux
+}
+
+// Admin returns the admin API handler. It is safe for concurrent use.
+func Admin(cfg AdminConfig) (http.Handler, error) {
+	if cfg.Repo == nil || cfg.Tokens == "" || cfg.TempDir == "" {
+		return nil, errors.New("admin api: Repo, Tokens and TempDir are required")
+	}
+	def := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MaxUpload, DefaultMaxUpload)
+	def(&cfg.MaxRole, DefaultMaxRole)
+	if cfg.Uploads <= 0 {
+		cfg.Uploads = DefaultUploads
+	}
+	if cfg.TokenRate.Burst <= 0 || cfg.TokenRate.Every <= 0 {
+		cfg.TokenRate = DefaultTokenRate
+	}
+	if cfg.IPRate.Burst <= 0 || cfg.IPRate.Every <= 0 {
+		cfg.IPRate = DefaultIPRate
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &admin{cfg: cfg, log: cfg.Logger, uploads: make(chan struct{}, cfg.Uploads), mux: http.NewServeMux()}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	a.byIP, a.byToken = newLimiter(cfg.IPRate, cfg.Now), newLimiter(cfg.TokenRate, cfg.Now)
+	a.mux.HandleFunc("GET /api/v1/apps/{app}/role", a.role)
+	a.mux.HandleFunc("POST /api/v1/apps/{app}/releases", a.upload)
+	return a, nil
+}
+
+type tokenKey struct{}
+
+// ServeHTTP applies, in order: the client address's rate, the token (401),
+// its scope (403), the token's rate, then the endpoint.
+func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	ip := clientIP(r)
+	if ok, wait := a.byIP.allow(ip); !ok {
+		a.tooMany(w, wait, "client", ip)
+		return
+	}
+	ts, err := ListTokens(a.cfg.Tokens)
+	if err != nil {
+		a.log.Error("admin: read tokens", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok, ok := authenticate(ts, secret)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
+		writeError(w, http.StatusUnauthorized, "a publisher token is required (Authorization: Bearer TOKEN)")
+		return
+	}
+	_, pattern := a.mux.Handler(r)
+	if pattern == "" {
+		writeError(w, http.StatusNotFound, "no such endpoint")
+		return
+	}
+	if app := appOf(r.URL.Path); app != tok.App {
+		a.log.Warn("admin: token of another application", "token", tok.ID, "token_app", tok.App, "app", app, "remote", ip)
+		writeError(w, http.StatusForbidden, fmt.Sprintf("token %s is for application %s, not %s", tok.ID, tok.App, app))
+		return
+	}
+	if ok, wait := a.byToken.allow(tok.ID); !ok {
+		a.tooMany(w, wait, "token", tok.ID)
+		return
+	}
+	a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+}
+
+// appOf is the {app} segment of /api/v1/apps/{app}/...
+func appOf(p string) string {
+	rest, _ := strings.CutPrefix(p, "/api/v1/apps/")
+	app, _, _ := strings.Cut(rest, "/")
+	return app
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (a *admin) tooMany(w http.ResponseWriter, wait time.Duration, by, who string) {
+	secs := int(math.Ceil(wait.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	a.log.Warn("admin: rate limited", "by", by, "who", who, "retry_after_s", max(secs, 1))
+	writeError(w, http.StatusTooManyRequests, "too many requests")
+}
+
+func (a *admin) role(w http.ResponseWriter, r *http.Request) {
+	data, err := a.cfg.Repo.AppRole(r.Context(), r.PathValue("app"))
+	switch {
+	case err != nil:
+		a.fail(w, r, err)
+	case data == nil:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(data)
+	}
+}
+
+// statusOf maps a repository error to the admin API's answer.
+func statusOf(err error) int {
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb), errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, repo.ErrNoDelegation):
+		return http.StatusNotFound
+	case errors.Is(err, repo.ErrImmutable), errors.Is(err, repo.ErrStaleRole):
+		return http.StatusConflict
+	case errors.Is(err, repo.ErrRefused):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, repo.ErrBusy):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers err; an internal error is logged, not shown.
+func (a *admin) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	tok, _ := r.Context().Value(tokenKey{}).(Token)
+	a.log.Warn("admin: refused", "path", r.URL.Path, "token", tok.ID, "status", code, "err", err.Error())
+	msg := err.Error()
+	switch code {
+	case http.StatusInternalServerError:
+		msg = "internal error"
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	}
+	writeError(w, code, msg)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}

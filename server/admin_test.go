@@ -1,0 +1,466 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/repo"
+)
+
+const adminPass = "admin test passphrase"
+
+// adminFixture is a real repository with hello and other published once,
+// a token for each, hello's key as its pipeline holds it, and the admin API
+// and the repository served by Run over HTTPS on 127.0.0.1.
+type adminFixture struct {
+	dir         string
+	repo        *repo.Repo
+	tokens      string
+	hello, othr string // tokens
+	key         keys.Signer
+	srv         *started
+	cfg         AdminConfig
+	logs        *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newAdminFixture(t *testing.T, tweak func(*AdminConfig)) *adminFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &adminFixture{dir: filepath.Join(t.TempDir(), "repo"), logs: &lockedBuffer{}}
+	if err := repo.Init(ctx, f.dir, repo.InitOptions{Passphrase: []byte(adminPass), InsecureScryptWorkFactor: 8}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(f.dir, []byte(adminPass))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.repo = r
+	for _, app := range []string{"hello", "other"} {
+		src := filepath.Join(t.TempDir(), app)
+		os.WriteFile(src, []byte(app+" 1.0.0"), 0o644)
+		if err := r.Publish(ctx, repo.Release{App: app, Version: "1.0.0", Platform: "linux/amd64"}, []string{src}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	priv, err := keys.Load(filepath.Join(f.dir, "keys", "apps", "hello.age"), []byte(adminPass))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.key, err = keys.NewFileSigner(priv); err != nil {
+		t.Fatal(err)
+	}
+	f.tokens = filepath.Join(f.dir, TokensFile)
+	if f.hello, _, err = CreateToken(f.tokens, "hello", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if f.othr, _, err = CreateToken(f.tokens, "other", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = AdminConfig{Repo: r, Tokens: f.tokens, TempDir: t.TempDir(),
+		Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
+	if tweak != nil {
+		tweak(&f.cfg)
+	}
+	admin, err := Admin(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, err := Repository(filepath.Join(f.dir, "public"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", admin)
+	mux.Handle("/", public)
+	f.srv = startRun(t, mux, Config{Logger: slog.New(slog.NewJSONHandler(f.logs, nil))})
+	return f
+}
+
+func (f *adminFixture) client(t *testing.T, token string) *AdminClient {
+	t.Helper()
+	c, err := NewAdminClient(f.srv.url, token, f.srv.pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// signed is hello's next role with one new version, signed with hello's key.
+func (f *adminFixture) signed(t *testing.T, version, content string) *repo.Signed {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := f.client(t, f.hello).AppRole(ctx, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "hello")
+	os.WriteFile(src, []byte(content), 0o644)
+	s, err := repo.SignRelease(ctx, f.key, cur, repo.Batch{
+		Release: repo.Release{App: "hello", Version: version, Platform: "linux/amd64"}, Files: []string{src}}, repo.SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// multipartBody encodes an upload as the client does.
+func multipartBody(t *testing.T, s *repo.Signed) (string, []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	if err := writeUpload(mw, s); err != nil {
+		t.Fatal(err)
+	}
+	return mw.FormDataContentType(), b.Bytes()
+}
+
+func (f *adminFixture) do(t *testing.T, method, path, token, ctype string, body []byte) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := f.srv.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// TestAdminAuth_R53: every endpoint answers 401 without a token (or with
+// an unknown or revoked one), 403 with another application's token, and
+// 200 with the application's own; no token appears in any log.
+func TestAdminAuth_R53(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	s := f.signed(t, "1.1.0", "hello 1.1.0")
+	ctype, body := multipartBody(t, s)
+	endpoints := []struct {
+		method, path, ctype string
+		body                []byte
+	}{
+		{"GET", "/api/v1/apps/hello/role", "", nil},
+		{"POST", "/api/v1/apps/hello/releases", ctype, body},
+	}
+	before := treeHashes(t, filepath.Join(f.dir, "public"))
+	for _, e := range endpoints {
+		for _, c := range []struct {
+			name, token string
+			want        int
+		}{
+			{"no token", "", http.StatusUnauthorized},
+			{"unknown token", "ferry_" + strings.Repeat("A", 43), http.StatusUnauthorized},
+			{"hash as token", mustTokens(t, f.tokens)[0].SHA256, http.StatusUnauthorized},
+			{"other app's token", f.othr, http.StatusForbidden},
+		} {
+			resp := f.do(t, e.method, e.path, c.token, e.ctype, e.body)
+			if resp.StatusCode != c.want {
+				t.Errorf("%s %s with %s: %d, want %d", e.method, e.path, c.name, resp.StatusCode, c.want)
+			}
+			if c.want == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s with %s: 401 without WWW-Authenticate", e.method, e.path, c.name)
+			}
+		}
+	}
+	if d := treeDiff(before, treeHashes(t, filepath.Join(f.dir, "public"))); len(d) > 0 {
+		t.Fatalf("refused requests changed what is served: %v", d)
+	}
+	for _, e := range endpoints {
+		if resp := f.do(t, e.method, e.path, f.hello, e.ctype, e.body); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s %s with hello's token: %d, want 200", e.method, e.path, resp.StatusCode)
+		}
+	}
+	entries, err := f.repo.List(context.Background())
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("after the upload the repository lists %v (%v), want 3 targets", entries, err)
+	}
+	// A revoked token is refused at once.
+	id := mustTokens(t, f.tokens)[0].ID
+	if _, err := RevokeToken(f.tokens, id); err != nil {
+		t.Fatal(err)
+	}
+	if resp := f.do(t, "GET", "/api/v1/apps/hello/role", f.hello, "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("revoked token: %d, want 401", resp.StatusCode)
+	}
+	for _, secret := range []string{f.hello, f.othr} {
+		if strings.Contains(f.logs.String(), secret) {
+			t.Fatal("a token appears in the server's logs")
+		}
+	}
+}
+
+func mustTokens(t *testing.T, file string) []Token {
+	t.Helper()
+	ts, err := ListTokens(file)
+	if err != nil || len(ts) == 0 {
+		t.Fatalf("ListTokens = %v, %v", ts, err)
+	}
+	return ts
+}
+
+// countingBody is an endless request body that counts what is read of it:
+// prefix, then 'x' for ever.
+type countingBody struct {
+	prefix string
+	n      atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	off := c.n.Load()
+	for i := range p {
+		if j := off + int64(i); j < int64(len(c.prefix)) {
+			p[i] = c.prefix[j]
+		} else {
+			p[i] = 'x'
+		}
+	}
+	c.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+func (c *countingBody) Close() error { return nil }
+
+// TestAdminOversized_R54: a body declared larger than the limit is
+// answered 413 without one byte read; an undeclared (chunked) body is cut
+// at the limit and leaves nothing on disk; files beyond what the role
+// signed are cut at the role's lengths.
+func TestAdminOversized_R54(t *testing.T) {
+	const limit = 64 << 10
+	f := newAdminFixture(t, func(c *AdminConfig) { c.MaxUpload = limit; c.MaxRole = 1 << 20 })
+	h, err := Admin(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body *countingBody, length int64, ctype string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/api/v1/apps/hello/releases", body)
+		req.ContentLength = length
+		req.Header.Set("Authorization", "Bearer "+f.hello)
+		req.Header.Set("Content-Type", ctype)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	declared := &countingBody{}
+	if rec := post(declared, 10<<30, "multipart/form-data; boundary=b"); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("declared 10 GiB: %d %s, want 413", rec.Code, rec.Body)
+	}
+	if n := declared.n.Load(); n != 0 {
+		t.Fatalf("declared 10 GiB: the handler read %d bytes before refusing", n)
+	}
+	// A chunked body: a role part that never ends.
+	chunked := &countingBody{prefix: "--b\r\nContent-Disposition: form-data; name=\"role\"\r\n\r\n"}
+	if rec := post(chunked, -1, "multipart/form-data; boundary=b"); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("endless body: %d %s, want 413", rec.Code, rec.Body)
+	}
+	if n := chunked.n.Load(); n > limit+64<<10 {
+		t.Fatalf("endless body: the handler read %d bytes, limit %d", n, limit)
+	}
+	// A valid role, then a file part far longer than the target it signs.
+	s := f.signed(t, "1.1.0", "hello 1.1.0")
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	p, _ := mw.CreateFormFile("role", "role.json")
+	p.Write(s.Role)
+	p, _ = mw.CreateFormFile("file", "artifact")
+	p.Write(bytes.Repeat([]byte("y"), 32<<10))
+	mw.Close()
+	resp := f.do(t, "POST", "/api/v1/apps/hello/releases", f.hello, mw.FormDataContentType(), b.Bytes())
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("file longer than its target: %d, want 413", resp.StatusCode)
+	}
+	// Over real HTTPS: a declared oversized body is refused.
+	big := make([]byte, limit+1)
+	if resp := f.do(t, "POST", "/api/v1/apps/hello/releases", f.hello, "multipart/form-data; boundary=b", big); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("over HTTPS, %d bytes: %d, want 413", len(big), resp.StatusCode)
+	}
+	left, _ := os.ReadDir(f.cfg.TempDir)
+	if len(left) != 0 {
+		t.Fatalf("refused uploads left %d entries in the upload directory", len(left))
+	}
+	if entries, _ := f.repo.List(context.Background()); len(entries) != 2 {
+		t.Fatalf("refused uploads published something: %v", entries)
+	}
+}
+
+// TestAdminFlood_R55: parallel clients past a token's rate get 429 with a
+// Retry-After, and so does one address past its own rate; once the bucket
+// refills, requests go through again.
+func TestAdminFlood_R55(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f := newAdminFixture(t, func(c *AdminConfig) {
+		c.Now = clock
+		c.TokenRate = Rate{Burst: 5, Every: 10 * time.Second}
+		c.IPRate = Rate{Burst: 20, Every: time.Second}
+	})
+	codes := make(chan *http.Response, 12)
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Go(func() { codes <- f.do(t, "GET", "/api/v1/apps/hello/role", f.hello, "", nil) })
+	}
+	wg.Wait()
+	close(codes)
+	var ok, limited int
+	for resp := range codes {
+		switch resp.StatusCode {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+			limited++
+			ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+			if err != nil || ra < 1 || ra > 10 {
+				t.Errorf("429 with Retry-After %q, want 1-10 seconds", resp.Header.Get("Retry-After"))
+			}
+		default:
+			t.Errorf("flood: status %d", resp.StatusCode)
+		}
+	}
+	if ok != 5 || limited != 7 {
+		t.Fatalf("flood of 12 with a burst of 5: %d ok, %d limited", ok, limited)
+	}
+	// The address's own bucket (20) runs dry too, even for requests without a token.
+	var anon429 int
+	for range 20 {
+		if f.do(t, "GET", "/api/v1/apps/hello/role", "", "", nil).StatusCode == http.StatusTooManyRequests {
+			anon429++
+		}
+	}
+	if anon429 == 0 {
+		t.Fatal("an address flooding without a token was never limited")
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if resp := f.do(t, "GET", "/api/v1/apps/hello/role", f.hello, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the buckets refill: %d, want 200", resp.StatusCode)
+	}
+	if !strings.Contains(f.logs.String(), "rate limited") {
+		t.Fatal("rate limiting is not logged")
+	}
+}
+
+// TestAdminUploadRefused: uploads the delegation does not allow are
+// answered with their status and change nothing served.
+func TestAdminUploadRefused(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	ctx := context.Background()
+	c := f.client(t, f.hello)
+	good := f.signed(t, "1.1.0", "hello 1.1.0")
+	wrongPriv, _ := keys.Generate()
+	wrong, _ := keys.NewFileSigner(wrongPriv)
+	cur, _ := c.AppRole(ctx, "hello")
+	if _, err := repo.SignRelease(ctx, wrong, cur, repo.Batch{}, repo.SignOptions{}); err == nil {
+		t.Fatal("SignRelease with a key that never signed the role succeeded")
+	}
+	changed := f.signed(t, "1.0.0", "hello 1.0.0") // identical: nothing to sign
+	if changed != nil {
+		t.Fatal("an identical release was signed again")
+	}
+	before := treeHashes(t, filepath.Join(f.dir, "public"))
+	bad := *good
+	bad.Files = []string{writeTemp(t, "hello 1.1.X")}
+	for _, tc := range []struct {
+		name string
+		s    *repo.Signed
+		want int
+	}{
+		{"file differs", &bad, http.StatusUnprocessableEntity},
+		{"no files", &repo.Signed{Role: good.Role}, http.StatusUnprocessableEntity},
+		{"garbage role", &repo.Signed{Role: []byte("{")}, http.StatusUnprocessableEntity},
+	} {
+		_, err := c.Publish(ctx, "hello", tc.s)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != tc.want {
+			t.Errorf("%s: %v, want status %d", tc.name, err, tc.want)
+		}
+	}
+	if d := treeDiff(before, treeHashes(t, filepath.Join(f.dir, "public"))); len(d) > 0 {
+		t.Fatalf("refused uploads changed what is served: %v", d)
+	}
+	if _, err := c.Publish(ctx, "hello", good); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Publish(ctx, "hello", good)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusConflict {
+		t.Fatalf("replayed upload: %v, want 409", err)
+	}
+}
+
+func writeTemp(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func treeHashes(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			out[p] = fmt.Sprintf("%x", b)
+		}
+		return nil
+	})
+	return out
+}
+
+func treeDiff(a, b map[string]string) []string {
+	var d []string
+	for p, h := range a {
+		if b[p] != h {
+			d = append(d, "changed: "+p)
+		}
+	}
+	for p := range b {
+		if _, ok := a[p]; !ok {
+			d = append(d, "added: "+p)
+		}
+	}
+	return d
+}

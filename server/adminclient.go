@@ -1,0 +1,199 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/repo"
+)
+
+// maxAnswer bounds what the client reads of an admin API answer.
+const maxAnswer = 1 << 20
+
+// AdminClient talks to a ferry server's admin API over HTTPS. It is safe
+// for concurrent use.
+type AdminClient struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// APIError is an answer of the admin API other than success.
+type APIError struct {
+	Status  int    // HTTP status code
+	Message string // the server's error message
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("server answered %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// NewAdminClient returns a client of the admin API at base (https only),
+// authenticating with token. roots nil means the system roots. Redirects
+// are not followed: a token is sent to base and nowhere else.
+func NewAdminClient(base, token string, roots *x509.CertPool) (*AdminClient, error) {
+	if err := fetch.CheckURL(base, false); err != nil {
+		return nil, fmt.Errorf("admin api %s: %w", base, err)
+	}
+	u, err := url.Parse(strings.TrimSuffix(base, "/") + "/")
+	if err != nil {
+		return nil, err
+	}
+	if token == "" || strings.ContainsAny(token, " \t\r\n") {
+		return nil, errors.New("admin api: empty or malformed token")
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	c := &http.Client{
+		Transport:     t,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &AdminClient{base: u, token: token, http: c}, nil
+}
+
+func (c *AdminClient) endpoint(app, what string) string {
+	return c.base.JoinPath("api/v1/apps", app, what).String()
+}
+
+// AppRole returns the application's role as the server publishes it now,
+// or nil if it is delegated but has none yet.
+func (c *AdminClient) AppRole(ctx context.Context, app string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint(app, "role"), nil)
+	if err != nil {
+		return nil, err
+	}
+	body, status, err := c.do(req)
+	if err != nil {
+		return nil, fmt.Errorf("get role %s: %w", app, err)
+	}
+	if status == http.StatusNoContent {
+		return nil, nil
+	}
+	return body, nil
+}
+
+// Publish uploads a role signed by SignRelease and its files, streaming the
+// files from disk. A server busy with another upload (503) is tried again
+// a few times.
+func (c *AdminClient) Publish(ctx context.Context, app string, s *repo.Signed) ([]repo.Entry, error) {
+	var body []byte
+	var err error
+	for attempt := 0; ; attempt++ {
+		body, err = c.publishOnce(ctx, app, s)
+		var ae *APIError
+		if attempt < 3 && errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(attempt+1) * time.Second):
+			}
+			continue
+		}
+		break
+	}
+	if err != nil {
+		return nil, fmt.Errorf("publish to %s: %w", c.base.Redacted(), err)
+	}
+	var out struct {
+		Published []struct {
+			Path   string `json:"path"`
+			Length int64  `json:"length"`
+			SHA256 string `json:"sha256"`
+		} `json:"published"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("publish to %s: bad answer: %w", c.base.Redacted(), err)
+	}
+	var es []repo.Entry
+	for _, p := range out.Published {
+		es = append(es, repo.Entry{Path: p.Path, Length: p.Length, SHA256: p.SHA256})
+	}
+	return es, nil
+}
+
+func (c *AdminClient) publishOnce(ctx context.Context, app string, s *repo.Signed) ([]byte, error) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() { pw.CloseWithError(writeUpload(mw, s)) }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(app, "releases"), pr)
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	body, _, err := c.do(req)
+	pr.Close()
+	return body, err
+}
+
+// writeUpload writes the role part, then one part per file.
+func writeUpload(mw *multipart.Writer, s *repo.Signed) error {
+	p, err := mw.CreateFormFile("role", "role.json")
+	if err != nil {
+		return err
+	}
+	if _, err := p.Write(s.Role); err != nil {
+		return err
+	}
+	for _, name := range s.Files {
+		if err := writeFilePart(mw, name); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+func writeFilePart(mw *multipart.Writer, name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	p, err := mw.CreateFormFile("file", "artifact")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(p, f)
+	return err
+}
+
+// do sends req with the token and returns the body of a 2xx answer, or an
+// *APIError.
+func (c *AdminClient) do(req *http.Request) ([]byte, int, error) {
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, resp.StatusCode, err
+	}
+	if len(body) > maxAnswer {
+		return nil, resp.StatusCode, fmt.Errorf("answer larger than %d bytes", maxAnswer)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(bytes.ToValidUTF8(body[:min(len(body), 200)], nil)))
+		}
+		return nil, resp.StatusCode, &APIError{Status: resp.StatusCode, Message: e.Error}
+	}
+	return body, resp.StatusCode, nil
+}

@@ -1,0 +1,78 @@
+package server
+
+import (
+	"sync"
+	"time"
+)
+
+// Rate is a token bucket: Burst requests at once, then one every Every.
+type Rate struct {
+	Burst int
+	Every time.Duration
+}
+
+// maxBuckets bounds a limiter's memory: past it, buckets that have filled
+// up again (clients that went quiet) are dropped.
+const maxBuckets = 10000
+
+// limiter keeps one token bucket per key (a client address or a token ID).
+// It is safe for concurrent use.
+type limiter struct {
+	rate Rate
+	now  func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(r Rate, now func() time.Time) *limiter {
+	return &limiter{rate: r, now: now, buckets: map[string]*bucket{}}
+}
+
+// allow takes one token from key's bucket. When there is none it returns
+// false and how long until there is one.
+func (l *limiter) allow(key string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.evict(now)
+		}
+		b = &bucket{tokens: float64(l.rate.Burst), last: now}
+		l.buckets[key] = b
+	}
+	l.fill(b, now)
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	wait := time.Duration((1 - b.tokens) * float64(l.rate.Every))
+	return false, wait
+}
+
+func (l *limiter) fill(b *bucket, now time.Time) {
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens = min(float64(l.rate.Burst), b.tokens+float64(el)/float64(l.rate.Every))
+		b.last = now
+	}
+}
+
+// evict drops full buckets; if every bucket is in use, it drops them all
+// rather than grow without bound.
+func (l *limiter) evict(now time.Time) {
+	for k, b := range l.buckets {
+		if l.fill(b, now); b.tokens >= float64(l.rate.Burst) {
+			delete(l.buckets, k)
+		}
+	}
+	if len(l.buckets) >= maxBuckets {
+		clear(l.buckets)
+	}
+}

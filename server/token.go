@@ -1,0 +1,169 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/repo"
+)
+
+// Publisher tokens authenticate the admin API. A token is "ferry_" and the
+// unpadded base64url encoding of 32 random bytes; it is shown once, when it
+// is created, and only its SHA-256 is stored, in a file of the repository
+// directory (never under public/) with mode 0600:
+//
+//	{"format":1,"tokens":[{"id":"0123456789ab","app":"hello","sha256":"HEX","created":"RFC3339"}]}
+//
+// The ID is the first 12 hex digits of the hash: enough to name a token in
+// list and revoke, and of no use to find the token. A token is scoped to
+// one application.
+
+// TokensFile is the name of the tokens file in a repository directory.
+const TokensFile = "ferry-tokens.json"
+
+const (
+	tokenPrefix    = "ferry_"
+	tokensFormat   = 1
+	maxTokensFile  = 1 << 20
+	tokenIDLen     = 12
+	maxTokenLength = 128
+)
+
+// Token is one stored publisher token (its hash, never the secret).
+type Token struct {
+	ID      string    `json:"id"`
+	App     string    `json:"app"`
+	SHA256  string    `json:"sha256"`
+	Created time.Time `json:"created"`
+}
+
+type tokensJSON struct {
+	Format int     `json:"format"`
+	Tokens []Token `json:"tokens"`
+}
+
+// ErrNoToken means a token ID names no stored token.
+var ErrNoToken = errors.New("no such token")
+
+// CreateToken makes a new token for app, adds its hash to the tokens file
+// (created if missing) and returns the secret, which is stored nowhere.
+// Concurrent calls on one file may lose one of the tokens; run them one at
+// a time.
+func CreateToken(file, app string, now time.Time) (secret string, t Token, err error) {
+	if err := repo.ValidApp(app); err != nil {
+		return "", Token{}, err
+	}
+	ts, err := ListTokens(file)
+	if err != nil {
+		return "", Token{}, err
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", Token{}, fmt.Errorf("create token: %w", err)
+	}
+	secret = tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	sum := sha256.Sum256([]byte(secret))
+	h := hex.EncodeToString(sum[:])
+	t = Token{ID: h[:tokenIDLen], App: app, SHA256: h, Created: now.UTC().Truncate(time.Second)}
+	if err := writeTokens(file, append(ts, t)); err != nil {
+		return "", Token{}, err
+	}
+	return secret, t, nil
+}
+
+// ListTokens returns the stored tokens; a missing file is no tokens.
+func ListTokens(file string) ([]Token, error) {
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read tokens: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxTokensFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read tokens: %w", err)
+	}
+	if len(data) > maxTokensFile {
+		return nil, fmt.Errorf("read tokens %s: larger than %d bytes", file, maxTokensFile)
+	}
+	var tj tokensJSON
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&tj); err != nil {
+		return nil, fmt.Errorf("read tokens %s: %w", file, err)
+	}
+	if tj.Format != tokensFormat {
+		return nil, fmt.Errorf("read tokens %s: format %d, want %d", file, tj.Format, tokensFormat)
+	}
+	for _, t := range tj.Tokens {
+		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != sha256.Size || !strings.HasPrefix(t.SHA256, t.ID) {
+			return nil, fmt.Errorf("read tokens %s: token %q has a malformed hash", file, t.ID)
+		}
+	}
+	return tj.Tokens, nil
+}
+
+// RevokeToken removes the token with this ID (ErrNoToken if none has it).
+func RevokeToken(file, id string) (Token, error) {
+	ts, err := ListTokens(file)
+	if err != nil {
+		return Token{}, err
+	}
+	i := slices.IndexFunc(ts, func(t Token) bool { return t.ID == id })
+	if i < 0 {
+		return Token{}, fmt.Errorf("revoke token %q: %w", id, ErrNoToken)
+	}
+	gone := ts[i]
+	if err := writeTokens(file, slices.Delete(ts, i, i+1)); err != nil {
+		return Token{}, err
+	}
+	return gone, nil
+}
+
+func writeTokens(file string, ts []Token) error {
+	data, err := json.MarshalIndent(tokensJSON{Format: tokensFormat, Tokens: ts}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(file, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write tokens: %w", err)
+	}
+	return nil
+}
+
+// authenticate returns the stored token whose hash is that of secret. Every
+// stored hash is compared, in constant time, whatever matches first.
+func authenticate(ts []Token, secret string) (Token, bool) {
+	if secret == "" || len(secret) > maxTokenLength {
+		return Token{}, false
+	}
+	sum := sha256.Sum256([]byte(secret))
+	var found Token
+	ok := 0
+	for _, t := range ts {
+		want, err := hex.DecodeString(t.SHA256)
+		if err != nil {
+			continue
+		}
+		if subtle.ConstantTimeCompare(sum[:], want) == 1 {
+			found, ok = t, 1
+		}
+	}
+	return found, ok == 1
+}
