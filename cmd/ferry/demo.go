@@ -172,7 +172,7 @@ func (d *demo) serve(ctx context.Context) (<-chan error, error) {
 	}
 	d.url = "https://" + ln.Addr().String() + "/"
 	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, ln, filepath.Join(d.repoDir, "public"), tlsCfg, nil) }()
+	go func() { done <- runServer(ctx, ln, filepath.Join(d.repoDir, "public"), nil, tlsCfg, nil) }()
 	d.note("serving on %s; clients trust the CA in %s", d.url, d.caFile)
 	return done, nil
 }

@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,6 +44,9 @@ func scriptParams() testscript.Params {
 			"flipbyte":   cmdFlipbyte,
 			"flipsig":    cmdFlipsig,
 			"futuretime": cmdFuturetime,
+			"lastline":   cmdLastline,
+			"treehash":   cmdTreehash,
+			"setmatch":   cmdSetmatch,
 		},
 		RequireExplicitExec: true,
 	}
@@ -63,6 +71,7 @@ func TestCLIPlainHTTP_R32(t *testing.T)            { runAttack(t, "R32_plain_htt
 func TestCLIUntrustedCertificate_R33(t *testing.T) { runAttack(t, "R33_untrusted_certificate") }
 func TestCLINoTrustRoot_R38(t *testing.T)          { runAttack(t, "R38_no_trust_root") }
 func TestCLIRollbackFailed_R45(t *testing.T)       { runAttack(t, "R45_rollback_failed") }
+func TestCLIRemotePublishRefused_R53(t *testing.T) { runAttack(t, "R53_remote_publish_refused") }
 
 // TestAttackScriptsRun makes sure no script in testdata/attacks is left
 // without a Test..._R<n> function above.
@@ -200,4 +209,55 @@ func TestHelpHasExamples(t *testing.T) {
 		}
 	}
 	walk(e.rootCmd())
+}
+
+// cmdLastline implements "lastline FILE OUT": write the last non-empty line
+// of FILE (stdout, say) to OUT, as "| tail -n 1 >" would.
+func cmdLastline(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: lastline FILE OUT")
+	}
+	lines := strings.Split(strings.TrimSpace(ts.ReadFile(args[0])), "\n")
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(lines[len(lines)-1]+"\n"), 0o600))
+}
+
+// cmdTreehash implements "treehash DIR OUT": write one line "sha256 path"
+// per regular file under DIR, sorted, to OUT; cmp two of them to show that
+// nothing under DIR changed.
+func cmdTreehash(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: treehash DIR OUT")
+	}
+	root := ts.MkAbs(args[0])
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		lines = append(lines, fmt.Sprintf("%x %s", sha256.Sum256(b), filepath.ToSlash(rel)))
+		return nil
+	})
+	ts.Check(err)
+	sort.Strings(lines)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+}
+
+// cmdSetmatch implements "setmatch FILE REGEXP VAR": set VAR to the first
+// submatch of REGEXP (multi-line mode) in FILE (stdout, say).
+func cmdSetmatch(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: setmatch FILE REGEXP VAR")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile(args[0]))
+	if len(m) < 2 {
+		ts.Fatalf("setmatch: no match for %s with a submatch in %s", args[1], args[0])
+	}
+	ts.Setenv(args[2], m[1])
 }

@@ -83,17 +83,33 @@ func (e *env) publishCmd() *cobra.Command {
 		dir  string
 		rel  repo.Release
 		pass passphraseSource
+		rf   remoteFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "publish --repo DIR --app APP --version V --platform OS/ARCH FILE...",
+		Use:   "publish (--repo DIR | --server URL --token-file F --app-key KEY) --app APP --version V --platform OS/ARCH FILE...",
 		Short: "Sign and publish the files of one release",
 		Long: `Add FILE... as targets APP/VERSION/OS-ARCH/FILE, sign them with the application's own key
 (created on its first release) and re-sign snapshot and timestamp. Publishing is atomic, and a
-published version is immutable: the same app, version and platform with other bytes is refused.`,
+published version is immutable: the same app, version and platform with other bytes is refused.
+
+With --server URL instead of --repo, the release is published remotely, as CI should: the next
+version of the application's role is signed on this machine with --app-key only, and uploaded
+with the files to the server's admin API (authenticated with the token in --token-file, made by
+ferry token create), which checks it against the application's delegation and signs snapshot and
+timestamp with its online keys. No online key is needed here, and the server never sees the
+application key.`,
 		Example: `  ferry release publish --repo ./repo --app hello --version 1.4.2 --platform linux/amd64 ./hello
-  ferry release publish --repo ./repo --app hello --version 1.4.2 --platform darwin/arm64 --kind tar.gz ./hello.tar.gz`,
+  ferry release publish --repo ./repo --app hello --version 1.4.2 --platform darwin/arm64 --kind tar.gz ./hello.tar.gz
+  ferry release publish --server https://updates.example.com/ --token-file ./hello.token \
+      --app-key ./hello.age --app hello --version 1.4.2 --platform linux/amd64 ./hello`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := rf.check(dir); err != nil {
+				return err
+			}
+			if rf.server != "" {
+				return e.publishRemote(cmd.Context(), rf, pass, rel, args)
+			}
 			r, err := e.openRepo(dir, pass)
 			if err != nil {
 				return err
@@ -113,13 +129,14 @@ published version is immutable: the same app, version and platform with other by
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dir, "repo", "", "repository directory (required)")
+	f.StringVar(&dir, "repo", "", "repository directory (or --server)")
 	f.StringVar(&rel.App, "app", "", "application name (required)")
 	f.StringVar(&rel.Version, "version", "", "semantic version, e.g. 1.4.2 (required)")
 	f.StringVar(&rel.Platform, "platform", "", "os/arch, e.g. linux/amd64 (required)")
 	f.StringVar(&rel.Kind, "kind", "", "binary, tar.gz, tar.zst or zip (default: from the file name)")
 	f.StringVar(&pass.file, "passphrase-file", "", "read the key passphrase from this file")
-	for _, n := range []string{"repo", "app", "version", "platform"} {
+	rf.add(f)
+	for _, n := range []string{"app", "version", "platform"} {
 		cmd.MarkFlagRequired(n)
 	}
 	return cmd

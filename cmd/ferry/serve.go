@@ -5,13 +5,18 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/server"
 )
 
 type serveFlags struct {
@@ -22,6 +27,7 @@ type serveFlags struct {
 	selfSigned      string
 	refresh         time.Duration
 	pass            passphraseSource
+	maxUpload       int64
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -35,7 +41,12 @@ written to CAFILE for clients (--ca CAFILE). With --addr 127.0.0.1:0 a free port
 URL is printed and, with --addr-file, written to a file. When a passphrase is available
 (FERRY_PASSPHRASE or --passphrase-file), the repository is refreshed every --refresh-interval as
 ferry repo refresh does: snapshot and timestamp, and targets and application roles when they are
-within half their lifetime.`,
+within half their lifetime.
+
+The admin API is served under /api/v1/ on the same listener: release pipelines publish with
+ferry release publish --server, authenticated by a token of ferry token create, and each upload,
+signed by the application's key, is checked against its delegation; the server signs snapshot and
+timestamp with its online keys (so it needs the passphrase). Uploads are streamed to DIR/.uploads.`,
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
   ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt`,
@@ -50,7 +61,8 @@ within half their lifetime.`,
 	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM private key file")
 	f.StringVar(&fl.selfSigned, "self-signed", "", "create a CA and certificate; write the CA certificate to this file")
 	f.DurationVar(&fl.refresh, "refresh-interval", time.Hour, "how often to re-sign metadata that is due (0: never)")
-	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the key passphrase from this file (enables automatic refresh)")
+	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the key passphrase from this file (enables automatic refresh and remote publishing)")
+	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -79,7 +91,12 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 			return err
 		}
 	}
-	err = runServer(ctx, ln, filepath.Join(fl.dir, "public"), tlsCfg, e.stderr)
+	admin, err := e.adminAPI(fl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "admin API on %sapi/v1/ (publisher tokens: ferry token create)\n", url)
+	err = runServer(ctx, ln, filepath.Join(fl.dir, "public"), admin, tlsCfg, e.stderr)
 	if err == nil || errors.Is(err, context.Canceled) {
 		fmt.Fprintln(e.stdout, "server stopped")
 		return nil
@@ -139,4 +156,32 @@ func (e *env) startRefresher(ctx context.Context, fl serveFlags) error {
 		}
 	}()
 	return nil
+}
+
+// adminAPI is the admin API handler of serve: it publishes uploads into the
+// repository with the keys the passphrase opens (snapshot and timestamp).
+func (e *env) adminAPI(fl serveFlags) (http.Handler, error) {
+	var pass []byte
+	if fl.pass.file != "" || e.getenv(envPassphrase) != "" {
+		p, err := e.passphrase(fl.pass, false)
+		if err != nil {
+			return nil, err
+		}
+		pass = p
+	}
+	r, err := repo.Open(fl.dir, pass)
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(fl.dir, ".uploads")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("admin api: %w", err)
+	}
+	return server.Admin(server.AdminConfig{
+		Repo:      r,
+		Tokens:    filepath.Join(fl.dir, server.TokensFile),
+		TempDir:   tmp,
+		MaxUpload: fl.maxUpload,
+		Logger:    slog.New(slog.NewJSONHandler(e.stderr, nil)),
+	})
 }

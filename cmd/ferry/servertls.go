@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 
 	"github.com/ferry-updates/ferry/server"
 )
@@ -22,12 +23,20 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 }
 
 // runServer serves the repository's public directory on ln over TLS until
-// ctx is cancelled. The access log goes to logw as JSON (nowhere if nil).
-func runServer(ctx context.Context, ln net.Listener, publicDir string, tlsCfg *tls.Config, logw io.Writer) error {
+// ctx is cancelled, and the admin API under /api/v1/ when admin is not nil.
+// The access log goes to logw as JSON (nowhere if nil).
+func runServer(ctx context.Context, ln net.Listener, publicDir string, admin http.Handler, tlsCfg *tls.Config, logw io.Writer) error {
+	var h http.Handler
 	h, err := server.Repository(publicDir)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if admin != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/api/v1/", admin)
+		mux.Handle("/", h)
+		h = mux
 	}
 	if logw == nil {
 		logw = io.Discard

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/server"
+)
+
+// remoteFlags are the flags of ferry release publish --server: the
+// application's role is signed here with the application key alone and
+// uploaded to the server's admin API, which signs snapshot and timestamp.
+type remoteFlags struct {
+	server    string
+	ca        string
+	tokenFile string
+	appKey    string
+}
+
+func (rf *remoteFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&rf.server, "server", "", "publish through this ferry server's admin API (https://...) instead of --repo")
+	f.StringVar(&rf.ca, "ca", "", "with --server: PEM CA certificate(s) to verify the server with (default: system roots)")
+	f.StringVar(&rf.tokenFile, "token-file", "", "with --server: file holding the publisher token (ferry token create)")
+	f.StringVar(&rf.appKey, "app-key", "", "with --server: the application's key (a key file or a signer URI)")
+}
+
+// check says what is missing or conflicting for a remote publish.
+func (rf *remoteFlags) check(localRepo string) error {
+	switch {
+	case rf.server == "" && localRepo == "":
+		return withHint(errors.New("no repository: pass --repo DIR (local) or --server URL (remote)"), "run ferry release publish --help")
+	case rf.server != "" && localRepo != "":
+		return errors.New("use either --repo (local) or --server (remote), not both")
+	case rf.server == "" && (rf.tokenFile != "" || rf.ca != ""):
+		return errors.New("--token-file and --ca go with --server")
+	case rf.server != "" && rf.tokenFile == "":
+		return withHint(errors.New("--server needs --token-file"), "create a token on the server with: ferry token create --repo REPO --app APP")
+	case rf.server != "" && rf.appKey == "":
+		return errors.New("--server needs --app-key: the application's role is signed on this machine")
+	}
+	return nil
+}
+
+// publishRemote signs the next version of the application's role with its
+// key and uploads it with the files.
+func (e *env) publishRemote(ctx context.Context, rf remoteFlags, pass passphraseSource, rel repo.Release, files []string) error {
+	c, err := e.adminClient(rf)
+	if err != nil {
+		return err
+	}
+	s, err := keys.Open(ctx, rf.appKey, func(string) ([]byte, error) { return e.passphrase(pass, false) })
+	if err != nil {
+		return fmt.Errorf("open application key: %w", err)
+	}
+	cur, err := c.AppRole(ctx, rel.App)
+	if err != nil {
+		return err
+	}
+	signed, err := repo.SignRelease(ctx, s, cur, repo.Batch{Release: rel, Files: files}, repo.SignOptions{})
+	if err != nil {
+		return err
+	}
+	if signed == nil {
+		fmt.Fprintf(e.stdout, "%s %s for %s is already published with these files: nothing to do\n", rel.App, rel.Version, rel.Platform)
+		return nil
+	}
+	published, err := c.Publish(ctx, rel.App, signed)
+	if err != nil {
+		return err
+	}
+	for _, en := range published {
+		fmt.Fprintf(e.stdout, "published %s (%d bytes, sha256 %s)\n", en.Path, en.Length, short(en.SHA256))
+	}
+	return nil
+}
+
+func (e *env) adminClient(rf remoteFlags) (*server.AdminClient, error) {
+	tok, err := os.ReadFile(rf.tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("read token file: %w", err)
+	}
+	tok = bytes.TrimSpace(tok)
+	if len(tok) == 0 {
+		return nil, fmt.Errorf("token file %s is empty", rf.tokenFile)
+	}
+	if rf.ca == "" {
+		return server.NewAdminClient(rf.server, string(tok), nil)
+	}
+	roots, err := loadCA(rf.ca)
+	if err != nil {
+		return nil, err
+	}
+	return server.NewAdminClient(rf.server, string(tok), roots)
+}
