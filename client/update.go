@@ -105,6 +105,12 @@ func (c *Client) Update(ctx context.Context, inst Installer) (*Outcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.cfg.App, err)
 	}
+	if st.Lost && c.cfg.Installed == "" {
+		// Without its record the installer cannot tell a downgrade or a
+		// version that failed here before (R52): the caller must say
+		// which version is installed.
+		return nil, fmt.Errorf("update %s: %w; give the installed version (Config.Installed)", c.cfg.App, install.ErrStateLost)
+	}
 	p := c.policy()
 	p.installed = higher(p.installed, st.Installed)
 	p.bad = map[string]bool{}

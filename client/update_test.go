@@ -265,3 +265,31 @@ func artifactFor(t *testing.T, v string, body []byte) install.Artifact {
 	return install.Artifact{File: file, Length: int64(len(body)), Hashes: map[string][]byte{"sha256": sum[:]},
 		App: "hello", Version: v, Kind: install.KindBinary}
 }
+
+// lostState is an Installer whose record was lost (install.State.Lost).
+type lostState struct{ recorder }
+
+func (l *lostState) State(context.Context) (install.State, error) {
+	return install.State{App: "hello", Lost: true}, nil
+}
+
+// An installer that lost its record (state file and copy corrupt) cannot
+// tell a downgrade or a version that failed here before, so Update
+// installs nothing until the caller says which version is installed (R52).
+func TestUpdateRefusesLostState_R52(t *testing.T) {
+	f := newFixture(t)
+	f.publish("hello", "1.0.0", "linux/amd64", "hello", script("1.0.0", healthy))
+	f.publish("hello", "1.1.0", "linux/amd64", "hello", script("1.1.0", healthy))
+	inst := &lostState{}
+	out, err := f.client(t, nil).Update(context.Background(), inst)
+	if !errors.Is(err, install.ErrStateLost) || len(inst.applied) != 0 {
+		t.Fatalf("lost state: got %v with %d artifacts applied, want ErrStateLost and nothing", err, len(inst.applied))
+	}
+	if out != nil && out.Release != nil {
+		t.Fatalf("lost state offered %v", out.Release)
+	}
+	c := f.client(t, func(cfg *client.Config) { cfg.Installed = "1.0.0" })
+	if out, err = c.Update(context.Background(), inst); err != nil || len(inst.applied) != 1 || out.Release.Version != "1.1.0" {
+		t.Fatalf("with the installed version given: %v, %d applied", err, len(inst.applied))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -212,38 +213,147 @@ func TestRollbackFails_R45(t *testing.T) {
 	}
 }
 
-func TestCorruptState_R52(t *testing.T) {
-	mangles := map[string]func([]byte) []byte{
-		"truncated": func(b []byte) []byte { return b[:len(b)/2] },
-		"flipped":   func(b []byte) []byte { b[len(b)/2] ^= 1; return b },
-		"empty":     func([]byte) []byte { return nil },
-		"garbage":   func([]byte) []byte { return []byte("\x00\x01 not json") },
-		"other app": func(b []byte) []byte { return []byte(strings.Replace(string(b), `"app":"hello"`, `"app":"other"`, 1)) },
+var stateMangles = map[string]func([]byte) []byte{
+	"truncated": func(b []byte) []byte { return b[:len(b)/2] },
+	"flipped":   func(b []byte) []byte { b[len(b)/2] ^= 1; return b },
+	"empty":     func([]byte) []byte { return nil },
+	"garbage":   func([]byte) []byte { return []byte("\x00\x01 not json") },
+	"other app": func(b []byte) []byte { return []byte(strings.Replace(string(b), `"app":"hello"`, `"app":"other"`, 1)) },
+	"deleted":   nil,
+}
+
+// damage applies mangle to the file at path (nil: removes it).
+func damage(t *testing.T, path string, mangle func([]byte) []byte) {
+	t.Helper()
+	if mangle == nil {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
-	for name, mangle := range mangles {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, mangle(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// installedWithBadMark installs 1.0.0 and 2.0.0, then a 3.0.0 that fails
+// its health check and is marked bad.
+func installedWithBadMark(t *testing.T) (*Binary, string) {
+	t.Helper()
+	ctx := context.Background()
+	b, dir := newBinary(t)
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		if _, err := b.Apply(ctx, artifact(t, dir, "hello", v, KindBinary, script(v, 0))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.healthFn = func(context.Context, []string) error { return errors.New("unhealthy") }
+	if _, err := b.Apply(ctx, artifact(t, dir, "hello", "3.0.0", KindBinary, script("3.0.0", 1))); !errors.Is(err, ErrRolledBack) {
+		t.Fatalf("3.0.0: %v, want a rollback", err)
+	}
+	b.healthFn = nil
+	return b, dir
+}
+
+// A damaged state file does not take the installed version and the bad
+// marks with it: they come back from the copy (R52).
+func TestCorruptStateKeepsFloorAndBadMarks_R52(t *testing.T) {
+	for name, mangle := range stateMangles {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			b, dir := newBinary(t)
-			b.Apply(ctx, artifact(t, dir, "hello", "1.0.0", KindBinary, script("1.0.0", 0)))
-			b.Apply(ctx, artifact(t, dir, "hello", "2.0.0", KindBinary, script("2.0.0", 0)))
+			b, dir := installedWithBadMark(t)
 			sp := filepath.Join(b.StateDir, "state.json")
-			raw, _ := os.ReadFile(sp)
-			os.WriteFile(sp, mangle(raw), 0o600)
+			damage(t, sp, mangle)
+			st, err := b.State(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Lost || st.Installed == nil || st.Installed.Version != "2.0.0" {
+				t.Fatalf("state after damage: installed %+v, lost %v; want 2.0.0 from the copy", st.Installed, st.Lost)
+			}
+			if _, ok := st.Bad["3.0.0"]; !ok {
+				t.Fatalf("bad mark of 3.0.0 lost: %+v", st.Bad)
+			}
+			if _, err := b.Apply(ctx, artifact(t, dir, "hello", "3.0.0", KindBinary, script("3.0.0", 0))); !errors.Is(err, ErrMarkedBad) {
+				t.Fatalf("3.0.0 installed again after the state file was damaged: %v", err)
+			}
+			if _, err := os.ReadFile(sp); err != nil {
+				t.Fatalf("state file not rewritten from the copy: %v", err)
+			}
+		})
+	}
+}
+
+// With both the file and its copy damaged, the state is rebuilt from disk
+// and says so (Lost), and a later install clears it (R52).
+func TestCorruptStateAndCopy_R52(t *testing.T) {
+	for name, mangle := range stateMangles {
+		if mangle == nil {
+			continue // both files gone is a fresh state: there is nothing to tell it from
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			b, dir := installedWithBadMark(t)
+			sp := filepath.Join(b.StateDir, "state.json")
+			damage(t, sp, mangle)
+			damage(t, sp+copySuffix, mangle)
 			st, err := b.State(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want, _ := hashFile(b.fsys(), b.Target)
-			if st.Installed == nil || st.Installed.SHA256 != want || st.Installed.Version != "" {
-				t.Fatalf("rebuilt state %+v does not describe the live executable", st.Installed)
+			if !st.Lost || st.Installed == nil || st.Installed.SHA256 != want || st.Installed.Version != "" {
+				t.Fatalf("rebuilt state %+v (lost %v) does not describe the live executable as lost", st.Installed, st.Lost)
 			}
 			if _, err := os.Stat(sp + ".corrupt"); err != nil {
 				t.Errorf("corrupt state not kept aside: %v", err)
 			}
-			if _, err := b.Apply(ctx, artifact(t, dir, "hello", "3.0.0", KindBinary, script("3.0.0", 0))); err != nil || run(t, b.Target) != "3.0.0" {
+			if st, err = b.State(ctx); err != nil || !st.Lost {
+				t.Fatalf("Lost not kept across loads: %v %v", st.Lost, err)
+			}
+			if _, err := b.Apply(ctx, artifact(t, dir, "hello", "4.0.0", KindBinary, script("4.0.0", 0))); err != nil || run(t, b.Target) != "4.0.0" {
 				t.Fatalf("install after recovery: %v", err)
 			}
+			if st, _ := b.State(ctx); st.Lost {
+				t.Error("a committed install did not clear Lost")
+			}
 		})
+	}
+}
+
+// Installing the bytes that are already live (ferry update --out, then
+// --install binary on the same file) records the version and changes
+// nothing on disk: no swap, no backup of identical bytes.
+func TestReinstallSameBytesIsNoop(t *testing.T) {
+	ctx := context.Background()
+	b, dir := newBinary(t)
+	body := script("1.1.0", 0)
+	if err := os.WriteFile(b.Target, body, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(b.Target)
+	res, err := b.Apply(ctx, artifact(t, dir, "hello", "1.1.0", KindBinary, body))
+	if err != nil || !res.Unchanged || res.Version != "1.1.0" {
+		t.Fatalf("got %+v %v, want 1.1.0 unchanged", res, err)
+	}
+	after, _ := os.Stat(b.Target)
+	if !os.SameFile(before, after) {
+		t.Error("the live executable was replaced by identical bytes")
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "bin", ".hello.ferry-old")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a backup of identical bytes was kept: %v", err)
+	}
+	if st, _ := b.State(ctx); st.Installed == nil || st.Installed.Version != "1.1.0" {
+		t.Fatalf("state does not record 1.1.0: %+v", st.Installed)
+	}
+	// Different bytes are a real install, with a backup.
+	res, err = b.Apply(ctx, artifact(t, dir, "hello", "1.2.0", KindBinary, script("1.2.0", 0)))
+	if err != nil || res.Unchanged || res.Previous != "1.1.0" || run(t, b.Target) != "1.2.0" {
+		t.Fatalf("1.2.0: %+v %v", res, err)
 	}
 }
 

@@ -23,8 +23,9 @@
 // Every durable step is fsync, rename, fsync of the directory. The state of
 // each application (state.json: installed, previous and pending versions,
 // versions marked bad, a failed rollback) is replaced atomically and carries
-// a checksum; a torn or corrupt file is moved aside and rebuilt from what is
-// on disk (R52). The pending version is recorded before the swap and its
+// a checksum, with a second copy written before it; a torn or corrupt file is
+// moved aside and replaced by its copy, and only when both are unusable is
+// the state rebuilt from what is on disk and marked Lost (R52). The pending version is recorded before the swap and its
 // trial counter before each health trial, so Recover, run at start, always
 // finds out whether a crash happened before or after the swap and finishes
 // or undoes it: the old or the new version is live, never neither (R42, R43).

@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -88,15 +89,22 @@ func (e *engine) lock() (func(), error) {
 
 // load reads the state and finishes or rolls back an interrupted install.
 func (e *engine) load(ctx context.Context) (*State, Result, error) {
-	st, corrupt, err := loadState(e.fs(), e.statePath, e.app)
+	st, status, err := loadState(e.fs(), e.statePath, e.app)
 	if err != nil {
 		return nil, Result{}, err
 	}
 	e.s.cleanup(ctx)
-	if corrupt {
-		// R52: nothing from the corrupt file is trusted; the live version on
-		// disk is the installed one.
-		e.log.Error("install.state_corrupt", "app", e.app, "state", e.statePath, "moved_to", e.statePath+".corrupt")
+	switch status {
+	case stateFromCopy:
+		e.log.Error("install.state_corrupt", "app", e.app, "state", e.statePath, "recovered_from", e.statePath+copySuffix)
+		if err := e.save(st); err != nil {
+			return nil, Result{}, err
+		}
+	case stateLost:
+		// R52: nothing from the corrupt files is trusted; the live version
+		// on disk is the installed one, and the state says the record is
+		// lost so that nobody mistakes it for the full history.
+		e.log.Error("install.state_lost", "app", e.app, "state", e.statePath, "moved_to", e.statePath+".corrupt")
 		if id, err := e.s.active(ctx); err == nil {
 			v := e.s.fromID(id)
 			st.Installed = &v
@@ -168,6 +176,9 @@ func (e *engine) apply(ctx context.Context, a *Artifact) (Result, error) {
 	if err := e.adopt(ctx, st); err != nil {
 		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
 	}
+	if e.alreadyLive(st, a) {
+		return e.record(st, a)
+	}
 	sha, err := e.s.stage(ctx, a)
 	if err != nil {
 		e.log.Error("install.rejected", "app", a.App, "version", a.Version, "error", err)
@@ -229,6 +240,34 @@ func (e *engine) adopt(ctx context.Context, st *State) error {
 	st.Installed = &v
 	e.log.Info("install.adopted", "app", e.app, "id", id)
 	return nil
+}
+
+// alreadyLive reports whether the live version, which the state knows only
+// by its hash (adopted, or rebuilt from disk), is byte for byte the
+// artifact: its SHA-256 is the signed one. Installing it again would only
+// swap identical bytes and keep a backup of them (ferry update --out, then
+// --install binary on the same file).
+func (e *engine) alreadyLive(st *State, a *Artifact) bool {
+	sum, ok := a.Hashes["sha256"]
+	if !ok || st.Installed == nil || st.Installed.Version != "" || st.Pending != nil {
+		return false
+	}
+	return e.s.id(*st.Installed) == e.s.id(Installed{Version: a.Version, SHA256: hex.EncodeToString(sum)})
+}
+
+// record notes that the live bytes are version a.Version, without touching
+// them: the version is installed, nothing changed on disk.
+func (e *engine) record(st *State, a *Artifact) (Result, error) {
+	prev, lost := st.Previous, st.Lost
+	st.commitVersion(Installed{Version: a.Version, SHA256: st.Installed.SHA256})
+	st.Previous, st.Lost = prev, lost
+	if err := e.save(st); err != nil {
+		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
+	}
+	e.log.Info("install.recorded", "app", a.App, "version", a.Version, "sha256", st.Installed.SHA256)
+	r := e.result(st)
+	r.Unchanged = true
+	return r, nil
 }
 
 // finish runs the health trial of the pending version, then commits it or

@@ -67,6 +67,10 @@ var (
 	ErrUnsafeArchive = errors.New("unsafe archive")
 	// ErrMarkedBad means the version failed before on this machine.
 	ErrMarkedBad = errors.New("version is marked bad on this machine")
+	// ErrStateLost means the state file and its copy were both corrupt, so
+	// the installed version and the versions marked bad are unknown (see
+	// State.Lost).
+	ErrStateLost = errors.New("install state and its copy were corrupt: the installed version and the versions marked bad are lost")
 	// ErrRolledBack means the new version failed its health check and the
 	// previous version was restored.
 	ErrRolledBack = errors.New("new version failed and was rolled back")

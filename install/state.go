@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/internal/faultfs"
 )
 
@@ -32,6 +33,13 @@ type State struct {
 	Bad       map[string]Bad  `json:"bad,omitempty"`
 	History   []string        `json:"history,omitempty"` // committed versions, oldest first
 	Failure   *RollbackFailed `json:"rollback_failed,omitempty"`
+	// Lost is set when the state file and its copy were both unusable:
+	// Installed was rebuilt from disk and the installed version, history
+	// and bad marks that were recorded are gone. client.Update refuses to
+	// install from such a state until the caller says which version is
+	// installed (Config.Installed, ferry update --current); the next
+	// committed install clears it.
+	Lost bool `json:"lost,omitempty"`
 }
 
 // Installed identifies an installed version. SHA256 is the executable's
@@ -124,13 +132,64 @@ func strictJSON(b []byte, v any) error {
 	return nil
 }
 
-// loadState reads the state file. A missing file is a fresh state. A torn or
-// corrupted one (R52) is moved aside to NAME.corrupt and not trusted at all:
-// corrupt is true and the caller rebuilds the state from what is on disk.
-func loadState(fsys faultfs.FS, name, app string) (s *State, corrupt bool, err error) {
+// copySuffix names the second copy of the state file, written before the
+// file itself on every save, so that a state file that is damaged later
+// does not take the installed-version floor and the bad marks with it.
+const copySuffix = ".copy"
+
+// loadStatus says where loadState found the state.
+type loadStatus int
+
+const (
+	stateOK       loadStatus = iota // the state file (or neither file: a fresh state)
+	stateFromCopy                   // the state file was torn, corrupt or missing; its copy was good
+	stateLost                       // both were unusable: a new state marked Lost
+)
+
+// loadState reads the state file, or its copy when the file is torn,
+// corrupt or missing (R52). A damaged file is moved aside to NAME.corrupt
+// and nothing in it is trusted. When neither file is usable but one of
+// them existed, the state is new and marked Lost: the caller rebuilds what
+// it can from disk, and the floor and bad marks are gone, which the client
+// refuses to paper over (see State.Lost). Neither file existing is a fresh
+// state.
+func loadState(fsys faultfs.FS, name, app string) (*State, loadStatus, error) {
+	s, found, err := readState(fsys, name, app)
+	if err == nil && found {
+		return s, stateOK, nil
+	}
+	var bad *badStateError
+	if err != nil && !errors.As(err, &bad) {
+		return nil, stateOK, err
+	}
+	if found {
+		if err := fsys.Rename(name, name+".corrupt"); err != nil {
+			return nil, stateLost, fmt.Errorf("move corrupt state aside: %w", err)
+		}
+	}
+	c, copyFound, cerr := readState(fsys, name+copySuffix, app)
+	switch {
+	case cerr == nil && copyFound:
+		return c, stateFromCopy, nil
+	case cerr != nil && !errors.As(cerr, &bad):
+		return nil, stateOK, cerr
+	case !found && !copyFound:
+		return &State{App: app}, stateOK, nil
+	}
+	return &State{App: app, Lost: true}, stateLost, nil
+}
+
+// badStateError is a state file that exists but does not decode.
+type badStateError struct{ err error }
+
+func (e *badStateError) Error() string { return "corrupt state: " + e.err.Error() }
+
+// readState reads and decodes one state file; found is false when it does
+// not exist. A file that does not decode is a *badStateError.
+func readState(fsys faultfs.FS, name, app string) (s *State, found bool, err error) {
 	f, err := fsys.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &State{App: app}, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read state: %w", err)
@@ -138,22 +197,30 @@ func loadState(fsys faultfs.FS, name, app string) (s *State, corrupt bool, err e
 	b, err := io.ReadAll(io.LimitReader(f, maxStateSize+1))
 	f.Close()
 	if err != nil {
-		return nil, false, fmt.Errorf("read state: %w", err)
+		return nil, true, fmt.Errorf("read state: %w", err)
 	}
-	s, perr := decodeState(b, app)
-	if perr == nil && len(b) <= maxStateSize {
-		return s, false, nil
+	if len(b) > maxStateSize {
+		return nil, true, &badStateError{fmt.Errorf("larger than %d bytes", maxStateSize)}
 	}
-	if err := fsys.Rename(name, name+".corrupt"); err != nil {
-		return nil, true, fmt.Errorf("move corrupt state aside: %w", err)
+	if s, err = decodeState(b, app); err != nil {
+		return nil, true, &badStateError{err}
 	}
-	return &State{App: app}, true, nil
+	return s, true, nil
 }
 
+// saveState writes the copy, then the state file, each atomically. A crash
+// or a failure between the two leaves the state file as it was, which is
+// what loadState reads first, so the result of a save is the result of
+// writing the state file. A copy that is in place but whose directory sync
+// failed (atomicfile.ErrNotDurable) does not stop the state file: both live
+// in one directory, which the state file's write syncs again.
 func saveState(fsys faultfs.FS, name string, s *State) error {
 	b, err := encodeState(s)
 	if err != nil {
 		return err
+	}
+	if err := fsys.WriteFile(name+copySuffix, b, 0o600); err != nil && !errors.Is(err, atomicfile.ErrNotDurable) {
+		return fmt.Errorf("save state: %w", err)
 	}
 	if err := fsys.WriteFile(name, b, 0o600); err != nil {
 		return fmt.Errorf("save state: %w", err)
@@ -170,6 +237,7 @@ func (s *State) commitVersion(v Installed) {
 	s.Installed = &v
 	s.Pending = nil
 	s.Failure = nil
+	s.Lost = false
 	s.History = append(removeString(s.History, v.Version), v.Version)
 	if len(s.History) > 32 {
 		s.History = s.History[len(s.History)-32:]

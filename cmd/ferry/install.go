@@ -150,6 +150,9 @@ func installError(err error) error {
 		return withHint(re, "the previous version could not be restored; fix the cause above, "+
 			"then run the same ferry update again: it retries the rollback first")
 	}
+	if errors.Is(err, install.ErrStateLost) {
+		return withHint(err, "check which version is installed now and run the same ferry update with --current VERSION")
+	}
 	return err
 }
 
