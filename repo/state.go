@@ -13,6 +13,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/trust"
 )
 
 type (
@@ -53,7 +54,11 @@ func loadState(dir string) (*state, error) {
 		return nil, fmt.Errorf("load repository: timestamp.json: %w", err)
 	}
 	if err := verify(st.root, metadata.TIMESTAMP, st.timestamp); err != nil {
-		return nil, fmt.Errorf("load repository: timestamp.json: %w", err)
+		next := publishedNextRoot(dir, st.root)
+		if next == nil || verify(next, metadata.TIMESTAMP, st.timestamp) != nil {
+			return nil, fmt.Errorf("load repository: timestamp.json: %w", err)
+		}
+		st.root = next // a root publish stopped before its last step, root.json
 	}
 	snapBytes, err := readReferenced(md, "snapshot", st.timestamp.Signed.Meta["snapshot.json"])
 	if err != nil {
@@ -181,3 +186,21 @@ func stale(now, exp time.Time, d time.Duration) bool {
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// publishedNextRoot returns the root published after root, if it chains
+// from root as clients check it, else nil.
+func publishedNextRoot(dir string, root *rootMD) *rootMD {
+	cur, err := currentRootBytes(dir, root)
+	if err != nil {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(metadataDir(dir), fmt.Sprintf("%d.root.json", root.Signed.Version+1)))
+	if err != nil || trust.VerifyNextRoot(cur, data) != nil {
+		return nil
+	}
+	next, err := metadata.Root().FromBytes(data)
+	if err != nil {
+		return nil
+	}
+	return next
+}

@@ -224,22 +224,8 @@ func verifyThreshold(role string, keys map[string]*metadata.Key, keyIDs []string
 		return secErr(ErrInvalid, role, "invalid threshold").want(">= 1", threshold)
 	}
 	valid := map[string]bool{}
-	seen := map[string]bool{}
-	for _, id := range keyIDs {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		pk, err := parseKey(keys[id])
-		if err != nil {
-			continue // unknown or malformed keys never count
-		}
-		for _, s := range d.sigs {
-			if s.KeyID == id && pk.verify(d.canon, s.Signature) {
-				valid[pk.fingerprint] = true
-				break
-			}
-		}
+	for _, fp := range validSigners(keys, keyIDs, d) {
+		valid[fp] = true
 	}
 	if len(valid) < threshold {
 		e := secErr(ErrBadSignature, role, "not enough valid signatures from distinct keys").
@@ -250,6 +236,29 @@ func verifyThreshold(role string, keys map[string]*metadata.Key, keyIDs []string
 		return e
 	}
 	return nil
+}
+
+// validSigners returns, for each of keyIDs whose key made a valid
+// signature over d, the fingerprint of that public key. Callers count
+// fingerprints, not IDs, so one key under two IDs counts once.
+func validSigners(keys map[string]*metadata.Key, keyIDs []string, d *doc) map[string]string {
+	out := map[string]string{}
+	for _, id := range keyIDs {
+		if _, done := out[id]; done {
+			continue
+		}
+		pk, err := parseKey(keys[id])
+		if err != nil {
+			continue // unknown or malformed keys never count
+		}
+		for _, s := range d.sigs {
+			if s.KeyID == id && pk.verify(d.canon, s.Signature) {
+				out[id] = pk.fingerprint
+				break
+			}
+		}
+	}
+	return out
 }
 
 // verifyByRoot checks d against role's keys and threshold in root.

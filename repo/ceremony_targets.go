@@ -1,0 +1,209 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/trust"
+)
+
+// TargetsChange is an edit of one application's delegation in targets.
+type TargetsChange struct {
+	App        string          // the application whose delegation changes (required)
+	AddKeys    []*metadata.Key // keys added to the application's role
+	RemoveKeys []string        // key IDs removed from it
+	Threshold  int             // the application's new threshold; 0 keeps it
+	// Rotate replaces every key of the application by a new one, generated
+	// now as a pending key: the revocation of a compromised key. Publish
+	// re-signs the application's role with the new key.
+	Rotate bool
+}
+
+// ProposeTargets returns a proposal for the next targets version: the
+// current targets with ch applied and a fresh expiry.
+func (r *Repo) ProposeTargets(ctx context.Context, ch TargetsChange) (*Proposal, error) {
+	p, err := r.proposeTargets(ctx, ch)
+	if err != nil {
+		return nil, fmt.Errorf("propose targets: %w", err)
+	}
+	return p, nil
+}
+
+func (r *Repo) proposeTargets(ctx context.Context, ch TargetsChange) (*Proposal, error) {
+	st, err := loadState(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := currentTargetsBytes(r.dir, st)
+	if err != nil {
+		return nil, err
+	}
+	next, err := metadata.Targets().FromBytes(cur)
+	if err != nil {
+		return nil, err
+	}
+	d, err := delegationOf(next, ch.App)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.editDelegation(ctx, next.Signed.Delegations, d, ch); err != nil {
+		return nil, err
+	}
+	next.Signed.Version++
+	next.Signed.Expires = expiry(r.now(), r.settings.exp.Targets)
+	root := st.root.Signed
+	return newProposal(metadata.TARGETS, cur, st.targets.Signed.Version, &next.Signed, []Requirement{
+		requirement(fmt.Sprintf("targets (root version %d)", root.Version), root.Keys, root.Roles[metadata.TARGETS]),
+	})
+}
+
+func delegationOf(t *targetsMD, app string) (*metadata.DelegatedRole, error) {
+	if err := ValidApp(app); err != nil {
+		return nil, err
+	}
+	if t.Signed.Delegations != nil {
+		for i := range t.Signed.Delegations.Roles {
+			if d := &t.Signed.Delegations.Roles[i]; d.Name == app {
+				return d, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("application %s has no delegation (its first release creates it)", app)
+}
+
+func (r *Repo) editDelegation(ctx context.Context, ds *metadata.Delegations, d *metadata.DelegatedRole, ch TargetsChange) error {
+	if ch.Rotate {
+		k, err := r.generatePending(ctx, d.Name)
+		if err != nil {
+			return err
+		}
+		ch.RemoveKeys = append(ch.RemoveKeys, d.KeyIDs...)
+		ch.AddKeys = append(ch.AddKeys, k.tuf)
+	}
+	for _, k := range ch.AddKeys {
+		id, err := k.ID()
+		if err != nil {
+			return err
+		}
+		if slices.Contains(d.KeyIDs, id) {
+			return fmt.Errorf("key %s is already a key of %s", id, d.Name)
+		}
+		ds.Keys[id] = k
+		d.KeyIDs = append(d.KeyIDs, id)
+	}
+	for _, id := range ch.RemoveKeys {
+		if !slices.Contains(d.KeyIDs, id) {
+			return fmt.Errorf("key %s is not a key of %s", id, d.Name)
+		}
+		d.KeyIDs = slices.DeleteFunc(d.KeyIDs, func(x string) bool { return x == id })
+	}
+	if ch.Threshold != 0 {
+		d.Threshold = ch.Threshold
+	}
+	if d.Threshold < 1 || d.Threshold > len(d.KeyIDs) {
+		return fmt.Errorf("%s threshold %d with %d keys: want 1 to %d", d.Name, d.Threshold, len(d.KeyIDs), len(d.KeyIDs))
+	}
+	dropUnusedKeys(ds)
+	return nil
+}
+
+// dropUnusedKeys removes keys no delegated role lists any more.
+func dropUnusedKeys(ds *metadata.Delegations) {
+	for id := range ds.Keys {
+		used := slices.ContainsFunc(ds.Roles, func(d metadata.DelegatedRole) bool { return slices.Contains(d.KeyIDs, id) })
+		if !used {
+			delete(ds.Keys, id)
+		}
+	}
+}
+
+// currentTargetsBytes returns the published file of the current targets.
+func currentTargetsBytes(dir string, st *state) ([]byte, error) {
+	return readReferenced(metadataDir(dir), metadata.TARGETS, st.snapshot.Signed.Meta["targets.json"])
+}
+
+func (r *Repo) publishTargets(ctx context.Context, p *Proposal) error {
+	st, err := loadState(r.dir)
+	if err != nil {
+		return err
+	}
+	if st.targets.Signed.Version == p.Base.Version+1 && sameSigned(st.targets, p.Signed) {
+		return nil // already published
+	}
+	cur, err := currentTargetsBytes(r.dir, st)
+	if err != nil {
+		return err
+	}
+	if err := checkBase(p, st.targets.Signed.Version, cur); err != nil {
+		return err
+	}
+	root := st.root.Signed
+	final, err := counted(p, []Requirement{
+		requirement(fmt.Sprintf("targets (root version %d)", root.Version), root.Keys, root.Roles[metadata.TARGETS]),
+	})
+	if err != nil {
+		return err
+	}
+	rootBytes, err := currentRootBytes(r.dir, st.root)
+	if err != nil {
+		return err
+	}
+	if err := trust.VerifyRole(rootBytes, metadata.TARGETS, final); err != nil { // the client's own check
+		return err
+	}
+	nt, err := metadata.Targets().FromBytes(final)
+	if err != nil {
+		return err
+	}
+	if !nt.Signed.Expires.After(r.now()) {
+		return fmt.Errorf("the new targets expired at %s: propose again", nt.Signed.Expires.Format("2006-01-02 15:04:05Z"))
+	}
+	resign, pending, err := r.appsToResign(st, nt)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := writeMetadata(r.dir, fmt.Sprintf("%d.targets.json", nt.Signed.Version), final); err != nil {
+		return err
+	}
+	st.snapshot.Signed.Meta["targets.json"] = metaFor(nt.Signed.Version, final)
+	if err := r.installPending(pending); err != nil {
+		return err
+	}
+	st.targets = nt
+	return r.commit(st, change{apps: resign, snapshot: true})
+}
+
+// appsToResign returns the applications whose current role no longer
+// verifies under nt's delegations, after checking that their new keys are
+// at hand, and the pending keys to put in place.
+func (r *Repo) appsToResign(st *state, nt *targetsMD) ([]string, []*pendingKey, error) {
+	var apps []string
+	var pending []*pendingKey
+	if nt.Signed.Delegations == nil {
+		return nil, nil, nil
+	}
+	for _, d := range nt.Signed.Delegations.Roles {
+		md := st.apps[d.Name]
+		if md == nil {
+			return nil, nil, fmt.Errorf("targets delegates %s, which has no role in this repository", d.Name)
+		}
+		if verify(nt, d.Name, md) == nil {
+			continue
+		}
+		_, pk, err := r.openRoleKey(d.Name, d.KeyIDs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("application %s must be re-signed with its new key: %w", d.Name, err)
+		}
+		if pk != nil {
+			pending = append(pending, pk)
+		}
+		apps = append(apps, d.Name)
+	}
+	return apps, pending, nil
+}
