@@ -11,12 +11,15 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/trust"
 )
 
 // A proposal file holds a change to root or to targets while its holders
@@ -408,4 +411,53 @@ func uniqueValue(dec *json.Decoder, depth int) error {
 		_, err = dec.Token() // ']'
 	}
 	return err
+}
+
+// Status counts the signatures collected so far against the proposal's own
+// requirements. It informs holders; publish counts against the repository.
+func (p *Proposal) Status() []NamedTally {
+	var out []NamedTally
+	for _, rq := range p.Requires {
+		t, err := trust.CountSignatures(p.Metadata(), rq.Keys, rq.KeyIDs, rq.Threshold)
+		if err != nil {
+			t = trust.Tally{Threshold: rq.Threshold, Missing: rq.KeyIDs}
+		}
+		out = append(out, NamedTally{Name: rq.Name, Tally: t})
+	}
+	return out
+}
+
+// Summary describes, one line each, what the signed part says: the new
+// version and expiry, and the keys and threshold of every role it defines.
+// Holders read it before they sign.
+func (p *Proposal) Summary() []string {
+	env := envelope(p.Signed, nil)
+	var lines []string
+	role := func(name string, threshold int, ids []string) {
+		lines = append(lines, fmt.Sprintf("  %-10s %d of %d keys: %s", name, threshold, len(ids), strings.Join(shortIDs(ids), " ")))
+	}
+	if p.Role == metadata.ROOT {
+		md, err := metadata.Root().FromBytes(env)
+		if err != nil {
+			return []string{"  (unreadable: " + err.Error() + ")"}
+		}
+		lines = append(lines, fmt.Sprintf("root version %d, expires %s", md.Signed.Version, md.Signed.Expires.Format(time.RFC3339)))
+		for _, name := range []string{metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP} {
+			if r := md.Signed.Roles[name]; r != nil {
+				role(name, r.Threshold, r.KeyIDs)
+			}
+		}
+		return lines
+	}
+	md, err := metadata.Targets().FromBytes(env)
+	if err != nil {
+		return []string{"  (unreadable: " + err.Error() + ")"}
+	}
+	lines = append(lines, fmt.Sprintf("targets version %d, expires %s", md.Signed.Version, md.Signed.Expires.Format(time.RFC3339)))
+	if d := md.Signed.Delegations; d != nil {
+		for _, r := range d.Roles {
+			role(r.Name, r.Threshold, r.KeyIDs)
+		}
+	}
+	return lines
 }

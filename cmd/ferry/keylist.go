@@ -12,8 +12,8 @@ import (
 func (e *env) keyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "key",
-		Short:   "Create and inspect signing keys",
-		Example: "  ferry key generate --out ./alice-root.key\n  ferry key list --repo ./repo",
+		Short:   "Create, inspect and rotate signing keys",
+		Example: "  ferry key generate --out ./alice-root.key\n  ferry key list --repo ./repo\n  ferry key rotate --repo ./repo --role timestamp --out ./rotate.json",
 	}
 	var dir string
 	list := &cobra.Command{
@@ -39,6 +39,6 @@ private key file. Reads only public metadata: no passphrase needed.`,
 	}
 	list.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
 	list.MarkFlagRequired("repo")
-	cmd.AddCommand(list, e.keyGenerateCmd(), e.keyPublicCmd())
+	cmd.AddCommand(list, e.keyGenerateCmd(), e.keyPublicCmd(), e.keyRotateCmd())
 	return cmd
 }

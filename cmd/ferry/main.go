@@ -113,6 +113,11 @@ const rootExamples = `  # See the whole loop on this machine (temporary director
   # Operator: serve it over HTTPS with a generated CA
   ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
 
+  # Root holders: change root (here: a new timestamp key) through a k-of-n ceremony
+  ferry key rotate --repo ./repo --role timestamp --out ./rotate.json
+  ferry root sign --key ./repo/keys/root-1.age ./rotate.json
+  ferry root publish --repo ./repo ./rotate.json
+
   # Client: check, download and verify
   ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
       --app hello --current 1.0.0 --out ./bin
@@ -135,6 +140,8 @@ func (e *env) rootCmd() *cobra.Command {
 		e.keyCmd(),
 		e.releaseCmd(),
 		e.repoCmd(),
+		e.rootCeremonyCmd(),
+		e.targetsCeremonyCmd(),
 		e.serveCmd(),
 		e.tokenCmd(),
 		e.updateCmd(),
