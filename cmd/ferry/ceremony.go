@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -55,7 +53,7 @@ the proposal is published. Nothing else in the repository changes.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ch := repo.RootChange{RemoveKeys: rm, Threshold: threshold, Rotate: rotate}
 			for _, f := range add {
-				k, err := readPublicKeyFile(f)
+				k, err := keys.ReadPublic(f)
 				if err != nil {
 					return err
 				}
@@ -116,7 +114,7 @@ repository until the proposal is published): this is how a compromised applicati
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ch.Threshold = threshold
 			for _, f := range add {
-				k, err := readPublicKeyFile(f)
+				k, err := keys.ReadPublic(f)
 				if err != nil {
 					return err
 				}
@@ -297,27 +295,6 @@ func shortIDs(ids []string) []string {
 	return out
 }
 
-// readPublicKeyFile reads a public key file: the TUF key object as root.json
-// lists it ({"keytype":..,"scheme":..,"keyval":{"public":..}}).
-func readPublicKeyFile(path string) (*metadata.Key, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read public key: %w", err)
-	}
-	if len(data) > 8<<10 {
-		return nil, fmt.Errorf("public key %s: larger than 8 KiB", path)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var k metadata.Key
-	if err := dec.Decode(&k); err != nil {
-		return nil, fmt.Errorf("public key %s: %w", path, err)
-	}
-	if len(k.UnrecognizedFields) > 0 || k.Type == "" || k.Value.PublicKey == "" {
-		return nil, fmt.Errorf("public key %s: want exactly keytype, scheme and keyval.public", path)
-	}
-	return &k, nil
-}
-
 func (e *env) keyRotateCmd() *cobra.Command {
 	var (
 		dir, role, out string
@@ -348,7 +325,7 @@ and publish it as 'ferry root|targets sign' and 'publish' say.`,
 				}
 				ch := repo.RootChange{RemoveKeys: rm}
 				for _, f := range add {
-					k, err := readPublicKeyFile(f)
+					k, err := keys.ReadPublic(f)
 					if err != nil {
 						return err
 					}
