@@ -45,7 +45,7 @@ func (r *Repo) proposeTargets(ctx context.Context, ch TargetsChange) (*Proposal,
 	if err != nil {
 		return nil, err
 	}
-	d, err := delegationOf(next, ch.App)
+	d, err := delegationFor(next, ch.App)
 	if err != nil {
 		return nil, err
 	}
@@ -60,16 +60,13 @@ func (r *Repo) proposeTargets(ctx context.Context, ch TargetsChange) (*Proposal,
 	})
 }
 
-func delegationOf(t *targetsMD, app string) (*metadata.DelegatedRole, error) {
+// delegationFor returns app's delegation in t, to be edited in place.
+func delegationFor(t *targetsMD, app string) (*metadata.DelegatedRole, error) {
 	if err := ValidApp(app); err != nil {
 		return nil, err
 	}
-	if t.Signed.Delegations != nil {
-		for i := range t.Signed.Delegations.Roles {
-			if d := &t.Signed.Delegations.Roles[i]; d.Name == app {
-				return d, nil
-			}
-		}
+	if d := delegationOf(t, app); d != nil {
+		return d, nil
 	}
 	return nil, fmt.Errorf("application %s has no delegation (its first release creates it)", app)
 }
