@@ -19,7 +19,10 @@
 // Run serves a handler over HTTPS only (TLS 1.2 minimum) with header, read,
 // write and idle timeouts, a header size limit, a structured access log
 // (log/slog) and a graceful shutdown when its context is cancelled.
-// SelfSigned creates a throw-away CA and server certificate for local use;
+// LoadOrCreateCA keeps a small CA of the server's own in two files (the
+// certificate for clients, the key 0600 next to it) and issues the server's
+// certificate from it, so clients keep working across restarts; SelfSigned
+// creates a throw-away CA and server certificate for tests and demos;
 // LoadKeyPair loads a certificate and key from files.
 //
 // The handler returned by Repository is safe for concurrent use.

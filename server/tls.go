@@ -2,12 +2,9 @@ package server
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
@@ -18,63 +15,32 @@ import (
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 )
 
-// selfSignedValidity is how long a self-signed CA and its server
-// certificate are valid. The CA key lives only in memory and is discarded
-// once the server certificate is signed, so nothing else can ever be
-// issued under it.
+// selfSignedValidity is how long a server certificate issued by a CA is
+// valid, and how long the throw-away CA of SelfSigned is.
 const selfSignedValidity = 365 * 24 * time.Hour
 
-// SelfSigned creates an ECDSA P-256 certificate authority and a server
-// certificate signed by it, valid for hosts (IP addresses or DNS names,
-// with or without a port) and always for 127.0.0.1, ::1 and localhost. It
-// writes the CA certificate as PEM to caCertFile (atomically, mode 0644)
-// for clients to trust, and returns a TLS configuration (TLS 1.2 minimum)
-// that presents the server certificate.
+// SelfSigned creates a throw-away ECDSA P-256 certificate authority and a
+// server certificate signed by it (see CA.ServerConfig for the names it is
+// valid for), writes the CA certificate as PEM to caCertFile (atomically,
+// mode 0644) for clients to trust, and returns the TLS configuration that
+// presents the server certificate. The CA key is discarded, so nothing else
+// can ever be issued under it. Tests and demos use it; a server that is
+// restarted keeps its CA with LoadOrCreateCA instead.
 //
 // Each call makes a new CA: clients need the new caCertFile.
 func SelfSigned(hosts []string, caCertFile string) (*tls.Config, error) {
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := newCA(time.Now())
 	if err != nil {
+		return nil, err
+	}
+	cfg, err := ca.ServerConfig(hosts)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(caCertFile, ca.CertPEM(), 0o644); err != nil {
 		return nil, fmt.Errorf("self-signed CA: %w", err)
 	}
-	caTmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "ferry self-signed CA " + now.UTC().Format(time.RFC3339)},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(selfSignedValidity),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, caCert, err := sign(caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("self-signed CA: %w", err)
-	}
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("self-signed certificate: %w", err)
-	}
-	ips, names := sans(hosts)
-	leafTmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "ferry server"},
-		NotBefore:   now.Add(-time.Hour),
-		NotAfter:    now.Add(selfSignedValidity - time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: ips,
-		DNSNames:    names,
-	}
-	leafDER, leaf, err := sign(leafTmpl, caCert, &leafKey.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("self-signed certificate: %w", err)
-	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	if err := atomicfile.WriteFile(caCertFile, caPEM, 0o644); err != nil {
-		return nil, fmt.Errorf("self-signed CA: %w", err)
-	}
-	cert := tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey, Leaf: leaf}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return cfg, nil
 }
 
 func sign(tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, priv *ecdsa.PrivateKey) ([]byte, *x509.Certificate, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -47,6 +48,8 @@ func scriptParams() testscript.Params {
 			"lastline":   cmdLastline,
 			"treehash":   cmdTreehash,
 			"setmatch":   cmdSetmatch,
+			"hostport":   cmdHostport,
+			"filemode":   cmdFilemode,
 		},
 		RequireExplicitExec: true,
 	}
@@ -162,6 +165,31 @@ func cmdFuturetime(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	ts.Setenv(args[1], strconv.FormatInt(time.Now().Add(d).Unix(), 10))
+}
+
+// cmdHostport implements "hostport URL VAR": set VAR to the host:port of URL.
+func cmdHostport(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: hostport URL VAR")
+	}
+	u, err := url.Parse(args[0])
+	ts.Check(err)
+	ts.Setenv(args[1], u.Host)
+}
+
+// cmdFilemode implements "filemode FILE MODE": FILE's permission bits are
+// MODE (octal).
+func cmdFilemode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: filemode FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := fi.Mode().Perm(); (got == os.FileMode(want)) == neg {
+		ts.Fatalf("%s has mode %#o", args[0], got)
+	}
 }
 
 // TestDemo runs "ferry demo" in-process and checks that every step ran.

@@ -36,8 +36,12 @@ func (e *env) serveCmd() *cobra.Command {
 		Use:   "serve --repo DIR --addr HOST:PORT (--tls-cert F --tls-key F | --self-signed CAFILE)",
 		Short: "Serve a repository over HTTPS",
 		Long: `Serve DIR/public (metadata and targets) over HTTPS until SIGINT or SIGTERM. With --self-signed
-CAFILE, a new CA and a certificate for the listen address are created and the CA certificate is
-written to CAFILE for clients (--ca CAFILE). With --addr 127.0.0.1:0 a free port is chosen; the
+CAFILE, ferry issues its own certificate for the listen address from a CA of its own: the CA
+certificate is CAFILE, for clients (--ca CAFILE), and its private key is kept next to it in
+CAFILE with .key for .pem (ca.pem: ca.key, mode 0600). The same CA is reused on every start, so
+clients keep working across restarts; when the key file is missing a new CA is made and both
+files are written, only once the address is listening (a start that fails writes nothing).
+Remove both files to replace the CA. With --addr 127.0.0.1:0 a free port is chosen; the
 URL is printed and, with --addr-file, written to a file. When a passphrase is available
 (FERRY_PASSPHRASE or --passphrase-file), the repository is refreshed every --refresh-interval as
 ferry repo refresh does: snapshot and timestamp, and targets and application roles when they are
@@ -59,7 +63,7 @@ timestamp with its online keys (so it needs the passphrase). Uploads are streame
 	f.StringVar(&fl.addrFile, "addr-file", "", "write the URL served on to this file once listening")
 	f.StringVar(&fl.tlsCert, "tls-cert", "", "PEM certificate chain file")
 	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM private key file")
-	f.StringVar(&fl.selfSigned, "self-signed", "", "create a CA and certificate; write the CA certificate to this file")
+	f.StringVar(&fl.selfSigned, "self-signed", "", "serve with a certificate from ferry's own CA, kept in this file (key: same name, .key)")
 	f.DurationVar(&fl.refresh, "refresh-interval", time.Hour, "how often to re-sign metadata that is due (0: never)")
 	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the key passphrase from this file (enables automatic refresh and remote publishing)")
 	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
@@ -68,7 +72,7 @@ timestamp with its online keys (so it needs the passphrase). Uploads are streame
 }
 
 func (e *env) serve(ctx context.Context, fl serveFlags) error {
-	tlsCfg, err := serveTLS(fl)
+	tlsCfg, ca, err := serveTLS(fl)
 	if err != nil {
 		return err
 	}
@@ -81,6 +85,15 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	if err := e.startRefresher(ctx, fl); err != nil {
 		return err
 	}
+	admin, err := e.adminAPI(fl)
+	if err != nil {
+		return err
+	}
+	// Only now that the address is ours and the rest is ready: a start that
+	// fails leaves the CA file that clients of a running server use alone.
+	if err := e.saveCA(ca, fl.selfSigned); err != nil {
+		return err
+	}
 	if fl.selfSigned != "" {
 		fmt.Fprintf(e.stdout, "serving %s on %s (CA certificate: %s)\n", fl.dir, url, fl.selfSigned)
 	} else {
@@ -90,10 +103,6 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 		if err := atomicfile.WriteFile(fl.addrFile, []byte(url+"\n"), 0o644); err != nil {
 			return err
 		}
-	}
-	admin, err := e.adminAPI(fl)
-	if err != nil {
-		return err
 	}
 	fmt.Fprintf(e.stdout, "admin API on %sapi/v1/ (publisher tokens: ferry token create)\n", url)
 	err = runServer(ctx, ln, filepath.Join(fl.dir, "public"), admin, tlsCfg, e.stderr)
@@ -105,25 +114,27 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 }
 
 // serveTLS returns the TLS configuration from --tls-cert/--tls-key or
-// --self-signed; exactly one of them must be given.
-func serveTLS(fl serveFlags) (*tls.Config, error) {
+// --self-signed; exactly one of them must be given. With --self-signed it
+// also returns the CA, which is written (if new) only once listening.
+func serveTLS(fl serveFlags) (*tls.Config, *server.CA, error) {
 	switch {
 	case fl.selfSigned != "" && (fl.tlsCert != "" || fl.tlsKey != ""):
-		return nil, errors.New("use either --self-signed or --tls-cert/--tls-key, not both")
+		return nil, nil, errors.New("use either --self-signed or --tls-cert/--tls-key, not both")
 	case fl.selfSigned != "":
 		host, _, err := net.SplitHostPort(fl.addr)
 		if err != nil {
-			return nil, fmt.Errorf("bad --addr %q: %w", fl.addr, err)
+			return nil, nil, fmt.Errorf("bad --addr %q: %w", fl.addr, err)
 		}
 		var hosts []string
 		if host != "" {
 			hosts = append(hosts, host)
 		}
-		return selfSignedTLS(hosts, fl.selfSigned)
+		return selfSignedCA(hosts, fl.selfSigned)
 	case fl.tlsCert != "" && fl.tlsKey != "":
-		return loadTLS(fl.tlsCert, fl.tlsKey)
+		cfg, err := loadTLS(fl.tlsCert, fl.tlsKey)
+		return cfg, nil, err
 	}
-	return nil, withHint(errors.New("no TLS certificate: ferry serves HTTPS only"),
+	return nil, nil, withHint(errors.New("no TLS certificate: ferry serves HTTPS only"),
 		"pass --tls-cert FILE --tls-key FILE, or --self-signed CAFILE for a generated CA (testing)")
 }
 

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 
 	"github.com/ferry-updates/ferry/server"
 )
@@ -15,6 +17,28 @@ import (
 // including 127.0.0.1 and localhost) and writes the CA certificate to caFile.
 func selfSignedTLS(hosts []string, caFile string) (*tls.Config, error) {
 	return server.SelfSigned(hosts, caFile)
+}
+
+// selfSignedCA loads the CA kept in caFile (its key in server.CAKeyFile)
+// or makes one in memory, and issues a server certificate for hosts.
+func selfSignedCA(hosts []string, caFile string) (*tls.Config, *server.CA, error) {
+	ca, err := server.LoadOrCreateCA(caFile, server.CAKeyFile(caFile))
+	if err != nil {
+		return nil, nil, withHint(err, "see ferry serve --help on --self-signed")
+	}
+	cfg, err := ca.ServerConfig(hosts)
+	return cfg, ca, err
+}
+
+// saveCA writes a CA that selfSignedCA made (nothing if it loaded it).
+func (e *env) saveCA(ca *server.CA, caFile string) error {
+	if ca == nil || !ca.New() {
+		return nil
+	}
+	if _, err := os.Stat(caFile); err == nil {
+		fmt.Fprintf(e.stderr, "ferry: note: no CA key %s: replacing %s with a new CA (clients need the new file)\n", server.CAKeyFile(caFile), caFile)
+	}
+	return ca.Save(caFile, server.CAKeyFile(caFile))
 }
 
 // loadTLS loads a certificate chain and key for serving.
