@@ -57,10 +57,20 @@ func (b *budget) visit(role string) bool {
 	return true
 }
 
-// search is the pre-order depth-first search of spec 5.6.7, visiting only
-// roles the budget allows.
-func (c *Client) search(ctx context.Context, src Source, name string, b *budget, sel *selector) (tf *metadata.TargetFiles, err error) {
-	defer recoverInvalid(name, &err)
+// walk is the pre-order depth-first search of spec 5.6.7 over the
+// delegation graph, from the top-level targets role. It visits each role at
+// most once and only while the budget allows, verified against the
+// delegator it is reached through, and calls visit with it; visit returns
+// true to end the walk. choose gives the roles that a visited role
+// delegates to and the walk descends into, in the delegator's order, and
+// whether the last of them is a terminating delegation (5.6.7.2.1), after
+// which nothing that was still pending is visited. walk reports whether the
+// budget cut it short.
+//
+// Target and TargetsUnder differ only in choose: the roles trusted for one
+// path (forPath), or every role that may list a path under a prefix
+// (underPrefix).
+func (c *Client) walk(ctx context.Context, src Source, b *budget, choose func(*held) ([]string, bool), visit func(*held) bool) (limited bool, err error) {
 	stack := []step{{metadata.TARGETS, metadata.ROOT}}
 	visited := map[string]bool{}
 	for len(stack) > 0 {
@@ -70,67 +80,111 @@ func (c *Client) search(ctx context.Context, src Source, name string, b *budget,
 			continue
 		}
 		if !b.visit(s.role) {
-			return nil, fmt.Errorf("target %q: %w (gave up after %d delegated roles)", name, errNotListed, len(b.seen))
+			return true, nil
 		}
 		visited[s.role] = true
 		h, err := c.role(ctx, src, s.role, s.parent)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		b.note(h)
+		if visit(h) {
+			return false, nil
+		}
+		next, terminating := choose(h)
+		if terminating {
+			stack = stack[:0] // nothing after a terminating delegation
+		}
+		for i := len(next) - 1; i >= 0; i-- { // pre-order: first delegation on top
+			stack = append(stack, step{next[i], s.role})
+		}
+	}
+	return false, nil
+}
+
+// forPath chooses, for the search of target path name, the roles trusted
+// for name, up to the first terminating one. sel, if not nil, pre-selects
+// the delegations to test (see selector).
+func forPath(name string, sel *selector) func(*held) ([]string, bool) {
+	return func(h *held) ([]string, bool) {
+		if h.md.Signed.Delegations == nil {
+			return nil, false
+		}
+		var next []string
+		for _, rr := range rolesFor(h.md.Signed.Delegations, name, sel.candidates(h)) {
+			next = append(next, rr.Name)
+			if rr.Terminating {
+				return next, true
+			}
+		}
+		return next, false
+	}
+}
+
+// underPrefix chooses every role that may list a path under sel's prefix
+// (every bin of succinct delegations), ignoring terminating delegations:
+// what the roles it visits list is only a candidate, each resolved again by
+// the search for its own path.
+func underPrefix(sel *selector) func(*held) ([]string, bool) {
+	return func(h *held) ([]string, bool) {
+		del := h.md.Signed.Delegations
+		if del == nil {
+			return nil, false
+		}
+		var next []string
+		for _, i := range sel.candidates(h) {
+			next = append(next, del.Roles[i].Name)
+		}
+		if sr := del.SuccinctRoles; sr != nil {
+			next = append(next, sr.GetRoles()...)
+		}
+		return next, false
+	}
+}
+
+// search finds the signed description of target path name: the first role
+// of the walk that lists it.
+func (c *Client) search(ctx context.Context, src Source, name string, b *budget, sel *selector) (tf *metadata.TargetFiles, err error) {
+	defer recoverInvalid(name, &err)
+	limited, err := c.walk(ctx, src, b, forPath(name, sel), func(h *held) bool {
 		if t := h.md.Signed.Targets[name]; t != nil {
 			cp := *t
 			cp.Path = name
-			return &cp, nil
+			tf = &cp
 		}
-		if h.md.Signed.Delegations == nil {
-			continue
-		}
-		var children []step
-		for _, rr := range rolesFor(h.md.Signed.Delegations, name, sel.candidates(h)) {
-			children = append(children, step{rr.Name, s.role})
-			if rr.Terminating {
-				stack = stack[:0] // nothing after a terminating delegation
-				break
-			}
-		}
-		slices.Reverse(children)
-		stack = append(stack, children...)
+		return tf != nil
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case tf != nil:
+		return tf, nil
+	case limited:
+		return nil, fmt.Errorf("target %q: %w (gave up after %d delegated roles)", name, errNotListed, len(b.seen))
 	}
 	return nil, fmt.Errorf("target %q: %w", name, errNotListed)
 }
 
 // under collects the targets under prefix from every role that may list
-// one, in the search's pre-order, then resolves each through search. The
+// one, in the walk's pre-order, then resolves each through search. The
 // collection and the searches share one budget of MaxDelegations roles.
 func (c *Client) under(ctx context.Context, src Source, prefix string, b *budget) (out map[string]*metadata.TargetFiles, err error) {
 	defer recoverInvalid(prefix, &err)
 	sel := newSelector(prefix)
 	names := map[string]bool{}
-	visited := map[string]bool{}
-	stack := []step{{metadata.TARGETS, metadata.ROOT}}
-	for len(stack) > 0 {
-		s := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if visited[s.role] {
-			continue
-		}
-		if !b.visit(s.role) {
-			c.logEvent("tuf.delegation_limit", prefix, fmt.Sprintf("gave up after %d delegated roles", len(b.seen)))
-			break
-		}
-		visited[s.role] = true
-		h, err := c.role(ctx, src, s.role, s.parent)
-		if err != nil {
-			return nil, err
-		}
-		b.note(h)
+	limited, err := c.walk(ctx, src, b, underPrefix(sel), func(h *held) bool {
 		for p := range h.md.Signed.Targets {
 			if strings.HasPrefix(p, prefix) {
 				names[p] = true
 			}
 		}
-		stack = append(stack, children(h, s.role, sel)...)
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	if limited {
+		c.logEvent("tuf.delegation_limit", prefix, fmt.Sprintf("gave up after %d delegated roles", len(b.seen)))
 	}
 	out = map[string]*metadata.TargetFiles{}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
@@ -144,26 +198,6 @@ func (c *Client) under(ctx context.Context, src Source, prefix string, b *budget
 		out[n] = tf
 	}
 	return out, nil
-}
-
-// children returns the roles delegated by h (reached as role) that may
-// list a path under sel's prefix, in reverse order for a pre-order stack.
-func children(h *held, role string, sel *selector) []step {
-	del := h.md.Signed.Delegations
-	if del == nil {
-		return nil
-	}
-	var out []step
-	for _, i := range sel.candidates(h) {
-		out = append(out, step{del.Roles[i].Name, role})
-	}
-	if sr := del.SuccinctRoles; sr != nil {
-		for _, r := range sr.GetRoles() {
-			out = append(out, step{r, role})
-		}
-	}
-	slices.Reverse(out)
-	return out
 }
 
 // role returns role as verified through parent, fetching it if needed.
