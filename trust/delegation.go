@@ -212,6 +212,9 @@ func (c *Client) role(ctx context.Context, src Source, role, parent string) (*he
 	if slices.Contains(metadata.TOP_LEVEL_ROLE_NAMES[:], role) {
 		return nil, secErr(ErrInvalid, role, "delegation to a top-level role name")
 	}
+	if isRootKey(role) {
+		return nil, secErr(ErrInvalid, role, `delegation to a name of the form "N.root", which the Store keeps for intermediate roots`)
+	}
 	edge := [2]string{parent, role}
 	if st.edges[edge] {
 		h := st.roles[role]

@@ -48,9 +48,14 @@
 //     "tuf.reject" event.
 //
 // The Store is trusted storage, private to one repository: key it per
-// repository (for example by a hash of Config.Root). A stored root replaces
-// Config.Root only if its version is higher; a stored root of the same
-// version with other content, or an older one, is ignored and logged.
+// repository (for example by a hash of Config.Root). Even so, no root in
+// it is trusted on its own: New starts from Config.Root, the root the
+// application ships, and walks forward through the intermediate roots that
+// refreshes stored ("N.root", DirStore's N.root.json), each verified as in
+// spec 5.3.4-5.3.5 against its predecessor. A root planted in the Store,
+// signed only by its own keys, stops the walk and is logged; the stored
+// "root" (the newest root, kept for spec 5.3.8 and ferry tuf) is only
+// compared with the chain's end.
 //
 // A Client is not safe for concurrent use.
 package trust

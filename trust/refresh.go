@@ -108,6 +108,8 @@ func (r *refresh) save(role string, data []byte) error {
 }
 
 // rootChain follows N+1.root.json up to MaxRootRotations (5.3.2-5.3.9).
+// Each new root is persisted as "N.root" (the chain New walks from the
+// configured root) and as "root" (the newest, 5.3.8).
 func (r *refresh) rootChain() error {
 	start := r.st.root.Signed.Version
 	for i := 0; i < r.c.cfg.MaxRootRotations; i++ {
@@ -119,20 +121,14 @@ func (r *refresh) rootChain() error {
 		if err != nil {
 			return err
 		}
-		nr, d, err := decode[metadata.RootType](metadata.ROOT, metadata.ROOT, data)
+		nr, _, err := nextRoot(r.st.root, data)
 		if err != nil {
 			return err
 		}
-		if err := verifyByRoot(r.st.root, metadata.ROOT, d); err != nil { // 5.3.4 old threshold
-			return withVersions(err, "trusted root", r.st.root.Signed.Version, nr.Signed.Version)
+		if err := r.save(rootKey(next), data); err != nil { // 5.3.8
+			return err
 		}
-		if err := verifyByRoot(nr, metadata.ROOT, d); err != nil { // 5.3.4 new threshold
-			return withVersions(err, "new root", r.st.root.Signed.Version, nr.Signed.Version)
-		}
-		if v := nr.Signed.Version; v != next { // 5.3.5
-			return secErr(ErrInvalid, metadata.ROOT, "root versions must be consecutive").want(next, v)
-		}
-		if err := r.save(metadata.ROOT, data); err != nil { // 5.3.8
+		if err := r.save(metadata.ROOT, data); err != nil {
 			return err
 		}
 		r.st.root = nr
@@ -141,6 +137,26 @@ func (r *refresh) rootChain() error {
 		r.fastForwardRecovery()
 	}
 	return nil
+}
+
+// nextRoot verifies data as the successor of the trusted root (5.3.4,
+// 5.3.5): signed by the trusted root's threshold of root keys and by its
+// own, with the next version number.
+func nextRoot(trusted *metadata.Metadata[metadata.RootType], data []byte) (*metadata.Metadata[metadata.RootType], *doc, error) {
+	nr, d, err := decode[metadata.RootType](metadata.ROOT, metadata.ROOT, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := verifyByRoot(trusted, metadata.ROOT, d); err != nil { // 5.3.4 old threshold
+		return nil, nil, withVersions(err, "trusted root", trusted.Signed.Version, nr.Signed.Version)
+	}
+	if err := verifyByRoot(nr, metadata.ROOT, d); err != nil { // 5.3.4 new threshold
+		return nil, nil, withVersions(err, "new root", trusted.Signed.Version, nr.Signed.Version)
+	}
+	if next, v := trusted.Signed.Version+1, nr.Signed.Version; v != next { // 5.3.5
+		return nil, nil, secErr(ErrInvalid, metadata.ROOT, "root versions must be consecutive").want(next, v)
+	}
+	return nr, d, nil
 }
 
 // fastForwardRecovery (5.3.11): trusted timestamp, snapshot and targets

@@ -236,6 +236,9 @@ func TestRootRotationSignatures_R6(t *testing.T) {
 				if got, _ := e.store.Load("root"); got != nil && string(got) != string(e.repo.RootBytes(1)) {
 					t.Fatal("rejected root persisted")
 				}
+				if got, err := e.store.Load("2.root"); err == nil {
+					t.Fatalf("rejected root persisted as 2.root (%d bytes)", len(got))
+				}
 			}
 		})
 	}

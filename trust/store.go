@@ -58,8 +58,10 @@ func RoleFromFileName(name string) (string, error) {
 }
 
 // DirStore returns a Store keeping metadata in dir, one file per key: the
-// key (a role name) encoded by internal/safename, plus ".json". So top-level roles are root.json,
-// timestamp.json, snapshot.json and targets.json, and no other key can
+// key (a role name, or "N.root" for an intermediate root) encoded by
+// internal/safename, plus ".json". So top-level roles are root.json,
+// timestamp.json, snapshot.json and targets.json, intermediate roots
+// 2.root.json, 3.root.json and so on, and no other key can
 // share a file with them, even on a case-insensitive file system (a
 // delegated role "Timestamp" is %54imestamp.json) or on Windows ("CON" and
 // "con" are %43%4F%4E.json and %63on.json). Files are written atomically

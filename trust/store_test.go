@@ -89,8 +89,8 @@ func TestCaseFoldingStore_R24(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantKind(t, c.Refresh(ctx, e.repo), trust.ErrRollback)
-			if len(st.files) != 5 {
-				t.Fatalf("store holds %d files, want 5 (four top-level roles and %s)", len(st.files), role)
+			if len(st.files) != 6 {
+				t.Fatalf("store holds %d files, want 6 (four top-level roles, 2.root and %s)", len(st.files), role)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -33,11 +34,14 @@ type Source interface {
 
 // Store persists trusted metadata between runs.
 //
-// Load returns the bytes last saved for role, or an error wrapping
-// fs.ErrNotExist. Save durably and atomically replaces the copy for role
+// Load returns the bytes last saved under key, or an error wrapping
+// fs.ErrNotExist. Save durably and atomically replaces the copy under key
 // (a crash leaves the old or the new copy, never a torn one); after an
-// error, the Store may hold either copy. Role names are
-// arbitrary strings from signed metadata; the Store encodes them safely.
+// error, the Store may hold either copy. Keys are role names ("root",
+// "timestamp", "snapshot", "targets", and delegated role names, which are
+// arbitrary strings from signed metadata) and "N.root" for the
+// intermediate root of version N; the Store encodes them safely, and
+// distinct keys never share a copy.
 type Store interface {
 	Load(role string) ([]byte, error)
 	Save(role string, data []byte) error
@@ -63,10 +67,10 @@ type Config struct {
 	// Store is where trusted metadata is kept (required). It is trusted
 	// storage: only this Client (for this repository) may write to it, and
 	// callers should key it per repository (for example by a hash of Root),
-	// never share one Store between repositories. A stored root is used
-	// instead of Root only when its version is higher (it was reached from
-	// Root by a verified rotation); one of the same version with other
-	// content, or an older one, is ignored.
+	// never share one Store between repositories. Even so, a root in the
+	// Store is trusted only when it chains from Root: New starts at Root
+	// and walks the intermediate roots a refresh stored ("N.root"), each
+	// signed by its predecessor's threshold and its own.
 	Store Store
 	// Now is the clock; nil means time.Now. Expiry is judged against the
 	// time read once at the start of each refresh.
@@ -94,8 +98,10 @@ type Client struct {
 	RefTime time.Time
 }
 
-// New loads trusted state from the Store (falling back to Config.Root when
-// the stored copy is missing or fails verification) and returns a Client.
+// New loads trusted state from the Store and returns a Client. The
+// trusted root is Config.Root walked forward through the intermediate
+// roots in the Store as far as each verifies (see chainedRoot); a root
+// that does not chain from Config.Root is ignored and logged.
 // Cached timestamp, snapshot and targets are trusted only where they verify
 // against the loaded root (and targets against the snapshot); anything else
 // is ignored and logged as a "tuf.cache_reject" event. A cached snapshot
@@ -123,39 +129,71 @@ func New(cfg Config) (*Client, error) {
 		c.logReject(err)
 		return nil, fmt.Errorf("trust: config root: %w", err)
 	}
-	c.st = newState(c.storedRoot(root, d))
+	c.st = newState(c.chainedRoot(root, d))
 	c.loadCached()
 	return c, nil
 }
 
-// storedRoot returns the root saved in the Store if it may replace the
-// configured root, else configured. The Store is trusted storage (see
-// Config.Store): a stored root newer than the configured one is trusted if
-// it is signed by its own threshold, since a refresh saved it only after
-// verifying the chain to it. A stored root that cannot be the configured
-// root's successor is ignored and logged: an older version, or the same
-// version with other signed content (a state directory shared with another
-// repository, or tampered with).
-func (c *Client) storedRoot(configured *metadata.Metadata[metadata.RootType], cd *doc) *metadata.Metadata[metadata.RootType] {
+// chainedRoot returns the newest root that chains from the configured
+// (shipped) root through the intermediate roots in the Store: "N.root" for
+// N = configured version + 1, + 2, ..., each verified as a refresh
+// verified it when it saved it (spec 5.3.4-5.3.5: signed by the previous
+// root's threshold and by its own, the next version). The walk stops at
+// the first missing or failing one (logged). The Store's "root" (the
+// newest root, spec 5.3.8) is never trusted on its own: a root planted
+// there, signed only by its own keys, cannot re-root the client. One that
+// differs from the chain's end is logged and ignored.
+func (c *Client) chainedRoot(configured *metadata.Metadata[metadata.RootType], cd *doc) *metadata.Metadata[metadata.RootType] {
+	root, d := configured, cd
+	for {
+		key := rootKey(root.Signed.Version + 1)
+		data, err := c.load(key)
+		if err != nil {
+			break
+		}
+		next, nd, err := nextRoot(root, data)
+		if err != nil {
+			c.logEvent("tuf.cache_reject", key, err.Error())
+			break
+		}
+		root, d = next, nd
+	}
+	c.checkStoredRoot(root, d)
+	return root
+}
+
+// checkStoredRoot logs a stored "root" that is not the root the chain
+// reached: one that does not chain from the configured root (planted, or a
+// state directory shared with another repository), or an older one.
+func (c *Client) checkStoredRoot(trusted *metadata.Metadata[metadata.RootType], td *doc) {
 	data, err := c.load(metadata.ROOT)
 	if err != nil {
-		return configured
+		return
 	}
-	stored, sd, err := loadRoot(data)
+	stored, sd, err := decode[metadata.RootType](metadata.ROOT, metadata.ROOT, data)
 	if err != nil {
 		c.logEvent("tuf.cache_reject", metadata.ROOT, err.Error())
-		return configured
+		return
 	}
-	cv, sv := configured.Signed.Version, stored.Signed.Version
+	tv, sv := trusted.Signed.Version, stored.Signed.Version
 	switch {
-	case sv > cv:
-		return stored
-	case sv < cv:
-		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d is older than the configured root's %d", sv, cv))
-	case !bytes.Equal(sd.canon, cd.canon):
-		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d differs from the configured root of the same version", sv))
+	case sv > tv:
+		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d does not chain from the configured root (the chain of stored roots ends at version %d)", sv, tv))
+	case sv < tv:
+		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d is older than the trusted root's %d", sv, tv))
+	case !bytes.Equal(sd.canon, td.canon):
+		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d differs from the trusted root of the same version", sv))
 	}
-	return configured
+}
+
+// rootKey is the Store key of the intermediate root of version v.
+func rootKey(v int64) string { return fmt.Sprintf("%d.root", v) }
+
+// isRootKey reports whether a role name has the form of a rootKey (digits,
+// then ".root"), a Store key no delegated role may take.
+func isRootKey(role string) bool {
+	digits, ok := strings.CutSuffix(role, ".root")
+	return ok && digits != "" && strings.Trim(digits, "0123456789") == ""
 }
 
 // load reads role from the Store; a missing file returns fs.ErrNotExist
