@@ -66,20 +66,8 @@ func VerifyNextRoot(trusted, next []byte) error {
 	if err != nil {
 		return err
 	}
-	nr, d, err := decode[metadata.RootType](metadata.ROOT, metadata.ROOT, next)
-	if err != nil {
-		return err
-	}
-	if err := verifyByRoot(tr, metadata.ROOT, d); err != nil {
-		return withVersions(err, "trusted root", tr.Signed.Version, nr.Signed.Version)
-	}
-	if err := verifyByRoot(nr, metadata.ROOT, d); err != nil {
-		return withVersions(err, "new root", tr.Signed.Version, nr.Signed.Version)
-	}
-	if v, want := nr.Signed.Version, tr.Signed.Version+1; v != want {
-		return secErr(ErrInvalid, metadata.ROOT, "root versions must be consecutive").want(want, v)
-	}
-	return nil
+	_, _, err = nextRoot(tr, next)
+	return err
 }
 
 // VerifyRole checks that data, a metadata file of a role that root defines
