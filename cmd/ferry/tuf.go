@@ -45,9 +45,11 @@ func (e *env) tufCmd() *cobra.Command {
 		Short: "A low-level TUF client (for interoperability testing)",
 		Long: `A plain TUF client: "init" installs a trusted root, "refresh" runs the TUF client workflow,
 "download" refreshes and then fetches and verifies --target-name targets in order, stopping at the
-first failure. Trusted metadata lives in --metadata-dir as root.json, timestamp.json, snapshot.json,
-targets.json and ROLE.json (role names encoded so no name can leave the directory). Targets are
-saved in --target-dir under their URL-query-encoded path. Exit status 0 on success, 1 on any failure.`,
+first failure. Trusted metadata lives in --metadata-dir as root.json, N.root.json for each root
+reached by rotation, timestamp.json, snapshot.json, targets.json and ROLE.json (names encoded so that
+none can leave the directory or share a file with another where case is folded). Targets are saved in
+--target-dir under their encoded path (hello%2F1.0.0%2Flinux-amd64%2Fhello). Exit status 0 on
+success, 1 on any failure.`,
 		Example: tufExamples,
 	}
 	pf := cmd.PersistentFlags()
