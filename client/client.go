@@ -11,15 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"golang.org/x/mod/semver"
 
 	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -32,7 +31,7 @@ type Config struct {
 	StateDir        string   // private directory for trusted metadata and partial downloads
 	App             string
 	Platform        string // "os/arch"; default runtime.GOOS + "/" + runtime.GOARCH
-	Installed       string // installed version (semver); "" means none
+	Installed       string // installed version (release.ValidVersion: 1.4.2, no "v", no +build); "" means none
 	RootCAs         *x509.CertPool
 	HTTPClient      *http.Client
 	// InsecureAllowHTTPLoopback permits http:// to loopback addresses (tests only).
@@ -43,7 +42,9 @@ type Config struct {
 	// metadata refused by trust ("tuf.reject"), a failed mirror
 	// ("client.mirror_error"), a download that failed verification
 	// ("client.download_reject"), an unverified cache file
-	// ("client.cache_reject") and a refused release ("client.release_refused").
+	// ("client.cache_reject") and a refused release ("client.release_refused":
+	// one given to Download, or a signed target of App that is not a valid
+	// release and so is skipped by Check and Update).
 	// Nil means no logging.
 	Log *slog.Logger
 	// Prerelease lets Check offer pre-release versions (1.5.0-rc.1);
@@ -94,12 +95,6 @@ type Client struct {
 // maxRootSize bounds a trusted root read from TrustedRootFile (go-tuf's
 // default limit for root metadata).
 const maxRootSize = 512000
-
-// appRE is the application name rule of package repo.
-var appRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-
-// platformRE is "os/arch" as Go spells GOOS and GOARCH.
-var platformRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9]+$`)
 
 // New validates cfg, creates the state directory and loads trusted state.
 // A missing or empty trusted root is an error: verification cannot be
@@ -159,21 +154,19 @@ func validate(cfg *Config) ([]byte, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("no state directory")
 	}
-	if !appRE.MatchString(cfg.App) {
-		return nil, fmt.Errorf("app name %q: want %s", cfg.App, appRE)
+	if err := release.ValidApp(cfg.App); err != nil {
+		return nil, err
 	}
 	if cfg.Platform == "" {
 		cfg.Platform = runtime.GOOS + "/" + runtime.GOARCH
 	}
-	if !platformRE.MatchString(cfg.Platform) {
-		return nil, fmt.Errorf("platform %q: want os/arch, e.g. linux/amd64", cfg.Platform)
+	if err := release.ValidPlatform(cfg.Platform); err != nil {
+		return nil, err
 	}
 	if cfg.Installed != "" {
-		v := strings.TrimPrefix(cfg.Installed, "v")
-		if !semver.IsValid("v" + v) {
-			return nil, fmt.Errorf("installed version %q is not semver", cfg.Installed)
+		if err := release.ValidVersion(cfg.Installed); err != nil {
+			return nil, fmt.Errorf("installed %w", err)
 		}
-		cfg.Installed = v
 	}
 	return root, nil
 }
@@ -222,13 +215,18 @@ func (c *Client) trust() (*trust.Client, error) {
 	return tc, nil
 }
 
-// Check refreshes metadata and returns the newest release above Installed, or nil.
+// Check refreshes metadata and returns the newest release above Installed,
+// or nil when there is none: the application and platform exist in the
+// repository and nothing is newer. A repository that has never published
+// App, or no release of it for Platform, is an error wrapping a
+// *NotPublishedError (ErrUnknownApp or ErrUnknownPlatform).
 func (c *Client) Check(ctx context.Context) (*Release, error) {
-	targets, err := c.targetsUnder(ctx)
+	p := c.policy()
+	s, err := c.selection(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("check %s: %w", c.cfg.App, err)
 	}
-	return pick(targets, c.policy()), nil
+	return pick(s.rels, p), nil
 }
 
 func (c *Client) policy() policy {

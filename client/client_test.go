@@ -3,8 +3,10 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ferry-updates/ferry/client"
@@ -68,12 +70,10 @@ func TestCheckVersions(t *testing.T) {
 	}{
 		{"none installed", "", "linux/amd64", false, "1.2.0"},
 		{"older installed", "1.0.0", "linux/amd64", false, "1.2.0"},
-		{"v prefix", "v1.0.0", "linux/amd64", false, "1.2.0"},
 		{"at newest", "1.2.0", "linux/amd64", false, ""},
 		{"newer installed: never a downgrade", "3.0.0", "linux/amd64", false, ""},
 		{"pre-release opted in", "1.2.0", "linux/amd64", true, "1.10.0-rc.1"},
 		{"other platform", "1.0.0", "windows/amd64", false, "1.3.0"},
-		{"platform without releases", "", "linux/arm64", false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,17 +147,63 @@ func TestDownloadRefusesDowngrade_R49(t *testing.T) {
 	}
 }
 
-// TestCheckUnknownApp: an application the repository has never published
-// has no release; that is not an error.
-func TestCheckUnknownApp(t *testing.T) {
+// TestNotPublished: an application the repository has never published
+// (a typo), or a platform it has no release for, is an error naming what
+// the repository has, from Check, Update and SelfUpdate alike; "nothing
+// newer" (nil) is only for an application and platform that exist.
+func TestNotPublished(t *testing.T) {
 	f := newFixture(t)
 	f.publish("hello", "1.0.0", "linux/amd64", "hello", []byte("v1"))
-	c := f.client(t, func(cfg *client.Config) { cfg.App = "nobody" })
-	if rel, err := c.Check(context.Background()); err != nil || rel != nil {
-		t.Fatalf("Check = %v, %v; want none", rel, err)
+	f.publish("hello", "1.0.0", "windows/amd64", "hello.exe", []byte("v1"))
+	f.publish("world", "0.1.0", "linux/amd64", "world", []byte("w"))
+	empty := newFixture(t) // nothing published at all
+	tests := []struct {
+		name          string
+		f             *fixture
+		app, platform string
+		kind          error
+		known         []string
+		msg           string
+	}{
+		{"typo", f, "helo", "linux/amd64", client.ErrUnknownApp, []string{"hello", "world"},
+			`unknown application "helo": the repository has hello, world`},
+		{"empty repository", empty, "hello", "linux/amd64", client.ErrUnknownApp, nil,
+			`unknown application "hello": the repository has no applications`},
+		{"platform never published", f, "hello", "linux/arm64", client.ErrUnknownPlatform, []string{"linux/amd64", "windows/amd64"},
+			"hello has no release for linux/arm64, only for linux/amd64, windows/amd64"},
 	}
-	c = newFixture(t).client(t, nil) // a repository with nothing published
-	if rel, err := c.Check(context.Background()); err != nil || rel != nil {
-		t.Fatalf("Check on an empty repository = %v, %v; want none", rel, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.f.config(t)
+			cfg.App, cfg.Platform, cfg.Installed = tt.app, tt.platform, "1.0.0"
+			check := func(what string, err error) {
+				t.Helper()
+				var np *client.NotPublishedError
+				if !errors.Is(err, tt.kind) || !errors.As(err, &np) || fmt.Sprint(np.Known) != fmt.Sprint(tt.known) ||
+					!strings.Contains(err.Error(), tt.msg) {
+					t.Errorf("%s: %v; want %v naming %v (%q)", what, err, tt.kind, tt.known, tt.msg)
+				}
+			}
+			rel, err := newClient(t, cfg).Check(context.Background())
+			check("Check", err)
+			if rel != nil {
+				t.Errorf("Check offered %v", rel)
+			}
+			rec := &recorder{}
+			_, err = newClient(t, cfg).Update(context.Background(), rec)
+			check("Update", err)
+			if len(rec.applied) != 0 {
+				t.Errorf("Update applied %d artifacts", len(rec.applied))
+			}
+			_, err = client.SelfUpdate(context.Background(), cfg, client.SelfUpdateOptions{
+				Reexec: func(string) error { t.Error("SelfUpdate re-executed"); return nil }})
+			check("SelfUpdate", err)
+		})
+	}
+	// Up to date is nil only where the application and platform exist.
+	cfg := f.config(t)
+	cfg.Installed = "1.0.0"
+	if rel, err := newClient(t, cfg).Check(context.Background()); err != nil || rel != nil {
+		t.Fatalf("up to date: Check = %v, %v; want nil, nil", rel, err)
 	}
 }

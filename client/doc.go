@@ -20,9 +20,18 @@
 //
 //	{"ferry": {"app": APP, "version": VERSION, "platform": "OS/ARCH", "kind": KIND}}
 //
-// agrees with that path, with the configured application and platform, and
-// VERSION is valid semver. Pre-release versions (1.5.0-rc.1) are offered only
-// with Config.Prerelease. When one version has several files for the
+// agrees with that path and with the configured application and platform,
+// all as package release defines them: VERSION is strict semver without a
+// "v" and without +build metadata (Config.Installed too; New refuses
+// another). A target of the application that is not such a release is
+// skipped and logged as a client.release_refused event, never offered.
+// Pre-release versions (1.5.0-rc.1) are offered only with
+// Config.Prerelease.
+//
+// nil means up to date, and only that: an application the repository has
+// never published (a typo) or a platform with no release of it at all is an
+// error wrapping a *NotPublishedError (ErrUnknownApp or ErrUnknownPlatform)
+// that lists the applications, or the platforms, the repository has. When one version has several files for the
 // platform, Check picks the one whose FILE name sorts first (byte order), so
 // the choice is the same on every client.
 //

@@ -3,17 +3,15 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
-	"sort"
-	"strings"
+	"maps"
+	"slices"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"golang.org/x/mod/semver"
 
+	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -22,57 +20,36 @@ import (
 type policy struct {
 	app        string
 	platform   string // os/arch
-	installed  string // semver without "v", or ""
+	installed  string // a valid release version, or ""
 	prerelease bool
 	bad        map[string]bool // versions marked bad on this machine: never offered
 }
 
-// kinds are the artifact kinds package repo signs.
-var kinds = map[string]bool{"binary": true, "tar.gz": true, "tar.zst": true, "zip": true}
-
-// custom is the signed custom metadata of a ferry target.
-type custom struct {
-	Ferry *struct {
-		App      string `json:"app"`
-		Version  string `json:"version"`
-		Platform string `json:"platform"`
-		Kind     string `json:"kind"`
-	} `json:"ferry"`
-}
-
 // release returns the Release that the signed target tf at path p
 // describes, or an error saying why it is not a release of p.app for
-// p.platform: the path must be APP/VERSION/OS-ARCH/FILE, and the signed
-// custom metadata must agree with it.
+// p.platform: the path must be a valid release.Path, and the signed custom
+// metadata valid and in agreement with it. A target of p.app for another
+// platform is an error wrapping errOtherPlatform.
 func (p policy) release(path string, tf *metadata.TargetFiles) (*Release, error) {
-	parts := strings.Split(path, "/")
-	if len(parts) != 4 {
-		return nil, fmt.Errorf("target %q: not APP/VERSION/OS-ARCH/FILE", path)
+	rp, err := release.ParsePath(path)
+	if err != nil {
+		return nil, err
 	}
-	app, ver, osarch, file := parts[0], parts[1], parts[2], parts[3]
-	if app != p.app {
-		return nil, fmt.Errorf("target %q: app %q, want %q", path, app, p.app)
+	if rp.App != p.app {
+		return nil, fmt.Errorf("target %q: app %q, want %q", path, rp.App, p.app)
 	}
-	if want := strings.Replace(p.platform, "/", "-", 1); osarch != want {
-		return nil, fmt.Errorf("target %q: platform %q, want %q", path, osarch, want)
-	}
-	if v := "v" + ver; strings.HasPrefix(ver, "v") || !semver.IsValid(v) || semver.Canonical(v)+semver.Build(v) != v {
-		return nil, fmt.Errorf("target %q: version %q is not semver", path, ver)
-	}
-	if !safeFileName(file) {
-		return nil, fmt.Errorf("target %q: unsafe file name %q", path, file)
+	if rp.Platform != p.platform {
+		return nil, fmt.Errorf("target %q: platform %q, want %q: %w", path, rp.Platform, p.platform, errOtherPlatform)
 	}
 	if tf == nil || tf.Custom == nil {
 		return nil, fmt.Errorf("target %q: no signed ferry metadata", path)
 	}
-	var cm custom
-	dec := json.NewDecoder(bytes.NewReader(*tf.Custom))
-	if err := dec.Decode(&cm); err != nil || cm.Ferry == nil {
-		return nil, fmt.Errorf("target %q: bad signed ferry metadata: %s", path, *tf.Custom)
+	cm, err := release.ParseCustom(*tf.Custom)
+	if err != nil {
+		return nil, fmt.Errorf("target %q: bad signed ferry metadata: %w", path, err)
 	}
-	f := cm.Ferry
-	if f.App != app || f.Version != ver || f.Platform != p.platform || !kinds[f.Kind] {
-		return nil, fmt.Errorf("target %q: signed ferry metadata %s disagrees with the path", path, *tf.Custom)
+	if err := cm.Matches(rp); err != nil {
+		return nil, fmt.Errorf("target %q: %w", path, err)
 	}
 	if tf.Length <= 0 {
 		return nil, fmt.Errorf("target %q: signed length %d", path, tf.Length)
@@ -84,50 +61,61 @@ func (p policy) release(path string, tf *metadata.TargetFiles) (*Release, error)
 	for alg, h := range tf.Hashes {
 		hashes[alg] = bytes.Clone(h)
 	}
-	return &Release{App: app, Version: ver, Platform: p.platform, Kind: f.Kind,
+	return &Release{App: rp.App, Version: rp.Version, Platform: rp.Platform, Kind: cm.Kind,
 		Path: path, Length: tf.Length, Hashes: hashes}, nil
 }
 
-// safeFileName reports whether name can be used as one file name in any
-// directory on any platform ferry supports.
-func safeFileName(name string) bool {
-	if name == "" || name == "." || name == ".." || len(name) > 200 {
-		return false
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f || strings.ContainsRune(`/\:*?"<>|`, r) {
-			return false
-		}
-	}
-	return filepath.IsLocal(name)
-}
+// errOtherPlatform marks a target of the application for another platform:
+// not a release for this client, and not a refusal either.
+var errOtherPlatform = errors.New("another platform")
 
 // allows reports whether version ver may be offered: strictly above the
 // installed version (never a downgrade or a reinstall), not a pre-release
 // unless pre-releases are enabled, and not marked bad on this machine.
 func (p policy) allows(ver string) bool {
-	v := "v" + ver
-	if !p.prerelease && semver.Prerelease(v) != "" || p.bad[ver] {
+	if !p.prerelease && release.Prerelease(ver) || p.bad[ver] {
 		return false
 	}
-	return p.installed == "" || semver.Compare(v, "v"+p.installed) > 0
+	return p.installed == "" || release.CompareVersions(ver, p.installed) > 0
 }
 
-// pick returns the newest allowed release among targets, or nil. Among
-// files of the same version, the path that sorts first wins.
-func pick(targets map[string]*metadata.TargetFiles, p policy) *Release {
-	paths := make([]string, 0, len(targets))
-	for path := range targets {
-		paths = append(paths, path)
-	}
-	sort.Strings(paths)
-	var best *Release
-	for _, path := range paths {
+// selection is what the signed targets under "APP/" hold for a policy.
+type selection struct {
+	rels      []*Release      // the releases for p.platform, sorted by path, allowed or not
+	platforms map[string]bool // every platform with a target whose path parses
+	refused   []refusal       // targets that are not releases, except other platforms'
+}
+
+// refusal is a signed target that is not a release, and why.
+type refusal struct{ path, reason string }
+
+// sel sorts targets into releases for p, other platforms and refusals.
+func (p policy) sel(targets map[string]*metadata.TargetFiles) selection {
+	s := selection{platforms: map[string]bool{}}
+	for _, path := range slices.Sorted(maps.Keys(targets)) {
+		if rp, err := release.ParsePath(path); err == nil && rp.App == p.app {
+			s.platforms[rp.Platform] = true
+		}
 		rel, err := p.release(path, targets[path])
-		if err != nil || !p.allows(rel.Version) {
+		switch {
+		case err == nil:
+			s.rels = append(s.rels, rel)
+		case !errors.Is(err, errOtherPlatform):
+			s.refused = append(s.refused, refusal{path, err.Error()})
+		}
+	}
+	return s
+}
+
+// pick returns the newest allowed release among rels (sorted by path), or
+// nil. Among files of the same version, the path that sorts first wins.
+func pick(rels []*Release, p policy) *Release {
+	var best *Release
+	for _, rel := range rels {
+		if !p.allows(rel.Version) {
 			continue
 		}
-		if best == nil || semver.Compare("v"+rel.Version, "v"+best.Version) > 0 {
+		if best == nil || release.CompareVersions(rel.Version, best.Version) > 0 {
 			best = rel
 		}
 	}
@@ -154,7 +142,7 @@ func (c *Client) resolve(ctx context.Context, path string, p policy) (*Release, 
 	rel, err := p.release(path, tf)
 	switch {
 	case err != nil:
-	case !p.prerelease && semver.Prerelease("v"+rel.Version) != "":
+	case !p.prerelease && release.Prerelease(rel.Version):
 		err = fmt.Errorf("%s %s is a pre-release and pre-releases are not enabled", rel.App, rel.Version)
 	case p.bad[rel.Version]:
 		err = fmt.Errorf("%s %s is marked bad on this machine", rel.App, rel.Version)

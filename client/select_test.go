@@ -47,14 +47,16 @@ func TestPolicyRelease_R49(t *testing.T) {
 		{"custom says other platform", "hello/1.0.0/linux-amd64/hello", ferryCustom("hello", "1.0.0", "darwin/arm64", "binary"), nil, "disagrees"},
 		{"custom says other version", "hello/1.0.0/linux-amd64/hello", ferryCustom("hello", "9.0.0", "linux/amd64", "binary"), nil, "disagrees"},
 		{"custom says other app", "hello/1.0.0/linux-amd64/hello", ferryCustom("evil", "1.0.0", "linux/amd64", "binary"), nil, "disagrees"},
-		{"unknown kind", "hello/1.0.0/linux-amd64/hello", ferryCustom("hello", "1.0.0", "linux/amd64", "exe"), nil, "disagrees"},
+		{"unknown kind", "hello/1.0.0/linux-amd64/hello", ferryCustom("hello", "1.0.0", "linux/amd64", "exe"), nil, "unknown kind"},
 		{"no custom", "hello/1.0.0/linux-amd64/hello", "", nil, "no signed ferry metadata"},
 		{"custom without ferry", "hello/1.0.0/linux-amd64/hello", `{"other":1}`, nil, "bad signed"},
 		{"custom wrong types", "hello/1.0.0/linux-amd64/hello", `{"ferry":{"app":1}}`, nil, "bad signed"},
 		{"short path", "hello/1.0.0/hello", ferryCustom("hello", "1.0.0", "linux/amd64", "binary"), nil, "APP/VERSION"},
 		{"deep path", "hello/1.0.0/linux-amd64/x/hello", ferryCustom("hello", "1.0.0", "linux/amd64", "binary"), nil, "APP/VERSION"},
 		{"bad semver", "hello/1.0/linux-amd64/hello", ferryCustom("hello", "1.0", "linux/amd64", "binary"), nil, "semver"},
-		{"v prefix", "hello/v1.0.0/linux-amd64/hello", ferryCustom("hello", "v1.0.0", "linux/amd64", "binary"), nil, "semver"},
+		{"v prefix", "hello/v1.0.0/linux-amd64/hello", ferryCustom("hello", "v1.0.0", "linux/amd64", "binary"), nil, "leading v"},
+		{"build metadata", "hello/1.1.0+rebuild/linux-amd64/hello", ferryCustom("hello", "1.1.0+rebuild", "linux/amd64", "binary"), nil, "+build"},
+		{"custom build metadata", "hello/1.1.0/linux-amd64/hello", ferryCustom("hello", "1.1.0+rebuild", "linux/amd64", "binary"), nil, "+build"},
 		{"dot-dot file", "hello/1.0.0/linux-amd64/..", ferryCustom("hello", "1.0.0", "linux/amd64", "binary"), nil, "unsafe"},
 		{"backslash file", `hello/1.0.0/linux-amd64/..\x`, ferryCustom("hello", "1.0.0", "linux/amd64", "binary"), nil, "unsafe"},
 		{"no sha256", "hello/1.0.0/linux-amd64/hello", ferryCustom("hello", "1.0.0", "linux/amd64", "binary"),
@@ -112,7 +114,8 @@ func TestPick(t *testing.T) {
 		{"7.0.0", true, ""},
 	}
 	for _, tt := range tests {
-		got := pick(targets, policy{app: "hello", platform: "linux/amd64", installed: tt.installed, prerelease: tt.prerelease})
+		p := policy{app: "hello", platform: "linux/amd64", installed: tt.installed, prerelease: tt.prerelease}
+		got := pick(p.sel(targets).rels, p)
 		switch {
 		case tt.want == "" && got != nil:
 			t.Errorf("installed %q: pick = %v, want none", tt.installed, got)
@@ -124,7 +127,8 @@ func TestPick(t *testing.T) {
 	delete(targets, "hello/1.10.0/linux-amd64/aa")
 	delete(targets, "hello/1.10.0/linux-amd64/zz")
 	for range 20 {
-		if got := pick(targets, policy{app: "hello", platform: "linux/amd64"}); got == nil || got.Path != "hello/1.2.0/linux-amd64/hello" {
+		p := policy{app: "hello", platform: "linux/amd64"}
+		if got := pick(p.sel(targets).rels, p); got == nil || got.Path != "hello/1.2.0/linux-amd64/hello" {
 			t.Fatalf("pick = %v, want hello/1.2.0/linux-amd64/hello", got)
 		}
 	}

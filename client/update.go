@@ -9,12 +9,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
-
-	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"golang.org/x/mod/semver"
+	"slices"
 
 	"github.com/ferry-updates/ferry/install"
+	"github.com/ferry-updates/ferry/release"
 )
 
 // Installer puts a verified artifact in place. *install.Binary and
@@ -118,17 +116,17 @@ func (c *Client) Update(ctx context.Context, inst Installer) (*Outcome, error) {
 		p.bad[v] = true
 	}
 	out := &Outcome{From: p.installed}
-	targets, err := c.targetsUnder(ctx)
+	s, err := c.selection(ctx, p)
 	if err != nil {
 		return out, fmt.Errorf("check %s: %w", c.cfg.App, err)
 	}
-	out.Skipped = skipped(targets, p, st.Bad)
-	rel := pick(targets, p)
+	out.Skipped = skipped(s.rels, p, st.Bad)
+	rel := pick(s.rels, p)
 	if rel == nil {
 		return out, nil
 	}
 	out.Release = rel
-	out.Files = releaseFiles(targets, p, rel.Version)
+	out.Files = releaseFiles(s.rels, p, rel.Version)
 	res, err := c.install(ctx, inst, out, p)
 	out.Result = res
 	if err != nil {
@@ -193,7 +191,7 @@ func (c *Client) single(rel *Release, files []*Release) (*Release, error) {
 		if base := path.Base(f.Path); base == rel.App || base == rel.App+".exe" {
 			named = append(named, f)
 		}
-		if f.Kind == install.KindBinary {
+		if f.Kind == release.KindBinary {
 			bins = append(bins, f)
 		}
 	}
@@ -217,17 +215,15 @@ func (c *Client) single(rel *Release, files []*Release) (*Release, error) {
 	return one, nil
 }
 
-// releaseFiles returns every signed file of version ver that p accepts,
-// sorted by path (the order pick uses).
-func releaseFiles(targets map[string]*metadata.TargetFiles, p policy, ver string) []*Release {
+// releaseFiles returns every release among rels (sorted by path) of
+// version ver, if p allows it, in the same order.
+func releaseFiles(rels []*Release, p policy, ver string) []*Release {
 	var out []*Release
-	for path, tf := range targets {
-		rel, err := p.release(path, tf)
-		if err == nil && rel.Version == ver && p.allows(ver) {
+	for _, rel := range rels {
+		if rel.Version == ver && p.allows(ver) {
 			out = append(out, rel)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 
@@ -267,21 +263,22 @@ func artifact(signed *Release, file string) install.Artifact {
 }
 
 // higher returns the higher of the configured version and the one the
-// installer recorded (ignored unless it is semver): the installer's record
-// can only raise the floor, so it never causes a downgrade.
+// installer recorded (ignored unless it is a valid version): the
+// installer's record can only raise the floor, so it never causes a
+// downgrade.
 func higher(cfg string, rec *install.Installed) string {
-	if rec == nil || !semver.IsValid("v"+rec.Version) {
+	if rec == nil || release.ValidVersion(rec.Version) != nil {
 		return cfg
 	}
-	if cfg == "" || semver.Compare("v"+rec.Version, "v"+cfg) > 0 {
+	if cfg == "" || release.CompareVersions(rec.Version, cfg) > 0 {
 		return rec.Version
 	}
 	return cfg
 }
 
-// skipped lists the signed releases that p would offer if they were not
-// marked bad, oldest first.
-func skipped(targets map[string]*metadata.TargetFiles, p policy, bad map[string]install.Bad) []Skipped {
+// skipped lists the releases among rels that p would offer if they were
+// not marked bad, oldest first.
+func skipped(rels []*Release, p policy, bad map[string]install.Bad) []Skipped {
 	if len(bad) == 0 {
 		return nil
 	}
@@ -289,14 +286,13 @@ func skipped(targets map[string]*metadata.TargetFiles, p policy, bad map[string]
 	q.bad = nil
 	seen := map[string]bool{}
 	var out []Skipped
-	for path, tf := range targets {
-		rel, err := q.release(path, tf)
-		if err != nil || !q.allows(rel.Version) || !p.bad[rel.Version] || seen[rel.Version] {
+	for _, rel := range rels {
+		if !q.allows(rel.Version) || !p.bad[rel.Version] || seen[rel.Version] {
 			continue
 		}
 		seen[rel.Version] = true
 		out = append(out, Skipped{Version: rel.Version, Reason: bad[rel.Version].Reason})
 	}
-	sort.Slice(out, func(i, j int) bool { return semver.Compare("v"+out[i].Version, "v"+out[j].Version) < 0 })
+	slices.SortFunc(out, func(a, b Skipped) int { return release.CompareVersions(a.Version, b.Version) })
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ferry-updates/ferry/internal/faultfs"
+	"github.com/ferry-updates/ferry/release"
 )
 
 // Binary installs a new executable over Target: the running program
@@ -74,7 +75,7 @@ func (b *Binary) State(ctx context.Context) (State, error) {
 }
 
 func (b *Binary) engine() (*engine, error) {
-	if err := checkName("app", b.App); err != nil {
+	if err := release.ValidApp(b.App); err != nil {
 		return nil, fmt.Errorf("install: %w", err)
 	}
 	if b.Target == "" || b.StateDir == "" {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,7 +89,7 @@ func TestSwapDownloadAfterVerify_R36(t *testing.T) {
 	evil := script("666", 0)
 	evilFile := filepath.Join(dir, "evil")
 	for i := range 30 {
-		v := "2.0." + string(rune('0'+i%10)) + string(rune('a'+i/10))
+		v := "2.0." + strconv.Itoa(i)
 		a := artifact(t, dir, "hello", v, KindBinary, good)
 		var stop atomic.Bool
 		var wg sync.WaitGroup
@@ -358,22 +359,49 @@ func TestReinstallSameBytesIsNoop(t *testing.T) {
 }
 
 func TestStateRoundTrip(t *testing.T) {
-	st := &State{App: "a", Installed: &Installed{Version: "1", SHA256: "ab"}, Pending: &Pending{Version: "2", Tries: 1},
-		Bad: map[string]Bad{"0": {Reason: "r"}}, History: []string{"0", "1"}}
+	st := &State{App: "a", Installed: &Installed{Version: "1.0.0", SHA256: "ab"}, Pending: &Pending{Version: "2.0.0", Tries: 1},
+		Bad: map[string]Bad{"0.1.0": {Reason: "r"}}, History: []string{"0.1.0", "1.0.0"}}
 	b, err := encodeState(st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := decodeState(b, "a")
-	if err != nil || got.Pending.Tries != 1 || got.Bad["0"].Reason != "r" || got.Installed.SHA256 != "ab" {
+	if err != nil || got.Pending.Tries != 1 || got.Bad["0.1.0"].Reason != "r" || got.Installed.SHA256 != "ab" {
 		t.Fatalf("%+v %v", got, err)
 	}
 	for i := range b { // every single byte flip is detected or harmless
 		c := append([]byte(nil), b...)
 		c[i] ^= 0x01
-		if s, err := decodeState(c, "a"); err == nil && (s.Installed == nil || s.Installed.Version != "1") {
+		if s, err := decodeState(c, "a"); err == nil && (s.Installed == nil || s.Installed.Version != "1.0.0") {
 			t.Fatalf("flip at %d gave a different valid state", i)
 		}
+	}
+}
+
+// TestStateRefusesBadVersions: a state file naming a version package
+// release refuses (1.1.0+rebuild escaping the mark against 1.1.0, say) is
+// not ferry's record and is refused like a corrupt one.
+func TestStateRefusesBadVersions(t *testing.T) {
+	for _, st := range []*State{
+		{App: "a", Bad: map[string]Bad{"1.1.0+rebuild": {Reason: "r"}}},
+		{App: "a", Installed: &Installed{Version: "v1.0.0"}},
+		{App: "a", Previous: &Installed{Version: "1.0"}},
+		{App: "a", Pending: &Pending{Version: "1.0.0+x"}},
+		{App: "a", History: []string{"1.0.0", "1"}},
+		{App: "a", Failure: &RollbackFailed{Version: "../1.0.0"}},
+	} {
+		b, err := encodeState(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeState(b, "a"); err == nil || !strings.Contains(err.Error(), "invalid version") {
+			t.Errorf("decodeState(%s) = %v, want an invalid version error", b, err)
+		}
+	}
+	ok := &State{App: "a", Installed: &Installed{Version: ""}, Previous: &Installed{Version: "1.0.0-rc.1"}}
+	b, _ := encodeState(ok)
+	if _, err := decodeState(b, "a"); err != nil {
+		t.Errorf("an adopted version was refused: %v", err)
 	}
 }
 

@@ -13,19 +13,19 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"time"
 
 	"github.com/ferry-updates/ferry/internal/faultfs"
+	"github.com/ferry-updates/ferry/release"
 )
 
-// Kinds of artifact.
+// Kinds of artifact, as package release defines them.
 const (
-	KindBinary = "binary"
-	KindTarGz  = "tar.gz"
-	KindTarZst = "tar.zst"
-	KindZip    = "zip"
+	KindBinary = release.KindBinary
+	KindTarGz  = release.KindTarGz
+	KindTarZst = release.KindTarZst
+	KindZip    = release.KindZip
 )
 
 // Artifact describes one downloaded release file and the signed facts about
@@ -36,10 +36,10 @@ type Artifact struct {
 	File    string            // local path of the downloaded bytes
 	Length  int64             // signed length
 	Hashes  map[string][]byte // signed hashes: "sha256" and/or "sha512"; unknown names are ignored
-	App     string            // application name: [A-Za-z0-9._+-], at most 128 bytes
-	Version string            // version: same alphabet; becomes a directory name for Slots
+	App     string            // application name (release.ValidApp)
+	Version string            // version (release.ValidVersion); becomes a directory name for Slots
 	Kind    string            // KindBinary, KindTarGz, KindTarZst or KindZip
-	Name    string            // for KindBinary in a slot: the file name inside it (default App)
+	Name    string            // for KindBinary in a slot: the file name inside it (release.ValidFile; default App)
 }
 
 // Result says what an Apply or Recover did.
@@ -103,28 +103,24 @@ func (e *RollbackError) Error() string {
 
 func (e *RollbackError) Unwrap() error { return e.Err }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
-
-// checkName refuses names that are not safe as one path element anywhere.
-func checkName(what, s string) error {
-	if !nameRE.MatchString(s) || s == "." || s == ".." {
-		return fmt.Errorf("invalid %s %q: want [A-Za-z0-9._+-], at most 128 bytes", what, s)
-	}
-	return nil
-}
-
+// check refuses an artifact whose names do not follow package release's
+// rules (each is safe as one path element anywhere) or without a usable
+// signed hash.
 func (a *Artifact) check() error {
-	if err := checkName("app", a.App); err != nil {
+	if err := release.ValidApp(a.App); err != nil {
 		return err
 	}
-	if err := checkName("version", a.Version); err != nil {
+	if err := release.ValidVersion(a.Version); err != nil {
+		return err
+	}
+	if err := release.ValidKind(a.Kind); err != nil {
 		return err
 	}
 	if a.Length < 0 {
 		return fmt.Errorf("invalid length %d", a.Length)
 	}
 	if a.Name != "" {
-		if err := checkName("name", a.Name); err != nil {
+		if err := release.ValidFile(a.Name); err != nil {
 			return err
 		}
 	}

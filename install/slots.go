@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferry-updates/ferry/internal/faultfs"
 	"github.com/ferry-updates/ferry/internal/safefile"
+	"github.com/ferry-updates/ferry/release"
 )
 
 // Slots installs each version into its own directory and switches between
@@ -96,14 +97,7 @@ func (s *Slots) ApplyAll(ctx context.Context, arts []Artifact) (Result, error) {
 }
 
 func (s *Slots) check(a *Artifact) error {
-	if err := a.checkFor(s.App); err != nil {
-		return err
-	}
-	switch a.Kind {
-	case KindBinary, KindTarGz, KindTarZst, KindZip:
-		return nil
-	}
-	return fmt.Errorf("install %s/%s: unknown kind %q", a.App, a.Version, a.Kind)
+	return a.checkFor(s.App)
 }
 
 // Recover finishes or rolls back an install that a crash interrupted.
@@ -128,7 +122,7 @@ func (s *Slots) State(ctx context.Context) (State, error) {
 func (s *Slots) Current() string { return filepath.Join(s.Root, s.App, "current") }
 
 func (s *Slots) engine() (*engine, error) {
-	if err := checkName("app", s.App); err != nil {
+	if err := release.ValidApp(s.App); err != nil {
 		return nil, fmt.Errorf("install: %w", err)
 	}
 	if s.Root == "" {
@@ -354,7 +348,7 @@ func (t *slotStrategy) active(context.Context) (string, error) {
 		return "", err
 	}
 	v, ok := strings.CutPrefix(filepath.ToSlash(target), "versions/")
-	if !ok || checkName("version", v) != nil {
+	if !ok || release.ValidVersion(v) != nil {
 		return "", fmt.Errorf("current points to %q, not to a slot", target)
 	}
 	return v, nil

@@ -67,8 +67,9 @@ func TestSlotsUpgradeRollbackAndPrune(t *testing.T) {
 func TestBadNamesRefused(t *testing.T) {
 	dir := t.TempDir()
 	s := &Slots{Root: dir, App: "app"}
-	for _, v := range []string{"../1.0.0", "1.0.0/x", "", ".", "..", "$(reboot)", "a b", "1.0.0\x00", "C:1", `1\2`} {
-		a := artifact(t, dir, "app", "x", KindBinary, []byte("x"))
+	for _, v := range []string{"../1.0.0", "1.0.0/x", "", ".", "..", "$(reboot)", "a b", "1.0.0\x00", "C:1", `1\2`,
+		"x", "1.0", "v1.0.0", "1.1.0+rebuild"} {
+		a := artifact(t, dir, "app", "1.0.0", KindBinary, []byte("x"))
 		a.Version = v
 		if _, err := s.Apply(context.Background(), a); err == nil {
 			t.Errorf("version %q accepted", v)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/internal/faultfs"
+	"github.com/ferry-updates/ferry/release"
 )
 
 // stateFormat names the state file format; a file with another format is
@@ -117,7 +118,39 @@ func decodeState(b []byte, app string) (*State, error) {
 	if s.Pending != nil && s.Pending.Version == "" {
 		return nil, errors.New("pending install without version")
 	}
+	if err := s.checkVersions(); err != nil {
+		return nil, err
+	}
 	return &s, nil
+}
+
+// checkVersions refuses a state naming a version that package release
+// would refuse: every version ferry installs passed release.ValidVersion,
+// so another one is not ferry's record (and a bad mark must name exactly
+// the version it is against). Installed and Previous may have an empty
+// version (adopted or rebuilt from disk).
+func (s *State) checkVersions() error {
+	var vs []string
+	for _, v := range []*Installed{s.Installed, s.Previous} {
+		if v != nil && v.Version != "" {
+			vs = append(vs, v.Version)
+		}
+	}
+	if s.Pending != nil {
+		vs = append(vs, s.Pending.Version)
+	}
+	if s.Failure != nil {
+		vs = append(vs, s.Failure.Version)
+	}
+	for v := range s.Bad {
+		vs = append(vs, v)
+	}
+	for _, v := range append(vs, s.History...) {
+		if err := release.ValidVersion(v); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+	}
+	return nil
 }
 
 func strictJSON(b []byte, v any) error {

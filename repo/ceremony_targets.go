@@ -7,6 +7,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -62,7 +63,7 @@ func (r *Repo) proposeTargets(ctx context.Context, ch TargetsChange) (*Proposal,
 
 // delegationFor returns app's delegation in t, to be edited in place.
 func delegationFor(t *targetsMD, app string) (*metadata.DelegatedRole, error) {
-	if err := ValidApp(app); err != nil {
+	if err := release.ValidApp(app); err != nil {
 		return nil, err
 	}
 	if d := delegationOf(t, app); d != nil {

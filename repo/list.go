@@ -3,16 +3,15 @@ package repo
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"golang.org/x/mod/semver"
-)
 
-func compareVersions(a, b string) int { return semver.Compare("v"+a, "v"+b) }
+	"github.com/ferry-updates/ferry/release"
+)
 
 // List returns every published target, sorted by app, version, platform.
 // It needs no passphrase.
@@ -39,16 +38,24 @@ func (r *Repo) List(ctx context.Context) ([]Entry, error) {
 }
 
 func entryOf(p string, t *metadata.TargetFiles) (Entry, error) {
-	var c custom
-	if t.Custom == nil || json.Unmarshal(*t.Custom, &c) != nil {
-		return Entry{}, fmt.Errorf("target %s has no ferry custom metadata", p)
+	c, err := signedCustom(t)
+	if err != nil {
+		return Entry{}, fmt.Errorf("target %s: %w", p, err)
 	}
 	return Entry{
-		Release: Release{App: c.Ferry.App, Version: c.Ferry.Version, Platform: c.Ferry.Platform, Kind: c.Ferry.Kind},
+		Release: Release{App: c.App, Version: c.Version, Platform: c.Platform, Kind: c.Kind},
 		Path:    p,
 		Length:  t.Length,
 		SHA256:  hex.EncodeToString(t.Hashes["sha256"]),
 	}, nil
+}
+
+// signedCustom returns the ferry custom metadata of a signed target.
+func signedCustom(t *metadata.TargetFiles) (release.Custom, error) {
+	if t.Custom == nil {
+		return release.Custom{}, errors.New("no ferry custom metadata")
+	}
+	return release.ParseCustom(*t.Custom)
 }
 
 // Refresh re-signs snapshot and timestamp if they expire within half their

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/release"
 )
 
 // publishPlan is what a publish will change, worked out in memory.
@@ -104,9 +104,8 @@ func sameFiles(rel Release, existing map[string]*metadata.TargetFiles, files []s
 			return differ(fmt.Sprintf("%s: published sha256 %x, length %d; given sha256 %s, length %d",
 				f.entry.Path, []byte(t.Hashes["sha256"]), t.Length, f.entry.SHA256, f.entry.Length))
 		}
-		var have, want custom
-		if t.Custom == nil || json.Unmarshal(*t.Custom, &have) != nil || json.Unmarshal(f.custom, &want) != nil || have != want {
-			return differ(fmt.Sprintf("%s: other custom metadata (kind %q)", f.entry.Path, have.Ferry.Kind))
+		if have, err := signedCustom(t); err != nil || have != f.meta {
+			return differ(fmt.Sprintf("%s: other custom metadata (kind %q)", f.entry.Path, have.Kind))
 		}
 	}
 	return nil
@@ -157,8 +156,8 @@ func (r *Repo) apply(ctx context.Context, st *state, p *publishPlan) error {
 	return r.commit(st, p.ch)
 }
 
-// addDelegation delegates APP/*/*/* to app's key, threshold 1, terminating.
-// go-tuf matches patterns segment by segment, so "APP/*" would match only
+// addDelegation delegates release.Pattern(app), APP/*/*/*, to app's key,
+// threshold 1, terminating. go-tuf matches patterns segment by segment, so "APP/*" would match only
 // APP/X, never APP/VERSION/OS-ARCH/FILE.
 func addDelegation(t *targetsMD, app string, k *roleKey) {
 	d := t.Signed.Delegations
@@ -172,7 +171,7 @@ func addDelegation(t *targetsMD, app string, k *roleKey) {
 		KeyIDs:      []string{k.id},
 		Threshold:   1,
 		Terminating: true,
-		Paths:       []string{app + "/*/*/*"},
+		Paths:       []string{release.Pattern(app)},
 	})
 	sort.Slice(d.Roles, func(i, j int) bool { return d.Roles[i].Name < d.Roles[j].Name })
 }
@@ -269,7 +268,7 @@ func compareEntries(a, b Entry) int {
 	if c := strings.Compare(a.App, b.App); c != 0 {
 		return c
 	}
-	if c := compareVersions(a.Version, b.Version); c != 0 {
+	if c := release.CompareVersions(a.Version, b.Version); c != 0 {
 		return c
 	}
 	if c := strings.Compare(a.Platform, b.Platform); c != 0 {

@@ -13,6 +13,8 @@ import (
 	"slices"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/release"
 )
 
 // Batch is one release and its files, for PublishBatch.
@@ -27,23 +29,13 @@ type Result struct {
 	Unchanged []Release // releases already published with identical files: nothing was done for them
 }
 
-// custom is the signed custom metadata of every ferry target:
-// {"ferry":{"app":..,"version":..,"platform":..,"kind":..}}.
-type custom struct {
-	Ferry struct {
-		App      string `json:"app"`
-		Version  string `json:"version"`
-		Platform string `json:"platform"`
-		Kind     string `json:"kind"`
-	} `json:"ferry"`
-}
-
 // sourceFile is one file to publish, already validated and hashed.
 type sourceFile struct {
 	src    string
 	entry  Entry
 	sum    []byte
-	custom json.RawMessage
+	meta   release.Custom  // the signed custom metadata (package release)
+	custom json.RawMessage // meta, marshalled
 }
 
 // Publish adds files as targets APP/VERSION/OS-ARCH/FILE and re-signs the
@@ -114,7 +106,7 @@ func prepare(ctx context.Context, b Batch) ([]sourceFile, error) {
 			return nil, err
 		}
 		base := filepath.Base(src)
-		if err := validFileName(base); err != nil {
+		if err := release.ValidFile(base); err != nil {
 			return nil, err
 		}
 		if seen[base] {
@@ -150,11 +142,10 @@ func hashSource(rel Release, src string) (sourceFile, error) {
 	}
 	base := filepath.Base(src)
 	if rel.Kind == "" {
-		rel.Kind = inferKind(base)
+		rel.Kind = release.InferKind(base)
 	}
-	var c custom
-	c.Ferry.App, c.Ferry.Version, c.Ferry.Platform, c.Ferry.Kind = rel.App, rel.Version, rel.Platform, rel.Kind
-	raw, err := json.Marshal(c)
+	meta := rel.custom()
+	raw, err := meta.Marshal()
 	if err != nil {
 		return sourceFile{}, err
 	}
@@ -162,8 +153,9 @@ func hashSource(rel Release, src string) (sourceFile, error) {
 	return sourceFile{
 		src:    src,
 		sum:    sum,
+		meta:   meta,
 		custom: raw,
-		entry:  Entry{Release: rel, Path: rel.dirPath() + "/" + base, Length: n, SHA256: hex.EncodeToString(sum)},
+		entry:  Entry{Release: rel, Path: rel.path(base).String(), Length: n, SHA256: hex.EncodeToString(sum)},
 	}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ferry-updates/ferry/release"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -137,7 +138,7 @@ func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files
 
 // checkUpload checks an uploaded role against st (see PublishUpload).
 func (r *Repo) checkUpload(st *state, app string, raw []byte) (*Upload, error) {
-	if err := ValidApp(app); err != nil {
+	if err := release.ValidApp(app); err != nil {
 		return nil, err
 	}
 	d := delegationOf(st.targets, app)
@@ -251,8 +252,8 @@ func uploadedEntry(d *metadata.DelegatedRole, p string, t *metadata.TargetFiles)
 	if err != nil {
 		return bad("%v", err)
 	}
-	if e.App != rel.App || e.Version != rel.Version || e.Platform != rel.Platform || !slices.Contains(Kinds, e.Kind) {
-		return bad("custom metadata %s %s %s kind %q does not match its path", e.App, e.Version, e.Platform, e.Kind)
+	if err := e.Release.custom().Matches(rel); err != nil {
+		return bad("%v", err)
 	}
 	if rel.App != d.Name {
 		return bad("not a path of application %s", d.Name)
@@ -263,20 +264,17 @@ func uploadedEntry(d *metadata.DelegatedRole, p string, t *metadata.TargetFiles)
 	return e, nil
 }
 
-// parseTargetPath splits APP/VERSION/OS-ARCH/FILE and validates each part.
-func parseTargetPath(p string) (Release, error) {
-	parts := strings.Split(p, "/")
-	if len(parts) != 4 {
-		return Release{}, errors.New("want APP/VERSION/OS-ARCH/FILE")
+// parseTargetPath parses APP/VERSION/OS-ARCH/FILE with package release's
+// rules; the platform must also be one Go can build for, as for Publish.
+func parseTargetPath(p string) (release.Path, error) {
+	rp, err := release.ParsePath(p)
+	if err != nil {
+		return release.Path{}, err
 	}
-	rel := Release{App: parts[0], Version: parts[1], Platform: strings.Replace(parts[2], "-", "/", 1)}
-	if err := rel.validate(); err != nil {
-		return Release{}, err
+	if err := release.KnownPlatform(rp.Platform); err != nil {
+		return release.Path{}, err
 	}
-	if err := validFileName(parts[3]); err != nil {
-		return Release{}, err
-	}
-	return rel, nil
+	return rp, nil
 }
 
 // matchFiles hashes every uploaded file and pairs each new target with a
@@ -322,7 +320,7 @@ func matchFiles(ctx context.Context, u *Upload, files []string) ([]sourceFile, e
 // delegation is ErrNoDelegation; a delegated one without a role yet
 // returns nil, nil.
 func (r *Repo) AppRole(ctx context.Context, app string) ([]byte, error) {
-	if err := ValidApp(app); err != nil {
+	if err := release.ValidApp(app); err != nil {
 		return nil, err
 	}
 	st, err := loadState(r.dir)

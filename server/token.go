@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
-	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/release"
 )
 
 // Publisher tokens authenticate the admin API. A token is "ferry_" and the
@@ -64,7 +64,7 @@ var ErrNoToken = errors.New("no such token")
 // Concurrent calls on one file may lose one of the tokens; run them one at
 // a time.
 func CreateToken(file, app string, now time.Time) (secret string, t Token, err error) {
-	if err := repo.ValidApp(app); err != nil {
+	if err := release.ValidApp(app); err != nil {
 		return "", Token{}, err
 	}
 	ts, err := ListTokens(file)

@@ -129,7 +129,7 @@ func (e *env) updateInstall(ctx context.Context, c *client.Client, cfg client.Co
 			cfg.App, out.Release.Version, failure(r.Reason), r.Version, out.Release.Version)
 		return exitStatus(2)
 	case err != nil:
-		return installError(err)
+		return installError(notPublishedHint(err))
 	case out.Release == nil && out.From == "":
 		return fmt.Errorf("no release of %s for %s", cfg.App, platformOr(cfg.Platform))
 	case out.Release == nil:

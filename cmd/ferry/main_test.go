@@ -75,6 +75,7 @@ func TestCLIUntrustedCertificate_R33(t *testing.T) { runAttack(t, "R33_untrusted
 func TestCLINoTrustRoot_R38(t *testing.T)          { runAttack(t, "R38_no_trust_root") }
 func TestCLIRollbackFailed_R45(t *testing.T)       { runAttack(t, "R45_rollback_failed") }
 func TestCLIRemotePublishRefused_R53(t *testing.T) { runAttack(t, "R53_remote_publish_refused") }
+func TestCurrentVersionGrammar_R49(t *testing.T)   { runAttack(t, "R49_current_version") }
 
 // TestAttackScriptsRun makes sure no script in testdata/attacks is left
 // without a Test..._R<n> function above.

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/repo"
 )
 
@@ -131,9 +133,9 @@ application key.`,
 	f := cmd.Flags()
 	f.StringVar(&dir, "repo", "", "repository directory (or --server)")
 	f.StringVar(&rel.App, "app", "", "application name (required)")
-	f.StringVar(&rel.Version, "version", "", "semantic version, e.g. 1.4.2 (required)")
+	f.StringVar(&rel.Version, "version", "", "semantic version MAJOR.MINOR.PATCH[-PRERELEASE], no v, no +build, e.g. 1.4.2 (required)")
 	f.StringVar(&rel.Platform, "platform", "", "os/arch, e.g. linux/amd64 (required)")
-	f.StringVar(&rel.Kind, "kind", "", "binary, tar.gz, tar.zst or zip (default: from the file name)")
+	f.StringVar(&rel.Kind, "kind", "", strings.Join(release.Kinds(), ", ")+" (default: from the file name)")
 	f.StringVar(&pass.file, "passphrase-file", "", "read the key passphrase from this file")
 	rf.add(f)
 	for _, n := range []string{"app", "version", "platform"} {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/release"
 )
 
 type updateFlags struct {
@@ -115,7 +117,7 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 	}
 	rel, err := c.Check(ctx)
 	if err != nil {
-		return err // already says "check APP: ..."
+		return notPublishedHint(err) // already says "check APP: ..."
 	}
 	if rel == nil {
 		if fl.current == "" {
@@ -138,7 +140,24 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 	return nil
 }
 
+// notPublishedHint adds a hint to the error of an application or platform
+// the repository does not have (the error itself names what it has).
+func notPublishedHint(err error) error {
+	switch {
+	case errors.Is(err, client.ErrUnknownApp):
+		return withHint(err, "check the spelling of --app; on the publisher, ferry release list --repo DIR lists what is published")
+	case errors.Is(err, client.ErrUnknownPlatform):
+		return withHint(err, "--platform OS/ARCH asks for another platform's release; the publisher adds one with ferry release publish --platform")
+	}
+	return err
+}
+
 func (e *env) clientConfig(fl updateFlags) (client.Config, error) {
+	if fl.current != "" {
+		if err := release.ValidVersion(fl.current); err != nil {
+			return client.Config{}, withHint(fmt.Errorf("--current: %w", err), "give the installed version exactly as it was published, e.g. --current 1.4.2")
+		}
+	}
 	cfg := client.Config{
 		URLs:                      append([]string{fl.repoURL}, fl.mirrors...),
 		TrustedRootFile:           fl.root,
