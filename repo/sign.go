@@ -8,6 +8,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/release"
 )
 
 // Signed is the next version of an application's role, signed on the
@@ -102,7 +103,7 @@ func currentRole(s keys.Signer, app string, current []byte) (*targetsMD, error) 
 	self := metadata.Targets()
 	self.Signed.Delegations = &metadata.Delegations{
 		Keys:  map[string]*metadata.Key{id: s.Key()},
-		Roles: []metadata.DelegatedRole{{Name: app, KeyIDs: []string{id}, Threshold: 1, Paths: []string{app + "/*/*/*"}}},
+		Roles: []metadata.DelegatedRole{{Name: app, KeyIDs: []string{id}, Threshold: 1, Paths: []string{release.Pattern(app)}}},
 	}
 	if err := verify(self, app, md); err != nil {
 		return nil, fmt.Errorf("current role %s (version %d) carries no valid signature of key %s: refusing to sign on top of it: %w",
