@@ -140,23 +140,21 @@ func hashSource(rel Release, src string) (sourceFile, error) {
 	if err != nil {
 		return sourceFile{}, fmt.Errorf("read %s: %w", src, err)
 	}
+	sum := h.Sum(nil)
+	sf := sourceFile{src: src, sum: sum, entry: Entry{Length: n, SHA256: hex.EncodeToString(sum)}}
+	if rel.App == "" { // an uploaded file: its metadata comes signed with the uploaded role
+		return sf, nil
+	}
 	base := filepath.Base(src)
 	if rel.Kind == "" {
 		rel.Kind = release.InferKind(base)
 	}
-	meta := rel.custom()
-	raw, err := meta.Marshal()
-	if err != nil {
+	sf.meta = rel.custom()
+	if sf.custom, err = sf.meta.Marshal(); err != nil {
 		return sourceFile{}, err
 	}
-	sum := h.Sum(nil)
-	return sourceFile{
-		src:    src,
-		sum:    sum,
-		meta:   meta,
-		custom: raw,
-		entry:  Entry{Release: rel, Path: rel.path(base).String(), Length: n, SHA256: hex.EncodeToString(sum)},
-	}, nil
+	sf.entry.Release, sf.entry.Path = rel, rel.path(base).String()
+	return sf, nil
 }
 
 // storedName is where a target's bytes live under public/targets: the

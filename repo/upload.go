@@ -303,7 +303,7 @@ func matchFiles(ctx context.Context, u *Upload, files []string) ([]sourceFile, e
 		used[key] = true
 		t := u.role.Signed.Targets[e.Path]
 		sum, _ := hex.DecodeString(e.SHA256)
-		out = append(out, sourceFile{src: sf.src, entry: e, sum: sum, custom: json.RawMessage(*t.Custom)})
+		out = append(out, sourceFile{src: sf.src, entry: e, sum: sum, meta: e.Release.custom(), custom: json.RawMessage(*t.Custom)})
 	}
 	for key, sf := range bySum {
 		if !used[key] {
