@@ -15,7 +15,11 @@ func ValidVersion(v string) error {
 	case len(v) > MaxVersionLength:
 		return fmt.Errorf("invalid version %q: longer than %d bytes", v[:MaxVersionLength]+"...", MaxVersionLength)
 	case strings.HasPrefix(v, "v"):
-		return fmt.Errorf("invalid version %q: no leading v; want MAJOR.MINOR.PATCH[-PRERELEASE], e.g. %s", v, v[1:])
+		eg := v[1:]
+		if ValidVersion(eg) != nil {
+			eg = "1.4.2"
+		}
+		return fmt.Errorf("invalid version %q: no leading v; want MAJOR.MINOR.PATCH[-PRERELEASE], e.g. %s", v, eg)
 	case strings.Contains(v, "+"):
 		return fmt.Errorf("invalid version %q: +build metadata is not allowed (it does not order releases); want MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 1.4.2", v)
 	case !semver.IsValid("v"+v) || semver.Canonical("v"+v) != "v"+v:
