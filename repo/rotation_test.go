@@ -160,6 +160,9 @@ func (l *live) rotateRoot(ch repo.RootChange, keyFiles ...string) {
 func trustedVersion(t *testing.T, state, role string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(state, "metadata", role+".json"))
+	if role == "root" && errors.Is(err, os.ErrNotExist) {
+		return 1 // nothing stored: the shipped root, version 1
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,4 +432,99 @@ func countPrefix(ents []os.DirEntry, suffix string) int {
 		}
 	}
 	return n
+}
+
+// plantRoot writes p's metadata, signed with only the keys it carries, as
+// the next root on the server, as a thief of the server could.
+func plantRoot(t *testing.T, l *live, p *repo.Proposal) {
+	t.Helper()
+	writeMD(t, l, fmt.Sprintf("%d.root.json", p.Base.Version+1), p.Metadata())
+}
+
+// TestClientRefusesUnderSignedRoot_R2: a root change of a 2-of-3 root that
+// one holder signed is refused by publish and, planted on the server, by a
+// client, which keeps root 1 and still updates; once a second holder signs,
+// both accept it.
+func TestClientRefusesUnderSignedRoot_R2(t *testing.T) {
+	l := newLive(t, 3) // 3 root keys; the default threshold is a majority, 2
+	l.publish("hello", "1.0.0")
+	c, state := l.clientState("hello", nil)
+	mustOffer(t, c, "1.0.0")
+	p, err := l.rp.ProposeRoot(bg, repo.RootChange{Rotate: []string{"timestamp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sign(bg, l.signer("root-1.age")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.rp.PublishProposal(bg, p); !errors.Is(err, repo.ErrBelowThreshold) {
+		t.Fatalf("publish with 1 of 2 = %v, want ErrBelowThreshold", err)
+	}
+	plantRoot(t, l, p)
+	if _, err := c.Check(bg); !errors.Is(err, trust.ErrBadSignature) {
+		t.Fatalf("client given the 1-of-2 root: %v, want ErrBadSignature", err)
+	}
+	if v := trustedVersion(t, state, "root"); v != 1 {
+		t.Fatalf("client trusts root %d, want 1", v)
+	}
+	if err := p.Sign(bg, l.signer("root-2.age")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.rp.PublishProposal(bg, p); err != nil {
+		t.Fatal(err)
+	}
+	l.publish("hello", "1.1.0")
+	mustOffer(t, c, "1.1.0")
+	if v := trustedVersion(t, state, "root"); v != 2 {
+		t.Fatalf("client trusts root %d, want 2", v)
+	}
+}
+
+// TestLeakedRootKeyLive_R58: a thief with one key of a 2-of-3 root and the
+// whole server makes itself sole root holder with its own timestamp key;
+// the client refuses that root. The two honest holders rotate the leaked
+// key out, and a root signed by the leaked key alone is refused again.
+func TestLeakedRootKeyLive_R58(t *testing.T) {
+	l := newLive(t, 3)
+	l.publish("hello", "1.0.0")
+	c, state := l.clientState("hello", nil)
+	mustOffer(t, c, "1.0.0")
+	leaked := l.signer("root-1.age")
+	id := func(s keys.Signer) string { i, _ := s.Key().ID(); return i }
+	grab, err := l.rp.ProposeRoot(bg, repo.RootChange{
+		RemoveKeys: []string{id(l.signer("root-2.age")), id(l.signer("root-3.age"))}, Threshold: 1, Rotate: []string{"timestamp"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grab.Sign(bg, leaked)
+	plantRoot(t, l, grab)
+	if _, err := c.Check(bg); !errors.Is(err, trust.ErrBadSignature) {
+		t.Fatalf("client given the thief's root: %v, want ErrBadSignature", err)
+	}
+	os.Remove(filepath.Join(l.dir, "public", "metadata", "2.root.json"))
+
+	priv, _ := keys.Generate()
+	if err := keys.Save(filepath.Join(l.dir, "keys", "root-4.age"), priv, []byte(pass), 8); err != nil {
+		t.Fatal(err)
+	}
+	l.rotateRoot(repo.RootChange{AddKeys: []*metadata.Key{l.signer("root-4.age").Key()}, RemoveKeys: []string{id(leaked)}},
+		"root-2.age", "root-3.age")
+	mustOffer(t, c, "1.0.0")
+	if v := trustedVersion(t, state, "root"); v != 2 {
+		t.Fatalf("client trusts root %d after the rotation, want 2", v)
+	}
+	again, err := l.rp.ProposeRoot(bg, repo.RootChange{Threshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := leaked.Sign(bg, again.Signed)
+	again.Signatures = append(again.Signatures, metadata.Signature{KeyID: id(leaked), Signature: sig})
+	if err := l.rp.PublishProposal(bg, again); !errors.Is(err, repo.ErrBelowThreshold) {
+		t.Fatalf("publish with the rotated-out key = %v, want ErrBelowThreshold", err)
+	}
+	plantRoot(t, l, again)
+	if _, err := c.Check(bg); !errors.Is(err, trust.ErrBadSignature) {
+		t.Fatalf("client given a root signed by the rotated-out key: %v, want ErrBadSignature", err)
+	}
 }
