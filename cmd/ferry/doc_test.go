@@ -53,7 +53,11 @@ var docRuns = []struct {
 	platform string   // GOOS/GOARCH the commands are written for ("": any)
 }{
 	{"README.md", []string{"Quickstart"}, "linux/amd64"},
+	{"docs/keys.md", keysDocSections, "linux/amd64"},
 }
+
+// keysDocSections are the sections of docs/keys.md with commands.
+var keysDocSections = []string{"A first ceremony for three root holders", "Rotating each role", "Recovery runbook"}
 
 // docWaitCmd is the command the harness inserts after a background line;
 // TestMain puts it on PATH (it is this test binary).
