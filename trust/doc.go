@@ -55,7 +55,9 @@
 // spec 5.3.4-5.3.5 against its predecessor. A root planted in the Store,
 // signed only by its own keys, stops the walk and is logged; the stored
 // "root" (the newest root, kept for spec 5.3.8 and ferry tuf) is only
-// compared with the chain's end.
+// compared with the chain's end. When the walk stops early, cached
+// metadata that only a later root signs is set aside, and trusted again as
+// the rollback reference once a refresh has reached that root.
 //
 // A Client is not safe for concurrent use.
 package trust

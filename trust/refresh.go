@@ -54,8 +54,12 @@ type refresh struct {
 }
 
 func (r *refresh) run() error {
+	start, hadTS := r.st.root, r.st.ts != nil
 	if err := r.rootChain(); err != nil {
 		return err
+	}
+	if !hadTS && r.st.root != start {
+		r.reloadCached()
 	}
 	if exp := r.st.root.Signed.Expires; r.ref.After(exp) { // 5.3.10
 		return expired(metadata.ROOT, exp, r.ref)
@@ -157,6 +161,24 @@ func nextRoot(trusted *metadata.Metadata[metadata.RootType], data []byte) (*meta
 		return nil, nil, secErr(ErrInvalid, metadata.ROOT, "root versions must be consecutive").want(next, v)
 	}
 	return nr, d, nil
+}
+
+// reloadCached trusts the cached timestamp, snapshot and targets that New
+// could not verify against the root it started from because a root
+// reached only now signs them (the stored chain was broken, or the state
+// was written before intermediate roots were kept), so that this refresh
+// has its rollback references (5.4.3, 5.5.5). As in fastForwardRecovery,
+// timestamp and snapshot are kept only together, both verified by the
+// current root. New has already reported these files, so failures here
+// are not reported again.
+func (r *refresh) reloadCached() {
+	tmp := newState(r.st.root)
+	r.c.loadCached(tmp, func(string, string) {})
+	if tmp.ts == nil || tmp.snap == nil {
+		return
+	}
+	r.st.ts, r.st.tsDoc, r.st.snap, r.st.snapDoc, r.st.targets = tmp.ts, tmp.tsDoc, tmp.snap, tmp.snapDoc, tmp.targets
+	r.c.logEvent("tuf.cache_reload", "timestamp,snapshot", "cached metadata verified by a root reached in this refresh")
 }
 
 // fastForwardRecovery (5.3.11): trusted timestamp, snapshot and targets

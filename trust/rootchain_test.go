@@ -164,3 +164,34 @@ func TestDelegationToRootKeyName(t *testing.T) {
 	_, err := e.refreshed().Target(context.Background(), e.repo, "x")
 	wantKind(t, err, trust.ErrInvalid)
 }
+
+// R52 (and R9): when the stored chain is broken or missing (a torn N.root,
+// or a state directory written before intermediate roots were kept), New
+// cannot verify the cached timestamp, whose key only a later root trusts.
+// Once the refresh has walked the chain again, the cached timestamp is the
+// rollback reference again: an older timestamp, validly signed, is refused.
+func TestRollbackReferenceAfterBrokenChain_R52(t *testing.T) {
+	for _, mode := range []string{"no intermediate roots", "torn 2.root"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t)
+			e.repo.BumpRoot()
+			e.repo.RotateKey("timestamp")
+			e.repo.Publish()
+			oldTS := e.repo.Bytes("timestamp.json")
+			e.repo.PublishTimestamp()
+			e.refreshed() // trusts root v2 and the newer timestamp
+			if mode == "torn 2.root" {
+				e.store.m["2.root"] = e.store.m["2.root"][:10]
+			} else {
+				delete(e.store.m, "2.root")
+			}
+			e.repo.Serve("timestamp.json", oldTS)
+			c := e.client()
+			wantKind(t, e.refresh(c), trust.ErrRollback)
+			e.repo.ClearOverrides()
+			if err := e.refresh(c); err != nil {
+				t.Fatalf("refresh with the current timestamp: %v", err)
+			}
+		})
+	}
+}

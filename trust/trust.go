@@ -130,7 +130,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("trust: config root: %w", err)
 	}
 	c.st = newState(c.chainedRoot(root, d))
-	c.loadCached()
+	c.loadCached(c.st, c.logCacheReject)
 	return c, nil
 }
 
@@ -224,16 +224,16 @@ func loadRoot(data []byte) (*metadata.Metadata[metadata.RootType], *doc, error) 
 // even when the cached timestamp names a newer one (a refresh that failed
 // after persisting its timestamp): it is the reference for the rollback
 // check of the next snapshot (5.5.5). Cached targets are kept when they are
-// the version that snapshot names.
-func (c *Client) loadCached() {
-	st := c.st
+// the version that snapshot names. Each cached file that fails is
+// reported to reject.
+func (c *Client) loadCached(st *state, reject func(role, reason string)) {
 	if data, err := c.load(metadata.TIMESTAMP); err == nil {
 		ts, d, err := decode[metadata.TimestampType](metadata.TIMESTAMP, metadata.TIMESTAMP, data)
 		if err == nil {
 			err = verifyByRoot(st.root, metadata.TIMESTAMP, d)
 		}
 		if err != nil {
-			c.logEvent("tuf.cache_reject", metadata.TIMESTAMP, err.Error())
+			reject(metadata.TIMESTAMP, err.Error())
 			return
 		}
 		st.ts, st.tsDoc = ts, d
@@ -243,7 +243,7 @@ func (c *Client) loadCached() {
 	if data, err := c.load(metadata.SNAPSHOT); err == nil {
 		snap, d, err := c.checkSnapshot(st, data, true)
 		if err != nil {
-			c.logEvent("tuf.cache_reject", metadata.SNAPSHOT, err.Error())
+			reject(metadata.SNAPSHOT, err.Error())
 			return
 		}
 		st.snap, st.snapDoc = snap, d
@@ -253,12 +253,14 @@ func (c *Client) loadCached() {
 	if data, err := c.load(metadata.TARGETS); err == nil {
 		t, err := c.checkTargets(st, data, true)
 		if err != nil {
-			c.logEvent("tuf.cache_reject", metadata.TARGETS, err.Error())
+			reject(metadata.TARGETS, err.Error())
 			return
 		}
 		st.targets = t
 	}
 }
+
+func (c *Client) logCacheReject(role, reason string) { c.logEvent("tuf.cache_reject", role, reason) }
 
 // Refresh runs the TUF client workflow against src: root chain, timestamp,
 // snapshot, top-level targets. When the timestamp is unchanged it fetches
