@@ -57,7 +57,7 @@ type Release struct {
 	App      string
 	Version  string
 	Platform string
-	Kind     string // one of release.Kinds(): "binary", "tar.gz", "tar.zst" or "zip"
+	Kind     string // "binary", "tar.gz", "tar.zst" or "zip"
 	Path     string // TUF target path APP/VERSION/OS-ARCH/FILE
 	Length   int64
 	Hashes   map[string][]byte

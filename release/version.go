@@ -15,11 +15,7 @@ func ValidVersion(v string) error {
 	case len(v) > MaxVersionLength:
 		return fmt.Errorf("invalid version %q: longer than %d bytes", v[:MaxVersionLength]+"...", MaxVersionLength)
 	case strings.HasPrefix(v, "v"):
-		eg := v[1:]
-		if ValidVersion(eg) != nil {
-			eg = "1.4.2"
-		}
-		return fmt.Errorf("invalid version %q: no leading v; want MAJOR.MINOR.PATCH[-PRERELEASE], e.g. %s", v, eg)
+		return fmt.Errorf("invalid version %q: no leading v; want MAJOR.MINOR.PATCH[-PRERELEASE], e.g. %s", v, v[1:])
 	case strings.Contains(v, "+"):
 		return fmt.Errorf("invalid version %q: +build metadata is not allowed (it does not order releases); want MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 1.4.2", v)
 	case !semver.IsValid("v"+v) || semver.Canonical("v"+v) != "v"+v:

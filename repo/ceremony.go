@@ -177,7 +177,7 @@ func newProposal(role string, base []byte, baseVersion int64, signed any, req []
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(base)
+	sum := sha256.Sum256(base) // for a first root (no base), the SHA-256 of nothing: genesisBase
 	p := &Proposal{Role: role, Base: Base{Version: baseVersion, SHA256: hex.EncodeToString(sum[:])}, Requires: req, Signed: canon}
 	if err := p.checkHeader(); err != nil {
 		return nil, err
@@ -276,6 +276,9 @@ func sameSigned(md any, signed []byte) bool {
 
 func (r *Repo) publishRoot(ctx context.Context, p *Proposal) error {
 	st, err := loadState(r.dir)
+	if errors.Is(err, ErrRootUnsigned) {
+		return r.publishGenesisRoot(ctx, p)
+	}
 	if err != nil {
 		return err
 	}
@@ -313,7 +316,7 @@ func (r *Repo) publishRoot(ctx context.Context, p *Proposal) error {
 	if nr, err = metadata.Root().FromBytes(final); err != nil {
 		return err
 	}
-	pending, err := r.openPendingRoles(st.root, nr)
+	pending, err := r.openPendingRoles(ctx, st.root, nr)
 	if err != nil {
 		return err
 	}
@@ -340,7 +343,7 @@ func (r *Repo) finishRoot(ctx context.Context, st *state) error {
 	if rerr := verify(st.root, metadata.TARGETS, st.targets); rerr != nil {
 		ch.targets = true // the targets key was rotated
 	}
-	if err := r.commit(st, ch); err != nil {
+	if err := r.commit(ctx, st, ch); err != nil {
 		return err
 	}
 	data, err := currentRootBytes(r.dir, st.root)

@@ -159,7 +159,7 @@ func (r *Repo) publishTargets(ctx context.Context, p *Proposal) error {
 	if !nt.Signed.Expires.After(r.now()) {
 		return fmt.Errorf("the new targets expired at %s: propose again", nt.Signed.Expires.Format("2006-01-02 15:04:05Z"))
 	}
-	resign, pending, err := r.appsToResign(st, nt)
+	resign, pending, err := r.appsToResign(ctx, st, nt)
 	if err != nil {
 		return err
 	}
@@ -174,13 +174,13 @@ func (r *Repo) publishTargets(ctx context.Context, p *Proposal) error {
 		return err
 	}
 	st.targets = nt
-	return r.commit(st, change{apps: resign, snapshot: true})
+	return r.commit(ctx, st, change{apps: resign, snapshot: true})
 }
 
 // appsToResign returns the applications whose current role no longer
 // verifies under nt's delegations, after checking that their new keys are
 // at hand, and the pending keys to put in place.
-func (r *Repo) appsToResign(st *state, nt *targetsMD) ([]string, []*pendingKey, error) {
+func (r *Repo) appsToResign(ctx context.Context, st *state, nt *targetsMD) ([]string, []*pendingKey, error) {
 	var apps []string
 	var pending []*pendingKey
 	if nt.Signed.Delegations == nil {
@@ -194,7 +194,7 @@ func (r *Repo) appsToResign(st *state, nt *targetsMD) ([]string, []*pendingKey, 
 		if verify(nt, d.Name, md) == nil {
 			continue
 		}
-		_, pk, err := r.openRoleKey(d.Name, d.KeyIDs)
+		_, pk, err := r.openRoleKey(ctx, d.Name, d.KeyIDs)
 		if err != nil {
 			return nil, nil, fmt.Errorf("application %s must be re-signed with its new key: %w", d.Name, err)
 		}

@@ -1,10 +1,12 @@
 package repo
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -18,13 +20,15 @@ type change struct {
 
 func (c change) snapshotChanged() bool { return c.snapshot || c.targets || len(c.apps) > 0 }
 
-// signerKeys decrypts every key commit needs, so that a wrong passphrase or a
-// damaged key file is reported before anything is written.
-func (r *Repo) signerKeys(st *state, ch change) (map[string]*roleKey, error) {
-	out := map[string]*roleKey{}
+// signerKeys opens every key commit needs, so that a missing key, a wrong
+// passphrase or a damaged key file is reported before anything is written.
+// It opens only those keys: the changed application roles', targets' if it
+// changed, and the online keys.
+func (r *Repo) signerKeys(ctx context.Context, st *state, ch change) (map[string][]*roleKey, error) {
+	out := map[string][]*roleKey{}
 	var err error
 	for _, app := range ch.apps {
-		if out[app], err = r.appKey(st, app); err != nil {
+		if out[app], err = r.appKeys(ctx, st, app); err != nil {
 			return nil, err
 		}
 	}
@@ -36,7 +40,7 @@ func (r *Repo) signerKeys(st *state, ch change) (map[string]*roleKey, error) {
 		roles = append(roles, metadata.TARGETS)
 	}
 	for _, role := range roles {
-		if out[role], err = r.topKey(st, role); err != nil {
+		if out[role], err = r.topKeys(ctx, st, role); err != nil {
 			return nil, err
 		}
 	}
@@ -47,8 +51,8 @@ func (r *Repo) signerKeys(st *state, ch change) (map[string]*roleKey, error) {
 // repository consistent at every step: application roles, targets,
 // snapshot, and timestamp last. Only the timestamp write makes the change
 // visible; every earlier file has a new name that nothing references yet.
-func (r *Repo) commit(st *state, ch change) error {
-	ks, err := r.signerKeys(st, ch)
+func (r *Repo) commit(ctx context.Context, st *state, ch change) error {
+	ks, err := r.signerKeys(ctx, st, ch)
 	if err != nil {
 		return err
 	}
@@ -77,7 +81,7 @@ func (r *Repo) commit(st *state, ch change) error {
 		snap := st.snapshot
 		snap.Signed.Version++
 		snap.Signed.Expires = expiry(now, exp.Snapshot)
-		data, err := signBytes(snap, ks[metadata.SNAPSHOT].signer)
+		data, err := signBytes(snap, signersOf(ks[metadata.SNAPSHOT])...)
 		if err != nil {
 			return err
 		}
@@ -92,7 +96,7 @@ func (r *Repo) commit(st *state, ch change) error {
 	ts := st.timestamp
 	ts.Signed.Version++
 	ts.Signed.Expires = expiry(now, exp.Timestamp)
-	data, err := signBytes(ts, ks[metadata.TIMESTAMP].signer)
+	data, err := signBytes(ts, signersOf(ks[metadata.TIMESTAMP])...)
 	if err != nil {
 		return err
 	}
@@ -104,10 +108,10 @@ func (r *Repo) commit(st *state, ch change) error {
 
 // writeTargetsRole bumps, signs and writes a targets-type role and records it
 // in the snapshot.
-func (r *Repo) writeTargetsRole(st *state, role string, md *targetsMD, k *roleKey, exp time.Time) error {
+func (r *Repo) writeTargetsRole(st *state, role string, md *targetsMD, ks []*roleKey, exp time.Time) error {
 	md.Signed.Version++
 	md.Signed.Expires = exp
-	data, err := signBytes(md, k.signer)
+	data, err := signBytes(md, signersOf(ks)...)
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", role, err)
 	}
@@ -116,6 +120,14 @@ func (r *Repo) writeTargetsRole(st *state, role string, md *targetsMD, k *roleKe
 	}
 	st.snapshot.Signed.Meta[role+".json"] = metaFor(md.Signed.Version, data)
 	return nil
+}
+
+func signersOf(ks []*roleKey) []signature.Signer {
+	out := make([]signature.Signer, len(ks))
+	for i, k := range ks {
+		out[i] = k.signer
+	}
+	return out
 }
 
 func (r *Repo) fail(step string) error {

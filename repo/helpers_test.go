@@ -44,6 +44,16 @@ func newTestRepo(t *testing.T, opts InitOptions, clk *testClock) *Repo {
 	return r
 }
 
+// resetKeys makes r forget every key it opened and use o's from now on.
+func resetKeys(t *testing.T, r *Repo, o Options) {
+	t.Helper()
+	kr, err := newKeyring(r.dir, r.settings, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.opts, r.keys = o, kr
+}
+
 // writeFile creates a file with content in a fresh temp dir.
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()

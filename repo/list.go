@@ -58,73 +58,46 @@ func signedCustom(t *metadata.TargetFiles) (release.Custom, error) {
 	return release.ParseCustom(*t.Custom)
 }
 
-// Refresh re-signs snapshot and timestamp if they expire within half their
-// lifetime (or always, if force). Since the repository holds every key, it
-// also re-signs the top-level targets role and application roles that are
-// within half their lifetime; root is never re-signed here (a new root is a
-// key ceremony). Each re-signed role gets the next version.
-func (r *Repo) Refresh(ctx context.Context, force bool) error {
-	if err := r.refresh(ctx, force); err != nil {
-		return fmt.Errorf("refresh %s: %w", r.dir, err)
-	}
-	return nil
-}
-
-func (r *Repo) refresh(ctx context.Context, force bool) error {
-	unlock, err := r.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := loadState(r.dir)
-	if err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	now, exp := r.now(), r.settings.exp
-	var ch change
-	for _, app := range sortedKeys(st.apps) {
-		if stale(now, st.apps[app].Signed.Expires, exp.Targets) {
-			ch.apps = append(ch.apps, app)
-		}
-	}
-	ch.targets = stale(now, st.targets.Signed.Expires, exp.Targets)
-	ch.snapshot = force || stale(now, st.snapshot.Signed.Expires, exp.Snapshot)
-	if !force && !ch.snapshotChanged() && !stale(now, st.timestamp.Signed.Expires, exp.Timestamp) {
-		return nil
-	}
-	return r.commit(st, ch)
-}
-
 // KeyInfo describes one signing key of a repository.
 type KeyInfo struct {
 	Role      string // root, targets, snapshot, timestamp or an application name
 	KeyID     string // TUF key ID (hex SHA-256 of the canonical key)
 	PublicKey string // hex Ed25519 public key
 	Threshold int    // signatures the role needs
-	File      string // the encrypted private key file
+	// File is where ferry looks for the encrypted private key: a path
+	// under DIR/keys, or "<offline keys>/NAME" for a key kept in the
+	// offline keys directory (or by an application's pipeline).
+	File string
 }
 
 // Keys lists every role's keys from the repository's current metadata; it
 // needs no passphrase. Roles come in the order root, targets, snapshot,
 // timestamp, then applications by name.
 func Keys(dir string) ([]KeyInfo, error) {
+	s, err := readSettings(dir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := loadState(dir)
 	if err != nil {
 		return nil, err
+	}
+	file := func(role, name string) string {
+		if isOnline(role) || s.Custody == "" {
+			return filepath.Join(dir, "keys", name)
+		}
+		return filepath.Join("<offline keys>", name)
 	}
 	var out []KeyInfo
 	root := st.root.Signed
 	for _, role := range []string{metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP} {
 		rr := root.Roles[role]
 		for i, id := range rr.KeyIDs {
-			file := keyFile(dir, role)
+			name := keyName(role)
 			if role == metadata.ROOT {
-				file = rootKeyFile(dir, i+1)
+				name = rootKeyName(i + 1)
 			}
-			out = append(out, KeyInfo{Role: role, KeyID: id, PublicKey: publicHex(root.Keys[id]), Threshold: rr.Threshold, File: file})
+			out = append(out, KeyInfo{Role: role, KeyID: id, PublicKey: publicHex(root.Keys[id]), Threshold: rr.Threshold, File: file(role, name)})
 		}
 	}
 	if d := st.targets.Signed.Delegations; d != nil {
@@ -132,7 +105,7 @@ func Keys(dir string) ([]KeyInfo, error) {
 		sort.Slice(roles, func(i, j int) bool { return roles[i].Name < roles[j].Name })
 		for _, dr := range roles {
 			for _, id := range dr.KeyIDs {
-				out = append(out, KeyInfo{Role: dr.Name, KeyID: id, PublicKey: publicHex(d.Keys[id]), Threshold: dr.Threshold, File: keyFile(dir, dr.Name)})
+				out = append(out, KeyInfo{Role: dr.Name, KeyID: id, PublicKey: publicHex(d.Keys[id]), Threshold: dr.Threshold, File: file(dr.Name, keyName(dr.Name))})
 			}
 		}
 	}
@@ -149,6 +122,11 @@ func publicHex(k *metadata.Key) string {
 // RootFile returns the path of the repository's current root.json, the
 // trust anchor to give clients.
 func RootFile(dir string) string { return filepath.Join(dir, "root.json") }
+
+// RootProposalFile returns where Init writes the unsigned version 1 root of
+// a repository whose root keys are held elsewhere (InitOptions.RootPublic):
+// its holders sign it, then PublishRoot makes it the repository's root.
+func RootProposalFile(dir string) string { return filepath.Join(dir, "proposals", "1.root.json") }
 
 // String is "PATH (LENGTH bytes, sha256 HEX)".
 func (e Entry) String() string {

@@ -70,7 +70,7 @@ func (r *Repo) plan(st *state, batches []Batch, files [][]sourceFile) (*publishP
 		}
 	}
 	sortEntries(p.res.Published)
-	p.ch.targets = len(p.newApps) > 0 || stale(r.now(), st.targets.Signed.Expires, r.settings.exp.Targets)
+	p.ch.targets = len(p.newApps) > 0
 	return p, nil
 }
 
@@ -111,23 +111,30 @@ func sameFiles(rel Release, existing map[string]*metadata.TargetFiles, files []s
 	return nil
 }
 
-// apply performs a plan: keys are decrypted first, so a wrong passphrase
-// changes nothing; then target files, new application keys and
-// delegations, and the metadata (commit).
+// apply performs a plan: keys are opened first, so a missing key or a
+// wrong passphrase changes nothing; then target files, new application
+// keys and delegations, and the metadata (commit).
 func (r *Repo) apply(ctx context.Context, st *state, p *publishPlan) error {
-	newKeys := map[string]*roleKey{}
+	var existing []string
 	for _, app := range p.ch.apps {
-		var err error
-		if slices.Contains(p.newApps, app) {
-			newKeys[app], err = r.newAppKey(app)
-		} else {
-			_, err = r.appKey(st, app)
+		if !slices.Contains(p.newApps, app) {
+			existing = append(existing, app)
 		}
-		if err != nil {
+	}
+	if err := r.checkAppKeys(st, existing); err != nil {
+		return err
+	}
+	newKeys := map[string][]*roleKey{}
+	for _, app := range p.newApps {
+		var err error
+		if newKeys[app], err = r.newAppKeys(ctx, app); err != nil {
 			return err
 		}
 	}
-	if _, err := r.signerKeys(st, change{targets: p.ch.targets, snapshot: true}); err != nil {
+	if err := r.resignTargetsIfDue(ctx, st, &p.ch); err != nil {
+		return err
+	}
+	if _, err := r.signerKeys(ctx, st, change{apps: existing, targets: p.ch.targets, snapshot: true}); err != nil {
 		return err
 	}
 	if err := writeTargetFiles(ctx, r.dir, p.todo); err != nil {
@@ -138,38 +145,122 @@ func (r *Repo) apply(ctx context.Context, st *state, p *publishPlan) error {
 	}
 	created := false
 	for _, app := range p.newApps {
-		k := newKeys[app]
-		if k == nil {
-			var err error
-			if k, err = r.createAppKey(ctx, app); err != nil {
+		ks := newKeys[app]
+		if ks == nil {
+			k, err := r.keys.generate(ctx, filepath.Join(r.keyDir(app), keyName(app)), r.settings.KeyWorkFactor)
+			if err != nil {
 				return err
 			}
-			created = true
+			ks, created = []*roleKey{k}, true
 		}
-		addDelegation(st.targets, app, k)
+		addDelegation(st.targets, app, ks, max(r.opts.AppThreshold, 1))
 	}
 	if created {
 		if err := r.fail("app-key"); err != nil {
 			return err
 		}
 	}
-	return r.commit(st, p.ch)
+	return r.commit(ctx, st, p.ch)
 }
 
-// addDelegation delegates release.Pattern(app), APP/*/*/*, to app's key,
-// threshold 1, terminating. go-tuf matches patterns segment by segment, so "APP/*" would match only
-// APP/X, never APP/VERSION/OS-ARCH/FILE.
-func addDelegation(t *targetsMD, app string, k *roleKey) {
+// resignTargetsIfDue adds targets to ch when it is within half its
+// lifetime and its key is here; a publisher without the offline targets
+// key still publishes, and the holder re-signs targets later.
+func (r *Repo) resignTargetsIfDue(ctx context.Context, st *state, ch *change) error {
+	if ch.targets || !stale(r.now(), st.targets.Signed.Expires, r.settings.exp.Targets) {
+		return nil
+	}
+	_, err := r.topKeys(ctx, st, metadata.TARGETS)
+	switch {
+	case errors.Is(err, ErrMissingKey):
+		return nil
+	case err != nil:
+		return err
+	}
+	ch.targets = true
+	return nil
+}
+
+// checkAppKeys refuses application keys (Options.AppKeys) that an
+// existing application being published does not list, and a threshold
+// other than the one it has: both can only change through targets.
+func (r *Repo) checkAppKeys(st *state, apps []string) error {
+	for _, app := range apps {
+		d := delegation(st, app)
+		if d == nil {
+			return fmt.Errorf("application %s has no delegation", app)
+		}
+		for _, k := range r.opts.AppKeys {
+			id, err := k.Key().ID()
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(d.KeyIDs, id) {
+				return fmt.Errorf("application key %s is not a key of application %s (its keys: %s)", id, app, strings.Join(shortIDs(d.KeyIDs), ", "))
+			}
+		}
+		if t := r.opts.AppThreshold; t != 0 && t != d.Threshold {
+			return fmt.Errorf("application %s already has threshold %d: a threshold is set at an application's first publish, and changed through targets", app, d.Threshold)
+		}
+	}
+	return nil
+}
+
+// newAppKeys returns the keys of an application that has no delegation
+// yet: the application keys given (Options.AppKeys), or the key file left
+// in the offline keys directory by an earlier, failed publish, or nil
+// (the caller creates that file once target files are in place).
+func (r *Repo) newAppKeys(ctx context.Context, app string) ([]*roleKey, error) {
+	threshold := max(r.opts.AppThreshold, 1)
+	if n := len(r.opts.AppKeys); n > 0 {
+		if threshold > n {
+			return nil, fmt.Errorf("application %s: threshold %d needs at least %d application keys, %d given", app, threshold, threshold, n)
+		}
+		var ks []*roleKey
+		for _, s := range r.opts.AppKeys {
+			id, err := s.Key().ID()
+			if err != nil {
+				return nil, err
+			}
+			ks = append(ks, r.keys.byID[id])
+		}
+		return ks, nil
+	}
+	if threshold > 1 {
+		return nil, fmt.Errorf("application %s: threshold %d needs %d application keys, none given", app, threshold, threshold)
+	}
+	dir := r.keyDir(app)
+	if dir == "" {
+		return nil, fmt.Errorf("new application %s needs a key: give its key, or the offline keys directory to create one in: %w", app, ErrMissingKey)
+	}
+	k, err := r.keys.openFile(ctx, filepath.Join(dir, keyName(app)), nil)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []*roleKey{k}, nil
+}
+
+// addDelegation delegates release.Pattern(app), APP/*/*/*, to app's keys,
+// terminating. go-tuf matches patterns segment by segment, so "APP/*" would
+// match only APP/X, never APP/VERSION/OS-ARCH/FILE.
+func addDelegation(t *targetsMD, app string, ks []*roleKey, threshold int) {
 	d := t.Signed.Delegations
 	if d == nil {
 		d = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
 		t.Signed.Delegations = d
 	}
-	d.Keys[k.id] = k.tuf
+	var ids []string
+	for _, k := range ks {
+		d.Keys[k.id] = k.tuf
+		ids = append(ids, k.id)
+	}
 	d.Roles = append(d.Roles, metadata.DelegatedRole{
 		Name:        app,
-		KeyIDs:      []string{k.id},
-		Threshold:   1,
+		KeyIDs:      ids,
+		Threshold:   threshold,
 		Terminating: true,
 		Paths:       []string{release.Pattern(app)},
 	})

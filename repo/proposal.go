@@ -151,8 +151,9 @@ func (p *Proposal) checkHeader() error {
 	if p.Role != metadata.ROOT && p.Role != metadata.TARGETS {
 		return fmt.Errorf("role %.40q, want root or targets", p.Role)
 	}
-	if p.Base.Version < 1 || !hexIDRE.MatchString(p.Base.SHA256) {
-		return errors.New("base needs a version >= 1 and a lowercase hex sha256")
+	first := p.Role == metadata.ROOT && p.Base == genesisBase() // a repository's first root (Init with holders' keys)
+	if !first && p.Base.Version < 1 || !hexIDRE.MatchString(p.Base.SHA256) {
+		return errors.New("base needs a version >= 1 (0 for a first root) and a lowercase hex sha256")
 	}
 	if n := len(p.Requires); n < 1 || n > 2 {
 		return fmt.Errorf("%d requirements, want 1 or 2", n)

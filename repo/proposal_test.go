@@ -14,7 +14,7 @@ import (
 // rootSigner opens root key i of a test repository.
 func rootSigner(t *testing.T, r *Repo, i int) keys.Signer {
 	t.Helper()
-	s, err := keys.Open(ctx, rootKeyFile(r.dir, i), func(string) ([]byte, error) { return r.passphrase, nil })
+	s, err := keys.Open(ctx, filepath.Join(r.dir, "keys", rootKeyName(i)), r.opts.Passphrase)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func FuzzParseProposal(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s, err := keys.Open(ctx, rootKeyFile(dir, 1), func(string) ([]byte, error) { return []byte(testPassphrase), nil })
+	s, err := keys.Open(ctx, filepath.Join(dir, "keys", rootKeyName(1)), func(string) ([]byte, error) { return []byte(testPassphrase), nil })
 	if err != nil {
 		f.Fatal(err)
 	}

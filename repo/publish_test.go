@@ -180,23 +180,21 @@ func TestPublishBadInputs(t *testing.T) {
 		{"unsafe file name", nil, hello("1.0.1"), func(t *testing.T) []string { return []string{writeFile(t, ".hidden", "x")} }, "unsafe file name"},
 		{"no files", nil, hello("1.0.1"), func(t *testing.T) []string { return nil }, "no files"},
 		{"wrong passphrase", func(t *testing.T, r *Repo) {
-			r.passphrase = []byte("wrong")
-			r.signers = map[string]*roleKey{}
+			resetKeys(t, r, Options{Passphrase: Passphrase([]byte("wrong"))})
 		}, hello("1.0.1"), nil, "wrong passphrase for key "},
 		{"wrong passphrase new app", func(t *testing.T, r *Repo) {
-			r.passphrase = []byte("wrong")
-			r.signers = map[string]*roleKey{}
+			resetKeys(t, r, Options{Passphrase: Passphrase([]byte("wrong"))})
 		}, Release{App: "newapp", Version: "1.0.0", Platform: "linux/amd64"}, nil, "wrong passphrase for key "},
 		{"corrupted snapshot key", corruptKey("snapshot.age"), hello("1.0.1"), nil, "snapshot.age is corrupted: "},
 		{"corrupted app key", corruptKey("apps/hello.age"), hello("1.0.1"), nil, "hello.age is corrupted: "},
 		{"truncated timestamp key", func(t *testing.T, r *Repo) {
-			r.signers = map[string]*roleKey{}
+			resetKeys(t, r, r.opts)
 			p := filepath.Join(r.dir, "keys", "timestamp.age")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, b[:len(b)/2], 0o600)
 		}, hello("1.0.1"), nil, "timestamp.age is corrupted: "},
 		{"swapped key files", func(t *testing.T, r *Repo) {
-			r.signers = map[string]*roleKey{}
+			resetKeys(t, r, r.opts)
 			k := filepath.Join(r.dir, "keys")
 			b, _ := os.ReadFile(filepath.Join(k, "targets.age"))
 			os.WriteFile(filepath.Join(k, "snapshot.age"), b, 0o600)
@@ -242,7 +240,7 @@ func TestPublishBadInputs(t *testing.T) {
 
 func corruptKey(name string) func(t *testing.T, r *Repo) {
 	return func(t *testing.T, r *Repo) {
-		r.signers = map[string]*roleKey{}
+		resetKeys(t, r, r.opts)
 		p := filepath.Join(r.dir, "keys", name)
 		b, err := os.ReadFile(p)
 		if err != nil {

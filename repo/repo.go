@@ -3,22 +3,39 @@
 //
 // On-disk layout of a repository directory DIR:
 //
-//	DIR/ferry-repo.json           repository settings (format version, expiries)
+//	DIR/ferry-repo.json           repository settings (format version, expiries, key custody)
 //	DIR/root.json                 the current root, to ship to clients as their trust anchor
-//	DIR/keys/                     age-encrypted private keys, 0700 dir, 0600 files
+//	DIR/proposals/1.root.json     the unsigned first root, while its holders have not signed it
+//	DIR/keys/                     the online keys: snapshot.age, timestamp.age (0700 dir, 0600 files)
 //	DIR/public/                   everything served (ferry serve serves this directory)
 //	DIR/public/metadata/          N.root.json, N.targets.json, N.snapshot.json, N.APP.json, timestamp.json
 //	DIR/public/targets/           APP/VERSION/OS-ARCH/SHA256HEX.FILE (consistent snapshot names)
 //
-// Key files: keys/root-1.age ... keys/root-N.age, keys/targets.age,
-// keys/snapshot.age, keys/timestamp.age and keys/apps/APP.age (see package
-// keys for their format).
+// # Key custody
+//
+// A server holds only the online keys (snapshot, timestamp). The offline
+// keys live in an offline keys directory (InitOptions.OfflineKeys,
+// Options.OfflineKeys) that is never inside DIR: root-1.age ... root-N.age
+// (unless the root keys are held by their holders, InitOptions.RootPublic),
+// targets.age and apps/APP.age; or they are handed to the Repo as signers
+// (Options.AppKeys, Options.Signers). Every key file has FILE.pub next to
+// it (keys.WritePublic). A repository of the old layout (settings without
+// "custody") keeps every key under DIR/keys and keeps working; SplitKeys
+// moves its offline keys out. A Repo opens a key only when it signs with
+// it: a release opens its application's key, snapshot and timestamp.
+//
+// Who re-signs what: the server re-signs timestamp and snapshot with the
+// online keys (RefreshWith, OnlineOnly) and reports the offline roles that
+// are due; their holders re-sign them (RefreshWith, Roles); Status lists
+// every role with its expiry and who must sign it.
 //
 // # Roles
 //
 // Top-level targets signs no files itself; it delegates each application to
-// its own role named APP (threshold 1, terminating, path pattern
-// "APP/*/*/*"), created with its own key on the application's first publish.
+// its own role named APP (terminating, path pattern "APP/*/*/*"), created
+// on the application's first publish with the application keys given
+// (Options.AppKeys, Options.AppThreshold of which must sign) or with one
+// key generated into the offline keys directory.
 // go-tuf matches delegation patterns one path segment at a time, so the
 // pattern has one "*" per segment below APP.
 //
@@ -44,6 +61,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/ferry-updates/ferry/keys"
 )
 
@@ -63,10 +82,24 @@ var DefaultExpiries = Expiries{
 // InitOptions configure Init. Zero values mean the defaults (1 of 1 root
 // keys; root 1 year, targets 3 months, snapshot 1 week, timestamp 1 day).
 type InitOptions struct {
-	RootKeys      int // number of root keys; 0 means 1
+	RootKeys      int // number of root keys to generate; 0 means 1 (or len(RootPublic))
 	RootThreshold int // root signatures needed; 0 means a majority of RootKeys
 	Expiries      Expiries
-	Passphrase    []byte // encrypts every private key (required)
+	Passphrase    []byte // encrypts every private key Init generates (required)
+
+	// OfflineKeys, if set, is the directory that receives the offline
+	// private keys (root, targets, and application keys created later);
+	// only the online keys (snapshot, timestamp) go under DIR/keys. It
+	// must not be inside DIR. Empty keeps every key under DIR/keys (the
+	// old layout: whoever has DIR has every key).
+	OfflineKeys string
+
+	// RootPublic, if set, are the root keys, generated and kept by their
+	// holders elsewhere; Init generates no root key. Init then cannot sign
+	// root: it writes an unsigned proposal (RootProposalFile) and the
+	// repository serves nothing until RootThreshold holders have signed it
+	// and it is published (PublishRoot).
+	RootPublic []*metadata.Key
 
 	// InsecureScryptWorkFactor overrides the scrypt work factor (log2 N)
 	// of every key this repository creates, now and on later publishes.
@@ -77,6 +110,9 @@ type InitOptions struct {
 
 // WithDefaults returns o with every zero field replaced by its default.
 func (o InitOptions) WithDefaults() InitOptions {
+	if o.RootKeys == 0 && len(o.RootPublic) > 0 {
+		o.RootKeys = len(o.RootPublic)
+	}
 	if o.RootKeys == 0 {
 		o.RootKeys = 1
 	}
@@ -118,6 +154,20 @@ func (o InitOptions) validate() error {
 	if o.RootThreshold < 1 || o.RootThreshold > o.RootKeys {
 		return fmt.Errorf("root threshold %d: want 1 to %d (the number of root keys)", o.RootThreshold, o.RootKeys)
 	}
+	if len(o.RootPublic) > 0 && o.RootKeys != len(o.RootPublic) {
+		return fmt.Errorf("root keys %d: %d root public keys were given", o.RootKeys, len(o.RootPublic))
+	}
+	seen := map[string]bool{}
+	for _, k := range o.RootPublic {
+		id, err := k.ID()
+		if err != nil {
+			return fmt.Errorf("root key: %w", err)
+		}
+		if seen[id] {
+			return fmt.Errorf("root key %s is given twice", id)
+		}
+		seen[id] = true
+	}
 	for _, d := range []time.Duration{o.Expiries.Root, o.Expiries.Targets, o.Expiries.Snapshot, o.Expiries.Timestamp} {
 		if d < time.Minute {
 			return fmt.Errorf("expiry %v: want at least 1m", d)
@@ -136,31 +186,73 @@ func Init(ctx context.Context, dir string, opts InitOptions) error {
 
 // Repo is an open repository. Not safe for concurrent use.
 type Repo struct {
-	dir        string
-	passphrase []byte
-	settings   settings
-	now        func() time.Time
-	signers    map[string]*roleKey // by key file path, decrypted once
+	dir      string
+	settings settings
+	opts     Options
+	keys     *keyring
+	now      func() time.Time
 
 	// failpoint, when set by tests, is called after each publish step; a
 	// non-nil result aborts the publish there.
 	failpoint func(step string) error
 }
 
-// Open opens the repository in dir; passphrase decrypts its keys when needed.
-// List and Keys need no passphrase.
+// Options say where an open Repo finds the private keys it signs with. The
+// zero value signs nothing: List, Keys and Status work, every signing call
+// fails with ErrMissingKey or a missing-passphrase error.
+type Options struct {
+	// Passphrase returns the passphrase of an encrypted key file. It is
+	// called only for a file whose key a command uses, once per file.
+	Passphrase keys.Passphrase
+	// OfflineKeys is the directory of the offline private keys (root,
+	// targets, applications), or "" when they are not on this machine.
+	// An online server never has it.
+	OfflineKeys string
+	// Signers are keys opened elsewhere (keys.Open: a key file, a PKCS#11
+	// token, a KMS). Each signs whatever role lists its key ID.
+	Signers []keys.Signer
+	// AppKeys are application keys (--app-key). They sign the application
+	// roles that list them; an application published for the first time
+	// is delegated to all of them, AppThreshold of which must sign.
+	AppKeys []keys.Signer
+	// AppThreshold is the signature threshold of a new application's
+	// role; 0 means 1. It must not exceed the number of its keys.
+	AppThreshold int
+	// Now is the clock that signatures' expiry is judged by; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Passphrase returns a keys.Passphrase that gives p for every key file.
+func Passphrase(p []byte) keys.Passphrase {
+	if len(p) == 0 {
+		return nil
+	}
+	return func(string) ([]byte, error) { return p, nil }
+}
+
+// Open opens the repository in dir; passphrase decrypts the key files under
+// dir (and, for a repository of the old layout, every key). List and Keys
+// need no passphrase. OpenWith says where offline keys are.
 func Open(dir string, passphrase []byte) (*Repo, error) {
+	return OpenWith(dir, Options{Passphrase: Passphrase(passphrase)})
+}
+
+// OpenWith opens the repository in dir with the keys that o names.
+func OpenWith(dir string, o Options) (*Repo, error) {
 	s, err := readSettings(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Repo{
-		dir:        dir,
-		passphrase: passphrase,
-		settings:   s,
-		now:        time.Now,
-		signers:    map[string]*roleKey{},
-	}, nil
+	kr, err := newKeyring(dir, s, o)
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Repo{dir: dir, settings: s, opts: o, keys: kr, now: now}, nil
 }
 
 // Dir returns the repository directory.

@@ -22,6 +22,10 @@ type settings struct {
 	Format        int          `json:"format"`
 	Expiries      expiriesJSON `json:"expiries"`
 	KeyWorkFactor int          `json:"key_work_factor"`
+	// Custody is where the offline keys are: "" (the old layout, every
+	// key under DIR/keys) or custodySplit (outside DIR; DIR/keys holds
+	// only the online keys).
+	Custody string `json:"custody,omitempty"`
 
 	exp Expiries // parsed Expiries
 }
@@ -43,8 +47,19 @@ func newSettings(o InitOptions) settings {
 			Timestamp: o.Expiries.Timestamp.String(),
 		},
 		KeyWorkFactor: o.InsecureScryptWorkFactor,
+		Custody:       custodyOf(o.OfflineKeys),
 		exp:           o.Expiries,
 	}
+}
+
+// custodySplit marks a repository whose offline keys are kept outside it.
+const custodySplit = "split"
+
+func custodyOf(offline string) string {
+	if offline == "" {
+		return ""
+	}
+	return custodySplit
 }
 
 func (s settings) marshal() ([]byte, error) {
@@ -80,6 +95,9 @@ func parseSettings(data []byte) (settings, error) {
 	}
 	if s.Format != settingsFormat {
 		return s, fmt.Errorf("format %d, want %d", s.Format, settingsFormat)
+	}
+	if s.Custody != "" && s.Custody != custodySplit {
+		return s, fmt.Errorf("custody %q: want %q or none", s.Custody, custodySplit)
 	}
 	if s.KeyWorkFactor < 1 || s.KeyWorkFactor > 30 {
 		return s, fmt.Errorf("key_work_factor %d: want 1 to 30", s.KeyWorkFactor)

@@ -2,7 +2,9 @@ package repo
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -40,11 +42,17 @@ func targetsDir(dir string) string  { return filepath.Join(dir, "public", "targe
 // signature against its delegator. Expiry is not judged: Refresh must be able
 // to load an expired repository to fix it.
 func loadState(dir string) (*state, error) {
-	st := &state{apps: map[string]*targetsMD{}}
-	var err error
-	if st.root, err = readRoot(dir); err != nil {
+	root, err := readRoot(dir)
+	if err != nil {
 		return nil, err
 	}
+	return loadStateUnder(dir, root)
+}
+
+// loadStateUnder is loadState with the root given.
+func loadStateUnder(dir string, root *rootMD) (*state, error) {
+	st := &state{root: root, apps: map[string]*targetsMD{}}
+	var err error
 	md := metadataDir(dir)
 	tsBytes, err := os.ReadFile(filepath.Join(md, "timestamp.json"))
 	if err != nil {
@@ -133,6 +141,11 @@ func readReferenced(md, role string, meta *metadata.MetaFiles) ([]byte, error) {
 func readRoot(dir string) (*rootMD, error) {
 	path := filepath.Join(dir, "root.json")
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, perr := os.Stat(RootProposalFile(dir)); perr == nil {
+			return nil, fmt.Errorf("load repository: %w: its holders sign %s, then it is published", ErrRootUnsigned, RootProposalFile(dir))
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load repository: %w", err)
 	}

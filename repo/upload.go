@@ -111,7 +111,7 @@ func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files
 	}
 	// Decrypt the online keys before writing anything: a server without
 	// them changes nothing.
-	if _, err := r.signerKeys(st, change{snapshot: true}); err != nil {
+	if _, err := r.signerKeys(ctx, st, change{snapshot: true}); err != nil {
 		return Result{}, err
 	}
 	if err := writeTargetFiles(ctx, r.dir, src); err != nil {
@@ -128,7 +128,7 @@ func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files
 	if err := r.fail("app-roles"); err != nil {
 		return Result{}, err
 	}
-	if err := r.commit(st, change{snapshot: true}); err != nil {
+	if err := r.commit(ctx, st, change{snapshot: true}); err != nil {
 		return Result{}, err
 	}
 	res := Result{Published: slices.Clone(u.New)}

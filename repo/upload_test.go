@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -22,7 +23,7 @@ func remoteFixture(t *testing.T) (*Repo, keys.Signer, *testClock) {
 	if err := r.Publish(context.Background(), helloRel, []string{writeFile(t, "hello", "v1")}); err != nil {
 		t.Fatal(err)
 	}
-	priv, err := keys.Load(keyFile(r.dir, "hello"), []byte(testPassphrase))
+	priv, err := keys.Load(filepath.Join(r.dir, "keys", keyName("hello")), []byte(testPassphrase))
 	if err != nil {
 		t.Fatal(err)
 	}

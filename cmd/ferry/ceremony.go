@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -37,7 +38,7 @@ and the new root's, counting each key once. See docs/keys.md.`,
 		add, rm   []string
 		rotate    []string
 		threshold int
-		pass      passphraseSource
+		kf        keyFlags
 	)
 	propose := &cobra.Command{
 		Use:   "propose --repo DIR [--add-key PUB] [--remove-key ID] [--threshold K] [--rotate ROLE] --out FILE",
@@ -59,7 +60,7 @@ the proposal is published. Nothing else in the repository changes.`,
 				}
 				ch.AddKeys = append(ch.AddKeys, k)
 			}
-			r, err := e.openForProposal(dir, pass, len(rotate) > 0)
+			r, err := e.openForProposal(cmd.Context(), dir, kf)
 			if err != nil {
 				return err
 			}
@@ -77,7 +78,7 @@ the proposal is published. Nothing else in the repository changes.`,
 	f.IntVar(&threshold, "threshold", 0, "new root threshold (default: unchanged)")
 	f.StringArrayVar(&rotate, "rotate", nil, "replace the key of timestamp, snapshot or targets (repeatable)")
 	f.StringVar(&out, "out", "", "proposal file to write (required)")
-	f.StringVar(&pass.file, "passphrase-file", "", "read the key passphrase from this file")
+	kf.addOffline(f)
 	propose.MarkFlagRequired("repo")
 	propose.MarkFlagRequired("out")
 	cmd.AddCommand(propose, e.signCmd(metadata.ROOT), e.publishProposalCmd(metadata.ROOT))
@@ -100,7 +101,7 @@ application's role with its new key where the change requires it. See docs/keys.
 		ch        repo.TargetsChange
 		add       []string
 		threshold int
-		pass      passphraseSource
+		kf        keyFlags
 	)
 	propose := &cobra.Command{
 		Use:   "propose --repo DIR --app APP [--add-key PUB] [--remove-key ID] [--threshold K] [--rotate] --out FILE",
@@ -120,7 +121,7 @@ repository until the proposal is published): this is how a compromised applicati
 				}
 				ch.AddKeys = append(ch.AddKeys, k)
 			}
-			r, err := e.openForProposal(dir, pass, ch.Rotate)
+			r, err := e.openForProposal(cmd.Context(), dir, kf)
 			if err != nil {
 				return err
 			}
@@ -139,7 +140,7 @@ repository until the proposal is published): this is how a compromised applicati
 	f.IntVar(&threshold, "threshold", 0, "APP's new threshold (default: unchanged)")
 	f.BoolVar(&ch.Rotate, "rotate", false, "replace APP's keys by a new key (revokes the old ones)")
 	f.StringVar(&out, "out", "", "proposal file to write (required)")
-	f.StringVar(&pass.file, "passphrase-file", "", "read the key passphrase from this file")
+	kf.addOffline(f)
 	for _, n := range []string{"repo", "app", "out"} {
 		propose.MarkFlagRequired(n)
 	}
@@ -147,17 +148,11 @@ repository until the proposal is published): this is how a compromised applicati
 	return cmd
 }
 
-// openForProposal opens a repository for propose; a passphrase is asked
-// for only when new keys are made.
-func (e *env) openForProposal(dir string, src passphraseSource, newKeys bool) (*repo.Repo, error) {
-	if !newKeys {
-		return repo.Open(dir, nil)
-	}
-	p, err := e.passphrase(src, false)
-	if err != nil {
-		return nil, err
-	}
-	return repo.Open(dir, p)
+// openForProposal opens a repository for propose and publish: keys
+// (and their passphrase) are opened only when a rotation makes a new key
+// or a publish re-signs a role.
+func (e *env) openForProposal(ctx context.Context, dir string, kf keyFlags) (*repo.Repo, error) {
+	return e.openRepo(ctx, dir, kf)
 }
 
 func (e *env) writeProposal(out string, p *repo.Proposal, verb string) error {
@@ -236,8 +231,8 @@ network. Signing again with the same key replaces its signature.`,
 
 func (e *env) publishProposalCmd(role string) *cobra.Command {
 	var (
-		dir  string
-		pass passphraseSource
+		dir string
+		kf  keyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "publish --repo DIR FILE",
@@ -256,7 +251,7 @@ the online keys. Below a threshold nothing changes and the missing key IDs are n
 			if p.Role != role {
 				return withHint(fmt.Errorf("%s is a %s proposal", args[0], p.Role), "publish it with 'ferry "+p.Role+" publish'")
 			}
-			r, err := e.openRepo(dir, pass)
+			r, err := e.openForProposal(cmd.Context(), dir, kf)
 			if err != nil {
 				return err
 			}
@@ -279,7 +274,7 @@ the online keys. Below a threshold nothing changes and the missing key IDs are n
 		},
 	}
 	cmd.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
-	cmd.Flags().StringVar(&pass.file, "passphrase-file", "", "read the online keys' passphrase from this file")
+	kf.addOffline(cmd.Flags())
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -299,7 +294,7 @@ func (e *env) keyRotateCmd() *cobra.Command {
 	var (
 		dir, role, out string
 		add, rm        []string
-		pass           passphraseSource
+		kf             keyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "rotate --repo DIR --role ROLE --out FILE",
@@ -339,7 +334,7 @@ and publish it as 'ferry root|targets sign' and 'publish' say.`,
 					return err
 				}
 			case metadata.TIMESTAMP, metadata.SNAPSHOT, metadata.TARGETS:
-				r, err := e.openForProposal(dir, pass, true)
+				r, err := e.openForProposal(cmd.Context(), dir, kf)
 				if err != nil {
 					return err
 				}
@@ -348,7 +343,7 @@ and publish it as 'ferry root|targets sign' and 'publish' say.`,
 				}
 			default:
 				verb = metadata.TARGETS
-				r, err := e.openForProposal(dir, pass, true)
+				r, err := e.openForProposal(cmd.Context(), dir, kf)
 				if err != nil {
 					return err
 				}
@@ -365,7 +360,7 @@ and publish it as 'ferry root|targets sign' and 'publish' say.`,
 	f.StringVar(&out, "out", "", "proposal file to write (required)")
 	f.StringArrayVar(&add, "add-key", nil, "root only: the new holder's public key file")
 	f.StringArrayVar(&rm, "remove-key", nil, "root only: the key ID being replaced")
-	f.StringVar(&pass.file, "passphrase-file", "", "read the passphrase that encrypts the new key from this file")
+	kf.addOffline(f)
 	for _, n := range []string{"repo", "role", "out"} {
 		cmd.MarkFlagRequired(n)
 	}

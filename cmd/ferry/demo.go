@@ -55,6 +55,7 @@ type demo struct {
 	e        *env
 	dir      string // temporary directory holding everything
 	repoDir  string
+	offline  string // the offline keys: outside what is served
 	caFile   string
 	url      string
 	platform string
@@ -74,7 +75,8 @@ func (e *env) demo(ctx context.Context, keep bool) (err error) {
 		defer os.RemoveAll(dir)
 	}
 	d := &demo{
-		e: e, dir: dir, repoDir: filepath.Join(dir, "repo"), caFile: filepath.Join(dir, "ca.pem"),
+		e: e, dir: dir, repoDir: filepath.Join(dir, "repo"), offline: filepath.Join(dir, "offline-keys"),
+		caFile:   filepath.Join(dir, "ca.pem"),
 		platform: runtime.GOOS + "/" + runtime.GOARCH,
 	}
 	d.sh, _ = exec.LookPath("sh")
@@ -121,16 +123,18 @@ func (d *demo) publish(ctx context.Context) error {
 	pass = []byte(hex.EncodeToString(pass))
 	d.pass = pass
 	d.say("Create a signed repository: a root key, and keys for the targets, snapshot and timestamp roles.")
-	err := repo.Init(ctx, d.repoDir, repo.InitOptions{Passphrase: pass, InsecureScryptWorkFactor: demoWorkFactor})
+	err := repo.Init(ctx, d.repoDir, repo.InitOptions{Passphrase: pass, OfflineKeys: d.offline, InsecureScryptWorkFactor: demoWorkFactor})
 	if err != nil {
 		return err
 	}
+	d.note("the offline keys (root, targets, and each app's key) are in %s, outside what is served;", d.offline)
+	d.note("%s holds only the online keys (snapshot, timestamp) that the server re-signs with.", filepath.Join(d.repoDir, "keys"))
 	d.note("keys are encrypted with a random passphrase; the demo uses a low scrypt work factor (%d)", demoWorkFactor)
 	d.note("so it runs fast: a real repository uses the default, and more than one root key.")
 	d.note("%s is the trust anchor a client ships with.", filepath.Join(d.repoDir, "root.json"))
 
 	d.say("Publish two versions of a tiny program \"hello\" (a shell script) for %s.", d.platform)
-	r, err := repo.Open(d.repoDir, pass)
+	r, err := d.openRepo()
 	if err != nil {
 		return err
 	}
@@ -141,6 +145,11 @@ func (d *demo) publish(ctx context.Context) error {
 		d.note("published hello %s, signed with the key of the app's own role \"hello\"", v)
 	}
 	return nil
+}
+
+// openRepo opens the repository as its publisher, with the offline keys.
+func (d *demo) openRepo() (*repo.Repo, error) {
+	return repo.OpenWith(d.repoDir, repo.Options{Passphrase: repo.Passphrase(d.pass), OfflineKeys: d.offline})
 }
 
 // publishHello builds hello version v, a shell script that with --health

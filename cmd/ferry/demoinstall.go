@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ferry-updates/ferry/install"
-	"github.com/ferry-updates/ferry/repo"
 )
 
 // The demo's installed program and its install state.
@@ -71,7 +70,7 @@ func (d *demo) badRelease(ctx context.Context) error {
 		d.note("skipped: the sample program is a shell script and this machine has no sh")
 		return nil
 	}
-	r, err := repo.Open(d.repoDir, d.pass)
+	r, err := d.openRepo()
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,6 @@ import (
 	"strconv"
 
 	"golang.org/x/term"
-
-	"github.com/ferry-updates/ferry/repo"
 )
 
 const (
@@ -92,14 +90,4 @@ func (e *env) insecureWorkFactor() (int, error) {
 		return 0, fmt.Errorf("%s=%q: want an integer from 1 to 30", envInsecureWorkFactor, s)
 	}
 	return n, nil
-}
-
-// openRepo opens the repository in dir with the passphrase from src, for
-// the commands that sign.
-func (e *env) openRepo(dir string, src passphraseSource) (*repo.Repo, error) {
-	p, err := e.passphrase(src, false)
-	if err != nil {
-		return nil, err
-	}
-	return repo.Open(dir, p)
 }

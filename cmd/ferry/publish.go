@@ -1,72 +1,113 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-updates/ferry/keys"
 	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/repo"
 )
 
 func (e *env) initCmd() *cobra.Command {
 	var (
-		keys, threshold int
-		exp             [4]dayDuration
-		pass            passphraseSource
+		nkeys, threshold int
+		exp              [4]dayDuration
+		kf               keyFlags
+		rootPubs         []string
 	)
 	cmd := &cobra.Command{
-		Use:   "init DIR",
+		Use:   "init DIR [--offline-keys KEYDIR] [--root-key PUBFILE]...",
 		Short: "Create a new signed repository in DIR",
 		Long: `Create a new repository in DIR (which must not exist or be empty): a root role with
 --root-keys keys of which --root-threshold must sign, and one key each for the targets, snapshot and
-timestamp roles. Every private key is encrypted with the passphrase (terminal prompt, FERRY_PASSPHRASE,
-or --passphrase-file). DIR/root.json is the trust anchor to ship to clients; DIR/public is what is served.`,
-		Example: `  ferry init ./repo
-  ferry init ./repo --root-keys 3 --root-threshold 2 --timestamp-expiry 36h
+timestamp roles. With --offline-keys KEYDIR, the offline keys (root, targets, and the application
+keys created later) are written to KEYDIR and only the online keys (snapshot, timestamp) to DIR/keys:
+keep KEYDIR off the server. With --root-key PUBFILE (repeatable; each a .pub made by its holder with
+ferry key generate), root is built from those keys instead: init cannot sign it, and writes the
+unsigned root to DIR/proposals/1.root.json for --root-threshold holders to sign. Every private key
+init makes is encrypted with the passphrase (terminal prompt, FERRY_PASSPHRASE, or
+--passphrase-file). DIR/root.json is the trust anchor to ship to clients; DIR/public is what is
+served.`,
+		Example: `  ferry init ./repo --offline-keys ./offline-keys
+  ferry init ./repo --offline-keys ./offline-keys --root-keys 3 --root-threshold 2 --timestamp-expiry 36h
+  ferry init ./repo --offline-keys ./offline-keys --root-key alice.pub --root-key bob.pub --root-key carol.pub --root-threshold 2
   FERRY_PASSPHRASE=... ferry init ./repo --targets-expiry 30d`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.passphrase(pass, true)
-			if err != nil {
-				return err
-			}
 			opts := repo.InitOptions{
-				RootKeys:      keys,
+				RootKeys:      nkeys,
 				RootThreshold: threshold,
 				Expiries: repo.Expiries{
 					Root: time.Duration(exp[0]), Targets: time.Duration(exp[1]),
 					Snapshot: time.Duration(exp[2]), Timestamp: time.Duration(exp[3]),
 				},
-				Passphrase: p,
+				OfflineKeys: kf.offline,
 			}
-			if opts.InsecureScryptWorkFactor, err = e.insecureWorkFactor(); err != nil {
-				return err
+			if cmd.Flags().Changed("root-keys") && len(rootPubs) > 0 {
+				return errors.New("use either --root-keys (init generates them) or --root-key PUBFILE (their holders did), not both")
 			}
-			if err := repo.Init(cmd.Context(), args[0], opts); err != nil {
-				return err
+			for _, f := range rootPubs {
+				k, err := keys.ReadPublic(f)
+				if err != nil {
+					return err
+				}
+				opts.RootPublic = append(opts.RootPublic, k)
+				opts.RootKeys = 0 // as many as given
 			}
-			full := opts.WithDefaults()
-			if full.SingleKeyRoot() {
-				fmt.Fprintln(e.stderr, "ferry: warning: one root key can sign alone (threshold 1); production wants more (e.g. --root-keys 3 --root-threshold 2, keys kept offline by different people)")
-			}
-			fmt.Fprintf(e.stdout, "created repository %s (root: %d of %d keys); ship %s/root.json to clients\n",
-				args[0], full.RootThreshold, full.RootKeys, args[0])
-			return nil
+			return e.runInit(cmd.Context(), args[0], opts, kf.pass)
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&keys, "root-keys", 1, "number of root keys")
+	f.IntVar(&nkeys, "root-keys", 1, "number of root keys to generate")
+	f.StringArrayVar(&rootPubs, "root-key", nil, "a root key made by its holder (.pub file, repeatable): root is then signed by its holders")
 	f.IntVar(&threshold, "root-threshold", 0, "number of root keys that must sign (default: a majority)")
 	f.Var(&exp[0], "root-expiry", "root signature lifetime (e.g. 365d; default 1 year)")
 	f.Var(&exp[1], "targets-expiry", "targets signature lifetime (default 90d)")
 	f.Var(&exp[2], "snapshot-expiry", "snapshot signature lifetime (default 7d)")
 	f.Var(&exp[3], "timestamp-expiry", "timestamp signature lifetime (default 1d)")
-	f.StringVar(&pass.file, "passphrase-file", "", "read the key passphrase from this file")
+	kf.addOffline(f)
 	return cmd
+}
+
+func (e *env) runInit(ctx context.Context, dir string, opts repo.InitOptions, src passphraseSource) error {
+	p, err := e.passphrase(src, true)
+	if err != nil {
+		return err
+	}
+	opts.Passphrase = p
+	if opts.InsecureScryptWorkFactor, err = e.insecureWorkFactor(); err != nil {
+		return err
+	}
+	if err := repo.Init(ctx, dir, opts); err != nil {
+		return err
+	}
+	full := opts.WithDefaults()
+	if full.SingleKeyRoot() {
+		fmt.Fprintln(e.stderr, "ferry: warning: one root key can sign alone (threshold 1); production wants more (e.g. --root-keys 3 --root-threshold 2, keys kept offline by different people)")
+	}
+	if opts.OfflineKeys == "" {
+		fmt.Fprintf(e.stderr, "ferry: warning: every key, offline ones included, is in %s: whoever has this directory can sign any release and a new root; keep offline keys elsewhere (--offline-keys DIR, or ferry repo split-keys)\n", filepath.Join(dir, "keys"))
+	}
+	if len(opts.RootPublic) > 0 {
+		fmt.Fprintf(e.stdout, "created repository %s (root: %d of %d keys, held by their holders); root is not signed yet: %d holders sign %s, then it is published\n",
+			dir, full.RootThreshold, full.RootKeys, full.RootThreshold, repo.RootProposalFile(dir))
+	} else {
+		fmt.Fprintf(e.stdout, "created repository %s (root: %d of %d keys); ship %s to clients\n",
+			dir, full.RootThreshold, full.RootKeys, repo.RootFile(dir))
+	}
+	if opts.OfflineKeys != "" {
+		fmt.Fprintf(e.stdout, "offline keys (root, targets, applications) are in %s: keep it off the server; %s holds only the online keys (snapshot, timestamp)\n",
+			opts.OfflineKeys, filepath.Join(dir, "keys"))
+	}
+	return nil
 }
 
 func (e *env) releaseCmd() *cobra.Command {
@@ -82,16 +123,20 @@ func (e *env) releaseCmd() *cobra.Command {
 
 func (e *env) publishCmd() *cobra.Command {
 	var (
-		dir  string
-		rel  repo.Release
-		pass passphraseSource
-		rf   remoteFlags
+		dir string
+		rel repo.Release
+		kf  keyFlags
+		rf  remoteFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "publish (--repo DIR | --server URL --token-file F --app-key KEY) --app APP --version V --platform OS/ARCH FILE...",
+		Use:   "publish (--repo DIR [--app-key KEY | --offline-keys KEYDIR] | --server URL --token-file F --app-key KEY) --app APP --version V --platform OS/ARCH FILE...",
 		Short: "Sign and publish the files of one release",
 		Long: `Add FILE... as targets APP/VERSION/OS-ARCH/FILE, sign them with the application's own key
-(created on its first release) and re-sign snapshot and timestamp. Publishing is atomic, and a
+and re-sign snapshot and timestamp. The application key is --app-key (a key file or a signer URI;
+repeat it for an application with a threshold) or is found in --offline-keys KEYDIR. On an
+application's first release targets delegates it to the --app-key keys, --app-threshold of which
+must then sign every release, or to a key created in KEYDIR; that first release needs the targets
+key (--offline-keys). Only the keys a release uses are decrypted. Publishing is atomic, and a
 published version is immutable: the same app, version and platform with other bytes is refused.
 
 With --server URL instead of --repo, the release is published remotely, as CI should: the next
@@ -100,25 +145,27 @@ with the files to the server's admin API (authenticated with the token in --toke
 ferry token create), which checks it against the application's delegation and signs snapshot and
 timestamp with its online keys. No online key is needed here, and the server never sees the
 application key.`,
-		Example: `  ferry release publish --repo ./repo --app hello --version 1.4.2 --platform linux/amd64 ./hello
-  ferry release publish --repo ./repo --app hello --version 1.4.2 --platform darwin/arm64 --kind tar.gz ./hello.tar.gz
+		Example: `  ferry release publish --repo ./repo --offline-keys ./offline-keys --app hello --version 1.4.2 --platform linux/amd64 ./hello
+  ferry release publish --repo ./repo --app-key ./hello.key --app hello --version 1.4.3 --platform linux/amd64 ./hello
+  ferry release publish --repo ./repo --offline-keys ./offline-keys --app-key a.key --app-key b.key --app-threshold 2 \
+      --app tool --version 1.0.0 --platform darwin/arm64 --kind tar.gz ./tool.tar.gz
   ferry release publish --server https://updates.example.com/ --token-file ./hello.token \
       --app-key ./hello.age --app hello --version 1.4.2 --platform linux/amd64 ./hello`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := rf.check(dir); err != nil {
+			if err := rf.check(dir, kf); err != nil {
 				return err
 			}
 			if rf.server != "" {
-				return e.publishRemote(cmd.Context(), rf, pass, rel, args)
+				return e.publishRemote(cmd.Context(), rf, kf.pass, kf.appKeys[0], rel, args)
 			}
-			r, err := e.openRepo(dir, pass)
+			r, err := e.openRepo(cmd.Context(), dir, kf)
 			if err != nil {
 				return err
 			}
 			res, err := r.PublishBatch(cmd.Context(), []repo.Batch{{Release: rel, Files: args}})
 			if err != nil {
-				return err
+				return missingKeyHint(err)
 			}
 			if len(res.Published) == 0 {
 				fmt.Fprintf(e.stdout, "%s %s for %s is already published with these files: nothing to do\n", rel.App, rel.Version, rel.Platform)
@@ -136,7 +183,8 @@ application key.`,
 	f.StringVar(&rel.Version, "version", "", "semantic version MAJOR.MINOR.PATCH[-PRERELEASE], no v, no +build, e.g. 1.4.2 (required)")
 	f.StringVar(&rel.Platform, "platform", "", "os/arch, e.g. linux/amd64 (required)")
 	f.StringVar(&rel.Kind, "kind", "", strings.Join(release.Kinds(), ", ")+" (default: from the file name)")
-	f.StringVar(&pass.file, "passphrase-file", "", "read the key passphrase from this file")
+	kf.addOffline(f)
+	kf.addApp(f, true)
 	rf.add(f)
 	for _, n := range []string{"app", "version", "platform"} {
 		cmd.MarkFlagRequired(n)
@@ -175,48 +223,6 @@ func (e *env) listCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
 	cmd.MarkFlagRequired("repo")
-	return cmd
-}
-
-func (e *env) repoCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "repo",
-		Short:   "Maintain a repository",
-		Example: `  ferry repo refresh --repo ./repo`,
-	}
-	var (
-		dir   string
-		force bool
-		pass  passphraseSource
-	)
-	refresh := &cobra.Command{
-		Use:   "refresh --repo DIR [--force]",
-		Short: "Re-sign metadata before it expires",
-		Long: `Re-sign snapshot and timestamp if they expire within half their lifetime, or always
-with --force; targets and the applications' roles are re-signed too when they are within half
-their lifetime (their keys must then be in the repository). Root is never re-signed.
-ferry serve can do this on a schedule (--refresh-interval).`,
-		Example: `  ferry repo refresh --repo ./repo
-  ferry repo refresh --repo ./repo --force`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := e.openRepo(dir, pass)
-			if err != nil {
-				return err
-			}
-			if err := r.Refresh(cmd.Context(), force); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "refreshed %s\n", dir)
-			return nil
-		},
-	}
-	f := refresh.Flags()
-	f.StringVar(&dir, "repo", "", "repository directory (required)")
-	f.BoolVar(&force, "force", false, "re-sign even if nothing expires soon")
-	f.StringVar(&pass.file, "passphrase-file", "", "read the key passphrase from this file")
-	refresh.MarkFlagRequired("repo")
-	cmd.AddCommand(refresh)
 	return cmd
 }
 

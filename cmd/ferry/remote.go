@@ -21,18 +21,16 @@ type remoteFlags struct {
 	server    string
 	ca        string
 	tokenFile string
-	appKey    string
 }
 
 func (rf *remoteFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&rf.server, "server", "", "publish through this ferry server's admin API (https://...) instead of --repo")
 	f.StringVar(&rf.ca, "ca", "", "with --server: PEM CA certificate(s) to verify the server with (default: system roots)")
 	f.StringVar(&rf.tokenFile, "token-file", "", "with --server: file holding the publisher token (ferry token create)")
-	f.StringVar(&rf.appKey, "app-key", "", "with --server: the application's key (a key file or a signer URI)")
 }
 
 // check says what is missing or conflicting for a remote publish.
-func (rf *remoteFlags) check(localRepo string) error {
+func (rf *remoteFlags) check(localRepo string, kf keyFlags) error {
 	switch {
 	case rf.server == "" && localRepo == "":
 		return withHint(errors.New("no repository: pass --repo DIR (local) or --server URL (remote)"), "run ferry release publish --help")
@@ -42,20 +40,22 @@ func (rf *remoteFlags) check(localRepo string) error {
 		return errors.New("--token-file and --ca go with --server")
 	case rf.server != "" && rf.tokenFile == "":
 		return withHint(errors.New("--server needs --token-file"), "create a token on the server with: ferry token create --repo REPO --app APP")
-	case rf.server != "" && rf.appKey == "":
-		return errors.New("--server needs --app-key: the application's role is signed on this machine")
+	case rf.server != "" && len(kf.appKeys) != 1:
+		return errors.New("--server needs one --app-key: the application's role is signed on this machine")
+	case rf.server != "" && (kf.offline != "" || kf.appThreshold != 0):
+		return errors.New("--offline-keys and --app-threshold go with --repo: a remote publish signs with --app-key alone")
 	}
 	return nil
 }
 
 // publishRemote signs the next version of the application's role with its
 // key and uploads it with the files.
-func (e *env) publishRemote(ctx context.Context, rf remoteFlags, pass passphraseSource, rel repo.Release, files []string) error {
+func (e *env) publishRemote(ctx context.Context, rf remoteFlags, pass passphraseSource, appKey string, rel repo.Release, files []string) error {
 	c, err := e.adminClient(rf)
 	if err != nil {
 		return err
 	}
-	s, err := keys.Open(ctx, rf.appKey, func(string) ([]byte, error) { return e.passphrase(pass, false) })
+	s, err := keys.Open(ctx, appKey, func(string) ([]byte, error) { return e.passphrase(pass, false) })
 	if err != nil {
 		return fmt.Errorf("open application key: %w", err)
 	}

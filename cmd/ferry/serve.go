@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,10 +44,12 @@ CAFILE with .key for .pem (ca.pem: ca.key, mode 0600). The same CA is reused on 
 clients keep working across restarts; when the key file is missing a new CA is made and both
 files are written, only once the address is listening (a start that fails writes nothing).
 Remove both files to replace the CA. With --addr 127.0.0.1:0 a free port is chosen; the
-URL is printed and, with --addr-file, written to a file. When a passphrase is available
-(FERRY_PASSPHRASE or --passphrase-file), the repository is refreshed every --refresh-interval as
-ferry repo refresh does: snapshot and timestamp, and targets and application roles when they are
-within half their lifetime.
+URL is printed and, with --addr-file, written to a file. When the passphrase of the online keys
+is available (FERRY_PASSPHRASE or --passphrase-file), timestamp, and snapshot when due, are
+re-signed every --refresh-interval with the online keys in DIR/keys alone, as ferry repo refresh
+--online-only does. The server never opens an offline key: an offline role (targets, an
+application) that is due or expired is named in a warning with the time left, and clients keep
+updating until it expires.
 
 The admin API is served under /api/v1/ on the same listener: release pipelines publish with
 ferry release publish --server, authenticated by a token of ferry token create, and each upload,
@@ -65,7 +69,7 @@ timestamp with its online keys (so it needs the passphrase). Uploads are streame
 	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM private key file")
 	f.StringVar(&fl.selfSigned, "self-signed", "", "serve with a certificate from ferry's own CA, kept in this file (key: same name, .key)")
 	f.DurationVar(&fl.refresh, "refresh-interval", time.Hour, "how often to re-sign metadata that is due (0: never)")
-	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the key passphrase from this file (enables automatic refresh and remote publishing)")
+	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the online keys' passphrase from this file (enables automatic refresh and remote publishing)")
 	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
 	cmd.MarkFlagRequired("repo")
 	return cmd
@@ -138,33 +142,27 @@ func serveTLS(fl serveFlags) (*tls.Config, *server.CA, error) {
 		"pass --tls-cert FILE --tls-key FILE, or --self-signed CAFILE for a generated CA (testing)")
 }
 
-// startRefresher re-signs snapshot and timestamp on a schedule in the
-// background when a passphrase is available without a prompt.
+// startRefresher re-signs timestamp, and snapshot when due, on a schedule
+// in the background, with the online keys in DIR/keys alone, when their
+// passphrase is available without a prompt. Offline roles that are due are
+// named in a warning; the server never opens an offline key.
 func (e *env) startRefresher(ctx context.Context, fl serveFlags) error {
 	if fl.refresh <= 0 {
 		return nil
 	}
+	e.warnOfflineKeysHere(fl.dir)
 	if fl.pass.file == "" && e.getenv(envPassphrase) == "" {
-		fmt.Fprintln(e.stderr, "ferry: note: no passphrase given; metadata is not re-signed automatically (run ferry repo refresh before it expires)")
+		fmt.Fprintln(e.stderr, "ferry: note: no passphrase given; metadata is not re-signed automatically (run ferry repo refresh --online-only before it expires)")
 		return nil
 	}
-	r, err := e.openRepo(fl.dir, fl.pass)
+	r, err := repo.OpenWith(fl.dir, repo.Options{Passphrase: e.passphraseFunc(fl.pass)})
 	if err != nil {
 		return err
 	}
+	t := time.NewTicker(fl.refresh)
 	go func() {
-		t := time.NewTicker(fl.refresh)
 		defer t.Stop()
-		for {
-			if err := r.Refresh(ctx, false); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(e.stderr, "ferry: error: scheduled refresh: %v\n", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
+		refreshLoop(ctx, r, t.C, time.Now, e.stderr)
 	}()
 	return nil
 }
@@ -195,4 +193,32 @@ func (e *env) adminAPI(fl serveFlags) (http.Handler, error) {
 		MaxUpload: fl.maxUpload,
 		Logger:    slog.New(slog.NewJSONHandler(e.stderr, nil)),
 	})
+}
+
+// refreshLoop refreshes r with its online keys now and on every tick until
+// ctx ends, writing errors and warnings about due offline roles to w.
+func refreshLoop(ctx context.Context, r *repo.Repo, tick <-chan time.Time, now func() time.Time, w io.Writer) {
+	for {
+		res, err := r.RefreshWith(ctx, repo.RefreshOptions{OnlineOnly: true})
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintf(w, "ferry: error: scheduled refresh: %v\n", err)
+		}
+		warnDue(w, res.Due, now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+	}
+}
+
+// warnOfflineKeysHere warns when the served repository still holds offline
+// keys (the old layout): whoever takes the server could sign with them.
+func (e *env) warnOfflineKeysHere(dir string) {
+	names, err := repo.OfflineKeyFiles(dir)
+	if err != nil || len(names) == 0 {
+		return
+	}
+	fmt.Fprintf(e.stderr, "ferry: warning: %s holds offline keys (%s); a server taken over could sign releases with them: move them with ferry repo split-keys --repo %s --offline-keys DIR\n",
+		filepath.Join(dir, "keys"), strings.Join(names, ", "), dir)
 }

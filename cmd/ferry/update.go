@@ -54,10 +54,6 @@ health check (--health-cmd and/or --health-url, each attempt within --health-tim
 Commands are split at spaces and run without a shell; they get FERRY_APP, FERRY_VERSION and
 FERRY_PATH in their environment.
 
---current is a version as it was published (1.4.2, 2.0.0-rc.1: no leading v, no +build). An --app
-the repository has never published, or a --platform with no release of it, is an error that names
-what the repository has; "up to date" means both exist and nothing is newer.
-
 Exit status: 0 updated or up to date; 1 an error, said on stderr ("ferry: error: ROLLBACK FAILED
 ..." means the previous version could not be restored: the state records it and the next run
 retries the rollback before anything else); 2 the new version failed its health check and the

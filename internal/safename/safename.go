@@ -24,12 +24,6 @@
 // File appends an extension such as ".json" (which keeps every property
 // above) and bounds the result to MaxLen bytes. Decode inverts Encode, and
 // accepts only the canonical encoding.
-//
-// Segment is the same escaping with the wider alphabet of a name on the
-// wire: the name under which TUF repositories serve a role's metadata, one
-// URL path segment in which only [A-Za-z0-9._~-] stay as they are (what
-// python-tuf's quote(name, safe="") and ferry's publisher produce). It is
-// never used as a local file name.
 package safename
 
 import (
@@ -49,59 +43,15 @@ func Encode(s string) (string, error) {
 		return "", errors.New("empty name")
 	}
 	reserved := reservedStem(s)
-	return escape(s, func(i int, c byte) bool {
-		return keepFile(c) && !(c == '.' && (i == 0 || i == len(s)-1)) && !(i == 0 && reserved)
-	}), nil
-}
-
-// Segment returns s as one escaped URL path segment, the wire name of s
-// (see the package doc). It is not a safe local file name.
-func Segment(s string) string {
-	return escape(s, func(_ int, c byte) bool { return keepFile(c) || 'A' <= c && c <= 'Z' || c == '~' })
-}
-
-// ParseSegment returns the string that Segment maps to seg, or an error if
-// seg is not exactly such a result.
-func ParseSegment(seg string) (string, error) {
-	s, err := unescape(seg)
-	if err != nil || Segment(s) != seg {
-		return "", fmt.Errorf("%q is not a canonical escaped segment", seg)
-	}
-	return s, nil
-}
-
-// escape writes every byte of s that keep accepts as it is and every other
-// one as %XX (upper-case hex).
-func escape(s string, keep func(i int, c byte) bool) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; keep(i, c) {
+		c := s[i]
+		if keep(c) && !(c == '.' && (i == 0 || i == len(s)-1)) && !(i == 0 && reserved) {
 			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
-
-// unescape decodes %XX (upper-case hex) escapes; any other '%' is an error.
-func unescape(enc string) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(enc); i++ {
-		if enc[i] != '%' {
-			b.WriteByte(enc[i])
 			continue
 		}
-		if i+2 >= len(enc) {
-			return "", errors.New("truncated escape")
-		}
-		hi, lo := unhex(enc[i+1]), unhex(enc[i+2])
-		if hi < 0 || lo < 0 {
-			return "", fmt.Errorf("bad escape %q", enc[i:i+3])
-		}
-		b.WriteByte(byte(hi<<4 | lo))
-		i += 2
+		fmt.Fprintf(&b, "%%%02X", c)
 	}
 	return b.String(), nil
 }
@@ -128,18 +78,30 @@ func Decode(name, ext string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("file name %q does not end in %q", name, ext)
 	}
-	s, err := unescape(enc)
-	if err != nil {
-		return "", fmt.Errorf("file name %q: %w", name, err)
+	var b strings.Builder
+	for i := 0; i < len(enc); i++ {
+		if enc[i] != '%' {
+			b.WriteByte(enc[i])
+			continue
+		}
+		if i+2 >= len(enc) {
+			return "", fmt.Errorf("file name %q: truncated escape", name)
+		}
+		hi, lo := unhex(enc[i+1]), unhex(enc[i+2])
+		if hi < 0 || lo < 0 {
+			return "", fmt.Errorf("file name %q: bad escape %q", name, enc[i:i+3])
+		}
+		b.WriteByte(byte(hi<<4 | lo))
+		i += 2
 	}
+	s := b.String()
 	if again, err := File(s, ext); err != nil || again != name {
 		return "", fmt.Errorf("file name %q is not a canonical encoded name", name)
 	}
 	return s, nil
 }
 
-// keepFile reports whether Encode may keep c as it is (a-z 0-9 - _ .).
-func keepFile(c byte) bool {
+func keep(c byte) bool {
 	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 

@@ -60,26 +60,6 @@ func TestFile_R24(t *testing.T) {
 	}
 }
 
-func TestSegment(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"hello", "hello"}, {"Timestamp", "Timestamp"}, {"a/b", "a%2Fb"}, {"../../evil/x", "..%2F..%2Fevil%2Fx"},
-		{"~x_y-z.", "~x_y-z."}, {"a b%", "a%20b%25"}, {`a\b`, "a%5Cb"}, {"ü", "%C3%BC"}, {"", ""},
-	}
-	for _, tt := range tests {
-		if got := Segment(tt.in); got != tt.want {
-			t.Errorf("Segment(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-		if back, err := ParseSegment(tt.want); err != nil || back != tt.in {
-			t.Errorf("ParseSegment(%q) = %q, %v", tt.want, back, err)
-		}
-	}
-	for _, bad := range []string{"a/b", "%2f", "%41", "%", "a%2", "a b"} {
-		if s, err := ParseSegment(bad); err == nil {
-			t.Errorf("ParseSegment(%q) = %q, want an error (not canonical)", bad, s)
-		}
-	}
-}
-
 // windowsReserved is the list of device names from Microsoft's "Naming
 // Files, Paths, and Namespaces", written out here rather than taken from
 // the package.
@@ -135,10 +115,6 @@ func FuzzFile_R24(f *testing.F) {
 			if back, err := Decode(c.name, ".json"); err != nil || back != c.in {
 				t.Fatalf("%q -> %q -> %q, %v", c.in, c.name, back, err)
 			}
-		}
-		seg := Segment(a)
-		if back, err := ParseSegment(seg); err != nil || back != a || strings.ContainsAny(seg, "/\\?# \x00") {
-			t.Fatalf("segment %q -> %q -> %q, %v", a, seg, back, err)
 		}
 		if errA == nil && errB == nil && a != b && strings.EqualFold(na, nb) {
 			t.Fatalf("%q and %q share the file %q on a case-insensitive file system", a, b, na)

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-
-	"github.com/ferry-updates/ferry/release"
 )
 
 // Repo is a generated repository.
@@ -151,7 +149,7 @@ func (t *top) delegate(app string, targets []Target, s Spec) error {
 		KeyIDs:      []string{id},
 		Threshold:   1,
 		Terminating: true,
-		Paths:       []string{release.Pattern(app)},
+		Paths:       []string{app + "/*/*/*"},
 	})
 	md := metadata.Targets(s.expires())
 	for _, tg := range targets {

@@ -30,8 +30,6 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-
-	"github.com/ferry-updates/ferry/release"
 )
 
 // Spec describes the targets of a generated repository.
@@ -96,16 +94,12 @@ func (s Spec) expires() time.Time {
 // AppName is the name of application number i.
 func AppName(i int) string { return fmt.Sprintf("app%05d", i) }
 
-// targetFile describes synthetic content for path p with ferry's signed
-// custom metadata (package release).
+// targetFile describes synthetic content for path p with ferry's custom
+// fields.
 func targetFile(p, app, version, plat string) *metadata.TargetFiles {
 	sum := sha256.Sum256([]byte(p))
-	c := release.Custom{App: app, Version: version, Platform: strings.Replace(plat, "-", "/", 1), Kind: release.KindBinary}
-	raw, err := c.Marshal()
-	if err != nil {
-		panic(err) // the generator's own names are valid
-	}
-	custom := json.RawMessage(raw)
+	custom := json.RawMessage(fmt.Sprintf(`{"app":%q,"version":%q,"platform":%q,"kind":"binary"}`,
+		app, version, strings.Replace(plat, "-", "/", 1)))
 	tf := metadata.TargetFile()
 	tf.Path = p
 	tf.Length = 1<<20 + int64(sum[0])<<8 + int64(sum[1])

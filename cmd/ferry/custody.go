@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/repo"
+)
+
+// keyFlags are the flags of a command that signs: where its keys are and
+// how to open them.
+type keyFlags struct {
+	pass         passphraseSource
+	offline      string   // --offline-keys DIR
+	appKeys      []string // --app-key REF (a key file or a signer URI)
+	appThreshold int      // --app-threshold K
+	now          func() time.Time
+}
+
+// addOffline registers --offline-keys and --passphrase-file.
+func (kf *keyFlags) addOffline(f *pflag.FlagSet) {
+	f.StringVar(&kf.offline, "offline-keys", "", "directory of the offline keys (root, targets, applications); never on the server")
+	f.StringVar(&kf.pass.file, "passphrase-file", "", "read the key passphrase from this file")
+}
+
+// addApp registers --app-key and --app-threshold.
+func (kf *keyFlags) addApp(f *pflag.FlagSet, threshold bool) {
+	f.StringArrayVar(&kf.appKeys, "app-key", nil, "application key: a key file or a signer URI (repeatable)")
+	if threshold {
+		f.IntVar(&kf.appThreshold, "app-threshold", 0, "signatures an application's releases need, set at its first publish (default 1)")
+	}
+}
+
+// passphraseFunc returns a keys.Passphrase that reads the passphrase from
+// src once, when the first key file is opened, and gives it for every
+// file after that.
+func (e *env) passphraseFunc(src passphraseSource) keys.Passphrase {
+	var (
+		once sync.Once
+		p    []byte
+		err  error
+	)
+	return func(string) ([]byte, error) {
+		once.Do(func() { p, err = e.passphrase(src, false) })
+		return p, err
+	}
+}
+
+// openRepo opens the repository in dir with the keys kf names. Key files
+// are decrypted only when a command signs with them.
+func (e *env) openRepo(ctx context.Context, dir string, kf keyFlags) (*repo.Repo, error) {
+	pass := e.passphraseFunc(kf.pass)
+	o := repo.Options{Passphrase: pass, OfflineKeys: kf.offline, AppThreshold: kf.appThreshold, Now: kf.now}
+	for _, ref := range kf.appKeys {
+		s, err := keys.Open(ctx, ref, pass)
+		if err != nil {
+			return nil, fmt.Errorf("open application key: %w", err)
+		}
+		o.AppKeys = append(o.AppKeys, s)
+	}
+	return repo.OpenWith(dir, o)
+}
+
+// missingKeyHint says how to supply the keys a command lacked.
+func missingKeyHint(err error) error {
+	return withHintIf(err, repo.ErrMissingKey,
+		"pass the offline keys directory (--offline-keys DIR) or the application's key (--app-key FILE); ferry repo status shows who holds each role")
+}
+
+// withHintIf attaches hint to err when err is target.
+func withHintIf(err, target error, hint string) error {
+	if errors.Is(err, target) {
+		return withHint(err, hint)
+	}
+	return err
+}
