@@ -49,7 +49,6 @@ func (e *KeyError) Error() string {
 // Unwrap makes errors.Is(err, ErrMissingKey) true.
 func (e *KeyError) Unwrap() error { return ErrMissingKey }
 
-
 // roleKey is a signing key ready for go-tuf.
 type roleKey struct {
 	signer signature.Signer
