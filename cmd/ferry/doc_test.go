@@ -54,6 +54,7 @@ var docRuns = []struct {
 }{
 	{"README.md", []string{"Quickstart"}, "linux/amd64"},
 	{"docs/keys.md", keysDocSections, "linux/amd64"},
+	{"docs/signers.md", []string{"A key of your own"}, ""},
 }
 
 // keysDocSections are the sections of docs/keys.md with commands.
