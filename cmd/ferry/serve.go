@@ -162,7 +162,7 @@ func (e *env) startRefresher(ctx context.Context, fl serveFlags) error {
 	t := time.NewTicker(fl.refresh)
 	go func() {
 		defer t.Stop()
-		refreshLoop(ctx, r, t.C, time.Now, e.stderr)
+		refreshLoop(ctx, r, t.C, time.Now, e.stderr, nil)
 	}()
 	return nil
 }
@@ -196,14 +196,18 @@ func (e *env) adminAPI(fl serveFlags) (http.Handler, error) {
 }
 
 // refreshLoop refreshes r with its online keys now and on every tick until
-// ctx ends, writing errors and warnings about due offline roles to w.
-func refreshLoop(ctx context.Context, r *repo.Repo, tick <-chan time.Time, now func() time.Time, w io.Writer) {
+// ctx ends, writing errors and warnings about due offline roles to w;
+// after, if set, is called after each refresh (tests wait on it).
+func refreshLoop(ctx context.Context, r *repo.Repo, tick <-chan time.Time, now func() time.Time, w io.Writer, after func()) {
 	for {
 		res, err := r.RefreshWith(ctx, repo.RefreshOptions{OnlineOnly: true})
 		if err != nil && ctx.Err() == nil {
 			fmt.Fprintf(w, "ferry: error: scheduled refresh: %v\n", err)
 		}
 		warnDue(w, res.Due, now())
+		if after != nil {
+			after()
+		}
 		select {
 		case <-ctx.Done():
 			return
