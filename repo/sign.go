@@ -3,8 +3,10 @@ package repo
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/keys"
@@ -27,27 +29,31 @@ type SignOptions struct {
 
 // SignRelease builds the next version of the application role of b.App:
 // current (the role as the server publishes it now; nil if it has none yet)
-// plus the files of b, signed by s alone. It needs no other key, and reads
-// nothing but b's files.
+// plus the files of b, signed by each of signers (the application's keys
+// this publisher holds; an application with a threshold of k needs k of
+// them). It needs no other key, and reads nothing but b's files.
 //
-// current must carry a valid signature of s: a server cannot make the
-// publisher sign targets that this key never signed. A release already in
-// current with the same files returns (nil, nil), nothing to upload; with
-// other files it fails with ErrImmutable.
-func SignRelease(ctx context.Context, s keys.Signer, current []byte, b Batch, opts SignOptions) (*Signed, error) {
-	out, err := signRelease(ctx, s, current, b, opts)
+// current must carry a valid signature of one of signers: a server cannot
+// make the publisher sign targets that its keys never signed. A release
+// already in current with the same files returns (nil, nil), nothing to
+// upload; with other files it fails with ErrImmutable.
+func SignRelease(ctx context.Context, signers []keys.Signer, current []byte, b Batch, opts SignOptions) (*Signed, error) {
+	if len(signers) == 0 {
+		return nil, fmt.Errorf("sign %s: no application key", b.Release)
+	}
+	out, err := signRelease(ctx, signers, current, b, opts)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", b.Release, err)
 	}
 	return out, nil
 }
 
-func signRelease(ctx context.Context, s keys.Signer, current []byte, b Batch, opts SignOptions) (*Signed, error) {
+func signRelease(ctx context.Context, signers []keys.Signer, current []byte, b Batch, opts SignOptions) (*Signed, error) {
 	files, err := prepare(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	md, err := currentRole(s, b.App, current)
+	md, err := currentRole(signers, b.App, current)
 	if err != nil {
 		return nil, err
 	}
@@ -78,15 +84,19 @@ func signRelease(ctx context.Context, s keys.Signer, current []byte, b Batch, op
 	}
 	md.Signed.Version++
 	md.Signed.Expires = expiry(now, life)
-	if out.Role, err = signBytes(md, keys.TUFSigner(ctx, s)); err != nil {
+	var tufSigners []signature.Signer
+	for _, s := range signers {
+		tufSigners = append(tufSigners, keys.TUFSigner(ctx, s))
+	}
+	if out.Role, err = signBytes(md, tufSigners...); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// currentRole parses the role the server publishes now and checks that s
-// signed it; nil or empty current starts a new role at version 0.
-func currentRole(s keys.Signer, app string, current []byte) (*targetsMD, error) {
+// currentRole parses the role the server publishes now and checks that one
+// of signers signed it; nil or empty current starts a new role at version 0.
+func currentRole(signers []keys.Signer, app string, current []byte) (*targetsMD, error) {
 	if len(current) == 0 {
 		md := metadata.Targets()
 		md.Signed.Version = 0
@@ -96,18 +106,22 @@ func currentRole(s keys.Signer, app string, current []byte) (*targetsMD, error) 
 	if err != nil {
 		return nil, fmt.Errorf("current role %s: %w", app, err)
 	}
-	id, err := s.Key().ID()
-	if err != nil {
-		return nil, err
-	}
 	self := metadata.Targets()
-	self.Signed.Delegations = &metadata.Delegations{
-		Keys:  map[string]*metadata.Key{id: s.Key()},
-		Roles: []metadata.DelegatedRole{{Name: app, KeyIDs: []string{id}, Threshold: 1, Paths: []string{release.Pattern(app)}}},
+	d := &metadata.Delegations{Keys: map[string]*metadata.Key{}}
+	role := metadata.DelegatedRole{Name: app, Threshold: 1, Paths: []string{release.Pattern(app)}}
+	for _, s := range signers {
+		id, err := s.Key().ID()
+		if err != nil {
+			return nil, err
+		}
+		d.Keys[id] = s.Key()
+		role.KeyIDs = append(role.KeyIDs, id)
 	}
+	d.Roles = []metadata.DelegatedRole{role}
+	self.Signed.Delegations = d
 	if err := verify(self, app, md); err != nil {
 		return nil, fmt.Errorf("current role %s (version %d) carries no valid signature of key %s: refusing to sign on top of it: %w",
-			app, md.Signed.Version, id, err)
+			app, md.Signed.Version, strings.Join(role.KeyIDs, ", "), err)
 	}
 	return md, nil
 }

@@ -41,7 +41,7 @@ func signNext(t *testing.T, r *Repo, s keys.Signer, rel Release, files ...string
 	if err != nil {
 		t.Fatal(err)
 	}
-	sg, err := SignRelease(ctx, s, cur, Batch{Release: rel, Files: files}, SignOptions{Now: r.now()})
+	sg, err := SignRelease(ctx, []keys.Signer{s}, cur, Batch{Release: rel, Files: files}, SignOptions{Now: r.now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +178,12 @@ func TestSignReleaseRefusesForeignRole(t *testing.T) {
 	})
 	rel := helloRel
 	rel.Version = "1.1.0"
-	_, err = SignRelease(context.Background(), s, planted, Batch{Release: rel, Files: []string{writeFile(t, "hello", "v2")}}, SignOptions{})
+	_, err = SignRelease(context.Background(), []keys.Signer{s}, planted, Batch{Release: rel, Files: []string{writeFile(t, "hello", "v2")}}, SignOptions{})
 	if err == nil {
 		t.Fatal("signed on top of a role the key never signed")
 	}
 	// A changed version is refused on the publisher's side too.
-	_, err = SignRelease(context.Background(), s, cur, Batch{Release: helloRel, Files: []string{writeFile(t, "hello", "other")}}, SignOptions{})
+	_, err = SignRelease(context.Background(), []keys.Signer{s}, cur, Batch{Release: helloRel, Files: []string{writeFile(t, "hello", "other")}}, SignOptions{})
 	if !errors.Is(err, ErrImmutable) {
 		t.Fatalf("SignRelease of a changed version = %v, want ErrImmutable", err)
 	}

@@ -68,6 +68,9 @@ type AdminConfig struct {
 	MaxUpload int64 // bytes of one request body; 0: DefaultMaxUpload
 	MaxRole   int64 // bytes of the role part; 0: DefaultMaxRole
 	Uploads   int   // uploads processed at once; 0: DefaultUploads
+	// ReadStall is the longest an upload may send nothing; as long as it
+	// progresses it may outlast the server's ReadTimeout. 0: DefaultReadTimeout.
+	ReadStall time.Duration
 	TokenRate Rate  // per token; zero: DefaultTokenRate
 	IPRate    Rate  // per client address; zero: DefaultIPRate
 
@@ -97,6 +100,9 @@ func Admin(cfg AdminConfig) (http.Handler, error) {
 	}
 	def(&cfg.MaxUpload, DefaultMaxUpload)
 	def(&cfg.MaxRole, DefaultMaxRole)
+	if cfg.ReadStall <= 0 {
+		cfg.ReadStall = DefaultReadTimeout
+	}
 	if cfg.Uploads <= 0 {
 		cfg.Uploads = DefaultUploads
 	}

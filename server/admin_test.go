@@ -105,7 +105,7 @@ func newAdminFixture(t *testing.T, tweak func(*AdminConfig)) *adminFixture {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", admin)
 	mux.Handle("/", public)
-	f.srv = startRun(t, mux, Config{Logger: slog.New(slog.NewJSONHandler(f.logs, nil))})
+	f.srv = startRun(t, mux, Config{Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), ReadTimeout: f.cfg.ReadStall})
 	return f
 }
 
@@ -128,7 +128,7 @@ func (f *adminFixture) signed(t *testing.T, version, content string) *repo.Signe
 	}
 	src := filepath.Join(t.TempDir(), "hello")
 	os.WriteFile(src, []byte(content), 0o644)
-	s, err := repo.SignRelease(ctx, f.key, cur, repo.Batch{
+	s, err := repo.SignRelease(ctx, []keys.Signer{f.key}, cur, repo.Batch{
 		Release: repo.Release{App: "hello", Version: version, Platform: "linux/amd64"}, Files: []string{src}}, repo.SignOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -390,8 +390,10 @@ func TestAdminUploadRefused(t *testing.T) {
 	wrongPriv, _ := keys.Generate()
 	wrong, _ := keys.NewFileSigner(wrongPriv)
 	cur, _ := c.AppRole(ctx, "hello")
-	if _, err := repo.SignRelease(ctx, wrong, cur, repo.Batch{}, repo.SignOptions{}); err == nil {
-		t.Fatal("SignRelease with a key that never signed the role succeeded")
+	_, err := repo.SignRelease(ctx, []keys.Signer{wrong}, cur, repo.Batch{
+		Release: repo.Release{App: "hello", Version: "1.2.0", Platform: "linux/amd64"}, Files: []string{writeTemp(t, "x")}}, repo.SignOptions{})
+	if err == nil || !strings.Contains(err.Error(), "carries no valid signature") {
+		t.Fatalf("SignRelease with a key that never signed the role: %v", err)
 	}
 	changed := f.signed(t, "1.0.0", "hello 1.0.0") // identical: nothing to sign
 	if changed != nil {
@@ -421,7 +423,7 @@ func TestAdminUploadRefused(t *testing.T) {
 	if _, err := c.Publish(ctx, "hello", good); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.Publish(ctx, "hello", good)
+	_, err = c.Publish(ctx, "hello", good)
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusConflict {
 		t.Fatalf("replayed upload: %v, want 409", err)
@@ -463,4 +465,75 @@ func treeDiff(a, b map[string]string) []string {
 		}
 	}
 	return d
+}
+
+// pacedUpload sends an upload's multipart body through a pipe: the role,
+// then the file a byte at a time every gap, or, with stall, nothing more.
+func pacedUpload(t *testing.T, f *adminFixture, s *repo.Signed, gap time.Duration, stall <-chan struct{}) (int, error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		p, _ := mw.CreateFormFile("role", "role.json")
+		p.Write(s.Role)
+		p, _ = mw.CreateFormFile("file", "artifact")
+		data, _ := os.ReadFile(s.Files[0])
+		for _, c := range data {
+			if stall != nil {
+				<-stall
+				pw.CloseWithError(errors.New("stalled"))
+				return
+			}
+			time.Sleep(gap) // the pace of a slow link, not a wait for the server
+			if _, err := p.Write([]byte{c}); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		pw.CloseWithError(mw.Close())
+	}()
+	req, _ := http.NewRequest("POST", f.srv.url+"/api/v1/apps/hello/releases", pr)
+	req.Header.Set("Authorization", "Bearer "+f.hello)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := f.srv.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// TestAdminSlowUpload_R54: an upload that keeps sending may take longer
+// than the server's read timeout; one that stalls is cut after the stall
+// bound and publishes nothing.
+func TestAdminSlowUpload_R54(t *testing.T) {
+	const stall = 400 * time.Millisecond
+	f := newAdminFixture(t, func(c *AdminConfig) { c.ReadStall = stall })
+	s := f.signed(t, "1.1.0", "hello 1.1.0") // 11 bytes
+	if code, err := pacedUpload(t, f, s, stall/4, nil); err != nil || code != http.StatusOK {
+		t.Fatalf("slow but steady upload (%v in all, read timeout %v): %d, %v", 11*stall/4, stall, code, err)
+	}
+	s2 := f.signed(t, "1.2.0", "hello 1.2.0")
+	block := make(chan struct{})
+	defer close(block)
+	done := make(chan error, 1)
+	go func() {
+		code, err := pacedUpload(t, f, s2, 0, block)
+		if err == nil && code == http.StatusOK {
+			err = errors.New("a stalled upload was published")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil && err.Error() == "a stalled upload was published" {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a stalled upload was not cut")
+	}
+	if entries, _ := f.repo.List(context.Background()); len(entries) != 3 {
+		t.Fatalf("after a stalled upload the repository lists %d targets, want 3", len(entries))
+	}
 }

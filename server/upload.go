@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/ferry-updates/ferry/repo"
 )
@@ -37,7 +38,8 @@ func (a *admin) upload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "other uploads are in progress")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxUpload)
+	r.Body = &stallBody{ReadCloser: http.MaxBytesReader(w, r.Body, a.cfg.MaxUpload),
+		rc: http.NewResponseController(w), stall: a.cfg.ReadStall}
 	res, err := a.receive(r, app)
 	if err != nil {
 		if statusOf(err) == http.StatusRequestEntityTooLarge {
@@ -161,4 +163,22 @@ func saveFile(name string, r io.Reader, limit int64) (int64, error) {
 		return n, fmt.Errorf("%w: files larger than the role's new targets", errTooLarge)
 	}
 	return n, nil
+}
+
+// stallBody extends the connection's read deadline as long as the body
+// keeps arriving: an upload may take longer than the server's ReadTimeout,
+// but never stalls for more than stall (a slowloris upload is cut).
+type stallBody struct {
+	io.ReadCloser
+	rc       *http.ResponseController
+	stall    time.Duration
+	extended time.Time
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(b.extended) > b.stall/8 {
+		_ = b.rc.SetReadDeadline(now.Add(b.stall))
+		b.extended = now
+	}
+	return b.ReadCloser.Read(p)
 }

@@ -157,7 +157,7 @@ application key.`,
 				return err
 			}
 			if rf.server != "" {
-				return e.publishRemote(cmd.Context(), rf, kf.pass, kf.appKeys[0], rel, args)
+				return e.publishRemote(cmd.Context(), rf, kf.pass, kf.appKeys, rel, args)
 			}
 			r, err := e.openRepo(cmd.Context(), dir, kf)
 			if err != nil {

@@ -40,8 +40,8 @@ func (rf *remoteFlags) check(localRepo string, kf keyFlags) error {
 		return errors.New("--token-file and --ca go with --server")
 	case rf.server != "" && rf.tokenFile == "":
 		return withHint(errors.New("--server needs --token-file"), "create a token on the server with: ferry token create --repo REPO --app APP")
-	case rf.server != "" && len(kf.appKeys) != 1:
-		return errors.New("--server needs one --app-key: the application's role is signed on this machine")
+	case rf.server != "" && len(kf.appKeys) == 0:
+		return errors.New("--server needs --app-key: the application's role is signed on this machine")
 	case rf.server != "" && (kf.offline != "" || kf.appThreshold != 0):
 		return errors.New("--offline-keys and --app-threshold go with --repo: a remote publish signs with --app-key alone")
 	}
@@ -50,20 +50,26 @@ func (rf *remoteFlags) check(localRepo string, kf keyFlags) error {
 
 // publishRemote signs the next version of the application's role with its
 // key and uploads it with the files.
-func (e *env) publishRemote(ctx context.Context, rf remoteFlags, pass passphraseSource, appKey string, rel repo.Release, files []string) error {
+// Every --app-key signs (an application whose threshold is k needs k).
+func (e *env) publishRemote(ctx context.Context, rf remoteFlags, pass passphraseSource, appKeys []string, rel repo.Release, files []string) error {
 	c, err := e.adminClient(rf)
 	if err != nil {
 		return err
 	}
-	s, err := keys.Open(ctx, appKey, func(string) ([]byte, error) { return e.passphrase(pass, false) })
-	if err != nil {
-		return fmt.Errorf("open application key: %w", err)
+	passFn := e.passphraseFunc(pass)
+	var signers []keys.Signer
+	for _, ref := range appKeys {
+		s, err := keys.Open(ctx, ref, passFn)
+		if err != nil {
+			return fmt.Errorf("open application key: %w", err)
+		}
+		signers = append(signers, s)
 	}
 	cur, err := c.AppRole(ctx, rel.App)
 	if err != nil {
 		return err
 	}
-	signed, err := repo.SignRelease(ctx, s, cur, repo.Batch{Release: rel, Files: files}, repo.SignOptions{})
+	signed, err := repo.SignRelease(ctx, signers, cur, repo.Batch{Release: rel, Files: files}, repo.SignOptions{})
 	if err != nil {
 		return err
 	}
