@@ -71,8 +71,8 @@ type AdminConfig struct {
 	// ReadStall is the longest an upload may send nothing; as long as it
 	// progresses it may outlast the server's ReadTimeout. 0: DefaultReadTimeout.
 	ReadStall time.Duration
-	TokenRate Rate  // per token; zero: DefaultTokenRate
-	IPRate    Rate  // per client address; zero: DefaultIPRate
+	TokenRate Rate // per token; zero: DefaultTokenRate
+	IPRate    Rate // per client address; zero: DefaultIPRate
 
 	Logger *slog.Logger     // publish decisions; nil: slog.Default()
 	Now    func() time.Time // rate limits' clock; nil: time.Now
