@@ -58,6 +58,14 @@ func (l *lockedBuffer) String() string {
 
 func newAdminFixture(t *testing.T, tweak func(*AdminConfig)) *adminFixture {
 	t.Helper()
+	f := adminRepo(t, tweak)
+	f.srv = startRun(t, f.handler(t), Config{Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), ReadTimeout: f.cfg.ReadStall})
+	return f
+}
+
+// adminRepo is the fixture without its server.
+func adminRepo(t testing.TB, tweak func(*AdminConfig)) *adminFixture {
+	t.Helper()
 	ctx := context.Background()
 	f := &adminFixture{dir: filepath.Join(t.TempDir(), "repo"), logs: &lockedBuffer{}}
 	if err := repo.Init(ctx, f.dir, repo.InitOptions{Passphrase: []byte(adminPass), InsecureScryptWorkFactor: 8}); err != nil {
@@ -94,6 +102,12 @@ func newAdminFixture(t *testing.T, tweak func(*AdminConfig)) *adminFixture {
 	if tweak != nil {
 		tweak(&f.cfg)
 	}
+	return f
+}
+
+// handler is the admin API under /api/v1/ and the repository, as ferry
+// serve mounts them.
+func (f *adminFixture) handler(t testing.TB) http.Handler {
 	admin, err := Admin(f.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -105,11 +119,10 @@ func newAdminFixture(t *testing.T, tweak func(*AdminConfig)) *adminFixture {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", admin)
 	mux.Handle("/", public)
-	f.srv = startRun(t, mux, Config{Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), ReadTimeout: f.cfg.ReadStall})
-	return f
+	return mux
 }
 
-func (f *adminFixture) client(t *testing.T, token string) *AdminClient {
+func (f *adminFixture) client(t testing.TB, token string) *AdminClient {
 	t.Helper()
 	c, err := NewAdminClient(f.srv.url, token, f.srv.pool)
 	if err != nil {
@@ -119,7 +132,7 @@ func (f *adminFixture) client(t *testing.T, token string) *AdminClient {
 }
 
 // signed is hello's next role with one new version, signed with hello's key.
-func (f *adminFixture) signed(t *testing.T, version, content string) *repo.Signed {
+func (f *adminFixture) signed(t testing.TB, version, content string) *repo.Signed {
 	t.Helper()
 	ctx := context.Background()
 	cur, err := f.client(t, f.hello).AppRole(ctx, "hello")
