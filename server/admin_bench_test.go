@@ -19,7 +19,10 @@ import (
 // upload it over HTTPS on 127.0.0.1, and the server's checks, target and
 // metadata writes (fsynced) and snapshot and timestamp signatures.
 func BenchmarkRemotePublish(b *testing.B) {
-	f := adminRepo(b, func(c *AdminConfig) { c.TokenRate = Rate{Burst: 1 << 20, Every: time.Millisecond}; c.IPRate = c.TokenRate })
+	f := adminRepo(b, func(c *AdminConfig) {
+		c.TokenRate = Rate{Burst: 1 << 20, Every: time.Millisecond}
+		c.IPRate = c.TokenRate
+	})
 	ts := httptest.NewUnstartedServer(f.handler(b))
 	ts.EnableHTTP2 = true
 	ts.StartTLS()
