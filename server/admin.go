@@ -43,10 +43,11 @@ const (
 	DefaultUploads   = 2
 )
 
-// Default rates: a pipeline publishes 10 releases at once, then one every
-// 6 s; one client address sends 60 requests at once, then one a second.
+// Default rates: a token sends 30 requests at once (a release for 15
+// platforms: each publish is a GET of the role and a POST), then one every
+// 2 s; one client address sends 60 requests at once, then one a second.
 var (
-	DefaultTokenRate = Rate{Burst: 10, Every: 6 * time.Second}
+	DefaultTokenRate = Rate{Burst: 30, Every: 2 * time.Second}
 	DefaultIPRate    = Rate{Burst: 60, Every: time.Second}
 )
 
