@@ -150,7 +150,7 @@ func (r *Repo) checkUpload(st *state, app string, raw []byte) (*Upload, error) {
 		return nil, fmt.Errorf("%w: parse role %s: %v", ErrRefused, app, err)
 	}
 	if err := verify(st.targets, app, md); err != nil {
-		return nil, fmt.Errorf("%w: role %s is not signed as its delegation requires (%d of key IDs %s): %v",
+		return nil, fmt.Errorf("%w: role %s is not signed by %d of its delegated keys (%s): %v",
 			ErrRefused, app, d.Threshold, strings.Join(d.KeyIDs, ", "), err)
 	}
 	if !md.Signed.Expires.After(r.now()) {

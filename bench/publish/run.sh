@@ -11,10 +11,10 @@ go build -o "$work/ferry" ./cmd/ferry
 cd "$work"
 export FERRY_PASSPHRASE=bench-passphrase
 plat=$(go env GOOS)/$(go env GOARCH)
-./ferry init repo >/dev/null 2>&1
+./ferry init repo --offline-keys offline >/dev/null 2>&1
+./ferry key generate --out hello.key >/dev/null 2>&1
 printf 'v0' > f
-./ferry release publish --repo repo --app hello --version 0.0.1 --platform "$plat" f >/dev/null
-cp repo/keys/apps/hello.age hello.age
+./ferry release publish --repo repo --offline-keys offline --app-key hello.key --app hello --version 0.0.1 --platform "$plat" f >/dev/null
 ./ferry token create --repo repo --app hello | tail -n 1 > hello.token
 ./ferry serve --repo repo --addr 127.0.0.1:0 --self-signed ca.pem --addr-file url.txt >/dev/null 2>serve.log &
 srv=$!
@@ -26,13 +26,13 @@ i=1
 while [ $i -le $((reps + 1)) ]; do
 	printf 'remote %d' $i > f
 	t=$(date +%s%N)
-	./ferry release publish --server "$url" --ca ca.pem --token-file hello.token --app-key hello.age \
+	./ferry release publish --server "$url" --ca ca.pem --token-file hello.token --app-key hello.key \
 		--app hello --version 1.0.$i --platform "$plat" f >/dev/null
 	# The first upload also decrypts the server's snapshot and timestamp keys (once per serve process).
 	[ $i -gt 1 ] && remote="$remote $(ms $t)"
 	printf 'local %d' $i > f
 	t=$(date +%s%N)
-	./ferry release publish --repo repo --app hello --version 2.0.$i --platform "$plat" f >/dev/null
+	./ferry release publish --repo repo --app-key hello.key --app hello --version 2.0.$i --platform "$plat" f >/dev/null
 	[ $i -gt 1 ] && local_="$local_ $(ms $t)"
 	i=$((i + 1))
 done

@@ -55,6 +55,7 @@ var docRuns = []struct {
 	{"README.md", []string{"Quickstart"}, "linux/amd64"},
 	{"docs/keys.md", keysDocSections, "linux/amd64"},
 	{"docs/signers.md", []string{"A key of your own"}, ""},
+	{"docs/publishing.md", []string{"Remote publishing from CI", "Static hosting and CDNs"}, "linux/amd64"},
 }
 
 // keysDocSections are the sections of docs/keys.md with commands.

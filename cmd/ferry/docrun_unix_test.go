@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -227,9 +228,7 @@ func docWait() int {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", os.Args[1], time.Second)
-		if err == nil {
-			c.Close()
+		if answers(os.Args[1]) {
 			return 0
 		}
 		if syscall.Kill(pid, 0) != nil {
@@ -240,4 +239,24 @@ func docWait() int {
 	}
 	fmt.Fprintf(os.Stderr, "%s: %s did not accept connections within a minute\n", docWaitCmd, os.Args[1])
 	return 1
+}
+
+// answers reports whether the server at addr is serving: the kernel accepts
+// connections as soon as the port listens, before the server is ready
+// (ferry serve writes its --self-signed CA file after listening), so a
+// plain HTTP request must get some answer back (an HTTPS server answers
+// 400 to it, and only once it serves).
+func answers(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+		return false
+	}
+	var b [1]byte
+	n, _ := c.Read(b[:])
+	return n == 1
 }

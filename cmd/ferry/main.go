@@ -108,7 +108,7 @@ const rootExamples = `  # See the whole loop on this machine (temporary director
   # CI: publish through the server's admin API with the application's key only
   ferry token create --repo ./repo --app hello | tail -n 1 > hello.token     # on the server
   ferry release publish --server https://127.0.0.1:8443/ --ca ./ca.pem --token-file hello.token \
-      --app-key ./hello.age --app hello --version 1.1.0 --platform linux/amd64 ./hello
+      --app-key ./hello.key --app hello --version 1.1.0 --platform linux/amd64 ./hello
 
   # Operator: serve it over HTTPS with a generated CA
   ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem

@@ -150,7 +150,7 @@ application key.`,
   ferry release publish --repo ./repo --offline-keys ./offline-keys --app-key a.key --app-key b.key --app-threshold 2 \
       --app tool --version 1.0.0 --platform darwin/arm64 --kind tar.gz ./tool.tar.gz
   ferry release publish --server https://updates.example.com/ --token-file ./hello.token \
-      --app-key ./hello.age --app hello --version 1.4.2 --platform linux/amd64 ./hello`,
+      --app-key ./hello.key --app hello --version 1.4.2 --platform linux/amd64 ./hello`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := rf.check(dir, kf); err != nil {
