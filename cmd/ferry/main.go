@@ -4,7 +4,8 @@
 // reads passphrases and trust anchors, calls repo, server, client or trust,
 // and prints one plain line per result. Errors go to stderr as
 // "ferry: error: ..." (with "ferry: hint: ..." where one helps) and make the
-// process exit with status 1. Progress bars are drawn only on a terminal.
+// process exit with status 1; a command stopped by SIGINT or SIGTERM exits
+// with status 130. Progress bars are drawn only on a terminal.
 //
 // Run "ferry --help" or "ferry demo" to start.
 package main
@@ -55,7 +56,7 @@ func (e *env) run(ctx context.Context, args []string) int {
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
@@ -63,12 +64,24 @@ func (e *env) run(ctx context.Context, args []string) int {
 	if errors.As(err, &status) {
 		return int(status)
 	}
+	if interrupted(ctx, err) {
+		if cmd.Name() == "update" || cmd.Name() == "download" {
+			fmt.Fprintln(e.stderr, "ferry: interrupted; run again to resume")
+		} else {
+			fmt.Fprintln(e.stderr, "ferry: interrupted")
+		}
+		return exitInterrupted
+	}
 	// One line per message: joined errors (one per mirror, say) are
 	// separated by "; " rather than newlines.
 	fmt.Fprintf(e.stderr, "ferry: error: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+	hint := explain(err)
 	var h *hintError
 	if errors.As(err, &h) {
-		fmt.Fprintf(e.stderr, "ferry: hint: %s\n", h.hint)
+		hint = h.hint
+	}
+	if hint != "" {
+		fmt.Fprintf(e.stderr, "ferry: hint: %s\n", hint)
 	}
 	return 1
 }

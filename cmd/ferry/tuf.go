@@ -91,7 +91,7 @@ success, 1 on any failure.`,
 // tufInit verifies that rootFile is a root signed by its own threshold of
 // its own keys and stores it as metadata-dir/root.json.
 func (e *env) tufInit(fl tufFlags, rootFile string) error {
-	data, err := os.ReadFile(rootFile)
+	data, err := checkRootFile(rootFile)
 	if err != nil {
 		return err
 	}

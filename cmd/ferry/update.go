@@ -1,14 +1,12 @@
 package main
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -57,7 +55,10 @@ FERRY_PATH in their environment.
 Exit status: 0 updated or up to date; 1 an error, said on stderr ("ferry: error: ROLLBACK FAILED
 ..." means the previous version could not be restored: the state records it and the next run
 retries the rollback before anything else); 2 the new version failed its health check and the
-previous one is running again.`,
+previous one is running again; 130 interrupted (SIGINT or SIGTERM): a download resumes where it
+stopped when the command runs again.
+
+` + stateDirHelp,
 		Example: `  # Download and verify only
   ferry update --repo https://updates.example.com/ --root ./root.json --app hello --current 1.4.1 --out ./bin
   ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
@@ -88,7 +89,7 @@ previous one is running again.`,
 	f.StringVar(&fl.app, "app", "", "application name (required)")
 	f.StringVar(&fl.current, "current", "", "installed version (default: none installed, or with --install the recorded one)")
 	f.StringVar(&fl.out, "out", "", "directory to put the verified file in (without --install)")
-	f.StringVar(&fl.stateDir, "state-dir", "", "private directory for trusted metadata, partial downloads and binary install state (default: user cache dir)")
+	f.StringVar(&fl.stateDir, "state-dir", "", "private directory for trusted metadata, partial downloads and binary install state (default: the user's state directory, see --help)")
 	f.StringVar(&fl.platform, "platform", "", "os/arch to look for (default: this machine's)")
 	f.BoolVar(&fl.insecureH, "insecure-allow-http-loopback", false, "INSECURE: allow plain http:// to a loopback address (tests only)")
 	fl.inst.register(f)
@@ -158,9 +159,13 @@ func (e *env) clientConfig(fl updateFlags) (client.Config, error) {
 			return client.Config{}, withHint(fmt.Errorf("--current: %w", err), "give the installed version exactly as it was published, e.g. --current 1.4.2")
 		}
 	}
+	root, err := checkRootFile(fl.root)
+	if err != nil {
+		return client.Config{}, err
+	}
 	cfg := client.Config{
 		URLs:                      append([]string{fl.repoURL}, fl.mirrors...),
-		TrustedRootFile:           fl.root,
+		TrustedRoot:               root,
 		StateDir:                  fl.stateDir,
 		App:                       fl.app,
 		Platform:                  fl.platform,
@@ -168,18 +173,11 @@ func (e *env) clientConfig(fl updateFlags) (client.Config, error) {
 		InsecureAllowHTTPLoopback: fl.insecureH,
 	}
 	if cfg.StateDir == "" {
-		d, err := os.UserCacheDir()
+		d, err := e.defaultStateDir(fl.app, root)
 		if err != nil {
-			return cfg, withHint(fmt.Errorf("no state directory: %w", err), "pass --state-dir DIR")
+			return cfg, err
 		}
-		// One state directory per application and trusted root, so that two
-		// repositories serving the same application name never share trust.
-		root, err := os.ReadFile(fl.root)
-		if err != nil {
-			return cfg, fmt.Errorf("trusted root: %w", err)
-		}
-		sum := sha256.Sum256(root)
-		cfg.StateDir = filepath.Join(d, "ferry", fmt.Sprintf("%s-%x", fl.app, sum[:6]))
+		cfg.StateDir = d
 	}
 	if fl.ca != "" {
 		pool, err := loadCA(fl.ca)
