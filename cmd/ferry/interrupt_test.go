@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferry-updates/ferry/server"
 )
@@ -68,7 +69,7 @@ func TestInterruptedDownload(t *testing.T) {
 	}
 	bg := context.Background()
 	art := filepath.Join(dir, "hello")
-	if err := os.WriteFile(art, bytes.Repeat([]byte("hello 1.1.0\n"), 1<<14), 0o755); err != nil {
+	if err := os.WriteFile(art, bytes.Repeat([]byte("hello 1.1.0\n"), 50_000), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	platform := runtime.GOOS + "/" + runtime.GOARCH
@@ -95,7 +96,7 @@ func TestInterruptedDownload(t *testing.T) {
 		}
 		mu.Unlock()
 		if target && s {
-			w = &stallWriter{ResponseWriter: w, n: 50_000, ctx: r.Context(), stalled: stalled}
+			w = &stallWriter{ResponseWriter: w, n: 300_000, ctx: r.Context(), stalled: stalled}
 		}
 		h.ServeHTTP(w, r)
 	}))
@@ -108,23 +109,26 @@ func TestInterruptedDownload(t *testing.T) {
 
 	args := []string{"update", "--repo", srv.URL + "/", "--root", filepath.Join(repoDir, "root.json"), "--ca", caFile,
 		"--app", "hello", "--current", "1.0.0", "--out", filepath.Join(dir, "bin"), "--state-dir", filepath.Join(dir, "state")}
-	// Ctrl-C as soon as the server has sent part of the file. The client
-	// writes what it received when it stops; if nothing had arrived yet,
-	// try again, so that the second run has something to resume.
-	for try := 0; partialSize(filepath.Join(dir, "state")) == 0; try++ {
-		if try == 20 {
-			t.Fatal("no partial download after 20 interrupted runs")
+	// Ctrl-C once the client has written part of the file: the server
+	// stalls after 300,000 of its 600,000 bytes, and the client writes in
+	// chunks of 256 KiB (fetch's buffer), so the first chunk shows on disk.
+	ctx, cancel := context.WithCancel(bg)
+	go func() {
+		<-stalled
+		deadline := time.Now().Add(time.Minute)
+		for partialSize(filepath.Join(dir, "state")) == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
 		}
-		ctx, cancel := context.WithCancel(bg)
-		go func() { <-stalled; cancel() }()
-		code := run(ctx, args...)
 		cancel()
-		if code != 130 {
-			t.Fatalf("interrupted update exited %d, want 130\n%s", code, stderr.String())
-		}
-		if got := stderr.String(); got != "ferry: interrupted; run again to resume\n" {
-			t.Errorf("stderr after interrupt:\n%s", got)
-		}
+	}()
+	if code := run(ctx, args...); code != 130 {
+		t.Fatalf("interrupted update exited %d, want 130\n%s", code, stderr.String())
+	}
+	if got := stderr.String(); got != "ferry: interrupted; run again to resume\n" {
+		t.Errorf("stderr after interrupt:\n%s", got)
+	}
+	if partialSize(filepath.Join(dir, "state")) == 0 {
+		t.Fatal("no partial download left to resume")
 	}
 	mu.Lock()
 	stall = false
