@@ -12,6 +12,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/keys"
 )
 
 // initRepo is Init with an injected clock.
@@ -152,11 +153,11 @@ func (r *Repo) genesis(ctx context.Context, opts InitOptions) (*state, []signatu
 		rootSigners = append(rootSigners, k.signer)
 	}
 	for _, role := range []string{metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP} {
-		k, err := r.keys.generate(ctx, filepath.Join(r.keyDir(role), keyName(role)), r.settings.KeyWorkFactor)
+		k, err := r.roleKeyAtGenesis(ctx, role, opts.OnlineSigners[role])
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := root.Signed.AddKey(k.tuf, role); err != nil {
+		if err := root.Signed.AddKey(k, role); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -173,6 +174,23 @@ func (r *Repo) genesis(ctx context.Context, opts InitOptions) (*state, []signatu
 	st.snapshot.Signed.Version = 0
 	st.timestamp.Signed.Version = 0
 	return st, rootSigners, nil
+}
+
+// roleKeyAtGenesis returns the public key of a top-level role for the
+// first root: ext's (an online key held elsewhere, which then signs the
+// role) when given, else a newly generated key file's.
+func (r *Repo) roleKeyAtGenesis(ctx context.Context, role string, ext keys.Signer) (*metadata.Key, error) {
+	if ext != nil {
+		if err := r.keys.add(ext); err != nil {
+			return nil, err
+		}
+		return ext.Key(), nil
+	}
+	k, err := r.keys.generate(ctx, filepath.Join(r.keyDir(role), keyName(role)), r.settings.KeyWorkFactor)
+	if err != nil {
+		return nil, err
+	}
+	return k.tuf, nil
 }
 
 // keyDir is the directory where a new key of role is created: REPO/keys

@@ -101,6 +101,14 @@ type InitOptions struct {
 	// and it is published (PublishRoot).
 	RootPublic []*metadata.Key
 
+	// OnlineSigners, if set, hold the online keys elsewhere: "snapshot"
+	// and/or "timestamp" mapped to a signer (a KMS key, a PKCS#11 token;
+	// see keys.Open). Init lists their public keys in root and generates
+	// no key file for those roles, so the repository's disk holds no
+	// private key of them; whoever signs those roles later (ferry serve
+	// --online-key) passes the same signers in Options.Signers.
+	OnlineSigners map[string]keys.Signer
+
 	// InsecureScryptWorkFactor overrides the scrypt work factor (log2 N)
 	// of every key this repository creates, now and on later publishes.
 	// 0 means keys.DefaultWorkFactor. Lower values make the passphrase
@@ -171,6 +179,11 @@ func (o InitOptions) validate() error {
 	for _, d := range []time.Duration{o.Expiries.Root, o.Expiries.Targets, o.Expiries.Snapshot, o.Expiries.Timestamp} {
 		if d < time.Minute {
 			return fmt.Errorf("expiry %v: want at least 1m", d)
+		}
+	}
+	for role, s := range o.OnlineSigners {
+		if !isOnline(role) || s == nil {
+			return fmt.Errorf("online signer for %q: want a signer for snapshot or timestamp", role)
 		}
 	}
 	if w := o.InsecureScryptWorkFactor; w < 1 || w > 30 {

@@ -1,0 +1,68 @@
+//go:build pkcs11
+
+package e2e_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/ferry-updates/ferry/internal/softhsm"
+	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/keys/pkcs11"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	softhsm.Cleanup()
+	os.Exit(code)
+}
+
+// hsmKey creates an ECDSA P-256 key pair labelled object in the SoftHSM2
+// test token, or skips when SoftHSM2 is not installed.
+func hsmKey(t *testing.T, object string) keys.Signer {
+	t.Helper()
+	softhsm.Token(t)
+	if _, err := pkcs11.Generate(bg, softhsm.URI(object)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := keys.Open(bg, softhsm.URI(object), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestReleaseSignedInHSMInstalled: an application whose key is in a
+// PKCS#11 token (SoftHSM2) publishes two releases; a client over HTTPS
+// verifies the ECDSA signatures and installs the newest, and a flipped bit
+// in the token's signature makes the client refuse it.
+func TestReleaseSignedInHSMInstalled(t *testing.T) {
+	k := hsmKey(t, "e2e-app")
+	s := newSite(t, nil)
+	s.publish("hsmapp", "1.0.0", k)
+	s.delegatedTo("hsmapp", k)
+	s.install("hsmapp", "1.0.0")
+	s.publish("hsmapp", "1.1.0", k)
+	s.install("hsmapp", "1.1.0")
+	s.spoilAppSignature("hsmapp")
+}
+
+// TestReleasesSignedInHSMAndKMSInstalled: one repository, one application
+// signed in the PKCS#11 token and another in the KMS, its snapshot key in
+// the token and its timestamp key in the KMS; clients install both.
+func TestReleasesSignedInHSMAndKMSInstalled(t *testing.T) {
+	kmsApp := kmsKey(t)
+	online := map[string]keys.Signer{"snapshot": hsmKey(t, "e2e-snapshot"), "timestamp": kmsKey(t)}
+	s := newSite(t, online)
+	s.noOnlineKeyFiles()
+	hsmApp := hsmKey(t, "e2e-both-app")
+	s.publish("hsmapp", "2.0.0", hsmApp, online["snapshot"], online["timestamp"])
+	s.publish("kmsapp", "3.0.0", kmsApp, online["snapshot"], online["timestamp"])
+	s.delegatedTo("hsmapp", hsmApp)
+	s.delegatedTo("kmsapp", kmsApp)
+	s.refreshOnline(online["snapshot"], online["timestamp"])
+	s.install("hsmapp", "2.0.0")
+	s.install("kmsapp", "3.0.0")
+	s.spoilAppSignature("kmsapp")
+	s.noOnlineKeyFiles()
+}
