@@ -17,8 +17,9 @@ import (
 const defaultTimeout = 30 * time.Second
 
 // Health says how to decide that a new version works. Either Cmd (run
-// without a shell; it must exit 0) or URL (it must answer 2xx to a GET), or
-// both. Each attempt has Timeout (default 30 s); a failed attempt is retried
+// without a shell; it must exit 0) or URL (it must answer 2xx to a GET,
+// asked directly: proxy settings from the environment are ignored and a
+// redirect off the URL's scheme and host:port is a failure), or both. Each attempt has Timeout (default 30 s); a failed attempt is retried
 // Retries times (a negative value counts as 0), Interval apart (default
 // 1 s). A hang counts as a failure.
 //
@@ -111,7 +112,7 @@ func probe(ctx context.Context, url string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := probeClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", url, err)
 	}
@@ -119,6 +120,31 @@ func probe(ctx context.Context, url string, timeout time.Duration) error {
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("GET %s: status %s", url, resp.Status)
+	}
+	return nil
+}
+
+// probeClient asks the probed server itself: never through a proxy from
+// the environment (which could answer for a broken release), and never
+// following a redirect off the probed scheme and host:port.
+var probeClient = &http.Client{
+	Transport:     probeTransport(),
+	CheckRedirect: sameOrigin,
+}
+
+func probeTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	return t
+}
+
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if !strings.EqualFold(req.URL.Scheme, first.Scheme) || !strings.EqualFold(req.URL.Host, first.Host) {
+		return fmt.Errorf("redirect to %s leaves %s://%s", req.URL.Redacted(), first.Scheme, first.Host)
 	}
 	return nil
 }

@@ -5,9 +5,15 @@ package install
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -119,5 +125,70 @@ func TestHostilePathsNotInterpreted_R37(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// A --health-url probe asks the new version itself: a proxy from the
+// environment that answers 200 for anything must not make a broken
+// release pass (R44). Go reads the proxy environment once per process, so
+// the probe runs in a child process with HTTP_PROXY and HTTPS_PROXY set.
+func TestHealthURLIgnoresProxy_R44(t *testing.T) {
+	if url := os.Getenv("FERRY_TEST_PROBE_URL"); url != "" {
+		h := &Health{URL: url, Timeout: 5 * time.Second}
+		if err := h.check(context.Background(), nil); err != nil {
+			fmt.Println("probe failed:", err)
+		} else {
+			fmt.Println("probe passed")
+		}
+		return
+	}
+	var hits atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "ok from the proxy")
+	}))
+	defer proxy.Close()
+	// The release is broken: nothing answers at its address (.invalid never
+	// resolves), only the proxy would.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHealthURLIgnoresProxy_R44$", "-test.v")
+	cmd.Env = append(os.Environ(), "FERRY_TEST_PROBE_URL=http://broken-release.invalid/health",
+		"HTTP_PROXY="+proxy.URL, "HTTPS_PROXY="+proxy.URL, "http_proxy="+proxy.URL, "https_proxy="+proxy.URL,
+		"NO_PROXY=", "no_proxy=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "probe failed:") || hits.Load() != 0 {
+		t.Fatalf("probe through a proxy: %d proxy hits, child said:\n%s", hits.Load(), out)
+	}
+}
+
+// A probe that is redirected to another host fails, whatever that host
+// answers; a redirect on the same host is followed (R44).
+func TestHealthURLRedirectOffHost_R44(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "healthy, says someone else")
+	}))
+	defer other.Close()
+	probed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/health", http.StatusFound)
+		case "/here":
+			http.Redirect(w, r, "/health", http.StatusFound)
+		case "/health":
+			io.WriteString(w, "ok")
+		default:
+			http.Error(w, "broken", http.StatusInternalServerError)
+		}
+	}))
+	defer probed.Close()
+	ctx := context.Background()
+	if err := (&Health{URL: probed.URL + "/away", Timeout: 5 * time.Second}).check(ctx, nil); err == nil ||
+		!strings.Contains(err.Error(), "leaves") {
+		t.Fatalf("redirect to another host: %v, want a failure", err)
+	}
+	if err := (&Health{URL: probed.URL + "/here", Timeout: 5 * time.Second}).check(ctx, nil); err != nil {
+		t.Fatalf("redirect on the same host: %v", err)
 	}
 }
