@@ -112,6 +112,11 @@ func New(cfg Config) (*Client, error) {
 	if err := prepareState(cfg.StateDir); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	unlock, err := lockState(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	defer unlock()
 	f, err := fetch.New(fetch.Options{
 		RootCAs:                   cfg.RootCAs,
 		HTTPClient:                cfg.HTTPClient,
@@ -221,6 +226,11 @@ func (c *Client) trust() (*trust.Client, error) {
 // App, or no release of it for Platform, is an error wrapping a
 // *NotPublishedError (ErrUnknownApp or ErrUnknownPlatform).
 func (c *Client) Check(ctx context.Context) (*Release, error) {
+	unlock, err := c.lock()
+	if err != nil {
+		return nil, fmt.Errorf("check %s: %w", c.cfg.App, err)
+	}
+	defer unlock()
 	p := c.policy()
 	s, err := c.selection(ctx, p)
 	if err != nil {

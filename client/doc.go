@@ -80,8 +80,13 @@
 // package repo). The state directory holds metadata/ (trusted metadata, see
 // trust.DirStore), downloads/ (partial and verified downloads) and
 // staging/ (Update's private hand-over to the installer), all 0700;
-// SelfUpdate keeps the installer's state in install/.
+// SelfUpdate keeps the installer's state in install/. New refuses a state
+// directory, or any of these, that is a symlink, belongs to another user
+// or that group or others may write (R70).
 //
-// A Client is not safe for concurrent use; two processes must not share a
-// StateDir at the same time.
+// A Client is not safe for concurrent use. New, Check, Download and Update
+// each hold the lock StateDir/client.lock while they run, so two clients
+// (in one process or two) that share a StateDir never interleave: the
+// second gets an error wrapping ErrBusy that names the directory and the
+// holder's pid.
 package client

@@ -23,6 +23,11 @@ import (
 // after the last element of the path; a "binary" gets mode 0755, an archive
 // 0644. dir is created if missing.
 func (c *Client) Download(ctx context.Context, rel *Release, dir string) (string, error) {
+	unlock, err := c.lock()
+	if err != nil {
+		return "", fmt.Errorf("download: %w", err)
+	}
+	defer unlock()
 	dest, _, err := c.download(ctx, rel, dir, c.policy())
 	return dest, err
 }

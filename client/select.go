@@ -11,6 +11,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/ferry-updates/ferry/internal/sentinel"
 	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/trust"
 )
@@ -124,8 +125,10 @@ func pick(rels []*Release, p policy) *Release {
 
 // ErrRefused is wrapped by Download's error when the release it was given
 // is not one this client may take: not signed, another application or
-// platform, or not newer than the installed version.
-var ErrRefused = errors.New("release refused")
+// platform, or not newer than the installed version. It is
+// fetch.ErrRefused (one value, see internal/sentinel), which also covers
+// a refused URL, redirect or encoding.
+var ErrRefused = sentinel.ErrRefused
 
 // resolve looks path up in trusted metadata and returns the signed release,
 // refusing anything Check would not offer. The caller's Release is never
@@ -151,7 +154,7 @@ func (c *Client) resolve(ctx context.Context, path string, p policy) (*Release, 
 	}
 	if err != nil {
 		c.event("client.release_refused", slog.String("target", path), slog.String("reason", err.Error()))
-		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+		return nil, fmt.Errorf("release %w: %w", ErrRefused, err)
 	}
 	return rel, nil
 }

@@ -99,6 +99,11 @@ func (c *Client) Update(ctx context.Context, inst Installer) (*Outcome, error) {
 	if inst == nil {
 		return nil, errors.New("update: no installer")
 	}
+	unlock, err := c.lock()
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", c.cfg.App, err)
+	}
+	defer unlock()
 	st, err := inst.State(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.cfg.App, err)
@@ -204,7 +209,7 @@ func (c *Client) single(rel *Release, files []*Release) (*Release, error) {
 	case len(bins) == 1:
 		one = bins[0]
 	default:
-		return nil, fmt.Errorf("update %s %s: %w: %d files and none of them is the executable (named %q, or the only binary); install it with an installer of several files", rel.App, rel.Version, ErrRefused, len(files), rel.App)
+		return nil, fmt.Errorf("update %s %s: release %w: %d files and none of them is the executable (named %q, or the only binary); install it with an installer of several files", rel.App, rel.Version, ErrRefused, len(files), rel.App)
 	}
 	for _, f := range files {
 		if f != one {

@@ -4,17 +4,22 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/ferry-updates/ferry/internal/sentinel"
 )
 
 // Conditions callers branch on, with errors.Is.
 var (
-	// ErrNotFound is wrapped by errors for a 404 response.
-	ErrNotFound = errors.New("not found")
-	// ErrRefused: the URL or a redirect breaks the transport policy
-	// (not https, another host, too many redirects).
-	ErrRefused = errors.New("refused")
+	// ErrNotFound is wrapped by errors for a 404 response. It is
+	// trust.ErrNotFound (one value, see internal/sentinel).
+	ErrNotFound = sentinel.ErrNotFound
+	// ErrRefused: the URL, a redirect or the response's encoding breaks
+	// the transport policy (not https, another host, too many redirects,
+	// a compressed body). It is client.ErrRefused.
+	ErrRefused = sentinel.ErrRefused
 	// ErrTooLarge: the body is longer than the limit or the signed length.
-	ErrTooLarge = errors.New("too large")
+	// It is trust.ErrTooLarge.
+	ErrTooLarge = sentinel.ErrTooLarge
 	// ErrTooSlow: fewer bytes than the minimum rate arrived in a window.
 	ErrTooSlow = errors.New("too slow")
 	// ErrTimeout: the overall deadline of a request passed.

@@ -76,7 +76,7 @@ func (e *engine) lock() (func(), error) {
 		if errors.Is(err, faultfs.ErrLocked) {
 			unlock()
 			e.log.Warn("install.busy", "app", e.app, "lock", name, "error", err)
-			return nil, fmt.Errorf("install %s: %w (%v)", e.app, ErrBusy, err)
+			return nil, fmt.Errorf("install %s: %w: another install of this application is running (%v)", e.app, ErrBusy, err)
 		}
 		if err != nil {
 			unlock()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ferry-updates/ferry/internal/faultfs"
+	"github.com/ferry-updates/ferry/internal/sentinel"
 	"github.com/ferry-updates/ferry/release"
 )
 
@@ -58,8 +59,9 @@ type Result struct {
 
 var (
 	// ErrBusy means another process or goroutine is installing the same
-	// application (R50).
-	ErrBusy = errors.New("busy: another install of this application is running")
+	// application (R50). It is client.ErrBusy and repo.ErrBusy (one value,
+	// see internal/sentinel).
+	ErrBusy = sentinel.ErrBusy
 	// ErrVerify means the copied bytes do not match the signed length or
 	// hashes; nothing was installed.
 	ErrVerify = errors.New("artifact does not match its signed length and hashes")

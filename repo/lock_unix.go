@@ -22,7 +22,7 @@ func (r *Repo) lock() (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: another publisher holds %s", ErrBusy, path)
+			return nil, fmt.Errorf("repository is %w: another publisher holds %s", ErrBusy, path)
 		}
 		return nil, fmt.Errorf("lock repository %s: %w", path, err)
 	}

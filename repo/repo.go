@@ -63,6 +63,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/ferry-updates/ferry/internal/sentinel"
 	"github.com/ferry-updates/ferry/keys"
 )
 
@@ -287,8 +288,9 @@ type Entry struct {
 	SHA256 string
 }
 
-// ErrBusy means another publisher holds the repository lock.
-var ErrBusy = errors.New("repository is busy")
+// ErrBusy means another publisher holds the repository lock. It is
+// install.ErrBusy and client.ErrBusy (one value, see internal/sentinel).
+var ErrBusy = sentinel.ErrBusy
 
 // ErrImmutable means a release would change an already published version.
 var ErrImmutable = errors.New("published versions are immutable")

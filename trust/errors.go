@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/ferry-updates/ferry/internal/sentinel"
 )
 
 // ErrNotFound is wrapped by Source errors for a file the mirror does not
-// have, and by Target for a target path that no trusted role lists.
-var ErrNotFound = errors.New("not found")
+// have, and by Target for a target path that no trusted role lists. It is
+// fetch.ErrNotFound (one value, see internal/sentinel).
+var ErrNotFound = sentinel.ErrNotFound
 
 // ErrForbidden is wrapped by Source errors for a file the mirror refuses
 // to serve (HTTP 403). Hosts such as S3 answer 403 for a missing object, so
@@ -27,7 +30,7 @@ var (
 	ErrExpired      = errors.New("expired (potential freeze attack)")
 	ErrMismatch     = errors.New("does not match parent metadata")
 	ErrInvalid      = errors.New("invalid metadata")
-	ErrTooLarge     = errors.New("too large")
+	ErrTooLarge     = sentinel.ErrTooLarge // fetch.ErrTooLarge
 )
 
 // ErrNotRefreshed is returned by Target and TargetsUnder before a

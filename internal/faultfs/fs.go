@@ -8,10 +8,12 @@ import (
 	"os"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/internal/lockfile"
 )
 
-// ErrLocked is returned by Lock when another holder has the lock.
-var ErrLocked = errors.New("locked by another process")
+// ErrLocked is returned by Lock when another holder has the lock (it is
+// lockfile.ErrLocked).
+var ErrLocked = lockfile.ErrLocked
 
 // File is an open file. Reads, writes and Sync follow *os.File semantics.
 type File interface {
@@ -48,8 +50,9 @@ type FS interface {
 	WriteFile(name string, data []byte, perm fs.FileMode) error
 	// Lock takes an exclusive lock named by the file name, creating it if
 	// needed. It does not wait for the holder: if another holder has it, it
-	// fails with an error wrapping ErrLocked (OS on unix first retries for
-	// half a second, see lockFile); Close releases it.
+	// fails with an error wrapping ErrLocked (OS first retries for half a
+	// second and names the holder's pid, see internal/lockfile); Close
+	// releases it.
 	Lock(name string) (io.Closer, error)
 	// OpenTree returns a Tree confined to the existing directory dir.
 	OpenTree(dir string) (Tree, error)
@@ -96,7 +99,7 @@ func (OS) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	return atomicfile.WriteFile(name, data, perm)
 }
 
-func (OS) Lock(name string) (io.Closer, error) { return lockFile(name) }
+func (OS) Lock(name string) (io.Closer, error) { return lockfile.Lock(name) }
 
 func (OS) OpenTree(dir string) (Tree, error) {
 	r, err := os.OpenRoot(dir)
