@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ferry-updates/ferry/internal/sentinel"
 	"github.com/ferry-updates/ferry/release"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -27,8 +28,9 @@ var (
 	ErrNoDelegation = errors.New("application has no delegation")
 	// ErrRefused means an uploaded role does not satisfy its delegation:
 	// signatures below threshold, paths outside the delegation, or a file
-	// that does not match what the role signed.
-	ErrRefused = errors.New("upload refused")
+	// that does not match what the role signed. It is fetch.ErrRefused and
+	// client.ErrRefused (one value, see internal/sentinel).
+	ErrRefused = sentinel.ErrRefused
 	// ErrStaleRole means an uploaded role's version is not above the
 	// published one (another release got there first, or a replay).
 	ErrStaleRole = errors.New("role version is not newer than the published one")
@@ -147,17 +149,17 @@ func (r *Repo) checkUpload(st *state, app string, raw []byte) (*Upload, error) {
 	}
 	md, err := metadata.Targets().FromBytes(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: parse role %s: %v", ErrRefused, app, err)
+		return nil, fmt.Errorf("upload %w: parse role %s: %v", ErrRefused, app, err)
 	}
 	if err := verify(st.targets, app, md); err != nil {
-		return nil, fmt.Errorf("%w: role %s is not signed by %d of its delegated keys (%s): %v",
+		return nil, fmt.Errorf("upload %w: role %s is not signed by %d of its delegated keys (%s): %v",
 			ErrRefused, app, d.Threshold, strings.Join(d.KeyIDs, ", "), err)
 	}
 	if !md.Signed.Expires.After(r.now()) {
-		return nil, fmt.Errorf("%w: role %s expired at %s", ErrRefused, app, md.Signed.Expires.UTC().Format("2006-01-02T15:04:05Z"))
+		return nil, fmt.Errorf("upload %w: role %s expired at %s", ErrRefused, app, md.Signed.Expires.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	if md.Signed.Delegations != nil {
-		return nil, fmt.Errorf("%w: role %s delegates further; an application role may not", ErrRefused, app)
+		return nil, fmt.Errorf("upload %w: role %s delegates further; an application role may not", ErrRefused, app)
 	}
 	var cur int64
 	old := map[string]*metadata.TargetFiles{}
@@ -239,7 +241,7 @@ func sameTarget(a, b *metadata.TargetFiles) error {
 // metadata that says the same, one sha256 hash.
 func uploadedEntry(d *metadata.DelegatedRole, p string, t *metadata.TargetFiles) (Entry, error) {
 	bad := func(why string, args ...any) (Entry, error) {
-		return Entry{}, fmt.Errorf("%w: target %s: %s", ErrRefused, p, fmt.Sprintf(why, args...))
+		return Entry{}, fmt.Errorf("upload %w: target %s: %s", ErrRefused, p, fmt.Sprintf(why, args...))
 	}
 	if ok, err := d.IsDelegatedPath(p); err != nil || !ok {
 		return bad("outside the delegation's paths %s", strings.Join(d.Paths, ", "))
@@ -298,7 +300,7 @@ func matchFiles(ctx context.Context, u *Upload, files []string) ([]sourceFile, e
 		key := fmt.Sprintf("%s-%d", e.SHA256, e.Length)
 		sf, ok := bySum[key]
 		if !ok {
-			return nil, fmt.Errorf("%w: no uploaded file for %s (%d bytes, sha256 %s)", ErrRefused, e.Path, e.Length, e.SHA256)
+			return nil, fmt.Errorf("upload %w: no uploaded file for %s (%d bytes, sha256 %s)", ErrRefused, e.Path, e.Length, e.SHA256)
 		}
 		used[key] = true
 		t := u.role.Signed.Targets[e.Path]
@@ -307,7 +309,7 @@ func matchFiles(ctx context.Context, u *Upload, files []string) ([]sourceFile, e
 	}
 	for key, sf := range bySum {
 		if !used[key] {
-			return nil, fmt.Errorf("%w: uploaded file %s (%d bytes, sha256 %s) is not a new target of the role",
+			return nil, fmt.Errorf("upload %w: uploaded file %s (%d bytes, sha256 %s) is not a new target of the role",
 				ErrRefused, sf.src, sf.entry.Length, sf.entry.SHA256)
 		}
 	}

@@ -133,7 +133,7 @@ func receiveFiles(mr *multipart.Reader, dir string, n int, want int64) ([]string
 		}
 		if len(files) == n {
 			p.Close()
-			return nil, fmt.Errorf("%w: more than the %d files the role adds", repo.ErrRefused, n)
+			return nil, fmt.Errorf("upload %w: more than the %d files the role adds", repo.ErrRefused, n)
 		}
 		name := filepath.Join(dir, strconv.Itoa(len(files)))
 		got, err := saveFile(name, p, left)

@@ -18,6 +18,7 @@ var (
 	// state, installation or repository.
 	ErrBusy = errors.New("busy")
 	// ErrRefused: a policy refused the request (a URL, a redirect, an
-	// encoding, a release that may not be taken).
+	// encoding, a release that may not be taken, an upload that does not
+	// satisfy its delegation).
 	ErrRefused = errors.New("refused")
 )

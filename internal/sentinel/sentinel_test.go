@@ -25,7 +25,7 @@ func TestOneSentinelEach(t *testing.T) {
 		{"not found", sentinel.ErrNotFound, []error{fetch.ErrNotFound, trust.ErrNotFound}},
 		{"too large", sentinel.ErrTooLarge, []error{fetch.ErrTooLarge, trust.ErrTooLarge}},
 		{"busy", sentinel.ErrBusy, []error{install.ErrBusy, repo.ErrBusy, client.ErrBusy}},
-		{"refused", sentinel.ErrRefused, []error{fetch.ErrRefused, client.ErrRefused}},
+		{"refused", sentinel.ErrRefused, []error{fetch.ErrRefused, client.ErrRefused, repo.ErrRefused}},
 	}
 	for _, c := range conds {
 		for _, a := range c.all {
