@@ -188,3 +188,40 @@ func TestSignReleaseRefusesForeignRole(t *testing.T) {
 		t.Fatalf("SignRelease of a changed version = %v, want ErrImmutable", err)
 	}
 }
+
+// TestPublishUploadFailpoints: an upload that fails after any step leaves
+// what is served byte for byte as it was, and the same upload then goes
+// through from a fresh Repo (as after a crash).
+func TestPublishUploadFailpoints(t *testing.T) {
+	for _, step := range []string{"target-files", "app-roles", "snapshot"} {
+		t.Run(step, func(t *testing.T) {
+			r, s, clk := remoteFixture(t)
+			rel := helloRel
+			rel.Version = "1.1.0"
+			sg := signNext(t, r, s, rel, writeFile(t, "hello", "v2"))
+			before := verifyServed(t, r.dir, clk.t)
+			r.failpoint = func(s string) error {
+				if s == step {
+					return errInjected
+				}
+				return nil
+			}
+			_, err := r.PublishUpload(context.Background(), "hello", sg.Role, sg.Files)
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("PublishUpload = %v, want the injected failure at %s", err, step)
+			}
+			assertSameServed(t, before, verifyServed(t, r.dir, clk.t))
+			r2, err := Open(r.dir, []byte(testPassphrase))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r2.now = clk.now
+			if _, err := r2.PublishUpload(context.Background(), "hello", sg.Role, sg.Files); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if after := verifyServed(t, r.dir, clk.t); len(after.targets) != len(before.targets)+1 {
+				t.Fatalf("after retry: %d targets, want %d", len(after.targets), len(before.targets)+1)
+			}
+		})
+	}
+}

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/ferry-updates/ferry/keys"
 	"github.com/ferry-updates/ferry/repo"
 )
@@ -393,9 +395,11 @@ func TestAdminFlood_R55(t *testing.T) {
 	}
 }
 
-// TestAdminUploadRefused: uploads the delegation does not allow are
-// answered with their status and change nothing served.
-func TestAdminUploadRefused(t *testing.T) {
+// TestAdminUploadRefused_R53: uploads the delegation does not allow (the
+// wrong application key, paths outside it, a changed version, files that
+// are not what was signed) are answered with their status over HTTPS and
+// change nothing served.
+func TestAdminUploadRefused_R53(t *testing.T) {
 	f := newAdminFixture(t, nil)
 	ctx := context.Background()
 	c := f.client(t, f.hello)
@@ -415,19 +419,45 @@ func TestAdminUploadRefused(t *testing.T) {
 	before := treeHashes(t, filepath.Join(f.dir, "public"))
 	bad := *good
 	bad.Files = []string{writeTemp(t, "hello 1.1.X")}
+	resigned := func(k keys.Signer, edit func(*metadata.Metadata[metadata.TargetsType])) *repo.Signed {
+		md, err := metadata.Targets().FromBytes(good.Role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(md)
+		md.ClearSignatures()
+		if _, err := md.Sign(keys.TUFSigner(ctx, k)); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := md.ToBytes(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &repo.Signed{Role: raw, Files: good.Files}
+	}
+	v1 := "hello/1.0.0/linux-amd64/hello"
 	for _, tc := range []struct {
 		name string
 		s    *repo.Signed
 		want int
+		msg  string
 	}{
-		{"file differs", &bad, http.StatusUnprocessableEntity},
-		{"no files", &repo.Signed{Role: good.Role}, http.StatusUnprocessableEntity},
-		{"garbage role", &repo.Signed{Role: []byte("{")}, http.StatusUnprocessableEntity},
+		{"wrong app key", resigned(wrong, func(*metadata.Metadata[metadata.TargetsType]) {}), http.StatusUnprocessableEntity, "is not signed by 1 of its delegated keys"},
+		{"path outside the delegation", resigned(f.key, func(md *metadata.Metadata[metadata.TargetsType]) {
+			md.Signed.Targets["other/1.1.0/linux-amd64/other"] = md.Signed.Targets["hello/1.1.0/linux-amd64/hello"]
+			delete(md.Signed.Targets, "hello/1.1.0/linux-amd64/hello")
+		}), http.StatusUnprocessableEntity, "outside the delegation's paths"},
+		{"changed published version", resigned(f.key, func(md *metadata.Metadata[metadata.TargetsType]) {
+			md.Signed.Targets[v1].Length++
+		}), http.StatusConflict, "changes published target " + v1},
+		{"file differs", &bad, http.StatusUnprocessableEntity, "no uploaded file for hello/1.1.0"},
+		{"no files", &repo.Signed{Role: good.Role}, http.StatusUnprocessableEntity, "no uploaded file for hello/1.1.0"},
+		{"garbage role", &repo.Signed{Role: []byte("{")}, http.StatusUnprocessableEntity, "parse role hello"},
 	} {
 		_, err := c.Publish(ctx, "hello", tc.s)
 		var ae *APIError
-		if !errors.As(err, &ae) || ae.Status != tc.want {
-			t.Errorf("%s: %v, want status %d", tc.name, err, tc.want)
+		if !errors.As(err, &ae) || ae.Status != tc.want || !strings.Contains(ae.Message, tc.msg) {
+			t.Errorf("%s: %v, want status %d and %q", tc.name, err, tc.want, tc.msg)
 		}
 	}
 	if d := treeDiff(before, treeHashes(t, filepath.Join(f.dir, "public"))); len(d) > 0 {
