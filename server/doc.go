@@ -25,5 +25,18 @@
 // creates a throw-away CA and server certificate for tests and demos;
 // LoadKeyPair loads a certificate and key from files.
 //
-// The handler returned by Repository is safe for concurrent use.
+// Admin is the admin API, mounted under /api/v1/ next to the repository:
+// release pipelines upload an application role they signed with their own
+// keys, and the files it adds, and the Publisher behind it (a *repo.Repo)
+// checks the role against the application's delegation and signs snapshot
+// and timestamp with the online keys (see admin.go for the endpoints and
+// their answers). Requests are authenticated by publisher tokens scoped to
+// one application, stored hashed in the tokens file (CreateToken,
+// ListTokens, RevokeToken), and limited per client address and per token
+// (token buckets, 429 with Retry-After), in body size (413 before the body
+// is read when its length is declared) and in stall time. AdminClient is
+// the pipeline's side: it fetches the current role and streams an upload.
+//
+// The handlers returned by Repository and Admin, and AdminClient, are safe
+// for concurrent use.
 package server
