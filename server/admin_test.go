@@ -580,3 +580,39 @@ func TestAdminSlowUpload_R54(t *testing.T) {
 		t.Fatalf("after a stalled upload the repository lists %d targets, want 3", len(entries))
 	}
 }
+
+// TestAdminConcurrentUploads: two pipelines sign on top of the same role
+// and upload at once; exactly one is published, the other is told its role
+// is stale (409), and what is served verifies as one of the two.
+func TestAdminConcurrentUploads(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	a := f.signed(t, "1.1.0", "hello 1.1.0")
+	b := f.signed(t, "1.2.0", "hello 1.2.0")
+	c := f.client(t, f.hello)
+	errs := make(chan error, 2)
+	for _, s := range []*repo.Signed{a, b} {
+		go func() {
+			_, err := c.Publish(context.Background(), "hello", s)
+			errs <- err
+		}()
+	}
+	var ok, stale int
+	for range 2 {
+		err := <-errs
+		var ae *APIError
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, &ae) && ae.Status == http.StatusConflict && strings.Contains(ae.Message, "not newer"):
+			stale++
+		default:
+			t.Errorf("concurrent upload: %v", err)
+		}
+	}
+	if ok != 1 || stale != 1 {
+		t.Fatalf("%d published, %d stale; want 1 and 1", ok, stale)
+	}
+	if entries, err := f.repo.List(context.Background()); err != nil || len(entries) != 3 {
+		t.Fatalf("List = %d entries, %v; want 3", len(entries), err)
+	}
+}
