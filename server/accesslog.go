@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// accessLog logs one line per request and, for each write of the
+// accessLog logs one line per request (method, path, status, bytes,
+// duration_ms in milliseconds, remote, proto) and, for each write of the
 // response, extends the connection's write deadline by write, so that the
 // server's WriteTimeout limits a stall rather than a whole download.
 func accessLog(log *slog.Logger, write time.Duration, h http.Handler) http.Handler {
@@ -25,7 +26,7 @@ func accessLog(log *slog.Logger, write time.Duration, h http.Handler) http.Handl
 			slog.String("path", r.URL.Path),
 			slog.Int("status", lw.status),
 			slog.Int64("bytes", lw.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("remote", r.RemoteAddr),
 			slog.String("proto", r.Proto),
 		)

@@ -423,7 +423,7 @@ func TestAccessLog(t *testing.T) {
 			line = l
 		}
 	}
-	for _, want := range []string{`"msg":"request"`, `"method":"GET"`, `"status":200`, `"bytes":27`, `"duration":`, `"remote":"127.0.0.1:`} {
+	for _, want := range []string{`"msg":"request"`, `"method":"GET"`, `"status":200`, `"bytes":27`, `"duration_ms":`, `"remote":"127.0.0.1:`} {
 		if !strings.Contains(line, want) {
 			t.Errorf("access log line %q lacks %s", line, want)
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,7 +85,7 @@ type installer interface {
 
 // installer returns the strategy the flags describe. Binary keeps its
 // state in stateDir/install; Slots keeps it in ROOT/APP.
-func (fl *installFlags) installer(app, stateDir string) installer {
+func (fl *installFlags) installer(app, stateDir string, log *slog.Logger) installer {
 	var health *install.Health
 	if fl.healthCmd != "" || fl.healthURL != "" {
 		health = &install.Health{
@@ -97,47 +97,51 @@ func (fl *installFlags) installer(app, stateDir string) installer {
 	}
 	restart := strings.Fields(fl.restartCmd)
 	if fl.strategy == "slots" {
-		return &install.Slots{Root: fl.root, App: app, Keep: fl.keep, Health: health, Restart: restart}
+		return &install.Slots{Root: fl.root, App: app, Keep: fl.keep, Health: health, Restart: restart, Logger: log}
 	}
 	return &install.Binary{App: app, Target: fl.target, StateDir: filepath.Join(stateDir, "install"),
-		Health: health, Restart: restart}
+		Health: health, Restart: restart, Logger: log}
 }
 
 // updateInstall finishes any interrupted install, then checks, downloads,
 // verifies and installs with the strategy of the flags, and prints one line
 // about the outcome. A rolled back release ends with exit status 2.
-func (e *env) updateInstall(ctx context.Context, c *client.Client, cfg client.Config, fl *installFlags) error {
+func (e *env) updateInstall(ctx context.Context, c *client.Client, cfg client.Config, fl *installFlags, asJSON bool) error {
 	if fl.strategy == "binary" {
 		if fi, err := os.Stat(filepath.Dir(fl.target)); err != nil || !fi.IsDir() {
 			return fmt.Errorf("--target %s: no directory %s to install into", fl.target, filepath.Dir(fl.target))
 		}
 	}
-	inst := fl.installer(cfg.App, cfg.StateDir)
+	inst := fl.installer(cfg.App, cfg.StateDir, e.logger())
 	res, err := inst.Recover(ctx)
 	if err := installError(err); err != nil && !errors.Is(err, install.ErrRolledBack) {
 		return err
 	}
 	if res.RolledBack {
-		fmt.Fprintf(e.stdout, "recovered: an interrupted install was rolled back to %s %s (%s)\n", cfg.App, res.Version, res.Reason)
+		e.result(asJSON, updateResult{App: cfg.App, Status: "recovered", Version: res.Version, Reason: res.Reason},
+			"recovered: an interrupted install was rolled back to %s %s (%s)\n", cfg.App, res.Version, res.Reason)
 	}
 	out, err := c.Update(ctx, inst)
-	printSkipped(e.stdout, cfg.App, out)
+	e.printSkipped(asJSON, cfg.App, out)
 	switch {
 	case errors.Is(err, install.ErrRolledBack) && out != nil && out.Release != nil:
 		r := out.Result
-		fmt.Fprintf(e.stdout, "%s %s %s: rolled back to %s; %s marked bad\n",
-			cfg.App, out.Release.Version, failure(r.Reason), r.Version, out.Release.Version)
+		e.result(asJSON, updateResult{App: cfg.App, Status: "rolled-back", From: out.From, Version: r.Version, Failed: out.Release.Version, Reason: r.Reason},
+			"%s %s %s: rolled back to %s; %s marked bad\n", cfg.App, out.Release.Version, failure(r.Reason), r.Version, out.Release.Version)
 		return exitStatus(2)
 	case err != nil:
 		return installError(notPublishedHint(err))
 	case out.Release == nil && out.From == "":
 		return fmt.Errorf("no release of %s for %s", cfg.App, platformOr(cfg.Platform))
 	case out.Release == nil:
-		fmt.Fprintf(e.stdout, "%s %s is up to date\n", cfg.App, out.From)
+		e.result(asJSON, updateResult{App: cfg.App, Status: "up-to-date", From: out.From, Version: out.From},
+			"%s %s is up to date\n", cfg.App, out.From)
 	case out.Result.Unchanged:
-		fmt.Fprintf(e.stdout, "%s %s is already installed (%s)\n", cfg.App, out.Result.Version, where(fl, out.Result))
+		e.result(asJSON, updateResult{App: cfg.App, Status: "already-installed", From: out.From, Version: out.Result.Version, Path: out.Result.Path},
+			"%s %s is already installed (%s)\n", cfg.App, out.Result.Version, where(fl, out.Result))
 	default:
-		fmt.Fprintf(e.stdout, "updated %s %s → %s (%s)\n", cfg.App, orNone(out.From), out.Result.Version, where(fl, out.Result))
+		e.result(asJSON, updateResult{App: cfg.App, Status: "updated", From: out.From, Version: out.Result.Version, Path: out.Result.Path},
+			"updated %s %s → %s (%s)\n", cfg.App, orNone(out.From), out.Result.Version, where(fl, out.Result))
 	}
 	return nil
 }
@@ -156,13 +160,13 @@ func installError(err error) error {
 	return err
 }
 
-func printSkipped(w io.Writer, app string, out *client.Outcome) {
+func (e *env) printSkipped(asJSON bool, app string, out *client.Outcome) {
 	if out == nil {
 		return
 	}
 	for _, s := range out.Skipped {
-		fmt.Fprintf(w, "%s %s is marked bad on this machine (%s): not retried until a newer release appears\n",
-			app, s.Version, s.Reason)
+		e.result(asJSON, updateResult{App: app, Status: "skipped", Version: s.Version, Reason: s.Reason},
+			"%s %s is marked bad on this machine (%s): not retried until a newer release appears\n", app, s.Version, s.Reason)
 	}
 }
 

@@ -16,18 +16,29 @@ func (e *env) keyCmd() *cobra.Command {
 		Example: "  ferry key generate --out ./alice-root.key\n  ferry key list --repo ./repo\n  ferry key rotate --repo ./repo --role timestamp --out ./rotate.json",
 	}
 	var dir string
+	var asJSON bool
 	list := &cobra.Command{
-		Use:   "list --repo DIR",
+		Use:   "list --repo DIR [--json]",
 		Short: "List roles, their thresholds, key IDs and public keys",
 		Long: `List every role of the repository (root, targets, snapshot, timestamp and one per
 application) with its signature threshold, key IDs, Ed25519 public keys and the encrypted
-private key file. Reads only public metadata: no passphrase needed.`,
-		Example: "  ferry key list --repo ./repo",
+private key file. Reads only public metadata: no passphrase needed.
+
+` + jsonHelp,
+		Example: "  ferry key list --repo ./repo\n  ferry key list --repo ./repo --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ks, err := repo.Keys(dir)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				for _, k := range ks {
+					if err := writeJSONLine(e.stdout, keyJSON{Role: k.Role, Threshold: k.Threshold, KeyID: k.KeyID, PublicKey: k.PublicKey, KeyFile: k.File}); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ROLE\tTHRESHOLD\tKEY ID\tPUBLIC KEY (ed25519)\tKEY FILE")
@@ -38,6 +49,7 @@ private key file. Reads only public metadata: no passphrase needed.`,
 		},
 	}
 	list.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
+	list.Flags().BoolVar(&asJSON, "json", false, "print each key as a JSON object on a line (see docs/json.md)")
 	list.MarkFlagRequired("repo")
 	cmd.AddCommand(list, e.keyGenerateCmd(), e.keyPublicCmd(), e.keyRotateCmd())
 	return cmd

@@ -47,6 +47,8 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// verbose (-v) shows the libraries' structured events on stderr.
+	verbose bool
 }
 
 // run executes one command line and returns the exit status.
@@ -137,17 +139,28 @@ const rootExamples = `  # See the whole loop on this machine (temporary director
 
   # Client: ... and install it over ./bin/hello, rolled back if its health check fails
   ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
-      --app hello --install binary --target ./bin/hello --health-cmd "./bin/hello --version"`
+      --app hello --install binary --target ./bin/hello --health-cmd "./bin/hello --version"
+
+  # Scripts: one JSON object per result; -v shows the library's events on stderr
+  ferry release list --repo ./repo --json
+  ferry update -v --json --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
+      --app hello --current 1.0.0 --out ./bin
+
+  # Version and shell completion
+  ferry version
+  source <(ferry completion bash)`
 
 func (e *env) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "ferry",
 		Short:         "Publish, serve and install signed software updates (TUF)",
 		Example:       rootExamples,
+		Version:       version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "show the structured events of the update libraries (slog) on stderr")
 	root.AddCommand(
 		e.initCmd(),
 		e.keyCmd(),
@@ -160,6 +173,7 @@ func (e *env) rootCmd() *cobra.Command {
 		e.updateCmd(),
 		e.tufCmd(),
 		e.demoCmd(),
+		e.versionCmd(),
 	)
 	requireSubcommand(root)
 	return root

@@ -194,11 +194,14 @@ application key.`,
 
 func (e *env) listCmd() *cobra.Command {
 	var dir string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:     "list --repo DIR",
-		Short:   "List every published target",
-		Example: `  ferry release list --repo ./repo`,
-		Args:    cobra.NoArgs,
+		Use:   "list --repo DIR [--json]",
+		Short: "List every published target",
+		Long:  "List every published target: application, version, platform, kind, length, SHA-256 and path.\n\n" + jsonHelp,
+		Example: `  ferry release list --repo ./repo
+  ferry release list --repo ./repo --json | jq -r 'select(.app == "hello") | .version'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := repo.Open(dir, nil)
 			if err != nil {
@@ -207,6 +210,15 @@ func (e *env) listCmd() *cobra.Command {
 			entries, err := r.List(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				for _, en := range entries {
+					if err := writeJSONLine(e.stdout, releaseJSON{App: en.App, Version: en.Version, Platform: en.Platform,
+						Kind: en.Kind, Length: en.Length, SHA256: en.SHA256, Path: en.Path}); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			if len(entries) == 0 {
 				fmt.Fprintln(e.stdout, "no releases published")
@@ -222,6 +234,7 @@ func (e *env) listCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print each release as a JSON object on a line (see docs/json.md)")
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }

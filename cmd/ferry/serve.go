@@ -27,6 +27,7 @@ type serveFlags struct {
 	addrFile        string
 	tlsCert, tlsKey string
 	selfSigned      string
+	accessLog       string
 	refresh         time.Duration
 	pass            passphraseSource
 	maxUpload       int64
@@ -57,7 +58,8 @@ signed by the application's key, is checked against its delegation; the server s
 timestamp with its online keys (so it needs the passphrase). Uploads are streamed to DIR/.uploads.`,
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
-  ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt`,
+  ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt
+  ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --access-log /var/log/ferry/access.log`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return e.serve(cmd.Context(), fl) },
 	}
@@ -68,6 +70,7 @@ timestamp with its online keys (so it needs the passphrase). Uploads are streame
 	f.StringVar(&fl.tlsCert, "tls-cert", "", "PEM certificate chain file")
 	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM private key file")
 	f.StringVar(&fl.selfSigned, "self-signed", "", "serve with a certificate from ferry's own CA, kept in this file (key: same name, .key)")
+	f.StringVar(&fl.accessLog, "access-log", "", "write the access log (JSON lines, duration_ms) to FILE (appended) or - for stdout (default: stderr)")
 	f.DurationVar(&fl.refresh, "refresh-interval", time.Hour, "how often to re-sign metadata that is due (0: never)")
 	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the online keys' passphrase from this file (enables automatic refresh and remote publishing)")
 	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
@@ -109,7 +112,12 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 		}
 	}
 	fmt.Fprintf(e.stdout, "admin API on %sapi/v1/ (publisher tokens: ferry token create)\n", url)
-	err = runServer(ctx, ln, filepath.Join(fl.dir, "public"), admin, tlsCfg, e.stderr)
+	logw, closeLog, err := e.accessLogWriter(fl.accessLog)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	err = runServer(ctx, ln, filepath.Join(fl.dir, "public"), admin, tlsCfg, logw)
 	if err == nil || errors.Is(err, context.Canceled) {
 		fmt.Fprintln(e.stdout, "server stopped")
 		return nil

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/ferry-updates/ferry/internal/safefile"
 	"github.com/ferry-updates/ferry/server"
 )
 
@@ -39,6 +40,29 @@ func (e *env) saveCA(ca *server.CA, caFile string) error {
 		fmt.Fprintf(e.stderr, "ferry: note: no CA key %s: replacing %s with a new CA (clients need the new file)\n", server.CAKeyFile(caFile), caFile)
 	}
 	return ca.Save(caFile, server.CAKeyFile(caFile))
+}
+
+// accessLogWriter returns where the server's log goes: stderr by default,
+// stdout for "-", or the end of FILE (created 0600, never through a
+// symlink). The function it returns closes the file.
+func (e *env) accessLogWriter(name string) (io.Writer, func(), error) {
+	switch name {
+	case "":
+		return e.stderr, func() {}, nil
+	case "-":
+		return e.stdout, func() {}, nil
+	}
+	f, err := safefile.OpenPartial(name)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekEnd)
+	}
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, nil, fmt.Errorf("--access-log: %w", err)
+	}
+	return f, func() { f.Close() }, nil
 }
 
 // loadTLS loads a certificate chain and key for serving.

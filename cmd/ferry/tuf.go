@@ -140,7 +140,7 @@ func (e *env) tufRefresh(ctx context.Context, fl tufFlags) (*trust.Client, *clie
 		return nil, nil, withHint(fmt.Errorf("no trusted root in %s: %w", fl.metadataDir, err),
 			"run ferry tuf init --metadata-dir "+fl.metadataDir+" ROOT_FILE first")
 	}
-	cfg := trust.Config{Root: root, Store: store}
+	cfg := trust.Config{Root: root, Store: store, Log: e.logger()}
 	if fl.refTime != 0 {
 		t := time.Unix(fl.refTime, 0)
 		cfg.Now = func() time.Time { return t }

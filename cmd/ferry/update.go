@@ -26,6 +26,7 @@ type updateFlags struct {
 	stateDir  string
 	platform  string
 	insecureH bool
+	json      bool
 	inst      installFlags
 }
 
@@ -58,8 +59,11 @@ retries the rollback before anything else); 2 the new version failed its health 
 previous one is running again; 130 interrupted (SIGINT or SIGTERM): a download resumes where it
 stopped when the command runs again.
 
+` + jsonHelp + `
+
 ` + stateDirHelp,
-		Example: `  # Download and verify only
+		Example: `  # Download and verify only; --json prints the result as one JSON object
+  ferry update --repo https://updates.example.com/ --root ./root.json --app hello --current 1.4.1 --out ./bin --json
   ferry update --repo https://updates.example.com/ --root ./root.json --app hello --current 1.4.1 --out ./bin
   ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
       --app hello --current 1.0.0 --out ./bin --state-dir ./state
@@ -92,6 +96,7 @@ stopped when the command runs again.
 	f.StringVar(&fl.stateDir, "state-dir", "", "private directory for trusted metadata, partial downloads and binary install state (default: the user's state directory, see --help)")
 	f.StringVar(&fl.platform, "platform", "", "os/arch to look for (default: this machine's)")
 	f.BoolVar(&fl.insecureH, "insecure-allow-http-loopback", false, "INSECURE: allow plain http:// to a loopback address (tests only)")
+	f.BoolVar(&fl.json, "json", false, "print each result as a JSON object on a line (see docs/json.md)")
 	fl.inst.register(f)
 	for _, n := range []string{"repo", "root", "app"} {
 		cmd.MarkFlagRequired(n)
@@ -112,7 +117,7 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 	}
 	ctx := cmd.Context()
 	if fl.inst.strategy != "" {
-		err := e.updateInstall(ctx, c, cfg, &fl.inst)
+		err := e.updateInstall(ctx, c, cfg, &fl.inst, fl.json)
 		bar.finish()
 		return err
 	}
@@ -124,7 +129,8 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 		if fl.current == "" {
 			return fmt.Errorf("no release of %s for %s", fl.app, platformOr(cfg.Platform))
 		}
-		fmt.Fprintf(e.stdout, "%s %s is up to date\n", fl.app, fl.current)
+		e.result(fl.json, updateResult{App: fl.app, Status: "up-to-date", From: fl.current, Version: fl.current},
+			"%s %s is up to date\n", fl.app, fl.current)
 		return nil
 	}
 	path, err := c.Download(ctx, rel, fl.out) // creates fl.out if needed
@@ -136,8 +142,9 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 	if from == "" {
 		from = "(none)"
 	}
-	fmt.Fprintf(e.stdout, "updated %s %s → %s: %s (sha256 %s)\n",
-		rel.App, from, rel.Version, path, short(hex.EncodeToString(rel.Hashes["sha256"])))
+	sum := hex.EncodeToString(rel.Hashes["sha256"])
+	e.result(fl.json, updateResult{App: rel.App, Status: "updated", From: fl.current, Version: rel.Version, Path: path, SHA256: sum},
+		"updated %s %s → %s: %s (sha256 %s)\n", rel.App, from, rel.Version, path, short(sum))
 	return nil
 }
 
@@ -171,6 +178,7 @@ func (e *env) clientConfig(fl updateFlags) (client.Config, error) {
 		Platform:                  fl.platform,
 		Installed:                 fl.current,
 		InsecureAllowHTTPLoopback: fl.insecureH,
+		Log:                       e.logger(),
 	}
 	if cfg.StateDir == "" {
 		d, err := e.defaultStateDir(fl.app, root)
