@@ -46,7 +46,7 @@ func (r *Repo) proposeTargets(ctx context.Context, ch TargetsChange) (*Proposal,
 	if err != nil {
 		return nil, err
 	}
-	d, err := delegationFor(next, ch.App)
+	d, err := delegationFor(next, ch)
 	if err != nil {
 		return nil, err
 	}
@@ -61,15 +61,22 @@ func (r *Repo) proposeTargets(ctx context.Context, ch TargetsChange) (*Proposal,
 	})
 }
 
-// delegationFor returns app's delegation in t, to be edited in place.
-func delegationFor(t *targetsMD, app string) (*metadata.DelegatedRole, error) {
-	if err := release.ValidApp(app); err != nil {
+// delegationFor returns app's delegation in t, to be edited in place. An
+// application without one gets a new delegation (APP/*/*/*, terminating,
+// no keys yet) when the change adds keys: a new application, delegated
+// before its first release to keys its pipeline holds.
+func delegationFor(t *targetsMD, ch TargetsChange) (*metadata.DelegatedRole, error) {
+	if err := release.ValidApp(ch.App); err != nil {
 		return nil, err
 	}
-	if d := delegationOf(t, app); d != nil {
+	if d := delegationOf(t, ch.App); d != nil {
 		return d, nil
 	}
-	return nil, fmt.Errorf("application %s has no delegation (its first release creates it)", app)
+	if len(ch.AddKeys) == 0 || ch.Rotate || len(ch.RemoveKeys) > 0 {
+		return nil, fmt.Errorf("application %s has no delegation: delegate it to its keys with --add-key (and --threshold)", ch.App)
+	}
+	addDelegation(t, ch.App, nil, max(ch.Threshold, 1))
+	return delegationOf(t, ch.App), nil
 }
 
 func (r *Repo) editDelegation(ctx context.Context, ds *metadata.Delegations, d *metadata.DelegatedRole, ch TargetsChange) error {
@@ -189,7 +196,7 @@ func (r *Repo) appsToResign(ctx context.Context, st *state, nt *targetsMD) ([]st
 	for _, d := range nt.Signed.Delegations.Roles {
 		md := st.apps[d.Name]
 		if md == nil {
-			return nil, nil, fmt.Errorf("targets delegates %s, which has no role in this repository", d.Name)
+			continue // delegated, not released yet: its first release signs its role
 		}
 		if verify(nt, d.Name, md) == nil {
 			continue

@@ -47,7 +47,9 @@ func (r *Repo) plan(st *state, batches []Batch, files [][]sourceFile) (*publishP
 			md = metadata.Targets()
 			md.Signed.Version = 0 // commit bumps it to 1
 			st.apps[rel.App] = md
-			p.newApps = append(p.newApps, rel.App)
+			if delegationOf(st.targets, rel.App) == nil { // else delegated by a ceremony, first release
+				p.newApps = append(p.newApps, rel.App)
+			}
 		}
 		if index[rel.App] == nil {
 			index[rel.App] = indexByRelease(md)

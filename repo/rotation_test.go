@@ -528,3 +528,48 @@ func TestLeakedRootKeyLive_R58(t *testing.T) {
 		t.Fatalf("client given a root signed by the rotated-out key: %v, want ErrBadSignature", err)
 	}
 }
+
+// TestNewAppByCeremony: a new application is delegated through a targets
+// ceremony to a key its pipeline made elsewhere, before any release; the
+// repository and its other application keep working while it has no role,
+// and its first release, signed by the pipeline's key alone, reaches a
+// client.
+func TestNewAppByCeremony(t *testing.T) {
+	l := newLive(t, 1)
+	l.publish("hello", "1.0.0")
+	priv, _ := keys.Generate()
+	pipeline, err := keys.NewFileSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.rp.ProposeTargets(bg, repo.TargetsChange{App: "tool", AddKeys: []*metadata.Key{pipeline.Key()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.ceremony(p, "targets.age")
+	ks, err := repo.Keys(l.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := pipeline.Key().ID(); keyIDsOf(ks, "tool") != id+" " {
+		t.Fatalf("tool is delegated to %q, want the pipeline's key %s", keyIDsOf(ks, "tool"), id)
+	}
+	hello := l.client("hello", nil)
+	l.publish("hello", "1.1.0")
+	mustOffer(t, hello, "1.1.0")
+
+	withKey, err := repo.OpenWith(l.dir, repo.Options{Passphrase: repo.Passphrase([]byte(pass)), AppKeys: []keys.Signer{pipeline}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "tool")
+	os.WriteFile(src, []byte("tool 1.0.0"), 0o755)
+	if err := withKey.Publish(bg, repo.Release{App: "tool", Version: "1.0.0", Platform: "linux/amd64", Kind: "binary"}, []string{src}); err != nil {
+		t.Fatal(err)
+	}
+	mustOffer(t, l.client("tool", nil), "1.0.0")
+	ks, _ = repo.Keys(l.dir)
+	if id, _ := pipeline.Key().ID(); keyIDsOf(ks, "tool") != id+" " {
+		t.Fatalf("after its first release tool is delegated to %q, want only the pipeline's key", keyIDsOf(ks, "tool"))
+	}
+}

@@ -83,6 +83,9 @@ func loadStateUnder(dir string, root *rootMD) (*state, error) {
 	}
 	if d := st.targets.Signed.Delegations; d != nil {
 		for _, role := range d.Roles {
+			if st.snapshot.Signed.Meta[role.Name+".json"] == nil {
+				continue // delegated by a ceremony, no release yet: no role to load
+			}
 			if st.apps[role.Name], err = loadTargets(md, role.Name, st.snapshot, st.targets); err != nil {
 				return nil, err
 			}

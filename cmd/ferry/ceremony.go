@@ -107,10 +107,13 @@ application's role with its new key where the change requires it. See docs/keys.
 		Use:   "propose --repo DIR --app APP [--add-key PUB] [--remove-key ID] [--threshold K] [--rotate] --out FILE",
 		Short: "Write a proposal for the next targets version",
 		Long: `Write FILE, a proposal for the next targets: the current one with APP's delegation changed
-and a fresh expiry. --rotate replaces every key of APP by a new one (kept as a pending key in the
-repository until the proposal is published): this is how a compromised application key is revoked.`,
+and a fresh expiry. --rotate replaces every key of APP by a new one (kept as a pending key until the
+proposal is published): this is how a compromised application key is revoked. For an application
+that has no delegation yet, --add-key (repeatable) and --threshold delegate it to keys its release
+pipeline made (ferry key generate); its first release is then signed with them (--app-key).`,
 		Example: `  ferry targets propose --repo ./repo --app hello --rotate --out ./targets-change.json
-  ferry targets propose --repo ./repo --app hello --add-key ./ci.pub --threshold 2 --out ./targets-change.json`,
+  ferry targets propose --repo ./repo --app hello --add-key ./ci.pub --threshold 2 --out ./targets-change.json
+  ferry targets propose --repo ./repo --app tool --add-key ./tool-ci.key.pub --out ./new-app.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ch.Threshold = threshold
