@@ -20,6 +20,7 @@ type keyFlags struct {
 	offline      string   // --offline-keys DIR
 	appKeys      []string // --app-key REF (a key file or a signer URI)
 	appThreshold int      // --app-threshold K
+	online       []string // --online-key ROLE=REF
 	now          func() time.Time
 }
 
@@ -57,6 +58,11 @@ func (e *env) passphraseFunc(src passphraseSource) keys.Passphrase {
 func (e *env) openRepo(ctx context.Context, dir string, kf keyFlags) (*repo.Repo, error) {
 	pass := e.passphraseFunc(kf.pass)
 	o := repo.Options{Passphrase: pass, OfflineKeys: kf.offline, AppThreshold: kf.appThreshold, Now: kf.now}
+	online, err := e.onlineSigners(ctx, dir, kf, pass)
+	if err != nil {
+		return nil, err
+	}
+	o.Signers = online
 	for _, ref := range kf.appKeys {
 		s, err := keys.Open(ctx, ref, pass)
 		if err != nil {
@@ -70,7 +76,7 @@ func (e *env) openRepo(ctx context.Context, dir string, kf keyFlags) (*repo.Repo
 // missingKeyHint says how to supply the keys a command lacked.
 func missingKeyHint(err error) error {
 	return withHintIf(err, repo.ErrMissingKey,
-		"pass the offline keys directory (--offline-keys DIR) or the application's key (--app-key FILE); ferry repo status shows who holds each role")
+		"pass the offline keys directory (--offline-keys DIR), the application's key (--app-key FILE) or online keys held in a KMS or HSM (--online-key ROLE=REF); ferry repo status shows who holds each role")
 }
 
 // withHintIf attaches hint to err when err is target.

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -21,8 +25,9 @@ func (e *env) keyCmd() *cobra.Command {
 		Use:   "list --repo DIR [--json]",
 		Short: "List roles, their thresholds, key IDs and public keys",
 		Long: `List every role of the repository (root, targets, snapshot, timestamp and one per
-application) with its signature threshold, key IDs, Ed25519 public keys and the encrypted
-private key file. Reads only public metadata: no passphrase needed.
+application) with its signature threshold, key IDs, public keys (Ed25519 hex, or "ecdsa:" and the
+key's DER in base64) and the encrypted private key file. Reads only public metadata: no passphrase
+needed.
 
 ` + jsonHelp,
 		Example: "  ferry key list --repo ./repo\n  ferry key list --repo ./repo --json",
@@ -41,9 +46,9 @@ private key file. Reads only public metadata: no passphrase needed.
 				return nil
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ROLE\tTHRESHOLD\tKEY ID\tPUBLIC KEY (ed25519)\tKEY FILE")
+			fmt.Fprintln(tw, "ROLE\tTHRESHOLD\tKEY ID\tPUBLIC KEY\tKEY FILE")
 			for _, k := range ks {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", k.Role, k.Threshold, k.KeyID, k.PublicKey, k.File)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", k.Role, k.Threshold, k.KeyID, oneLineKey(k.PublicKey), keyFileShown(k))
 			}
 			return tw.Flush()
 		},
@@ -53,4 +58,32 @@ private key file. Reads only public metadata: no passphrase needed.
 	list.MarkFlagRequired("repo")
 	cmd.AddCommand(list, e.keyGenerateCmd(), e.keyPublicCmd(), e.keyRotateCmd())
 	return cmd
+}
+
+// oneLineKey shows a public key on one line: an Ed25519 key as its hex,
+// an ECDSA key (a PEM block) as "ecdsa:" and the base64 of its DER.
+func oneLineKey(pub string) string {
+	if !strings.HasPrefix(pub, "-----BEGIN") {
+		return pub
+	}
+	var b strings.Builder
+	b.WriteString("ecdsa:")
+	for _, line := range strings.Split(pub, "\n") {
+		if line != "" && !strings.HasPrefix(line, "-----") {
+			b.WriteString(strings.TrimSpace(line))
+		}
+	}
+	return b.String()
+}
+
+// keyFileShown is where a key is kept: its file, or for an online key
+// without one, a note that a signer elsewhere holds it (--online-key).
+func keyFileShown(k repo.KeyInfo) string {
+	if k.Role != "snapshot" && k.Role != "timestamp" {
+		return k.File
+	}
+	if _, err := os.Stat(k.File); errors.Is(err, fs.ErrNotExist) {
+		return "held elsewhere (KMS or HSM: --online-key)"
+	}
+	return k.File
 }

@@ -34,12 +34,17 @@ keep KEYDIR off the server. With --root-key PUBFILE (repeatable; each a .pub mad
 ferry key generate), root is built from those keys instead: init cannot sign it, and writes the
 unsigned root to DIR/proposals/1.root.json for --root-threshold holders to sign. Every private key
 init makes is encrypted with the passphrase (terminal prompt, FERRY_PASSPHRASE, or
---passphrase-file). DIR/root.json is the trust anchor to ship to clients; DIR/public is what is
+--passphrase-file). With --online-key snapshot=REF and/or --online-key timestamp=REF (an
+awskms:// or pkcs11: URI, see docs/signers.md) that online key stays in the KMS or HSM and no key
+file is made for it; the commands that sign that role (serve, release publish, repo refresh) then
+take the same --online-key. DIR/root.json is the trust anchor to ship to clients; DIR/public is what is
 served.`,
 		Example: `  ferry init ./repo --offline-keys ./offline-keys
   ferry init ./repo --offline-keys ./offline-keys --root-keys 3 --root-threshold 2 --timestamp-expiry 36h
   ferry init ./repo --offline-keys ./offline-keys --root-key alice.pub --root-key bob.pub --root-key carol.pub --root-threshold 2
-  FERRY_PASSPHRASE=... ferry init ./repo --targets-expiry 30d`,
+  FERRY_PASSPHRASE=... ferry init ./repo --targets-expiry 30d
+  ferry init ./repo --offline-keys ./offline-keys --online-key 'timestamp=awskms://alias/ferry-timestamp?region=eu-west-1' \
+      --online-key 'snapshot=awskms://alias/ferry-snapshot?region=eu-west-1'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := repo.InitOptions{
@@ -62,6 +67,11 @@ served.`,
 				opts.RootPublic = append(opts.RootPublic, k)
 				opts.RootKeys = 0 // as many as given
 			}
+			online, err := openOnlineKeys(cmd.Context(), kf.online, e.passphraseFunc(kf.pass))
+			if err != nil {
+				return err
+			}
+			opts.OnlineSigners = online
 			return e.runInit(cmd.Context(), args[0], opts, kf.pass)
 		},
 	}
@@ -74,6 +84,7 @@ served.`,
 	f.Var(&exp[2], "snapshot-expiry", "snapshot signature lifetime (default 7d)")
 	f.Var(&exp[3], "timestamp-expiry", "timestamp signature lifetime (default 1d)")
 	kf.addOffline(f)
+	kf.addOnline(f)
 	return cmd
 }
 
@@ -185,6 +196,7 @@ application key.`,
 	f.StringVar(&rel.Kind, "kind", "", strings.Join(release.Kinds(), ", ")+" (default: from the file name)")
 	kf.addOffline(f)
 	kf.addApp(f, true)
+	kf.addOnline(f)
 	rf.add(f)
 	for _, n := range []string{"app", "version", "platform"} {
 		cmd.MarkFlagRequired(n)

@@ -75,6 +75,7 @@ not. Root is never re-signed here: a new root is a ceremony of its holders.`,
 	f.StringArrayVar(&o.Roles, "role", nil, "offline role to re-sign now: targets or an application name (repeatable)")
 	kf.addOffline(f)
 	kf.addApp(f, false)
+	kf.addOnline(f)
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }

@@ -30,6 +30,7 @@ type serveFlags struct {
 	accessLog       string
 	refresh         time.Duration
 	pass            passphraseSource
+	online          []string // --online-key ROLE=REF
 	maxUpload       int64
 }
 
@@ -48,7 +49,8 @@ Remove both files to replace the CA. With --addr 127.0.0.1:0 a free port is chos
 URL is printed and, with --addr-file, written to a file. When the passphrase of the online keys
 is available (FERRY_PASSPHRASE or --passphrase-file), timestamp, and snapshot when due, are
 re-signed every --refresh-interval with the online keys in DIR/keys alone, as ferry repo refresh
---online-only does. The server never opens an offline key: an offline role (targets, an
+--online-only does. With --online-key snapshot=REF --online-key timestamp=REF (a KMS key or a
+PKCS#11 token, see docs/signers.md) those keys sign instead, and DIR holds no private key at all. The server never opens an offline key: an offline role (targets, an
 application) that is due or expired is named in a warning with the time left, and clients keep
 updating until it expires.
 
@@ -59,7 +61,10 @@ timestamp with its online keys (so it needs the passphrase). Uploads are streame
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
   ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt
-  ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --access-log /var/log/ferry/access.log`,
+  ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --access-log /var/log/ferry/access.log
+  ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem \
+      --online-key 'snapshot=awskms://alias/ferry-snapshot?region=eu-west-1' \
+      --online-key 'timestamp=awskms://alias/ferry-timestamp?region=eu-west-1'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return e.serve(cmd.Context(), fl) },
 	}
@@ -73,6 +78,7 @@ timestamp with its online keys (so it needs the passphrase). Uploads are streame
 	f.StringVar(&fl.accessLog, "access-log", "", "write the access log (JSON lines, duration_ms) to FILE (appended) or - for stdout (default: stderr)")
 	f.DurationVar(&fl.refresh, "refresh-interval", time.Hour, "how often to re-sign metadata that is due (0: never)")
 	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the online keys' passphrase from this file (enables automatic refresh and remote publishing)")
+	f.StringArrayVar(&fl.online, "online-key", nil, "snapshot=REF or timestamp=REF: an online key in a KMS or HSM, so DIR holds no private key (repeatable)")
 	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
 	cmd.MarkFlagRequired("repo")
 	return cmd
@@ -89,10 +95,14 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	}
 	defer ln.Close()
 	url := "https://" + ln.Addr().String() + "/"
-	if err := e.startRefresher(ctx, fl); err != nil {
+	ko, err := e.serveKeys(ctx, fl)
+	if err != nil {
 		return err
 	}
-	admin, err := e.adminAPI(fl)
+	if err := e.startRefresher(ctx, fl, ko); err != nil {
+		return err
+	}
+	admin, err := e.adminAPI(fl, ko)
 	if err != nil {
 		return err
 	}
@@ -154,16 +164,16 @@ func serveTLS(fl serveFlags) (*tls.Config, *server.CA, error) {
 // in the background, with the online keys in DIR/keys alone, when their
 // passphrase is available without a prompt. Offline roles that are due are
 // named in a warning; the server never opens an offline key.
-func (e *env) startRefresher(ctx context.Context, fl serveFlags) error {
+func (e *env) startRefresher(ctx context.Context, fl serveFlags, ko repo.Options) error {
 	if fl.refresh <= 0 {
 		return nil
 	}
 	e.warnOfflineKeysHere(fl.dir)
-	if fl.pass.file == "" && e.getenv(envPassphrase) == "" {
+	if fl.pass.file == "" && e.getenv(envPassphrase) == "" && len(fl.online) == 0 {
 		fmt.Fprintln(e.stderr, "ferry: note: no passphrase given; metadata is not re-signed automatically (run ferry repo refresh --online-only before it expires)")
 		return nil
 	}
-	r, err := repo.OpenWith(fl.dir, repo.Options{Passphrase: e.passphraseFunc(fl.pass)})
+	r, err := repo.OpenWith(fl.dir, ko)
 	if err != nil {
 		return err
 	}
@@ -175,18 +185,28 @@ func (e *env) startRefresher(ctx context.Context, fl serveFlags) error {
 	return nil
 }
 
-// adminAPI is the admin API handler of serve: it publishes uploads into the
-// repository with the keys the passphrase opens (snapshot and timestamp).
-func (e *env) adminAPI(fl serveFlags) (http.Handler, error) {
-	var pass []byte
-	if fl.pass.file != "" || e.getenv(envPassphrase) != "" {
-		p, err := e.passphrase(fl.pass, false)
-		if err != nil {
-			return nil, err
-		}
-		pass = p
+// serveKeys says where the server's online keys are: signers given by
+// --online-key (opened once, checked against root, shared by the refresher
+// and the admin API), else the key files in DIR/keys, opened with the
+// passphrase when one is available without a prompt.
+func (e *env) serveKeys(ctx context.Context, fl serveFlags) (repo.Options, error) {
+	pass := func(string) ([]byte, error) {
+		return nil, withHint(errNoPassphrase, "set "+envPassphrase+" or pass --passphrase-file FILE to serve, or hold the online keys in a KMS or HSM (--online-key)")
 	}
-	r, err := repo.Open(fl.dir, pass)
+	if fl.pass.file != "" || e.getenv(envPassphrase) != "" {
+		pass = e.passphraseFunc(fl.pass)
+	}
+	online, err := e.onlineSigners(ctx, fl.dir, keyFlags{online: fl.online}, pass)
+	if err != nil {
+		return repo.Options{}, err
+	}
+	return repo.Options{Passphrase: pass, Signers: online}, nil
+}
+
+// adminAPI is the admin API handler of serve: it publishes uploads into the
+// repository, signing snapshot and timestamp with the online keys of ko.
+func (e *env) adminAPI(fl serveFlags, ko repo.Options) (http.Handler, error) {
+	r, err := repo.OpenWith(fl.dir, ko)
 	if err != nil {
 		return nil, err
 	}
