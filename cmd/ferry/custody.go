@@ -47,8 +47,14 @@ func (e *env) passphraseFunc(src passphraseSource) keys.Passphrase {
 		p    []byte
 		err  error
 	)
-	return func(string) ([]byte, error) {
-		once.Do(func() { p, err = e.passphrase(src, false) })
+	return func(path string) ([]byte, error) {
+		once.Do(func() {
+			if f, ok := e.terminal(); ok && src.file == "" && e.getenv(envPassphrase) == "" {
+				p, err = e.promptFor(f, path) // asks again after a wrong passphrase
+				return
+			}
+			p, err = e.passphrase(src, false)
+		})
 		return p, err
 	}
 }

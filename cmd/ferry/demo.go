@@ -100,7 +100,11 @@ func (e *env) demo(ctx context.Context, keep bool) (err error) {
 	if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("demo server: %w", err)
 	}
-	d.say("Done. Stopped the server and removed the temporary directory.")
+	if keep {
+		d.say("Done. Stopped the server; the temporary directory is kept.")
+	} else {
+		d.say("Done. Stopped the server and removed the temporary directory.")
+	}
 	fmt.Fprintln(e.stdout, "\nEvery step behaved as described. Next: ferry --help, or ferry init to start a real repository.")
 	return nil
 }

@@ -64,7 +64,7 @@ func (e *env) generateFile(out string, src passphraseSource) error {
 			return err
 		}
 	}
-	p, err := e.passphrase(src, true)
+	p, err := e.newPassphrase(src)
 	if err != nil {
 		return err
 	}

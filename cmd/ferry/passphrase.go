@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"unicode/utf8"
 
 	"golang.org/x/term"
+
+	"github.com/ferry-updates/ferry/keys"
 )
 
 const (
@@ -44,12 +47,55 @@ func (e *env) passphrase(src passphraseSource, confirm bool) ([]byte, error) {
 	if p := e.getenv(envPassphrase); p != "" {
 		return []byte(p), nil
 	}
-	f, ok := e.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	f, ok := e.terminal()
+	if !ok {
 		return nil, withHint(errNoPassphrase,
 			"set "+envPassphrase+", pass --passphrase-file FILE, or run on a terminal to be prompted")
 	}
 	return e.prompt(f, confirm)
+}
+
+// minPassphrase is the length below which a new passphrase gets a warning.
+const minPassphrase = 8
+
+// newPassphrase is passphrase for encrypting new keys: it warns when the
+// passphrase is short, whatever its source.
+func (e *env) newPassphrase(src passphraseSource) ([]byte, error) {
+	p, err := e.passphrase(src, true)
+	if err == nil && utf8.RuneCount(p) < minPassphrase {
+		fmt.Fprintf(e.stderr, "ferry: warning: the passphrase has %d characters: whoever copies the key files can guess a short one; use at least %d (a few random words)\n",
+			utf8.RuneCount(p), minPassphrase)
+	}
+	return p, err
+}
+
+// terminal returns stdin if it is a terminal to prompt on.
+func (e *env) terminal() (*os.File, bool) {
+	f, ok := e.stdin.(*os.File)
+	return f, ok && term.IsTerminal(int(f.Fd()))
+}
+
+// promptAttempts is how many times a wrong passphrase typed at the prompt
+// is asked for again.
+const promptAttempts = 3
+
+// promptFor asks on the terminal f for the passphrase of the key file
+// path, and asks again (up to promptAttempts in all) while it is wrong.
+func (e *env) promptFor(f *os.File, path string) ([]byte, error) {
+	for i := 1; ; i++ {
+		p, err := e.prompt(f, false)
+		if err != nil {
+			return nil, err
+		}
+		_, err = keys.Load(path, p)
+		if !errors.Is(err, keys.ErrWrongPassphrase) {
+			return p, nil // right, or a problem the key's own open reports
+		}
+		if i == promptAttempts {
+			return nil, fmt.Errorf("%w (%d attempts)", err, i)
+		}
+		fmt.Fprintf(e.stderr, "ferry: wrong passphrase for %s; try again\n", path)
+	}
 }
 
 // prompt reads a passphrase from the terminal f without echo.

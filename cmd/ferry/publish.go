@@ -89,7 +89,7 @@ served.`,
 }
 
 func (e *env) runInit(ctx context.Context, dir string, opts repo.InitOptions, src passphraseSource) error {
-	p, err := e.passphrase(src, true)
+	p, err := e.newPassphrase(src)
 	if err != nil {
 		return err
 	}
