@@ -128,6 +128,14 @@ func TestAdminOversized_R54(t *testing.T) {
 	if resp := f.do(t, "POST", "/api/v1/apps/hello/releases", f.hello, "multipart/form-data; boundary=b", big); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("over HTTPS, %d bytes: %d, want 413", len(big), resp.StatusCode)
 	}
+	// The pipeline's client declares the length: a release larger than the
+	// limit gets a clean 413 before its body is sent.
+	bigRel := f.signed(t, "1.2.0", strings.Repeat("z", 2*limit))
+	_, err = f.client(t, f.hello).Publish(context.Background(), "hello", bigRel)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("client upload over the limit: %v, want a 413 answer", err)
+	}
 	left, _ := os.ReadDir(f.cfg.TempDir)
 	if len(left) != 0 {
 		t.Fatalf("refused uploads left %d entries in the upload directory", len(left))

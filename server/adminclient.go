@@ -57,6 +57,9 @@ func NewAdminClient(base, token string, roots *x509.CertPool) (*AdminClient, err
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	// Uploads ask "Expect: 100-continue": a server that refuses one
+	// (401, 403, 413, 429) says so before the body is sent.
+	t.ExpectContinueTimeout = 5 * time.Second
 	c := &http.Client{
 		Transport:     t,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -134,6 +137,10 @@ func (c *AdminClient) publishOnce(ctx context.Context, app string, s *repo.Signe
 		return nil, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Expect", "100-continue")
+	if n, ok := uploadLength(mw.Boundary(), s); ok {
+		req.ContentLength = n
+	}
 	body, _, err := c.do(req)
 	pr.Close()
 	return body, err
@@ -196,4 +203,35 @@ func (c *AdminClient) do(req *http.Request) ([]byte, int, error) {
 		return nil, resp.StatusCode, &APIError{Status: resp.StatusCode, Message: e.Error}
 	}
 	return body, resp.StatusCode, nil
+}
+
+// uploadLength is the exact length of the multipart body writeUpload
+// writes, so that the server can refuse an oversized upload from its
+// Content-Length; false if a file cannot be measured (the body is then
+// sent chunked).
+func uploadLength(boundary string, s *repo.Signed) (int64, bool) {
+	var cw countWriter
+	mw := multipart.NewWriter(&cw)
+	if mw.SetBoundary(boundary) != nil {
+		return 0, false
+	}
+	p, _ := mw.CreateFormFile("role", "role.json")
+	p.Write(s.Role)
+	for _, name := range s.Files {
+		fi, err := os.Stat(name)
+		if err != nil || !fi.Mode().IsRegular() {
+			return 0, false
+		}
+		mw.CreateFormFile("file", "artifact")
+		cw.n += fi.Size()
+	}
+	mw.Close()
+	return cw.n, true
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
 }
