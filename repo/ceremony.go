@@ -244,12 +244,28 @@ func counted(p *Proposal, reqs []Requirement) ([]byte, error) {
 	}
 	var sigs []metadata.Signature
 	for _, s := range p.Signatures {
-		if keep[s.KeyID] {
+		if keep[s.KeyID] && validSignature(p.Signed, s, reqs) {
 			sigs = append(sigs, s)
 			delete(keep, s.KeyID) // one signature per key ID
 		}
 	}
 	return envelope(p.Signed, sigs), nil
+}
+
+// validSignature reports whether s alone is a valid signature over signed
+// by the key a requirement lists under s.KeyID (a key ID may carry a bad
+// signature before a good one in a hand-edited file).
+func validSignature(signed []byte, s metadata.Signature, reqs []Requirement) bool {
+	for _, rq := range reqs {
+		if _, ok := rq.Keys[s.KeyID]; !ok {
+			continue
+		}
+		t, err := trust.CountSignatures(envelope(signed, []metadata.Signature{s}), rq.Keys, []string{s.KeyID}, 1)
+		if err == nil && t.Met() {
+			return true
+		}
+	}
+	return false
 }
 
 // currentRootBytes returns the published file of the current root.

@@ -121,6 +121,31 @@ func TestCeremonyDuplicateSignature_R3(t *testing.T) {
 	mustRefuse(t, r, p, keyID(t, rootSigner(t, r, 2)))
 }
 
+// TestCeremonyBadThenGoodSignature_R3: a key ID that carries a bad
+// signature and then a good one counts once, and the published root keeps
+// the good one.
+func TestCeremonyBadThenGoodSignature_R3(t *testing.T) {
+	r := newTestRepo(t, InitOptions{RootKeys: 1}, newClock())
+	old := rootBytes(t, r.dir)
+	p, err := r.ProposeRoot(ctx, RootChange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sign(ctx, rootSigner(t, r, 1)); err != nil {
+		t.Fatal(err)
+	}
+	bad := p.Signatures[0]
+	bad.Signature = append([]byte(nil), bad.Signature...)
+	bad.Signature[0] ^= 1
+	p.Signatures = append([]metadata.Signature{bad}, p.Signatures...)
+	if err := r.PublishProposal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := trust.VerifyNextRoot(old, rootBytes(t, r.dir)); err != nil {
+		t.Fatalf("published root: %v", err)
+	}
+}
+
 // twin presents a key under a second key ID: the same public key with an
 // extra member in its TUF form.
 type twin struct {
