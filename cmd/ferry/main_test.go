@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,7 +26,30 @@ import (
 // testCommands are the programs that TestMain puts on PATH (each is this
 // test binary under another name); test files add their own in init.
 var testCommands = map[string]func(){
-	"ferry": func() { os.Exit(Main()) },
+	"ferry":                func() { os.Exit(Main()) },
+	"ferry-test-plainhttp": func() { os.Exit(plainHTTP()) },
+}
+
+// plainHTTP implements "ferry-test-plainhttp DIR URLFILE": serve DIR over
+// plain HTTP on a free loopback port until killed, after writing the URL
+// to URLFILE. The attack scripts use it as a real server that ferry must
+// refuse because of its scheme, not because it is unreachable.
+func plainHTTP() int {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: ferry-test-plainhttp DIR URLFILE")
+		return 2
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := os.WriteFile(os.Args[2], []byte("http://"+ln.Addr().String()+"/\n"), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, http.Serve(ln, http.FileServer(http.Dir(os.Args[1]))))
+	return 1
 }
 
 func TestMain(m *testing.M) { testscript.Main(m, testCommands) }
