@@ -14,11 +14,11 @@ import (
 	"github.com/ferry-updates/ferry/repo"
 )
 
-const rootExamplesCeremony = `  # Holder A (any machine with the repository): propose adding a key and a threshold of 2
+const rootExamplesCeremony = `  # Anyone with the repository: propose adding a key and a threshold of 2
   ferry root propose --repo ./repo --add-key ./carol.pub --threshold 2 --out ./root-change.json
 
   # Each holder, on their own machine, with only their own key
-  ferry root sign --key ./alice.key ./root-change.json
+  ferry root sign --key ./alice/root.key ./root-change.json
 
   # Anyone, once enough holders signed: check and publish
   ferry root publish --repo ./repo ./root-change.json`
@@ -92,9 +92,9 @@ func (e *env) targetsCeremonyCmd() *cobra.Command {
 		Long: `A change to targets (an application's keys or threshold, or a new key that revokes a
 compromised one) is a proposal file that the targets key holders sign; publish re-signs the
 application's role with its new key where the change requires it. See docs/keys.md.`,
-		Example: `  ferry targets propose --repo ./repo --app hello --rotate --out ./targets-change.json
-  ferry targets sign --key ./repo/keys/targets.age ./targets-change.json
-  ferry targets publish --repo ./repo ./targets-change.json`,
+		Example: `  ferry targets propose --repo ./repo --offline-keys ./offline-keys --app hello --rotate --out ./targets-change.json
+  ferry targets sign --key ./offline-keys/targets.age ./targets-change.json
+  ferry targets publish --repo ./repo --offline-keys ./offline-keys ./targets-change.json`,
 	}
 	var (
 		dir, out  string
@@ -111,7 +111,7 @@ and a fresh expiry. --rotate replaces every key of APP by a new one (kept as a p
 proposal is published): this is how a compromised application key is revoked. For an application
 that has no delegation yet, --add-key (repeatable) and --threshold delegate it to keys its release
 pipeline made (ferry key generate); its first release is then signed with them (--app-key).`,
-		Example: `  ferry targets propose --repo ./repo --app hello --rotate --out ./targets-change.json
+		Example: `  ferry targets propose --repo ./repo --offline-keys ./offline-keys --app hello --rotate --out ./targets-change.json
   ferry targets propose --repo ./repo --app hello --add-key ./ci.pub --threshold 2 --out ./targets-change.json
   ferry targets propose --repo ./repo --app tool --add-key ./tool-ci.key.pub --out ./new-app.json`,
 		Args: cobra.NoArgs,
@@ -195,8 +195,8 @@ func (e *env) signCmd(role string) *cobra.Command {
 		Long: `Show what FILE would publish, then add one signature with KEY (an encrypted key file, or a
 signer URI) and rewrite FILE atomically. Needs nothing but FILE and the key: no repository, no
 network. Signing again with the same key replaces its signature.`,
-		Example: fmt.Sprintf("  ferry %s sign --key ./alice.key ./%s-change.json\n  ferry %s sign --key ./repo/keys/%s ./%s-change.json",
-			role, role, role, map[string]string{"root": "root-1.age", "targets": "targets.age"}[role], role),
+		Example: fmt.Sprintf("  ferry %s sign --key %s ./%s-change.json\n  ferry %s sign --key 'pkcs11:token=ferry;object=%s?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/ferry/pin' ./%s-change.json",
+			role, map[string]string{"root": "./alice/root.key", "targets": "./offline-keys/targets.age"}[role], role, role, role, role),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := repo.ReadProposal(args[0])
@@ -309,7 +309,7 @@ proposal that re-delegates the application to a new key, which revokes the old o
 itself, name the holder's new public key and the old key ID (--add-key, --remove-key). Sign FILE
 and publish it as 'ferry root|targets sign' and 'publish' say.`,
 		Example: `  ferry key rotate --repo ./repo --role timestamp --out ./rotate.json
-  ferry key rotate --repo ./repo --role hello --out ./revoke-hello.json
+  ferry key rotate --repo ./repo --offline-keys ./offline-keys --role hello --out ./revoke-hello.json
   ferry key rotate --repo ./repo --role root --add-key ./dave.pub --remove-key 5f1c... --out ./rotate-root.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -130,7 +130,7 @@ const rootExamples = `  # See the whole loop on this machine (temporary director
 
   # Root holders: change root (here: a new timestamp key) through a k-of-n ceremony
   ferry key rotate --repo ./repo --role timestamp --out ./rotate.json
-  ferry root sign --key ./repo/keys/root-1.age ./rotate.json
+  ferry root sign --key ./alice/root.key ./rotate.json          # each holder, on their own machine
   ferry root publish --repo ./repo ./rotate.json
 
   # Client: check, download and verify
