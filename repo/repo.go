@@ -35,7 +35,22 @@
 // its own role named APP (terminating, path pattern "APP/*/*/*"), created
 // on the application's first publish with the application keys given
 // (Options.AppKeys, Options.AppThreshold of which must sign) or with one
-// key generated into the offline keys directory.
+// key generated into the offline keys directory; or delegated earlier by a
+// targets ceremony (ProposeTargets), in which case it has no role until its
+// first release signs one with the delegated keys.
+//
+// # Ceremonies
+//
+// Root and targets change only through a Proposal (ProposeRoot,
+// ProposeTargets, Proposal.Sign, PublishProposal; format in docs/keys.md):
+// holders sign the canonical bytes of the new role one by one, and publish
+// counts each key once against the current root's threshold and, for root,
+// the new root's, with the client's own checks (trust.CountSignatures,
+// trust.VerifyNextRoot). A rotation's new key waits as a pending key file
+// (KEYDIR/pending/ROLE-KEYID.age) until its proposal is published. A root
+// publish interrupted before its last step (root.json) is finished by
+// publishing the same proposal again.
+//
 // go-tuf matches delegation patterns one path segment at a time, so the
 // pattern has one "*" per segment below APP.
 //
