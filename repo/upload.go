@@ -40,8 +40,9 @@ var (
 // repository's current state.
 type Upload struct {
 	App     string
-	Version int64   // the uploaded role's version
-	New     []Entry // targets the role adds; each needs its file uploaded
+	Version int64    // the uploaded role's version
+	New     []Entry  // targets the role adds; each needs its file uploaded
+	KeyIDs  []string // the keys whose signatures on the role verified, sorted
 	role    *targetsMD
 	raw     []byte
 }
@@ -169,7 +170,7 @@ func (r *Repo) checkUpload(st *state, app string, raw []byte) (*Upload, error) {
 	if md.Signed.Version <= cur {
 		return nil, fmt.Errorf("role %s version %d, published %d: %w", app, md.Signed.Version, cur, ErrStaleRole)
 	}
-	u := &Upload{App: app, Version: md.Signed.Version, role: md, raw: raw}
+	u := &Upload{App: app, Version: md.Signed.Version, role: md, raw: raw, KeyIDs: signedBy(d, st.targets, md)}
 	if u.New, err = newTargets(d, old, md.Signed.Targets); err != nil {
 		return nil, err
 	}
@@ -339,4 +340,25 @@ func (r *Repo) AppRole(ctx context.Context, app string) ([]byte, error) {
 		return nil, nil // delegated, no role signed yet
 	}
 	return readReferenced(metadataDir(r.dir), app, st.snapshot.Signed.Meta[app+".json"])
+}
+
+// signedBy returns the delegated keys whose signatures on md verify.
+func signedBy(d *metadata.DelegatedRole, parent *targetsMD, md *targetsMD) []string {
+	var out []string
+	for _, id := range d.KeyIDs {
+		k := parent.Signed.Delegations.Keys[id]
+		if k == nil {
+			continue
+		}
+		one := metadata.Targets()
+		one.Signed.Delegations = &metadata.Delegations{
+			Keys:  map[string]*metadata.Key{id: k},
+			Roles: []metadata.DelegatedRole{{Name: d.Name, KeyIDs: []string{id}, Threshold: 1, Paths: d.Paths}},
+		}
+		if verify(one, d.Name, md) == nil {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -48,10 +48,6 @@ func (a *admin) upload(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	tok, _ := r.Context().Value(tokenKey{}).(Token)
-	for _, e := range res.Published {
-		a.log.Info("admin: published", "app", app, "path", e.Path, "sha256", e.SHA256, "token", tok.ID, "remote", clientIP(r))
-	}
 	type entry struct {
 		Path   string `json:"path"`
 		Length int64  `json:"length"`
@@ -92,7 +88,16 @@ func (a *admin) receive(r *http.Request, app string) (repo.Result, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.cfg.Repo.PublishUpload(r.Context(), app, role, files)
+	res, err := a.cfg.Repo.PublishUpload(r.Context(), app, role, files)
+	if err != nil {
+		return res, err
+	}
+	tok, _ := r.Context().Value(tokenKey{}).(Token)
+	for _, e := range res.Published {
+		a.log.Info("admin: published", "app", app, "path", e.Path, "sha256", e.SHA256, "role_version", u.Version,
+			"keyids", u.KeyIDs, "token", tok.ID, "remote", clientIP(r))
+	}
+	return res, nil
 }
 
 func (a *admin) readRole(mr *multipart.Reader) ([]byte, error) {
