@@ -214,7 +214,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, repo.ErrRefused):
 		return http.StatusUnprocessableEntity
-	case errors.Is(err, repo.ErrBusy):
+	case errors.Is(err, repo.ErrBusy), errors.Is(err, repo.ErrMissingKey):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
