@@ -233,6 +233,9 @@ func (a *admin) fail(w http.ResponseWriter, r *http.Request, err error) {
 		msg = "internal error"
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
+		if errors.Is(err, repo.ErrMissingKey) {
+			msg = "the server cannot sign snapshot and timestamp (its online keys are not available); see its log"
+		}
 	}
 	writeError(w, code, msg)
 }
