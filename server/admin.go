@@ -232,9 +232,10 @@ func (a *admin) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusInternalServerError:
 		msg = "internal error"
 	case http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "1")
 		if errors.Is(err, repo.ErrMissingKey) {
 			msg = "the server cannot sign snapshot and timestamp (its online keys are not available); see its log"
+		} else {
+			w.Header().Set("Retry-After", "1") // busy: another publish holds the repository
 		}
 	}
 	writeError(w, code, msg)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -335,5 +336,30 @@ func TestAdminConcurrentUploads(t *testing.T) {
 	}
 	if entries, err := f.repo.List(context.Background()); err != nil || len(entries) != 3 {
 		t.Fatalf("List = %d entries, %v; want 3", len(entries), err)
+	}
+}
+
+// TestAdminWithoutOnlineKeys: a server whose online keys are gone refuses
+// uploads with 503, writes nothing and tells no path.
+func TestAdminWithoutOnlineKeys(t *testing.T) {
+	f := adminRepo(t, nil)
+	if err := os.Remove(filepath.Join(f.dir, "keys", "snapshot.age")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(f.dir, []byte(adminPass))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.Repo = r
+	f.srv = startRun(t, f.handler(t), Config{Logger: slog.New(slog.NewJSONHandler(f.logs, nil))})
+	s := f.signed(t, "1.1.0", "hello 1.1.0")
+	before := treeHashes(t, filepath.Join(f.dir, "public"))
+	_, err = f.client(t, f.hello).Publish(context.Background(), "hello", s)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || strings.Contains(ae.Message, f.dir) {
+		t.Fatalf("upload without online keys: %v, want 503 without a server path", err)
+	}
+	if d := treeDiff(before, treeHashes(t, filepath.Join(f.dir, "public"))); len(d) > 0 {
+		t.Fatalf("a refused upload changed what is served: %v", d)
 	}
 }

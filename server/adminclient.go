@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +34,9 @@ type AdminClient struct {
 
 // APIError is an answer of the admin API other than success.
 type APIError struct {
-	Status  int    // HTTP status code
-	Message string // the server's error message
+	Status     int           // HTTP status code
+	Message    string        // the server's error message
+	RetryAfter time.Duration // from Retry-After, 0 if none
 }
 
 func (e *APIError) Error() string {
@@ -89,19 +91,19 @@ func (c *AdminClient) AppRole(ctx context.Context, app string) ([]byte, error) {
 }
 
 // Publish uploads a role signed by SignRelease and its files, streaming the
-// files from disk. A server busy with another upload (503) is tried again
-// a few times.
+// files from disk. A server busy with another upload (503 with Retry-After)
+// is tried again a few times.
 func (c *AdminClient) Publish(ctx context.Context, app string, s *repo.Signed) ([]repo.Entry, error) {
 	var body []byte
 	var err error
 	for attempt := 0; ; attempt++ {
 		body, err = c.publishOnce(ctx, app, s)
 		var ae *APIError
-		if attempt < 3 && errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+		if attempt < 3 && errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable && ae.RetryAfter > 0 {
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
-			case <-time.After(time.Duration(attempt+1) * time.Second):
+			case <-time.After(min(ae.RetryAfter, 10*time.Second)):
 			}
 			continue
 		}
@@ -200,7 +202,11 @@ func (c *AdminClient) do(req *http.Request) ([]byte, int, error) {
 		if json.Unmarshal(body, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(bytes.ToValidUTF8(body[:min(len(body), 200)], nil)))
 		}
-		return nil, resp.StatusCode, &APIError{Status: resp.StatusCode, Message: e.Error}
+		ae := &APIError{Status: resp.StatusCode, Message: e.Error}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			ae.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return nil, resp.StatusCode, ae
 	}
 	return body, resp.StatusCode, nil
 }
