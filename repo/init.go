@@ -29,7 +29,7 @@ func initRepo(ctx context.Context, dir string, opts InitOptions, now func() time
 	}
 	s := newSettings(opts)
 	r := &Repo{dir: dir, settings: s, now: now}
-	r.keys, _ = newKeyring(dir, s, Options{Passphrase: Passphrase(opts.Passphrase), OfflineKeys: opts.OfflineKeys})
+	r.keys, _ = newKeyring(dir, s, Options{Passphrase: initPassphrase(opts), OfflineKeys: opts.OfflineKeys})
 	defer func() {
 		if err != nil {
 			removeCreated(dir, r.keys)
@@ -57,6 +57,22 @@ func initRepo(ctx context.Context, dir string, opts InitOptions, now func() time
 		return err
 	}
 	return atomicfile.WriteFile(filepath.Join(dir, settingsFile), data, 0o644)
+}
+
+// initPassphrase gives OfflinePassphrase for key files in the offline keys
+// directory when it is set, and Passphrase for the others.
+func initPassphrase(o InitOptions) keys.Passphrase {
+	online, offline := Passphrase(o.Passphrase), Passphrase(o.OfflinePassphrase)
+	if offline == nil || o.OfflineKeys == "" {
+		return online
+	}
+	dir := filepath.Clean(o.OfflineKeys)
+	return func(path string) ([]byte, error) {
+		if strings.HasPrefix(filepath.Clean(path), dir+string(filepath.Separator)) {
+			return offline(path)
+		}
+		return online(path)
+	}
 }
 
 func makeRepoDirs(dir, offline string) error {

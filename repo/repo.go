@@ -109,6 +109,12 @@ type InitOptions struct {
 	// must not be inside DIR. Empty keeps every key under DIR/keys (the
 	// old layout: whoever has DIR has every key).
 	OfflineKeys string
+	// OfflinePassphrase, if set, encrypts the keys Init puts in
+	// OfflineKeys (and the repository's later application keys there are
+	// encrypted with whatever passphrase the publisher gives for that
+	// directory); empty means Passphrase. With its own passphrase, the
+	// passphrase a server holds for the online keys opens no offline key.
+	OfflinePassphrase []byte
 
 	// RootPublic, if set, are the root keys, generated and kept by their
 	// holders elsewhere; Init generates no root key. Init then cannot sign

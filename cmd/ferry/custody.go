@@ -1,9 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 // how to open them.
 type keyFlags struct {
 	pass         passphraseSource
+	offlinePass  string   // --offline-passphrase-file
 	offline      string   // --offline-keys DIR
 	appKeys      []string // --app-key REF (a key file or a signer URI)
 	appThreshold int      // --app-threshold K
@@ -28,6 +32,7 @@ type keyFlags struct {
 func (kf *keyFlags) addOffline(f *pflag.FlagSet) {
 	f.StringVar(&kf.offline, "offline-keys", "", "directory of the offline keys (root, targets, applications); never on the server")
 	f.StringVar(&kf.pass.file, "passphrase-file", "", "read the key passphrase from this file")
+	f.StringVar(&kf.offlinePass, "offline-passphrase-file", "", "read the offline keys' passphrase from this file (default: "+envOfflinePassphrase+", else the key passphrase)")
 }
 
 // addApp registers --app-key and --app-threshold.
@@ -49,7 +54,7 @@ func (e *env) passphraseFunc(src passphraseSource) keys.Passphrase {
 	)
 	return func(path string) ([]byte, error) {
 		once.Do(func() {
-			if f, ok := e.terminal(); ok && src.file == "" && e.getenv(envPassphrase) == "" {
+			if f, ok := e.terminal(); ok && src.file == "" && e.getenv(cmp.Or(src.envVar, envPassphrase)) == "" {
 				p, err = e.promptFor(f, path) // asks again after a wrong passphrase
 				return
 			}
@@ -59,10 +64,48 @@ func (e *env) passphraseFunc(src passphraseSource) keys.Passphrase {
 	}
 }
 
+// offlineSource is where the offline keys' passphrase comes from, if it
+// has a source of its own (--offline-passphrase-file or
+// FERRY_OFFLINE_PASSPHRASE); ok is false when the key passphrase is used.
+func (e *env) offlineSource(kf keyFlags) (src passphraseSource, ok bool) {
+	src = passphraseSource{file: kf.offlinePass, envVar: envOfflinePassphrase, flag: "--offline-passphrase-file"}
+	return src, kf.offlinePass != "" || e.getenv(envOfflinePassphrase) != ""
+}
+
+// keyPassphrase returns the passphrase function of a command that signs:
+// the offline keys' own passphrase for files under --offline-keys and
+// --app-key files when it has a source, the key passphrase for the others
+// (the online keys in DIR/keys).
+func (e *env) keyPassphrase(kf keyFlags) keys.Passphrase {
+	main := e.passphraseFunc(kf.pass)
+	src, ok := e.offlineSource(kf)
+	if !ok {
+		return main
+	}
+	offline := e.passphraseFunc(src)
+	return func(path string) ([]byte, error) {
+		if slices.Contains(kf.appKeys, path) || kf.offline != "" && within(path, kf.offline) {
+			return offline(path)
+		}
+		return main(path)
+	}
+}
+
+// within reports whether path is inside dir.
+func within(path, dir string) bool {
+	ap, err1 := filepath.Abs(path)
+	ad, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(ad, ap)
+	return err == nil && filepath.IsLocal(rel)
+}
+
 // openRepo opens the repository in dir with the keys kf names. Key files
 // are decrypted only when a command signs with them.
 func (e *env) openRepo(ctx context.Context, dir string, kf keyFlags) (*repo.Repo, error) {
-	pass := e.passphraseFunc(kf.pass)
+	pass := e.keyPassphrase(kf)
 	o := repo.Options{Passphrase: pass, OfflineKeys: kf.offline, AppThreshold: kf.appThreshold, Now: kf.now}
 	online, err := e.onlineSigners(ctx, dir, kf, pass)
 	if err != nil {

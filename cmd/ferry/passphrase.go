@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,10 @@ import (
 const (
 	// envPassphrase holds the passphrase that encrypts the repository keys.
 	envPassphrase = "FERRY_PASSPHRASE"
+	// envOfflinePassphrase, if set, is the passphrase of the offline keys
+	// (--offline-keys, --app-key) instead of FERRY_PASSPHRASE, so that the
+	// passphrase a server has in its environment opens none of them.
+	envOfflinePassphrase = "FERRY_OFFLINE_PASSPHRASE"
 	// envInsecureWorkFactor lowers the scrypt work factor of newly encrypted
 	// keys. It exists for tests and demos only: a low factor makes the
 	// passphrase cheap to brute-force.
@@ -25,6 +30,9 @@ const (
 // passphraseSource says where a command may read the passphrase from.
 type passphraseSource struct {
 	file string // --passphrase-file
+	// envVar and flag name where this passphrase comes from when they are
+	// not FERRY_PASSPHRASE and --passphrase-file (the offline keys' own).
+	envVar, flag string
 }
 
 // errNoPassphrase is returned when no source of a passphrase is available.
@@ -44,13 +52,17 @@ func (e *env) passphrase(src passphraseSource, confirm bool) ([]byte, error) {
 		}
 		return b, nil
 	}
-	if p := e.getenv(envPassphrase); p != "" {
+	name := src.envVar
+	if name == "" {
+		name = envPassphrase
+	}
+	if p := e.getenv(name); p != "" {
 		return []byte(p), nil
 	}
 	f, ok := e.terminal()
 	if !ok {
 		return nil, withHint(errNoPassphrase,
-			"set "+envPassphrase+", pass --passphrase-file FILE, or run on a terminal to be prompted")
+			"set "+name+", pass "+cmp.Or(src.flag, "--passphrase-file")+" FILE, or run on a terminal to be prompted")
 	}
 	return e.prompt(f, confirm)
 }

@@ -72,7 +72,7 @@ served.`,
 				return err
 			}
 			opts.OnlineSigners = online
-			return e.runInit(cmd.Context(), args[0], opts, kf.pass)
+			return e.runInit(cmd.Context(), args[0], opts, kf)
 		},
 	}
 	f := cmd.Flags()
@@ -88,12 +88,17 @@ served.`,
 	return cmd
 }
 
-func (e *env) runInit(ctx context.Context, dir string, opts repo.InitOptions, src passphraseSource) error {
-	p, err := e.newPassphrase(src)
+func (e *env) runInit(ctx context.Context, dir string, opts repo.InitOptions, kf keyFlags) error {
+	p, err := e.newPassphrase(kf.pass)
 	if err != nil {
 		return err
 	}
 	opts.Passphrase = p
+	if src, ok := e.offlineSource(kf); ok && opts.OfflineKeys != "" {
+		if opts.OfflinePassphrase, err = e.newPassphrase(src); err != nil {
+			return err
+		}
+	}
 	if opts.InsecureScryptWorkFactor, err = e.insecureWorkFactor(); err != nil {
 		return err
 	}
@@ -168,7 +173,7 @@ application key.`,
 				return err
 			}
 			if rf.server != "" {
-				return e.publishRemote(cmd.Context(), rf, kf.pass, kf.appKeys, rel, args)
+				return e.publishRemote(cmd.Context(), rf, e.keyPassphrase(kf), kf.appKeys, rel, args)
 			}
 			r, err := e.openRepo(cmd.Context(), dir, kf)
 			if err != nil {

@@ -51,12 +51,11 @@ func (rf *remoteFlags) check(localRepo string, kf keyFlags) error {
 // publishRemote signs the next version of the application's role with its
 // key and uploads it with the files.
 // Every --app-key signs (an application whose threshold is k needs k).
-func (e *env) publishRemote(ctx context.Context, rf remoteFlags, pass passphraseSource, appKeys []string, rel repo.Release, files []string) error {
+func (e *env) publishRemote(ctx context.Context, rf remoteFlags, passFn keys.Passphrase, appKeys []string, rel repo.Release, files []string) error {
 	c, err := e.adminClient(rf)
 	if err != nil {
 		return err
 	}
-	passFn := e.passphraseFunc(pass)
 	var signers []keys.Signer
 	for _, ref := range appKeys {
 		s, err := keys.Open(ctx, ref, passFn)
