@@ -6,11 +6,38 @@ import (
 	"time"
 )
 
+// deadlines bound the writing of one response: write is the longest stall,
+// rate the slowest average.
+type deadlines struct {
+	write time.Duration
+	rate  int64 // bytes per second
+}
+
+// maxAllowance caps the time a response's bytes may take (about a year),
+// far beyond any real download and far below time.Duration's range.
+const maxAllowance = 365 * 24 * time.Hour
+
+// at is the write deadline, at now, of a response that started at start
+// and will have written n bytes: now plus the longest stall, but never
+// later than start plus the longest stall plus n bytes at the minimum rate.
+func (d deadlines) at(now, start time.Time, n int64) time.Time {
+	allowance := maxAllowance
+	if secs := float64(n) / float64(d.rate); secs < maxAllowance.Seconds() {
+		allowance = time.Duration(secs * float64(time.Second))
+	}
+	dl := now.Add(d.write)
+	if total := start.Add(d.write + allowance); total.Before(dl) {
+		dl = total
+	}
+	return dl
+}
+
 // accessLog logs one line per request (method, path, status, bytes,
 // duration_ms in milliseconds, remote, proto) and, for each write of the
-// response, extends the connection's write deadline by write, so that the
-// server's WriteTimeout limits a stall rather than a whole download.
-func accessLog(log *slog.Logger, write time.Duration, h http.Handler) http.Handler {
+// response, extends the connection's write deadline (deadlines.at), so
+// that the server's WriteTimeout limits a stall rather than a whole
+// download, and the minimum rate limits the whole response.
+func accessLog(log *slog.Logger, dl deadlines, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rc := http.NewResponseController(w)
@@ -19,7 +46,7 @@ func accessLog(log *slog.Logger, write time.Duration, h http.Handler) http.Handl
 			// request while the response is still being written.
 			_ = rc.SetReadDeadline(time.Time{})
 		}
-		lw := &logWriter{ResponseWriter: w, rc: rc, write: write, status: http.StatusOK}
+		lw := &logWriter{ResponseWriter: w, rc: rc, dl: dl, start: start, status: http.StatusOK}
 		h.ServeHTTP(lw, r)
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
@@ -33,11 +60,13 @@ func accessLog(log *slog.Logger, write time.Duration, h http.Handler) http.Handl
 	})
 }
 
-// logWriter records the status and size of a response.
+// logWriter records the status and size of a response and moves its write
+// deadline.
 type logWriter struct {
 	http.ResponseWriter
 	rc       *http.ResponseController
-	write    time.Duration
+	dl       deadlines
+	start    time.Time
 	extended time.Time
 	status   int
 	bytes    int64
@@ -54,8 +83,8 @@ func (w *logWriter) WriteHeader(code int) {
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.wrote = true
 	// Extending costs a timer reset; do it at most every write/8.
-	if now := time.Now(); now.Sub(w.extended) > w.write/8 {
-		_ = w.rc.SetWriteDeadline(now.Add(w.write))
+	if now := time.Now(); now.Sub(w.extended) > w.dl.write/8 {
+		_ = w.rc.SetWriteDeadline(w.dl.at(now, w.start, w.bytes+int64(len(p))))
 		w.extended = now
 	}
 	n, err := w.ResponseWriter.Write(p)

@@ -18,7 +18,10 @@
 //
 // Run serves a handler over HTTPS only (TLS 1.2 minimum) with header, read,
 // write and idle timeouts, a header size limit, a structured access log
-// (log/slog) and a graceful shutdown when its context is cancelled.
+// (log/slog) and a graceful shutdown when its context is cancelled. A
+// response may stall for at most WriteTimeout and must keep MinWriteRate
+// on average after that grace; at most MaxConns connections are served at
+// once, and one more is closed as soon as it is accepted.
 // LoadOrCreateCA keeps a small CA of the server's own in two files (the
 // certificate for clients, the key 0600 next to it) and issues the server's
 // certificate from it, so clients keep working across restarts; SelfSigned

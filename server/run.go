@@ -19,6 +19,12 @@ const (
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultMaxHeaderBytes    = 16 << 10
+	// DefaultMaxConns is how many connections are served at once.
+	DefaultMaxConns = 1024
+	// DefaultMinWriteRate is the slowest average, in bytes per second,
+	// at which a response may reach its client (the default minimum
+	// rate of package fetch's clients).
+	DefaultMinWriteRate = 4 << 10
 )
 
 // Config configures Run. Handler and TLS are required; the zero value of
@@ -42,7 +48,15 @@ type Config struct {
 	// WriteTimeout bounds the time without progress while writing a
 	// response: every write extends the deadline by this much, so a large
 	// download to a live client is never cut, and a stalled one is.
-	WriteTimeout    time.Duration
+	WriteTimeout time.Duration
+	// MinWriteRate (bytes per second) bounds a whole response: it must be
+	// written within WriteTimeout plus the time its bytes take at this
+	// rate, so a client that reads a trickle (but never stalls) cannot
+	// hold a connection for ever.
+	MinWriteRate int64
+	// MaxConns is how many connections are served at once; one more is
+	// closed as soon as it is accepted.
+	MaxConns        int
 	IdleTimeout     time.Duration // keep-alive connections
 	ShutdownTimeout time.Duration // graceful shutdown, then connections are closed
 	MaxHeaderBytes  int
@@ -104,9 +118,13 @@ func newServer(cfg Config) (*http.Server, net.Listener, error) {
 		tlsCfg.MinVersion = tls.VersionTLS12
 	}
 	write := durationOr(cfg.WriteTimeout, DefaultWriteTimeout)
+	rate := cfg.MinWriteRate
+	if rate <= 0 {
+		rate = DefaultMinWriteRate
+	}
 	log := cfg.logger()
 	srv := &http.Server{
-		Handler:           accessLog(log, write, cfg.Handler),
+		Handler:           accessLog(log, deadlines{write, rate}, cfg.Handler),
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: durationOr(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       durationOr(cfg.ReadTimeout, DefaultReadTimeout),
@@ -125,7 +143,11 @@ func newServer(cfg Config) (*http.Server, net.Listener, error) {
 			return nil, nil, fmt.Errorf("serve: %w", err)
 		}
 	}
-	return srv, ln, nil
+	max := cfg.MaxConns
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	return srv, newLimitListener(ln, max, log), nil
 }
 
 func (cfg Config) logger() *slog.Logger {

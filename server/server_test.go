@@ -62,6 +62,20 @@ type started struct {
 	pool   *x509.CertPool
 	cancel context.CancelFunc
 	done   chan error
+	closed chan struct{} // closed when Run has closed the listener
+}
+
+// signalListener closes closed when it is closed.
+type signalListener struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *signalListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { close(l.closed) })
+	return err
 }
 
 // startRun runs h with Run and a self-signed certificate on 127.0.0.1:0.
@@ -84,40 +98,36 @@ func startRun(t *testing.T, h http.Handler, cfg Config) *started {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Handler, cfg.TLS, cfg.Listener = h, tlsCfg, ln
+	sl := &signalListener{Listener: ln, closed: make(chan struct{})}
+	cfg.Handler, cfg.TLS, cfg.Listener = h, tlsCfg, sl
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	var got net.Addr
-	cfg.OnListen = func(a net.Addr) { got = a }
+	listening := make(chan net.Addr, 1)
+	cfg.OnListen = func(a net.Addr) { listening <- a }
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{pool: pool, cancel: cancel, done: make(chan error, 1)}
+	s := &started{pool: pool, cancel: cancel, done: make(chan error, 1), closed: sl.closed}
 	go func() { s.done <- Run(ctx, cfg) }()
 	s.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	s.addr = ln.Addr().String()
 	s.url = "https://" + s.addr
-	waitUp(t, s)
-	if got == nil || got.String() != s.addr {
-		t.Fatalf("OnListen got %v, want %s", got, s.addr)
+	// The listener is open before Run: once OnListen has been called,
+	// connections are served.
+	select {
+	case got := <-listening:
+		if got.String() != s.addr {
+			t.Fatalf("OnListen got %v, want %s", got, s.addr)
+		}
+	case err := <-s.done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not start")
 	}
 	t.Cleanup(func() {
 		cancel()
 		<-s.done
 	})
 	return s
-}
-
-func waitUp(t *testing.T, s *started) {
-	t.Helper()
-	for i := 0; i < 100; i++ {
-		resp, err := s.client.Get(s.url + "/")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("server did not start")
 }
 
 // rawGet sends path exactly as given on a fresh TLS connection, so that no
@@ -353,7 +363,8 @@ func TestServerLimits(t *testing.T) {
 	ln.Close()
 	if srv.ReadHeaderTimeout != DefaultReadHeaderTimeout || srv.ReadTimeout != DefaultReadTimeout ||
 		srv.WriteTimeout != DefaultWriteTimeout || srv.IdleTimeout != DefaultIdleTimeout ||
-		srv.MaxHeaderBytes != DefaultMaxHeaderBytes || srv.TLSConfig.MinVersion != tls.VersionTLS12 {
+		srv.MaxHeaderBytes != DefaultMaxHeaderBytes || srv.TLSConfig.MinVersion != tls.VersionTLS12 ||
+		cap(ln.(*limitListener).sem) != DefaultMaxConns {
 		t.Errorf("server limits: %+v", srv)
 	}
 	if _, _, err := newServer(Config{Handler: http.NotFoundHandler(), Addr: "127.0.0.1:0"}); err == nil {
@@ -405,7 +416,8 @@ func TestOldTLSRefused(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	var mu sync.Mutex
 	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&lockedWriter{mu: &mu, w: &buf}, nil))
+	wrote := make(chan struct{}, 1)
+	log := slog.New(slog.NewJSONHandler(&lockedWriter{mu: &mu, w: &buf, wrote: wrote}, nil))
 	dir := testRepo(t)
 	h, _ := Repository(filepath.Join(dir, "public"))
 	s := startRun(t, h, Config{Logger: log})
@@ -413,14 +425,23 @@ func TestAccessLog(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
-	time.Sleep(50 * time.Millisecond)
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	// The line is logged after the response is sent: wait for it.
 	var line string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, `"path":"/metadata/1.root.json"`) {
-			line = l
+	for deadline := time.After(10 * time.Second); line == ""; {
+		mu.Lock()
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if strings.Contains(l, `"path":"/metadata/1.root.json"`) {
+				line = l
+			}
+		}
+		mu.Unlock()
+		if line != "" {
+			break
+		}
+		select {
+		case <-wrote:
+		case <-deadline:
+			t.Fatal("no access log line for the request")
 		}
 	}
 	for _, want := range []string{`"msg":"request"`, `"method":"GET"`, `"status":200`, `"bytes":27`, `"duration_ms":`, `"remote":"127.0.0.1:`} {
@@ -431,14 +452,22 @@ func TestAccessLog(t *testing.T) {
 }
 
 type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
+	mu    *sync.Mutex
+	w     io.Writer
+	wrote chan struct{} // if set, signalled after each write
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	n, err := l.w.Write(p)
+	if l.wrote != nil {
+		select {
+		case l.wrote <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
 }
 
 // TestGracefulShutdown: cancelling Run's context lets a request in flight
@@ -466,7 +495,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}()
 	<-inFlight
 	s.cancel()
-	time.Sleep(100 * time.Millisecond)
+	<-s.closed // Shutdown closes the listener first
 	if c, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
 		c.Close()
 		t.Error("new connection accepted during shutdown")
@@ -492,16 +521,17 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestShutdownTimeout(t *testing.T) {
-	block := make(chan struct{})
+	block, stuck := make(chan struct{}), make(chan struct{})
 	defer close(block)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/stuck" {
+			close(stuck)
 			<-block
 		}
 	})
 	s := startRun(t, h, Config{ShutdownTimeout: 200 * time.Millisecond})
 	go s.client.Get(s.url + "/stuck")
-	time.Sleep(100 * time.Millisecond)
+	<-stuck // the request is in flight
 	s.cancel()
 	select {
 	case err := <-s.done:
@@ -535,10 +565,13 @@ func TestWriteTimeoutIsPerWrite(t *testing.T) {
 				return
 			}
 			w.(http.Flusher).Flush()
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // the scenario: a slow but steady writer, 600 ms in all
+
 		}
 	})
-	s := startRun(t, h, Config{WriteTimeout: 300 * time.Millisecond})
+	// MinWriteRate of 1 byte/s: this test is about stalls, not the
+	// whole-response bound (TestSlowReaderCut).
+	s := startRun(t, h, Config{WriteTimeout: 300 * time.Millisecond, MinWriteRate: 1})
 	resp, err := s.client.Get(s.url + "/steady")
 	if err != nil {
 		t.Fatal(err)

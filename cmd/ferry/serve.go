@@ -57,7 +57,7 @@ updating until it expires.
 The admin API is served under /api/v1/ on the same listener: release pipelines publish with
 ferry release publish --server, authenticated by a token of ferry token create, and each upload,
 signed by the application's key, is checked against its delegation; the server signs snapshot and
-timestamp with its online keys (so it needs the passphrase). Uploads are streamed to DIR/.uploads.`,
+timestamp with its online keys (so it needs the passphrase). Uploads are streamed to DIR/.uploads.` + serveLimits,
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
   ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt
@@ -254,3 +254,14 @@ func (e *env) warnOfflineKeysHere(dir string) {
 	fmt.Fprintf(e.stderr, "ferry: warning: %s holds offline keys (%s); a server taken over could sign releases with them: move them with ferry repo split-keys --repo %s --offline-keys DIR\n",
 		filepath.Join(dir, "keys"), strings.Join(names, ", "), dir)
 }
+
+// serveLimits documents the server's connection and response bounds in
+// serve --help, from the values server.Run uses.
+var serveLimits = fmt.Sprintf(`
+
+Limits: at most %d connections are served at once (one more is closed as soon as it is
+accepted); a response may stall for at most %v, and must reach its client at %d KiB/s on
+average after that grace (a 100 MiB file may take %v), so slow readers cannot hold
+connections for ever. Request headers must arrive within %v.`,
+	server.DefaultMaxConns, server.DefaultWriteTimeout, server.DefaultMinWriteRate>>10,
+	server.DefaultWriteTimeout+time.Duration(100<<20/server.DefaultMinWriteRate)*time.Second, server.DefaultReadHeaderTimeout)
