@@ -207,9 +207,10 @@ func (r *memRig) applyAgrees(what string, res Result, err error) {
 
 // forEachOp runs an install of 2.0.0 over 1.0.0 once per mutating
 // operation, with inject arming a fault at that operation, until an
-// install runs to its end without reaching it.
-func forEachOp(t *testing.T, inject func(r *memRig, op int), after func(r *memRig, what string, healthy bool, res Result, err error)) int {
-	runs := 0
+// install runs to its end without reaching it. It returns the number of
+// operations faulted per case ("binary healthy=true").
+func forEachOp(t *testing.T, inject func(r *memRig, op int), after func(r *memRig, what string, healthy bool, res Result, err error)) map[string]int {
+	points := map[string]int{}
 	for _, c := range memCases {
 		for _, healthy := range []bool{true, false} {
 			for n := 1; ; n++ {
@@ -222,32 +223,58 @@ func forEachOp(t *testing.T, inject func(r *memRig, op int), after func(r *memRi
 				what := fmt.Sprintf("%s healthy=%v op %d (err %v)", c.name, healthy, n, err)
 				reached := r.m.Ops() >= base+n
 				after(r, what, healthy, res, err)
-				runs++
 				if !reached {
 					break
 				}
+				points[fmt.Sprintf("%s healthy=%v", c.name, healthy)]++
 			}
 		}
 	}
-	return runs
+	return points
+}
+
+// minFaultPoints is, per case, how many operations an install of 2.0.0
+// over 1.0.0 performs today, each one a point where the fault tests inject
+// a failure. A change that makes the installer skip the fault-injecting
+// file system (or an install do less) fails checkFaultPoints instead of
+// quietly testing fewer points; a new operation only raises the count
+// (then raise the floor too).
+var minFaultPoints = map[string]int{
+	"binary healthy=true": 38, "binary healthy=false": 53,
+	"binary-adopted healthy=true": 40, "binary-adopted healthy=false": 55,
+	"slots-tar.gz healthy=true": 54, "slots-tar.gz healthy=false": 69,
+	"slots-zip healthy=true": 54, "slots-zip healthy=false": 69,
+	"slots-raw healthy=true": 46, "slots-raw healthy=false": 61,
+}
+
+func checkFaultPoints(t *testing.T, what string, points map[string]int) {
+	t.Helper()
+	for name, floor := range minFaultPoints {
+		if points[name] < floor {
+			t.Errorf("%s: %s faulted %d operations, want at least %d", what, name, points[name], floor)
+		}
+	}
+	if len(points) != len(minFaultPoints) {
+		t.Errorf("%s: cases %v, want those of minFaultPoints", what, points)
+	}
 }
 
 func TestFaultsDuringInstall_R46(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EIO, syscall.EROFS} {
-		runs := forEachOp(t, func(r *memRig, op int) { r.m.FailAt(op, errno) }, func(r *memRig, what string, healthy bool, res Result, err error) {
+		points := forEachOp(t, func(r *memRig, op int) { r.m.FailAt(op, errno) }, func(r *memRig, what string, healthy bool, res Result, err error) {
 			r.applyAgrees(errno.Error()+" "+what, res, err)
 			r.check(errno.Error()+" "+what, healthy)
 		})
-		t.Logf("%v: %d installs, one per operation", errno, runs)
+		checkFaultPoints(t, errno.Error(), points)
 	}
 }
 
 func TestPowerLossDropsUnsynced_R43(t *testing.T) {
-	runs := forEachOp(t, func(r *memRig, op int) { r.m.CrashAt(op) }, func(r *memRig, what string, healthy bool, _ Result, _ error) {
+	points := forEachOp(t, func(r *memRig, op int) { r.m.CrashAt(op) }, func(r *memRig, what string, healthy bool, _ Result, _ error) {
 		r.m.Reboot()
 		r.check("power loss "+what, healthy)
 	})
-	t.Logf("%d power losses, one per operation", runs)
+	checkFaultPoints(t, "power loss", points)
 }
 
 // TestLostBackupFailsLoudly_R45 deletes the kept copies on the in-memory FS
