@@ -322,3 +322,45 @@ func TestCeremonyStale(t *testing.T) {
 		t.Fatalf("publish of a stale proposal = %v, want ErrStale", err)
 	}
 }
+
+// TestRootPublishInterrupted: a root publish (with a rotated timestamp key)
+// that stops after any of its steps leaves a repository that loads, and
+// publishing the same proposal again finishes it; the result verifies as
+// clients check it.
+func TestRootPublishInterrupted(t *testing.T) {
+	for _, step := range []string{"root", "snapshot", "timestamp"} {
+		t.Run(step, func(t *testing.T) {
+			r := newTestRepo(t, InitOptions{RootKeys: 1}, newClock())
+			if err := r.Publish(ctx, hello("1.0.0"), []string{writeFile(t, "hello", "v1")}); err != nil {
+				t.Fatal(err)
+			}
+			old := rootBytes(t, r.dir)
+			p, err := r.ProposeRoot(ctx, RootChange{Rotate: []string{"timestamp"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Sign(ctx, rootSigner(t, r, 1))
+			boom := errors.New("power cut")
+			r.failpoint = func(s string) error {
+				if s == step {
+					return boom
+				}
+				return nil
+			}
+			if err := r.PublishProposal(ctx, p); !errors.Is(err, boom) {
+				t.Fatalf("publish = %v, want the injected failure", err)
+			}
+			r.failpoint = nil
+			if _, err := loadState(r.dir); err != nil {
+				t.Fatalf("repository after a publish stopped at %s: %v", step, err)
+			}
+			if err := r.PublishProposal(ctx, p); err != nil {
+				t.Fatalf("publishing again: %v", err)
+			}
+			if err := trust.VerifyNextRoot(old, rootBytes(t, r.dir)); err != nil {
+				t.Fatalf("root.json after recovery: %v", err)
+			}
+			verifyServed(t, r.dir, r.now())
+		})
+	}
+}
