@@ -182,7 +182,10 @@ func newProposal(role string, base []byte, baseVersion int64, signed any, req []
 	if err := p.checkHeader(); err != nil {
 		return nil, err
 	}
-	return p, checkSigned(role, baseVersion, canon)
+	if _, err := checkSigned(role, baseVersion, jsonText(canon)); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // PublishProposal checks p's signatures against the repository's current

@@ -127,13 +127,15 @@ func parseProposal(data []byte) (*Proposal, error) {
 	if f.Format != proposalFormat {
 		return nil, fmt.Errorf("ferry_proposal %d, want %d", f.Format, proposalFormat)
 	}
-	p := &Proposal{Role: f.Role, Base: f.Base, Requires: f.Requires, Signed: f.Signed}
+	p := &Proposal{Role: f.Role, Base: f.Base, Requires: f.Requires}
 	if err := p.checkHeader(); err != nil {
 		return nil, err
 	}
-	if err := checkSigned(p.Role, p.Base.Version, p.Signed); err != nil {
+	signed, err := checkSigned(p.Role, p.Base.Version, f.Signed)
+	if err != nil {
 		return nil, err
 	}
+	p.Signed = signed
 	if len(f.Signatures) > maxSignatures {
 		return nil, fmt.Errorf("%d signatures, at most %d", len(f.Signatures), maxSignatures)
 	}
@@ -178,9 +180,10 @@ func (p *Proposal) checkHeader() error {
 	return nil
 }
 
-// checkSigned decodes signed as role and checks that it is canonical and
-// one version above base.
-func checkSigned(role string, base int64, signed json.RawMessage) (err error) {
+// checkSigned decodes signed, the "signed" member as it is in the file,
+// as role, checks that it is the JSON text of its canonical form (see
+// jsonText) one version above base, and returns the canonical bytes.
+func checkSigned(role string, base int64, signed json.RawMessage) (_ []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("signed: malformed metadata: %v", r)
@@ -190,39 +193,39 @@ func checkSigned(role string, base int64, signed json.RawMessage) (err error) {
 	var version int64
 	switch role {
 	case metadata.ROOT:
-		md, err := metadata.Root().FromBytes(envelope(signed, nil))
+		md, err := metadata.Root().FromBytes(envelopeText(signed, nil))
 		if err != nil {
-			return fmt.Errorf("signed: %w", err)
+			return nil, fmt.Errorf("signed: %w", err)
 		}
 		version = md.Signed.Version
 		canon, err = cjson.EncodeCanonical(md.Signed)
 		if err != nil {
-			return err
+			return nil, err
 		}
 	default:
-		md, err := metadata.Targets().FromBytes(envelope(signed, nil))
+		md, err := metadata.Targets().FromBytes(envelopeText(signed, nil))
 		if err != nil {
-			return fmt.Errorf("signed: %w", err)
+			return nil, fmt.Errorf("signed: %w", err)
 		}
 		version = md.Signed.Version
 		canon, err = cjson.EncodeCanonical(md.Signed)
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if !bytes.Equal(canon, signed) {
-		return errors.New("signed: not in canonical JSON form")
+	if !bytes.Equal(jsonText(canon), signed) {
+		return nil, errors.New("signed: not in canonical JSON form")
 	}
 	if version != base+1 {
-		return fmt.Errorf("signed: version %d, want base %d + 1", version, base)
+		return nil, fmt.Errorf("signed: version %d, want base %d + 1", version, base)
 	}
-	return nil
+	return canon, nil
 }
 
 // Marshal returns the proposal file: indented JSON with the signed part
 // kept on one line, as it is signed.
 func (p *Proposal) Marshal() ([]byte, error) {
-	f := proposalJSON{Format: proposalFormat, Role: p.Role, Base: p.Base, Requires: p.Requires, Signed: p.Signed, Signatures: []sigJSON{}}
+	f := proposalJSON{Format: proposalFormat, Role: p.Role, Base: p.Base, Requires: p.Requires, Signed: jsonText(p.Signed), Signatures: []sigJSON{}}
 	for _, s := range p.Signatures {
 		f.Signatures = append(f.Signatures, sigJSON{KeyID: s.KeyID, Sig: hex.EncodeToString(s.Signature)})
 	}
@@ -256,7 +259,7 @@ func reinsertSigned(enc []byte, signed []byte) ([]byte, error) {
 	var out bytes.Buffer
 	out.Write(enc[:at])
 	out.WriteString("\n  \"signed\": ")
-	out.Write(signed)
+	out.Write(jsonText(signed))
 	out.Write(enc[end:])
 	return out.Bytes(), nil
 }
@@ -341,9 +344,41 @@ func (p *Proposal) Metadata() []byte {
 	return envelope(p.Signed, p.Signatures)
 }
 
-// envelope builds {"signatures":[...],"signed":SIGNED} around signed bytes
-// as they are, without re-encoding them.
+// envelope builds {"signatures":[...],"signed":SIGNED} around the
+// canonical signed bytes, written as JSON text (jsonText) and otherwise not
+// re-encoded.
 func envelope(signed []byte, sigs []metadata.Signature) []byte {
+	return envelopeText(jsonText(signed), sigs)
+}
+
+// jsonText returns canonical JSON as JSON text. Canonical JSON (the form
+// TUF signs) escapes only backslash and quote in strings, so a string may
+// hold raw control characters, which JSON text forbids: the PEM public
+// value of an ECDSA key has newlines. Outside strings canonical JSON has
+// no whitespace and no control characters, so escaping every byte below
+// 0x20 changes only strings, and the text decodes to the same values (and
+// so to the same canonical bytes). Without such bytes the result is the
+// input unchanged.
+func jsonText(canon []byte) []byte {
+	if !bytes.ContainsFunc(canon, func(r rune) bool { return r < 0x20 }) {
+		return canon
+	}
+	var b bytes.Buffer
+	for _, c := range canon {
+		switch {
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.Bytes()
+}
+
+// envelopeText is envelope around a signed part that is JSON text already.
+func envelopeText(signed []byte, sigs []metadata.Signature) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"signatures":[`)
 	for i, s := range sigs {
