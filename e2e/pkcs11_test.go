@@ -66,3 +66,13 @@ func TestReleasesSignedInHSMAndKMSInstalled(t *testing.T) {
 	s.spoilAppSignature("kmsapp")
 	s.noOnlineKeyFiles()
 }
+
+// TestRootHeldInHSMAndKMS: a 2-of-2 root whose keys are one in a PKCS#11
+// token and one in a KMS (ECDSA, PEM public values) is signed by both
+// holders and published; a client that trusts it installs a release.
+func TestRootHeldInHSMAndKMS(t *testing.T) {
+	holders := []keys.Signer{hsmKey(t, "e2e-root"), kmsKey(t)}
+	s := newSiteRoot(t, nil, holders)
+	s.publish("hello", "1.0.0", fileKey(t))
+	s.install("hello", "1.0.0")
+}

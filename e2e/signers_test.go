@@ -43,13 +43,28 @@ type site struct {
 
 func newSite(t *testing.T, online map[string]keys.Signer) *site {
 	t.Helper()
+	return newSiteRoot(t, online, nil)
+}
+
+// newSiteRoot is newSite with a first root made of the given holders'
+// keys, all of which must sign it: Init writes the proposal, each holder
+// signs the file with their key, and it is published.
+func newSiteRoot(t *testing.T, online map[string]keys.Signer, holders []keys.Signer) *site {
+	t.Helper()
 	base := t.TempDir()
 	s := &site{t: t, dir: filepath.Join(base, "repo"), offline: filepath.Join(base, "offline"), online: online}
-	err := repo.Init(bg, s.dir, repo.InitOptions{
+	opts := repo.InitOptions{
 		Passphrase: []byte(pass), OfflineKeys: s.offline, OnlineSigners: online, InsecureScryptWorkFactor: 8,
-	})
-	if err != nil {
+	}
+	for _, h := range holders {
+		opts.RootPublic = append(opts.RootPublic, h.Key())
+		opts.RootThreshold = len(holders)
+	}
+	if err := repo.Init(bg, s.dir, opts); err != nil {
 		t.Fatal(err)
+	}
+	if len(holders) > 0 {
+		s.rootCeremony(holders)
 	}
 	h, err := server.Repository(filepath.Join(s.dir, "public"))
 	if err != nil {
@@ -272,5 +287,39 @@ func (s *site) refreshOnline(online ...keys.Signer) {
 	}
 	if !slices.Contains(res.Signed, "timestamp") || bytes.Equal(before, s.readMD("timestamp.json")) {
 		s.t.Fatalf("refresh signed %v; timestamp.json unchanged", res.Signed)
+	}
+}
+
+// rootCeremony has each holder sign the first root's proposal file in
+// turn, then publishes it with the online keys.
+func (s *site) rootCeremony(holders []keys.Signer) {
+	s.t.Helper()
+	file := repo.RootProposalFile(s.dir)
+	for _, h := range holders {
+		p, err := repo.ReadProposal(file)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if err := p.Sign(bg, h); err != nil {
+			s.t.Fatal(err)
+		}
+		if err := repo.WriteProposal(file, p); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	p, err := repo.ReadProposal(file)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var online []keys.Signer
+	for _, k := range s.online {
+		online = append(online, k)
+	}
+	r, err := repo.OpenWith(s.dir, repo.Options{Passphrase: repo.Passphrase([]byte(pass)), OfflineKeys: s.offline, Signers: online})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := r.PublishProposal(bg, p); err != nil {
+		s.t.Fatal(err)
 	}
 }
