@@ -23,6 +23,7 @@ type keyFlags struct {
 	offlinePass  string   // --offline-passphrase-file
 	offline      string   // --offline-keys DIR
 	appKeys      []string // --app-key REF (a key file or a signer URI)
+	signers      []string // --signer REF: keys of other roles held elsewhere
 	appThreshold int      // --app-threshold K
 	online       []string // --online-key ROLE=REF
 	now          func() time.Time
@@ -32,6 +33,7 @@ type keyFlags struct {
 func (kf *keyFlags) addOffline(f *pflag.FlagSet) {
 	f.StringVar(&kf.offline, "offline-keys", "", "directory of the offline keys (root, targets, applications); never on the server")
 	f.StringVar(&kf.pass.file, "passphrase-file", "", "read the key passphrase from this file")
+	f.StringArrayVar(&kf.signers, "signer", nil, "a key held elsewhere (key file or signer URI, e.g. the targets key in an HSM) for whatever role lists it (repeatable)")
 	f.StringVar(&kf.offlinePass, "offline-passphrase-file", "", "read the offline keys' passphrase from this file (default: "+envOfflinePassphrase+", else the key passphrase)")
 }
 
@@ -84,7 +86,7 @@ func (e *env) keyPassphrase(kf keyFlags) keys.Passphrase {
 	}
 	offline := e.passphraseFunc(src)
 	return func(path string) ([]byte, error) {
-		if slices.Contains(kf.appKeys, path) || kf.offline != "" && within(path, kf.offline) {
+		if slices.Contains(kf.appKeys, path) || slices.Contains(kf.signers, path) || kf.offline != "" && within(path, kf.offline) {
 			return offline(path)
 		}
 		return main(path)
@@ -118,6 +120,13 @@ func (e *env) openRepo(ctx context.Context, dir string, kf keyFlags) (*repo.Repo
 			return nil, fmt.Errorf("open application key: %w", err)
 		}
 		o.AppKeys = append(o.AppKeys, s)
+	}
+	for _, ref := range kf.signers {
+		s, err := keys.Open(ctx, ref, pass)
+		if err != nil {
+			return nil, fmt.Errorf("open signer: %w", err)
+		}
+		o.Signers = append(o.Signers, s)
 	}
 	return repo.OpenWith(dir, o)
 }

@@ -38,18 +38,19 @@ func (e *env) refreshCmd() *cobra.Command {
 		Long: `Re-sign snapshot and timestamp if they expire within half their lifetime, or always with
 --force. With --online-only only the online keys (DIR/keys) are used, as ferry serve does on its
 schedule; offline roles that are due are named in a warning with the time left. --role targets or
---role APP (repeatable) re-signs that role now, with its keys from --offline-keys KEYDIR or
---app-key; without --online-only or --role, offline roles that are due are re-signed when their
+--role APP (repeatable) re-signs that role now, with its keys from --offline-keys KEYDIR,
+--app-key, or --signer REF (a key file or a signer URI: an HSM or a KMS); without --online-only or --role, offline roles that are due are re-signed when their
 keys are here (a repository of the old layout keeps them in DIR/keys) and named in a warning when
 not. Root is never re-signed here: a new root is a ceremony of its holders.`,
 		Example: `  ferry repo refresh --repo ./repo --online-only
   ferry repo refresh --repo ./repo --online-only --force
   ferry repo refresh --repo ./repo --offline-keys ./offline-keys --role targets
-  ferry repo refresh --repo ./repo --app-key ./hello.key --role hello`,
+  ferry repo refresh --repo ./repo --app-key ./hello.key --role hello
+  ferry repo refresh --repo ./repo --signer 'pkcs11:token=ferry;object=targets' --role targets`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.OnlineOnly && (len(o.Roles) > 0 || kf.offline != "" || len(kf.appKeys) > 0) {
-				return fmt.Errorf("--online-only uses no offline key: drop --role, --offline-keys and --app-key")
+			if o.OnlineOnly && (len(o.Roles) > 0 || kf.offline != "" || len(kf.appKeys) > 0 || len(kf.signers) > 0) {
+				return fmt.Errorf("--online-only uses no offline key: drop --role, --offline-keys, --app-key and --signer")
 			}
 			r, err := e.openRepo(cmd.Context(), dir, kf)
 			if err != nil {
