@@ -71,7 +71,8 @@ func (e *env) moveLegacyStateDir(name, dir string) {
 	if _, err := os.Lstat(dir); old == dir || !errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err == nil {
+	err = os.MkdirAll(filepath.Dir(dir), 0o700)
+	if err == nil {
 		err = os.Rename(old, dir)
 	}
 	if err != nil {
