@@ -206,7 +206,7 @@ network. Signing again with the same key replaces its signature.`,
 			if p.Role != role {
 				return withHint(fmt.Errorf("%s is a %s proposal", args[0], p.Role), "sign it with 'ferry "+p.Role+" sign'")
 			}
-			s, err := keys.Open(cmd.Context(), keyRef, func(string) ([]byte, error) { return e.passphrase(pass, false) })
+			s, err := keys.Open(cmd.Context(), keyRef, e.passphraseFunc(pass))
 			if err != nil {
 				return err
 			}

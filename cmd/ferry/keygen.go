@@ -155,7 +155,7 @@ is signed. PUBFILE is never overwritten.`,
 			if err := refuseExisting(out); err != nil {
 				return err
 			}
-			s, err := keys.Open(cmd.Context(), args[0], func(string) ([]byte, error) { return e.passphrase(pass, false) })
+			s, err := keys.Open(cmd.Context(), args[0], e.passphraseFunc(pass))
 			if err != nil {
 				return err
 			}

@@ -112,7 +112,7 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 		return err
 	}
 	if fl.selfSigned != "" {
-		fmt.Fprintf(e.stdout, "serving %s on %s (CA certificate: %s)\n", fl.dir, url, fl.selfSigned)
+		fmt.Fprintf(e.stdout, "serving %s on %s (CA certificate: %s, its key: %s)\n", fl.dir, url, fl.selfSigned, server.CAKeyFile(fl.selfSigned))
 	} else {
 		fmt.Fprintf(e.stdout, "serving %s on %s\n", fl.dir, url)
 	}
