@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -223,5 +224,37 @@ func TestPublishUploadFailpoints(t *testing.T) {
 				t.Fatalf("after retry: %d targets, want %d", len(after.targets), len(before.targets)+1)
 			}
 		})
+	}
+}
+
+// TestUploadOutsideNarrowDelegation: a delegation narrower than APP/*/*/*
+// (here hello/1.*/*/*) bounds what hello's key may upload: hello 2.0.0 is
+// refused although it is a path of hello.
+func TestUploadOutsideNarrowDelegation(t *testing.T) {
+	r, s, _ := remoteFixture(t)
+	ctx := context.Background()
+	st, err := loadState(r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delegationOf(st.targets, "hello").Paths = []string{"hello/1.*/*/*"}
+	if err := r.commit(ctx, st, change{targets: true}); err != nil {
+		t.Fatal(err)
+	}
+	rel := helloRel
+	rel.Version = "2.0.0"
+	sg := signNext(t, r, s, rel, writeFile(t, "hello", "v2"))
+	before := treeHashes(t, r.dir)
+	_, err = r.PublishUpload(ctx, "hello", sg.Role, sg.Files)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "outside the delegation's paths hello/1.*/*/*") {
+		t.Fatalf("PublishUpload of hello 2.0.0 = %v, want refused as outside the delegation", err)
+	}
+	if d := diffTrees(before, treeHashes(t, r.dir)); len(d) > 0 {
+		t.Fatalf("a refused upload changed the repository: %v", d)
+	}
+	rel.Version = "1.1.0"
+	sg = signNext(t, r, s, rel, writeFile(t, "hello", "v1.1"))
+	if _, err := r.PublishUpload(ctx, "hello", sg.Role, sg.Files); err != nil {
+		t.Fatalf("hello 1.1.0, inside the delegation: %v", err)
 	}
 }
