@@ -117,6 +117,17 @@ func TestPublishOpensOnlyItsKeys(t *testing.T) {
 	if want := []string{"hello.age", "snapshot.age", "timestamp.age"}; !slices.Equal(c.asked, want) {
 		t.Fatalf("publish opened %v, want %v", c.asked, want)
 	}
+	// A refresh of the timestamp alone opens the timestamp key alone.
+	var c2 countingPass
+	r3, _ := OpenWith(r.dir, Options{Passphrase: c2.pass, Now: clk.now})
+	clk.t = clk.t.Add(13 * time.Hour)
+	res, err := r3.RefreshWith(ctx, RefreshOptions{OnlineOnly: true})
+	if err != nil || !slices.Equal(res.Signed, []string{"timestamp"}) {
+		t.Fatalf("timestamp refresh: %+v, %v", res, err)
+	}
+	if !slices.Equal(c2.asked, []string{"timestamp.age"}) {
+		t.Fatalf("timestamp refresh opened %v", c2.asked)
+	}
 }
 
 // TestPublishWithAppKeyOnly: a pipeline that holds only its application
