@@ -115,9 +115,9 @@ func isTerminal(w any) bool {
 const rootExamples = `  # See the whole loop on this machine (temporary directory, a few seconds):
   ferry demo
 
-  # Publisher: create a repository and publish a release
-  ferry init ./repo
-  ferry release publish --repo ./repo --app hello --version 1.0.0 --platform linux/amd64 ./hello
+  # Publisher: create a repository (offline keys kept out of it) and publish a release
+  ferry init ./repo --offline-keys ./offline-keys
+  ferry release publish --repo ./repo --offline-keys ./offline-keys --app hello --version 1.0.0 --platform linux/amd64 ./hello
   ferry release list --repo ./repo
 
   # CI: publish through the server's admin API with the application's key only

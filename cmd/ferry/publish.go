@@ -34,7 +34,8 @@ keep KEYDIR off the server. With --root-key PUBFILE (repeatable; each a .pub mad
 ferry key generate), root is built from those keys instead: init cannot sign it, and writes the
 unsigned root to DIR/proposals/1.root.json for --root-threshold holders to sign. Every private key
 init makes is encrypted with the passphrase (terminal prompt, FERRY_PASSPHRASE, or
---passphrase-file). With --online-key snapshot=REF and/or --online-key timestamp=REF (an
+--passphrase-file); the offline keys with their own when one is given (FERRY_OFFLINE_PASSPHRASE or
+--offline-passphrase-file), so that the passphrase a server holds opens none of them. With --online-key snapshot=REF and/or --online-key timestamp=REF (an
 awskms:// or pkcs11: URI, see docs/signers.md) that online key stays in the KMS or HSM and no key
 file is made for it; the commands that sign that role (serve, release publish, repo refresh) then
 take the same --online-key. DIR/root.json is the trust anchor to ship to clients; DIR/public is what is
@@ -42,7 +43,7 @@ served.`,
 		Example: `  ferry init ./repo --offline-keys ./offline-keys
   ferry init ./repo --offline-keys ./offline-keys --root-keys 3 --root-threshold 2 --timestamp-expiry 36h
   ferry init ./repo --offline-keys ./offline-keys --root-key alice.pub --root-key bob.pub --root-key carol.pub --root-threshold 2
-  FERRY_PASSPHRASE=... ferry init ./repo --targets-expiry 30d
+  FERRY_PASSPHRASE=... FERRY_OFFLINE_PASSPHRASE=... ferry init ./repo --offline-keys ./offline-keys --targets-expiry 30d
   ferry init ./repo --offline-keys ./offline-keys --online-key 'timestamp=awskms://alias/ferry-timestamp?region=eu-west-1' \
       --online-key 'snapshot=awskms://alias/ferry-snapshot?region=eu-west-1'`,
 		Args: cobra.ExactArgs(1),
