@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-updates/ferry/client"
 	"github.com/ferry-updates/ferry/fetch"
 	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/internal/safefile"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -45,9 +46,10 @@ func (e *env) tufCmd() *cobra.Command {
 		Short: "A low-level TUF client (for interoperability testing)",
 		Long: `A plain TUF client: "init" installs a trusted root, "refresh" runs the TUF client workflow,
 "download" refreshes and then fetches and verifies --target-name targets in order, stopping at the
-first failure. Trusted metadata lives in --metadata-dir as root.json, N.root.json for each root
-reached by rotation, timestamp.json, snapshot.json, targets.json and ROLE.json (names encoded so that
-none can leave the directory or share a file with another where case is folded). Targets are saved in
+first failure. Trusted metadata lives in --metadata-dir (a directory that group and others may not
+write) as root.json, N.root.json for each root reached by rotation, timestamp.json, snapshot.json,
+targets.json and ROLE.json (names encoded so that none can leave the directory or share a file with
+another where case is folded). Targets are saved in
 --target-dir under their encoded path (hello%2F1.0.0%2Flinux-amd64%2Fhello). Exit status 0 on
 success, 1 on any failure.`,
 		Example: tufExamples,
@@ -133,6 +135,11 @@ func (e *env) tufRefresh(ctx context.Context, fl tufFlags) (*trust.Client, *clie
 	src, err := newHTTPSource(f, fl.metadataURL, fl.insecureH)
 	if err != nil {
 		return nil, nil, err
+	}
+	// Trusted storage: refuse a directory someone else could have planted
+	// metadata in (R70).
+	if err := safefile.CheckOwnDir(fl.metadataDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("--metadata-dir: %w", err)
 	}
 	store := trust.DirStore(fl.metadataDir)
 	root, err := store.Load("root")
