@@ -2,6 +2,8 @@ package trust_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/internal/reposim"
 	"github.com/ferry-updates/ferry/trust"
@@ -145,3 +150,14 @@ func editJSON(t testing.TB, data []byte, f func(m map[string]any)) []byte {
 func sigs(m map[string]any) []any { return m["signatures"].([]any) }
 
 func signed(m map[string]any) map[string]any { return m["signed"].(map[string]any) }
+
+// keyID is k's TUF key ID.
+func keyID(t *testing.T, k *metadata.Key) string {
+	t.Helper()
+	data, err := cjson.EncodeCanonical(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}

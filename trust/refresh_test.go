@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/ferry-updates/ferry/internal/reposim"
 	"github.com/ferry-updates/ferry/trust"
 )
@@ -177,23 +179,60 @@ func TestDuplicateSignature_R3(t *testing.T) {
 	}
 }
 
-// R4: one public key under two key ids counts once.
+// R4: one public key under two key ids counts once. The second ID is the
+// key's own ID in another encoding (an extra member, as old TUF writers add
+// keyid_hash_algorithms), so the root is valid and only the count matters.
 func TestDuplicatePublicKey_R4(t *testing.T) {
 	e := newEnv(t)
 	k := e.repo.Keys("timestamp")[0]
-	alt := *k.Public
-	e.repo.Root().Signed.Keys["alias"] = &alt
+	alt := &metadata.Key{Type: k.Public.Type, Scheme: k.Public.Scheme, Value: k.Public.Value,
+		UnrecognizedFields: map[string]any{"keyid_hash_algorithms": []any{"sha256"}}}
+	altID := keyID(t, alt)
+	e.repo.Root().Signed.Keys[altID] = alt
 	role := e.repo.Root().Signed.Roles["timestamp"]
-	role.KeyIDs = append(role.KeyIDs, "alias")
+	role.KeyIDs = append(role.KeyIDs, altID)
 	role.Threshold = 2
 	e.repo.BumpRoot()
 	e.repo.Publish()
 	ts := editJSON(t, e.repo.Bytes("timestamp.json"), func(m map[string]any) {
 		s := sigs(m)[0].(map[string]any)
-		m["signatures"] = append(sigs(m), map[string]any{"keyid": "alias", "sig": s["sig"]})
+		m["signatures"] = append(sigs(m), map[string]any{"keyid": altID, "sig": s["sig"]})
 	})
 	e.repo.Serve("timestamp.json", ts)
 	wantKind(t, e.client().Refresh(context.Background(), e.repo), trust.ErrBadSignature)
+}
+
+// R4: a key ID names exactly one key, the one it is computed from. A root or
+// a delegation listing a key under another key's ID (a thief's key under the
+// ID holders know) is invalid, even when everything else verifies.
+func TestKeyIDNotBoundToKey_R4(t *testing.T) {
+	t.Run("root", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.refreshed()
+		thief := reposim.NewKey()
+		id := e.repo.Keys("targets")[0].ID
+		e.repo.Root().Signed.Keys[id] = thief.Public
+		e.repo.BumpRoot()
+		e.repo.Publish()
+		wantKind(t, e.refresh(c), trust.ErrInvalid)
+	})
+	t.Run("delegation", func(t *testing.T) {
+		e := newEnv(t)
+		e.repo.Delegate("targets", "a", []string{"*"}, false)
+		e.repo.AddTarget("a", "x", []byte("genuine"), nil)
+		e.repo.Publish()
+		c := e.refreshed()
+		del := e.repo.Targets("targets").Signed.Delegations
+		thief := reposim.NewKey()
+		del.Keys[del.Roles[0].KeyIDs[0]] = thief.Public
+		e.repo.MarkDirty("targets")
+		e.repo.Publish()
+		err := e.refresh(c)
+		if err == nil {
+			_, err = c.Target(context.Background(), e.repo, "x")
+		}
+		wantKind(t, err, trust.ErrInvalid)
+	})
 }
 
 // R5: thresholds of zero or below make metadata invalid.

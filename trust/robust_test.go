@@ -42,8 +42,9 @@ func TestMalformedMetadata_R25(t *testing.T) {
 	t.Run("bad ed25519 key length in root", func(t *testing.T) {
 		e := newEnv(t)
 		bad := &metadata.Key{Type: "ed25519", Scheme: "ed25519", Value: metadata.KeyVal{PublicKey: strings.Repeat("ab", 31)}}
-		e.repo.Root().Signed.Keys["bad"] = bad
-		e.repo.Root().Signed.Roles["timestamp"].KeyIDs = []string{"bad"}
+		id := keyID(t, bad)
+		e.repo.Root().Signed.Keys[id] = bad
+		e.repo.Root().Signed.Roles["timestamp"].KeyIDs = []string{id}
 		e.repo.BumpRoot()
 		e.repo.Publish()
 		wantKind(t, e.client().Refresh(context.Background(), e.repo), trust.ErrBadSignature)
@@ -52,8 +53,9 @@ func TestMalformedMetadata_R25(t *testing.T) {
 		e := newEnv(t)
 		e.repo.Delegate("targets", "a", []string{"*"}, false)
 		del := e.repo.Targets("targets").Signed.Delegations
-		del.Keys["bad"] = &metadata.Key{Type: "ed25519", Scheme: "ed25519", Value: metadata.KeyVal{PublicKey: "00"}}
-		del.Roles[0].KeyIDs = []string{"bad"}
+		bad := &metadata.Key{Type: "ed25519", Scheme: "ed25519", Value: metadata.KeyVal{PublicKey: "00"}}
+		del.Keys[keyID(t, bad)] = bad
+		del.Roles[0].KeyIDs = []string{keyID(t, bad)}
 		e.repo.Publish()
 		_, err := e.refreshed().Target(context.Background(), e.repo, "x")
 		wantKind(t, err, trust.ErrBadSignature)
@@ -76,18 +78,19 @@ func TestMalformedMetadata_R25(t *testing.T) {
 func TestUnknownKeyType_R26(t *testing.T) {
 	e := newEnv(t)
 	odd := &metadata.Key{Type: "x-quantum", Scheme: "x-quantum", Value: metadata.KeyVal{PublicKey: "whatever"}}
-	e.repo.Root().Signed.Keys["odd"] = odd
+	oddID := keyID(t, odd)
+	e.repo.Root().Signed.Keys[oddID] = odd
 	r := e.repo.Root().Signed.Roles["timestamp"]
-	r.KeyIDs = append(r.KeyIDs, "odd")
+	r.KeyIDs = append(r.KeyIDs, oddID)
 	e.repo.BumpRoot()
 	e.repo.Publish()
 	c := e.refreshed()
 
-	r.KeyIDs = []string{"odd"}
+	r.KeyIDs = []string{oddID}
 	e.repo.BumpRoot()
 	e.repo.Publish()
 	ts := editJSON(t, e.repo.Bytes("timestamp.json"), func(m map[string]any) {
-		m["signatures"] = append(sigs(m), map[string]any{"keyid": "odd", "sig": "00"})
+		m["signatures"] = append(sigs(m), map[string]any{"keyid": oddID, "sig": "00"})
 	})
 	e.repo.Serve("timestamp.json", ts)
 	wantKind(t, e.refresh(c), trust.ErrBadSignature)

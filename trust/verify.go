@@ -14,9 +14,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -129,7 +131,64 @@ func decode[T metadata.Roles](role, wantType string, data []byte) (md *metadata.
 	if h.version < 1 {
 		return nil, nil, secErr(ErrInvalid, role, "version must be >= 1").want(">= 1", h.version)
 	}
+	if err := checkKeyIDs(role, listedKeys(&md.Signed)); err != nil {
+		return nil, nil, err
+	}
 	return md, d, nil
+}
+
+// listedKeys returns the keys a root or targets role lists (root's keys, a
+// targets role's delegation keys), nil for other roles.
+func listedKeys(signed any) map[string]*metadata.Key {
+	switch s := signed.(type) {
+	case *metadata.RootType:
+		return s.Keys
+	case *metadata.TargetsType:
+		if s.Delegations != nil {
+			return s.Delegations.Keys
+		}
+	}
+	return nil
+}
+
+// checkKeyIDs refuses metadata that lists a key under an ID other than the
+// key's own TUF key ID (the SHA-256 of its canonical JSON form): an ID must
+// name exactly one key, or a signer could read one key's ID and find
+// another key's material behind it.
+func checkKeyIDs(role string, keys map[string]*metadata.Key) error {
+	for _, id := range sortedIDs(keys) {
+		if !keyIDMatches(id, keys[id]) {
+			return secErr(ErrInvalid, role, "key id is not the id of the key it lists").want(id, computedID(keys[id]))
+		}
+	}
+	return nil
+}
+
+// keyIDMatches reports whether id is k's own key ID.
+func keyIDMatches(id string, k *metadata.Key) bool {
+	return k != nil && computedID(k) == id
+}
+
+func computedID(k *metadata.Key) string {
+	if k == nil {
+		return "no key"
+	}
+	// Not k.ID(): it caches, and a copied or edited Key keeps the old ID.
+	data, err := cjson.EncodeCanonical(k)
+	if err != nil {
+		return "no key id"
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func sortedIDs(keys map[string]*metadata.Key) []string {
+	ids := make([]string, 0, len(keys))
+	for id := range keys {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // pubKey is a validated public key.
@@ -248,8 +307,8 @@ func validSigners(keys map[string]*metadata.Key, keyIDs []string, d *doc) map[st
 			continue
 		}
 		pk, err := parseKey(keys[id])
-		if err != nil {
-			continue // unknown or malformed keys never count
+		if err != nil || !keyIDMatches(id, keys[id]) {
+			continue // unknown or malformed keys, or keys under a foreign id, never count
 		}
 		for _, s := range d.sigs {
 			if s.KeyID == id && pk.verify(d.canon, s.Signature) {
