@@ -203,6 +203,9 @@ func (r *Repo) PublishProposal(ctx context.Context, p *Proposal) error {
 		return err
 	}
 	defer unlock()
+	if err := p.check(); err != nil {
+		return fmt.Errorf("publish %s proposal: %w", p.Role, err)
+	}
 	if p.Role == metadata.ROOT {
 		err = r.publishRoot(ctx, p)
 	} else {

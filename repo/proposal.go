@@ -198,6 +198,9 @@ func checkSigned(role string, base int64, signed json.RawMessage) (_ []byte, err
 			return nil, fmt.Errorf("signed: %w", err)
 		}
 		version = md.Signed.Version
+		if err := trust.CheckKeyIDs(role, md.Signed.Keys); err != nil {
+			return nil, fmt.Errorf("signed: %w", err)
+		}
 		canon, err = cjson.EncodeCanonical(md.Signed)
 		if err != nil {
 			return nil, err
@@ -208,6 +211,11 @@ func checkSigned(role string, base int64, signed json.RawMessage) (_ []byte, err
 			return nil, fmt.Errorf("signed: %w", err)
 		}
 		version = md.Signed.Version
+		if d := md.Signed.Delegations; d != nil {
+			if err := trust.CheckKeyIDs(role, d.Keys); err != nil {
+				return nil, fmt.Errorf("signed: %w", err)
+			}
+		}
 		canon, err = cjson.EncodeCanonical(md.Signed)
 		if err != nil {
 			return nil, err
@@ -309,12 +317,26 @@ func (p *Proposal) Sign(ctx context.Context, s keys.Signer) error {
 	if !p.requires(id) {
 		return fmt.Errorf("key %s: %w (it needs %s)", id, ErrNotRequired, p.describeRequires())
 	}
+	if err := p.check(); err != nil {
+		return fmt.Errorf("sign proposal: %w", err)
+	}
 	sig, err := s.Sign(ctx, p.Signed)
 	if err != nil {
 		return fmt.Errorf("sign proposal with key %s: %w", id, err)
 	}
 	p.Signatures = slices.DeleteFunc(p.Signatures, func(x metadata.Signature) bool { return x.KeyID == id })
 	p.Signatures = append(p.Signatures, metadata.Signature{KeyID: id, Signature: sig})
+	return nil
+}
+
+// check re-checks p as ParseProposal does, for a Proposal changed in memory.
+func (p *Proposal) check() error {
+	if err := p.checkHeader(); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadProposal, err)
+	}
+	if _, err := checkSigned(p.Role, p.Base.Version, jsonText(p.Signed)); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadProposal, err)
+	}
 	return nil
 }
 

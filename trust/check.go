@@ -84,3 +84,10 @@ func VerifyRole(root []byte, role string, data []byte) error {
 	}
 	return verifyByRoot(r, role, d)
 }
+
+// CheckKeyIDs refuses keys, a root's keys or a targets role's delegation
+// keys, if any is listed under an ID other than its own TUF key ID, as
+// clients refuse such metadata. Errors are *SecurityError values.
+func CheckKeyIDs(role string, keys map[string]*metadata.Key) error {
+	return checkKeyIDs(role, keys)
+}
