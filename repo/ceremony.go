@@ -203,7 +203,7 @@ func (r *Repo) PublishProposal(ctx context.Context, p *Proposal) error {
 		return err
 	}
 	defer unlock()
-	if err := p.check(); err != nil {
+	if err := p.checkKeys(); err != nil {
 		return fmt.Errorf("publish %s proposal: %w", p.Role, err)
 	}
 	if p.Role == metadata.ROOT {

@@ -317,7 +317,7 @@ func (p *Proposal) Sign(ctx context.Context, s keys.Signer) error {
 	if !p.requires(id) {
 		return fmt.Errorf("key %s: %w (it needs %s)", id, ErrNotRequired, p.describeRequires())
 	}
-	if err := p.check(); err != nil {
+	if err := p.checkKeys(); err != nil {
 		return fmt.Errorf("sign proposal: %w", err)
 	}
 	sig, err := s.Sign(ctx, p.Signed)
@@ -329,13 +329,30 @@ func (p *Proposal) Sign(ctx context.Context, s keys.Signer) error {
 	return nil
 }
 
-// check re-checks p as ParseProposal does, for a Proposal changed in memory.
-func (p *Proposal) check() error {
-	if err := p.checkHeader(); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadProposal, err)
+// checkKeys refuses p if its signed part lists a key under an ID that is
+// not the key's own, as clients refuse such a root or targets role.
+func (p *Proposal) checkKeys() error {
+	env := envelope(p.Signed, nil)
+	var ks []map[string]*metadata.Key
+	if p.Role == metadata.ROOT {
+		md, err := metadata.Root().FromBytes(env)
+		if err != nil {
+			return fmt.Errorf("%w: signed: %v", ErrBadProposal, err)
+		}
+		ks = append(ks, md.Signed.Keys)
+	} else {
+		md, err := metadata.Targets().FromBytes(env)
+		if err != nil {
+			return fmt.Errorf("%w: signed: %v", ErrBadProposal, err)
+		}
+		if d := md.Signed.Delegations; d != nil {
+			ks = append(ks, d.Keys)
+		}
 	}
-	if _, err := checkSigned(p.Role, p.Base.Version, jsonText(p.Signed)); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadProposal, err)
+	for _, k := range ks {
+		if err := trust.CheckKeyIDs(p.Role, k); err != nil {
+			return fmt.Errorf("%w: signed: %w", ErrBadProposal, err)
+		}
 	}
 	return nil
 }
