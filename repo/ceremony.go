@@ -103,7 +103,9 @@ func (r *Repo) proposeRoot(ctx context.Context, ch RootChange) (*Proposal, error
 			return nil, err
 		}
 	}
-	nr.Version++
+	if nr.Version, err = nextVersion(metadata.ROOT, nr.Version); err != nil {
+		return nil, err
+	}
 	nr.Expires = expiry(r.now(), r.settings.exp.Root)
 	old := st.root.Signed
 	return newProposal(metadata.ROOT, cur, old.Version, nr, []Requirement{

@@ -53,7 +53,9 @@ func (r *Repo) proposeTargets(ctx context.Context, ch TargetsChange) (*Proposal,
 	if err := r.editDelegation(ctx, next.Signed.Delegations, d, ch); err != nil {
 		return nil, err
 	}
-	next.Signed.Version++
+	if next.Signed.Version, err = nextVersion(metadata.TARGETS, next.Signed.Version); err != nil {
+		return nil, err
+	}
 	next.Signed.Expires = expiry(r.now(), r.settings.exp.Targets)
 	root := st.root.Signed
 	return newProposal(metadata.TARGETS, cur, st.targets.Signed.Version, &next.Signed, []Requirement{
@@ -176,7 +178,11 @@ func (r *Repo) publishTargets(ctx context.Context, p *Proposal) error {
 	if err := writeMetadata(r.dir, fmt.Sprintf("%d.targets.json", nt.Signed.Version), final); err != nil {
 		return err
 	}
-	st.snapshot.Signed.Meta["targets.json"] = metaFor(nt.Signed.Version, final)
+	m, err := metaFor(metadata.TARGETS, nt.Signed.Version, final)
+	if err != nil {
+		return err
+	}
+	st.snapshot.Signed.Meta["targets.json"] = m
 	if err := r.installPending(pending); err != nil {
 		return err
 	}

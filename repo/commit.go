@@ -79,7 +79,9 @@ func (r *Repo) commit(ctx context.Context, st *state, ch change) error {
 	}
 	if ch.snapshotChanged() {
 		snap := st.snapshot
-		snap.Signed.Version++
+		if snap.Signed.Version, err = nextVersion(metadata.SNAPSHOT, snap.Signed.Version); err != nil {
+			return err
+		}
 		snap.Signed.Expires = expiry(now, exp.Snapshot)
 		data, err := signBytes(snap, signersOf(ks[metadata.SNAPSHOT])...)
 		if err != nil {
@@ -88,13 +90,17 @@ func (r *Repo) commit(ctx context.Context, st *state, ch change) error {
 		if err := writeMetadata(r.dir, fmt.Sprintf("%d.snapshot.json", snap.Signed.Version), data); err != nil {
 			return err
 		}
-		st.timestamp.Signed.Meta["snapshot.json"] = metaFor(snap.Signed.Version, data)
+		if st.timestamp.Signed.Meta["snapshot.json"], err = metaFor(metadata.SNAPSHOT, snap.Signed.Version, data); err != nil {
+			return err
+		}
 		if err := r.fail("snapshot"); err != nil {
 			return err
 		}
 	}
 	ts := st.timestamp
-	ts.Signed.Version++
+	if ts.Signed.Version, err = nextVersion(metadata.TIMESTAMP, ts.Signed.Version); err != nil {
+		return err
+	}
 	ts.Signed.Expires = expiry(now, exp.Timestamp)
 	data, err := signBytes(ts, signersOf(ks[metadata.TIMESTAMP])...)
 	if err != nil {
@@ -109,7 +115,11 @@ func (r *Repo) commit(ctx context.Context, st *state, ch change) error {
 // writeTargetsRole bumps, signs and writes a targets-type role and records it
 // in the snapshot.
 func (r *Repo) writeTargetsRole(st *state, role string, md *targetsMD, ks []*roleKey, exp time.Time) error {
-	md.Signed.Version++
+	v, err := nextVersion(role, md.Signed.Version)
+	if err != nil {
+		return err
+	}
+	md.Signed.Version = v
 	md.Signed.Expires = exp
 	data, err := signBytes(md, signersOf(ks)...)
 	if err != nil {
@@ -118,7 +128,11 @@ func (r *Repo) writeTargetsRole(st *state, role string, md *targetsMD, ks []*rol
 	if err := writeMetadata(r.dir, fmt.Sprintf("%d.%s.json", md.Signed.Version, role), data); err != nil {
 		return err
 	}
-	st.snapshot.Signed.Meta[role+".json"] = metaFor(md.Signed.Version, data)
+	m, err := metaFor(role, md.Signed.Version, data)
+	if err != nil {
+		return err
+	}
+	st.snapshot.Signed.Meta[role+".json"] = m
 	return nil
 }
 

@@ -82,7 +82,9 @@ func signRelease(ctx context.Context, signers []keys.Signer, current []byte, b B
 	if life == 0 {
 		life = DefaultExpiries.Targets
 	}
-	md.Signed.Version++
+	if md.Signed.Version, err = nextVersion(b.Release.App, md.Signed.Version); err != nil {
+		return nil, err
+	}
 	md.Signed.Expires = expiry(now, life)
 	var tufSigners []signature.Signer
 	for _, s := range signers {

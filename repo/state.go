@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"maps"
 	"os"
 	"path/filepath"
@@ -174,13 +175,27 @@ func signBytes[T metadata.Roles](md *metadata.Metadata[T], signers ...signature.
 	return md.ToBytes(false)
 }
 
-// metaFor describes data as a snapshot or timestamp entry.
-func metaFor(version int64, data []byte) *metadata.MetaFiles {
+// metaFor describes data as a snapshot or timestamp entry. It refuses a
+// version below 1, which go-tuf's MetaFile would silently turn into 1.
+func metaFor(role string, version int64, data []byte) (*metadata.MetaFiles, error) {
+	if version < 1 {
+		return nil, fmt.Errorf("%s version %d: a role's version must be at least 1", role, version)
+	}
 	sum := sha256.Sum256(data)
 	m := metadata.MetaFile(version)
 	m.Length = int64(len(data))
 	m.Hashes = metadata.Hashes{"sha256": sum[:]}
-	return m
+	return m, nil
+}
+
+// nextVersion returns the version after v of role, refusing to overflow
+// (a role at math.MaxInt64 cannot be signed again) or to follow a version
+// below 0.
+func nextVersion(role string, v int64) (int64, error) {
+	if v < 0 || v == math.MaxInt64 {
+		return 0, fmt.Errorf("%s version %d has no next version", role, v)
+	}
+	return v + 1, nil
 }
 
 func writeMetadata(dir, name string, data []byte) error {

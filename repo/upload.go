@@ -126,7 +126,11 @@ func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files
 	if err := writeMetadata(r.dir, fmt.Sprintf("%d.%s.json", u.Version, app), u.raw); err != nil {
 		return Result{}, err
 	}
-	st.snapshot.Signed.Meta[app+".json"] = metaFor(u.Version, u.raw)
+	m, err := metaFor(app, u.Version, u.raw)
+	if err != nil {
+		return Result{}, err
+	}
+	st.snapshot.Signed.Meta[app+".json"] = m
 	st.apps[app] = u.role
 	if err := r.fail("app-roles"); err != nil {
 		return Result{}, err
@@ -169,6 +173,10 @@ func (r *Repo) checkUpload(st *state, app string, raw []byte) (*Upload, error) {
 	}
 	if md.Signed.Version <= cur {
 		return nil, fmt.Errorf("role %s version %d, published %d: %w", app, md.Signed.Version, cur, ErrStaleRole)
+	}
+	if md.Signed.Version != cur+1 {
+		return nil, fmt.Errorf("upload %w: role %s version %d skips versions: published %d, the next must be %d",
+			ErrRefused, app, md.Signed.Version, cur, cur+1)
 	}
 	u := &Upload{App: app, Version: md.Signed.Version, role: md, raw: raw, KeyIDs: signedBy(d, st.targets, md)}
 	if u.New, err = newTargets(d, old, md.Signed.Targets); err != nil {
