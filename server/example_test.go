@@ -35,3 +35,32 @@ func ExampleRepository() {
 	// /metadata/1.root.json 200 public, max-age=31536000, immutable
 	// /metadata/../../etc/passwd 404
 }
+
+// A server that keeps its own CA across restarts: load it (or make it),
+// listen, and only then save a new one, so a start that fails writes
+// nothing.
+func ExampleLoadOrCreateCA() {
+	dir, _ := os.MkdirTemp("", "ferry-ca")
+	defer os.RemoveAll(dir)
+	certFile := filepath.Join(dir, "ca.pem")
+	keyFile := server.CAKeyFile(certFile) // dir/ca.key
+	for start := 1; start <= 2; start++ {
+		ca, err := server.LoadOrCreateCA(certFile, keyFile)
+		if err != nil {
+			panic(err)
+		}
+		if _, err := ca.ServerConfig([]string{"127.0.0.1:8443"}); err != nil {
+			panic(err)
+		}
+		// ... net.Listen succeeded here ...
+		fmt.Printf("start %d: new CA %v\n", start, ca.New())
+		if ca.New() {
+			if err := ca.Save(certFile, keyFile); err != nil {
+				panic(err)
+			}
+		}
+	}
+	// Output:
+	// start 1: new CA true
+	// start 2: new CA false
+}
