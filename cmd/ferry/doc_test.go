@@ -61,10 +61,6 @@ var docRuns = []struct {
 // keysDocSections are the sections of docs/keys.md with commands.
 var keysDocSections = []string{"A first ceremony for three root holders", "Rotating each role", "Recovery runbook"}
 
-// docWaitCmd is the command the harness inserts after a background line;
-// TestMain puts it on PATH (it is this test binary).
-const docWaitCmd = "ferry-doc-wait"
-
 // docScript returns the ```sh blocks of the sections named by headings,
 // in file order, joined into one script. Every heading must exist and have
 // at least one sh block, so renaming a section cannot silently skip it.

@@ -5,8 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -20,8 +18,6 @@ import (
 	"testing"
 	"time"
 )
-
-func init() { testCommands[docWaitCmd] = func() { os.Exit(docWait()) } }
 
 func TestDocs(t *testing.T) {
 	if testing.Short() {
@@ -51,12 +47,19 @@ func TestDocs(t *testing.T) {
 
 var (
 	backgroundRE = regexp.MustCompile(`[^&]&\s*(#.*)?$`)
-	addrFlagRE   = regexp.MustCompile(`--addr[ =](\S+)`)
+	waitLineRE   = regexp.MustCompile(`^(until|while) \[ `)
 	loopPortRE   = regexp.MustCompile(`\b(127\.0\.0\.1|localhost):([0-9]+)\b`)
 )
 
-// prepareScript maps fixed loopback ports to free ones and inserts a wait
-// after every background command; it returns the script to run.
+// prepareScript returns the script to run. The commands run as written,
+// with only what a test cannot avoid added: fixed loopback ports are mapped
+// to free ones (so that parallel runs and busy ports do not collide), and
+// the PID of every background command is recorded so that an EXIT trap
+// stops it when the script fails before the document's own kill. The
+// harness does not wait for a background server itself: the document must
+// (a background command must be followed, within two lines, by an
+// until/while loop that waits for it), or its next command races the server
+// as it would for a reader who pastes it.
 func prepareScript(t *testing.T, script string) string {
 	ports := map[string]string{}
 	script = loopPortRE.ReplaceAllStringFunc(script, func(s string) string {
@@ -70,22 +73,31 @@ func prepareScript(t *testing.T, script string) string {
 		return m[1] + ":" + ports[m[2]]
 	})
 	var out strings.Builder
-	out.WriteString("__doc_bg=\ntrap 'for p in $__doc_bg; do kill -INT $p 2>/dev/null; done; wait' EXIT\nset -x\n")
+	out.WriteString("__doc_bg=\ntrap 'for p in $__doc_bg; do kill -INT $p 2>/dev/null || true; done; wait' EXIT\nset -x\n")
 	var logical string // the command so far, across \ continuations
+	waitWithin := 0    // lines left in which a wait loop must follow a background command
 	for _, line := range strings.SplitAfter(script, "\n") {
 		out.WriteString(line)
 		logical += line
 		if strings.HasSuffix(strings.TrimRight(line, "\n"), "\\") {
 			continue
 		}
-		if backgroundRE.MatchString(strings.TrimRight(logical, "\n")) {
-			m := addrFlagRE.FindStringSubmatch(logical)
-			if m == nil {
-				t.Fatalf("background command without --addr (the harness cannot tell when it is ready):\n%s", logical)
-			}
-			fmt.Fprintf(&out, "__doc_bg=\"$__doc_bg $!\"; %s %s $!\n", docWaitCmd, m[1])
-		}
+		cmd := strings.TrimSpace(logical)
 		logical = ""
+		if waitWithin > 0 {
+			if waitLineRE.MatchString(cmd) {
+				waitWithin = 0
+			} else if waitWithin--; waitWithin == 0 {
+				t.Fatalf("a background command is not followed by a loop that waits for it (until [ -s FILE ]; ...):\n%s", cmd)
+			}
+		}
+		if backgroundRE.MatchString(cmd) {
+			out.WriteString("__doc_bg=\"$__doc_bg $!\"\n")
+			waitWithin = 2
+		}
+	}
+	if waitWithin > 0 {
+		t.Fatal("the script ends with a background command that nothing waits for")
 	}
 	return out.String()
 }
@@ -212,51 +224,4 @@ func gitFiles(root string) ([]string, error) {
 		return nil, errors.New("no files")
 	}
 	return files, nil
-}
-
-// docWait implements "ferry-doc-wait HOST:PORT PID": wait up to a minute
-// for HOST:PORT to accept a connection, failing at once if PID exits.
-func docWait() int {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: "+docWaitCmd+" HOST:PORT PID")
-		return 2
-	}
-	pid, err := strconv.Atoi(os.Args[2])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, docWaitCmd+":", err)
-		return 2
-	}
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if answers(os.Args[1]) {
-			return 0
-		}
-		if syscall.Kill(pid, 0) != nil {
-			fmt.Fprintf(os.Stderr, "%s: background command (pid %d) exited before %s accepted connections\n", docWaitCmd, pid, os.Args[1])
-			return 1
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	fmt.Fprintf(os.Stderr, "%s: %s did not accept connections within a minute\n", docWaitCmd, os.Args[1])
-	return 1
-}
-
-// answers reports whether the server at addr is serving: the kernel accepts
-// connections as soon as the port listens, before the server is ready
-// (ferry serve writes its --self-signed CA file after listening), so a
-// plain HTTP request must get some answer back (an HTTPS server answers
-// 400 to it, and only once it serves).
-func answers(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-		return false
-	}
-	var b [1]byte
-	n, _ := c.Read(b[:])
-	return n == 1
 }
