@@ -130,7 +130,7 @@ pipeline made (ferry key generate); its first release is then signed with them (
 			}
 			p, err := r.ProposeTargets(cmd.Context(), ch)
 			if err != nil {
-				return err
+				return newKeyHint(err, kf)
 			}
 			return e.writeProposal(out, p, "targets")
 		},
@@ -342,7 +342,7 @@ and publish it as 'ferry root|targets sign' and 'publish' say.`,
 					return err
 				}
 				if p, err = r.ProposeRoot(cmd.Context(), repo.RootChange{Rotate: []string{role}}); err != nil {
-					return err
+					return newKeyHint(err, kf)
 				}
 			default:
 				verb = metadata.TARGETS
@@ -351,7 +351,7 @@ and publish it as 'ferry root|targets sign' and 'publish' say.`,
 					return err
 				}
 				if p, err = r.ProposeTargets(cmd.Context(), repo.TargetsChange{App: role, Rotate: true}); err != nil {
-					return err
+					return newKeyHint(err, kf)
 				}
 			}
 			return e.writeProposal(out, p, verb)

@@ -137,6 +137,16 @@ func missingKeyHint(err error) error {
 		"pass the offline keys directory (--offline-keys DIR), the application's key (--app-key FILE) or online keys held in a KMS or HSM (--online-key ROLE=REF); ferry repo status shows who holds each role")
 }
 
+// newKeyHint says where a rotation's new key goes when it needs the offline
+// keys directory and none was given.
+func newKeyHint(err error, kf keyFlags) error {
+	if kf.offline != "" {
+		return missingKeyHint(err)
+	}
+	return withHintIf(err, repo.ErrMissingKey,
+		"add --offline-keys DIR (the directory ferry init --offline-keys made): the new key is written there, under the offline keys' passphrase")
+}
+
 // withHintIf attaches hint to err when err is target.
 func withHintIf(err, target error, hint string) error {
 	if errors.Is(err, target) {

@@ -120,17 +120,17 @@ const rootExamples = `  # See the whole loop on this machine (temporary director
   ferry release publish --repo ./repo --offline-keys ./offline-keys --app hello --version 1.0.0 --platform linux/amd64 ./hello
   ferry release list --repo ./repo
 
-  # CI: publish through the server's admin API with the application's key only
-  ferry token create --repo ./repo --app hello | tail -n 1 > hello.token     # on the server
-  ferry release publish --server https://127.0.0.1:8443/ --ca ./ca.pem --token-file hello.token \
-      --app-key ./hello.key --app hello --version 1.1.0 --platform linux/amd64 ./hello
-
   # Operator: serve it over HTTPS with a generated CA
-  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
+  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem --addr-file ./url.txt &
+
+  # CI: publish through the server's admin API with the application's key only
+  (umask 077 && ferry token create --repo ./repo --app hello > hello.token)   # on the server
+  ferry release publish --server https://127.0.0.1:8443/ --ca ./ca.pem --token-file hello.token \
+      --app-key ./offline-keys/apps/hello.age --app hello --version 1.1.0 --platform linux/amd64 ./hello
 
   # Root holders: change root (here: a new timestamp key) through a k-of-n ceremony
   ferry key rotate --repo ./repo --role timestamp --out ./rotate.json
-  ferry root sign --key ./alice/root.key ./rotate.json          # each holder, on their own machine
+  ferry root sign --key ./offline-keys/root-1.age ./rotate.json   # each holder, with their own key
   ferry root publish --repo ./repo ./rotate.json
 
   # Client: check, download and verify

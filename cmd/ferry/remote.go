@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/spf13/pflag"
 
@@ -91,6 +92,7 @@ func (e *env) adminClient(rf remoteFlags) (*server.AdminClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read token file: %w", err)
 	}
+	e.warnReadableSecret(rf.tokenFile, "token file")
 	tok = bytes.TrimSpace(tok)
 	if len(tok) == 0 {
 		return nil, fmt.Errorf("token file %s is empty", rf.tokenFile)
@@ -103,4 +105,19 @@ func (e *env) adminClient(rf remoteFlags) (*server.AdminClient, error) {
 		return nil, err
 	}
 	return server.NewAdminClient(rf.server, string(tok), roots)
+}
+
+// warnReadableSecret warns when the secret file at path may be read by
+// group or others (on systems with Unix permissions): whoever reads it can
+// use it.
+func (e *env) warnReadableSecret(path, what string) {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return
+	}
+	fmt.Fprintf(e.stderr, "ferry: warning: %s %s is readable by group or others (mode %04o): anyone who can read it can publish with it\n", what, path, fi.Mode().Perm())
+	fmt.Fprintf(e.stderr, "ferry: hint: chmod 600 %s, or create it under umask 077\n", path)
 }

@@ -16,7 +16,7 @@ func (e *env) tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Manage the publisher tokens of the admin API",
-		Example: `  ferry token create --repo ./repo --app hello > hello.token
+		Example: `  (umask 077 && ferry token create --repo ./repo --app hello > hello.token)
   ferry token list --repo ./repo
   ferry token revoke --repo ./repo 0123456789ab`,
 	}
@@ -39,11 +39,11 @@ func (e *env) tokenCreateCmd() *cobra.Command {
 		Short: "Make a publisher token for one application",
 		Long: `Make a token that lets a release pipeline publish APP through ferry serve's admin API
 (ferry release publish --server). Only its SHA-256 is stored, in DIR/` + server.TokensFile + ` (mode
-0600); the token itself is printed once, alone on the last line of standard output, and cannot be
-shown again. A token publishes nothing on its own: every upload must also be signed by the
+0600); the token itself is printed once, alone on standard output (what it is goes to standard
+error), and cannot be shown again: redirect it into a file only its pipeline can read. A token publishes nothing on its own: every upload must also be signed by the
 application's key.`,
-		Example: `  ferry token create --repo ./repo --app hello
-  ferry token create --repo ./repo --app hello | tail -n 1 > hello.token`,
+		Example: `  (umask 077 && ferry token create --repo ./repo --app hello > hello.token)
+  ferry token create --repo ./repo --app hello      # the token on stdout, what it is on stderr`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file, err := tokensFile(dir)
@@ -54,7 +54,8 @@ application's key.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "created token %s for application %s; it is shown only now:\n%s\n", t.ID, t.App, secret)
+			fmt.Fprintf(e.stderr, "created token %s for application %s; it is shown only now, on standard output\n", t.ID, t.App)
+			fmt.Fprintln(e.stdout, secret)
 			return nil
 		},
 	}
