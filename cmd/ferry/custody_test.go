@@ -56,12 +56,22 @@ type custodyFixture struct {
 }
 
 func newCustodyFixture(t *testing.T, exp repo.Expiries) *custodyFixture {
+	return newFixtureLayout(t, exp, true)
+}
+
+// newFixtureLayout is newCustodyFixture, or with split false a repository
+// of the old layout (every key in DIR/keys).
+func newFixtureLayout(t *testing.T, exp repo.Expiries, split bool) *custodyFixture {
 	t.Helper()
 	base := t.TempDir()
 	f := &custodyFixture{t: t, dir: filepath.Join(base, "repo"), offline: filepath.Join(base, "offline-keys"),
 		clock: &fakeClock{t: time.Now().UTC().Truncate(time.Second)}}
+	offline := f.offline
+	if !split {
+		offline = ""
+	}
 	err := repo.Init(context.Background(), f.dir, repo.InitOptions{
-		Passphrase: []byte(custodyPass), OfflineKeys: f.offline, Expiries: exp, InsecureScryptWorkFactor: 8,
+		Passphrase: []byte(custodyPass), OfflineKeys: offline, Expiries: exp, InsecureScryptWorkFactor: 8,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -540,6 +550,27 @@ func TestStolenServer_R57(t *testing.T) {
 			}
 		})
 	}
+	t.Run("control: the old layout gives the thief every key", func(t *testing.T) {
+		// The same theft from a repository that keeps every key in DIR/keys
+		// (ferry init without --offline-keys): the thief publishes, which is
+		// what the safe layout above prevents.
+		f := newFixtureLayout(t, repo.Expiries{}, false)
+		legacy := f.dir
+		if err := f.publish(f.open(false), "hello", "1.0.0", "v1"); err != nil {
+			t.Fatal(err)
+		}
+		src := filepath.Join(t.TempDir(), "hello")
+		os.WriteFile(src, []byte("evil"), 0o755)
+		e := &env{stdin: strings.NewReader(""), stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), getenv: func(k string) string {
+			return map[string]string{envPassphrase: custodyPass}[k]
+		}}
+		if code := e.run(context.Background(), []string{"release", "publish", "--repo", legacy, "--app", "hello", "--version", evil, "--platform", "linux/amd64", src}); code != 0 {
+			t.Fatalf("thief's publish on the old layout failed: %s", e.stderr)
+		}
+		if rel, err := f.client("1.0.0").Check(context.Background()); err != nil || rel == nil || rel.Version != evil {
+			t.Fatalf("old layout: %+v, %v", rel, err)
+		}
+	})
 	t.Run("an altered artifact", func(t *testing.T) {
 		f, _, _ := stolenServer(t)
 		m, _ := filepath.Glob(filepath.Join(f.dir, "public", "targets", "hello", "1.0.0", "linux-amd64", "*.hello"))
