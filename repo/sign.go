@@ -25,6 +25,11 @@ type Signed struct {
 type SignOptions struct {
 	Now     time.Time     // zero: time.Now()
 	Expires time.Duration // lifetime of the role's signature; 0: DefaultExpiries.Targets
+	// Targets, if set, is the top-level targets role, which the caller has
+	// verified against a root it trusts (package trust or client): the
+	// current role must then also verify with the application's delegated
+	// keys and threshold in it.
+	Targets []byte
 }
 
 // SignRelease builds the next version of the application role of b.App:
@@ -33,8 +38,10 @@ type SignOptions struct {
 // this publisher holds; an application with a threshold of k needs k of
 // them). It needs no other key, and reads nothing but b's files.
 //
-// current must carry a valid signature of one of signers: a server cannot
-// make the publisher sign targets that its keys never signed. A release
+// current must carry a valid signature of every one of signers (of every
+// one the delegation lists, with opts.Targets, and reach the delegation's
+// threshold): a server, even with one of the publisher's keys, cannot make
+// the publisher sign targets that its keys never signed. A release
 // already in current with the same files returns (nil, nil), nothing to
 // upload; with other files it fails with ErrImmutable.
 func SignRelease(ctx context.Context, signers []keys.Signer, current []byte, b Batch, opts SignOptions) (*Signed, error) {
@@ -53,7 +60,13 @@ func signRelease(ctx context.Context, signers []keys.Signer, current []byte, b B
 	if err != nil {
 		return nil, err
 	}
-	md, err := currentRole(signers, b.App, current)
+	var targets *targetsMD
+	if len(opts.Targets) > 0 {
+		if targets, err = metadata.Targets().FromBytes(opts.Targets); err != nil {
+			return nil, fmt.Errorf("targets: %w", err)
+		}
+	}
+	md, err := currentRole(signers, b.App, current, targets)
 	if err != nil {
 		return nil, err
 	}
@@ -96,9 +109,13 @@ func signRelease(ctx context.Context, signers []keys.Signer, current []byte, b B
 	return out, nil
 }
 
-// currentRole parses the role the server publishes now and checks that one
-// of signers signed it; nil or empty current starts a new role at version 0.
-func currentRole(signers []keys.Signer, app string, current []byte) (*targetsMD, error) {
+// currentRole parses the role the server publishes now and checks that
+// every one of signers that app's delegation lists signed it (every signer
+// when targets is nil), and, with targets, that it verifies with the
+// delegation's keys and threshold: a thief holding one of the publisher's
+// keys cannot get the others to sign on top of a role only it signed. nil or
+// empty current starts a new role at version 0.
+func currentRole(signers []keys.Signer, app string, current []byte, targets *targetsMD) (*targetsMD, error) {
 	if len(current) == 0 {
 		md := metadata.Targets()
 		md.Signed.Version = 0
@@ -108,22 +125,54 @@ func currentRole(signers []keys.Signer, app string, current []byte) (*targetsMD,
 	if err != nil {
 		return nil, fmt.Errorf("current role %s: %w", app, err)
 	}
+	var listed map[string]bool
+	if targets != nil {
+		d := delegationOf(targets, app)
+		if d == nil {
+			return nil, fmt.Errorf("%s: %w", app, ErrNoDelegation)
+		}
+		if err := verify(targets, app, md); err != nil {
+			return nil, fmt.Errorf("current role %s (version %d) is not signed by %d of its delegated keys: refusing to sign on top of it: %w",
+				app, md.Signed.Version, d.Threshold, err)
+		}
+		listed = map[string]bool{}
+		for _, id := range d.KeyIDs {
+			listed[id] = true
+		}
+	}
+	self, ids, err := selfDelegation(signers, app, listed)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(self, app, md); err != nil {
+		return nil, fmt.Errorf("current role %s (version %d) is not signed by every key of this publisher (%s): refusing to sign on top of it: %w",
+			app, md.Signed.Version, strings.Join(ids, ", "), err)
+	}
+	return md, nil
+}
+
+// selfDelegation delegates app to those of signers in listed (all of them
+// when listed is nil) with a threshold of all of them.
+func selfDelegation(signers []keys.Signer, app string, listed map[string]bool) (*targetsMD, []string, error) {
 	self := metadata.Targets()
 	d := &metadata.Delegations{Keys: map[string]*metadata.Key{}}
-	role := metadata.DelegatedRole{Name: app, Threshold: 1, Paths: []string{release.Pattern(app)}}
+	role := metadata.DelegatedRole{Name: app, Paths: []string{release.Pattern(app)}}
 	for _, s := range signers {
 		id, err := s.Key().ID()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if listed != nil && !listed[id] || d.Keys[id] != nil {
+			continue
 		}
 		d.Keys[id] = s.Key()
 		role.KeyIDs = append(role.KeyIDs, id)
 	}
+	if len(role.KeyIDs) == 0 {
+		return nil, nil, fmt.Errorf("none of this publisher's keys is delegated %s in targets", app)
+	}
+	role.Threshold = len(role.KeyIDs)
 	d.Roles = []metadata.DelegatedRole{role}
 	self.Signed.Delegations = d
-	if err := verify(self, app, md); err != nil {
-		return nil, fmt.Errorf("current role %s (version %d) carries no valid signature of key %s: refusing to sign on top of it: %w",
-			app, md.Signed.Version, strings.Join(role.KeyIDs, ", "), err)
-	}
-	return md, nil
+	return self, role.KeyIDs, nil
 }
