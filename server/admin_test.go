@@ -211,7 +211,7 @@ func TestAdminUploadRefused_R53(t *testing.T) {
 	cur, _ := c.AppRole(ctx, "hello")
 	_, err := repo.SignRelease(ctx, []keys.Signer{wrong}, cur, repo.Batch{
 		Release: repo.Release{App: "hello", Version: "1.2.0", Platform: "linux/amd64"}, Files: []string{writeTemp(t, "x")}}, repo.SignOptions{})
-	if err == nil || !strings.Contains(err.Error(), "carries no valid signature") {
+	if err == nil || !strings.Contains(err.Error(), "is not signed by every key of this publisher") {
 		t.Fatalf("SignRelease with a key that never signed the role: %v", err)
 	}
 	changed := f.signed(t, "1.0.0", "hello 1.0.0") // identical: nothing to sign
