@@ -87,6 +87,37 @@ func signRelease(ctx context.Context, signers []keys.Signer, current []byte, b B
 			}
 		}
 	}
+	if out.Role, err = signNextVersion(ctx, signers, md, opts); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ResignRole returns the next version of app's role with the same targets
+// and a new expiry, signed by signers: how a pipeline that holds only its
+// keys keeps its role from expiring between releases. current must carry
+// a valid signature of one of signers, as for SignRelease.
+func ResignRole(ctx context.Context, signers []keys.Signer, app string, current []byte, opts SignOptions) (*Signed, error) {
+	if len(signers) == 0 {
+		return nil, fmt.Errorf("re-sign %s: no application key", app)
+	}
+	if len(current) == 0 {
+		return nil, fmt.Errorf("re-sign %s: it has no role yet; publish a release first", app)
+	}
+	md, err := currentRole(signers, app, current)
+	if err != nil {
+		return nil, fmt.Errorf("re-sign %s: %w", app, err)
+	}
+	raw, err := signNextVersion(ctx, signers, md, opts)
+	if err != nil {
+		return nil, fmt.Errorf("re-sign %s: %w", app, err)
+	}
+	return &Signed{Role: raw}, nil
+}
+
+// signNextVersion bumps md's version, sets its expiry from opts and signs
+// it with every signer.
+func signNextVersion(ctx context.Context, signers []keys.Signer, md *targetsMD, opts SignOptions) ([]byte, error) {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -103,10 +134,7 @@ func signRelease(ctx context.Context, signers []keys.Signer, current []byte, b B
 	for _, s := range signers {
 		tufSigners = append(tufSigners, keys.TUFSigner(ctx, s))
 	}
-	if out.Role, err = signBytes(md, tufSigners...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return signBytes(md, tufSigners...)
 }
 
 // currentRole parses the role the server publishes now and checks that

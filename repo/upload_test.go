@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -256,5 +257,43 @@ func TestUploadOutsideNarrowDelegation(t *testing.T) {
 	sg = signNext(t, r, s, rel, writeFile(t, "hello", "v1.1"))
 	if _, err := r.PublishUpload(ctx, "hello", sg.Role, sg.Files); err != nil {
 		t.Fatalf("hello 1.1.0, inside the delegation: %v", err)
+	}
+}
+
+// TestResignRoleRemotely: a role re-signed with the same targets and a
+// later expiry is published without any file; its targets stay as they
+// were.
+func TestResignRoleRemotely(t *testing.T) {
+	r, s, clk := remoteFixture(t)
+	ctx := context.Background()
+	cur, err := r.AppRole(ctx, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := verifyServed(t, r.dir, clk.t)
+	clk.t = clk.t.Add(24 * time.Hour)
+	sg, err := ResignRole(ctx, []keys.Signer{s}, "hello", cur, SignOptions{Now: clk.t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.PublishUpload(ctx, "hello", sg.Role, nil)
+	if err != nil || len(res.Published) != 0 {
+		t.Fatalf("PublishUpload of a re-signed role = %+v, %v", res, err)
+	}
+	after := verifyServed(t, r.dir, clk.t)
+	if len(after.targets) != len(before.targets) {
+		t.Fatalf("targets %d, want %d", len(after.targets), len(before.targets))
+	}
+	old, _ := metadata.Targets().FromBytes(cur)
+	now, err := r.AppRole(ctx, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := metadata.Targets().FromBytes(now)
+	if md.Signed.Version != old.Signed.Version+1 || !md.Signed.Expires.After(old.Signed.Expires) {
+		t.Fatalf("role version %d expires %v; was %d, %v", md.Signed.Version, md.Signed.Expires, old.Signed.Version, old.Signed.Expires)
+	}
+	if _, err := ResignRole(ctx, []keys.Signer{s}, "hello", nil, SignOptions{}); err == nil {
+		t.Fatal("ResignRole without a current role succeeded")
 	}
 }

@@ -34,7 +34,7 @@ func (rf *remoteFlags) add(f *pflag.FlagSet) {
 func (rf *remoteFlags) check(localRepo string, kf keyFlags) error {
 	switch {
 	case rf.server == "" && localRepo == "":
-		return withHint(errors.New("no repository: pass --repo DIR (local) or --server URL (remote)"), "run ferry release publish --help")
+		return withHint(errors.New("no repository: pass --repo DIR (local) or --server URL (remote)"), "--repo DIR signs here with the keys it names; --server URL uploads to ferry serve's admin API (see --help)")
 	case rf.server != "" && localRepo != "":
 		return errors.New("use either --repo (local) or --server (remote), not both")
 	case rf.server == "" && (rf.tokenFile != "" || rf.ca != ""):
@@ -57,13 +57,9 @@ func (e *env) publishRemote(ctx context.Context, rf remoteFlags, passFn keys.Pas
 	if err != nil {
 		return err
 	}
-	var signers []keys.Signer
-	for _, ref := range appKeys {
-		s, err := keys.Open(ctx, ref, passFn)
-		if err != nil {
-			return fmt.Errorf("open application key: %w", err)
-		}
-		signers = append(signers, s)
+	signers, err := openSigners(ctx, passFn, appKeys)
+	if err != nil {
+		return err
 	}
 	cur, err := c.AppRole(ctx, rel.App)
 	if err != nil {
@@ -120,4 +116,54 @@ func (e *env) warnReadableSecret(path, what string) {
 	}
 	fmt.Fprintf(e.stderr, "ferry: warning: %s %s is readable by group or others (mode %04o): anyone who can read it can publish with it\n", what, path, fi.Mode().Perm())
 	fmt.Fprintf(e.stderr, "ferry: hint: chmod 600 %s, or create it under umask 077\n", path)
+}
+
+// openSigners opens every --app-key.
+func openSigners(ctx context.Context, passFn keys.Passphrase, refs []string) ([]keys.Signer, error) {
+	var signers []keys.Signer
+	for _, ref := range refs {
+		s, err := keys.Open(ctx, ref, passFn)
+		if err != nil {
+			return nil, fmt.Errorf("open application key: %w", err)
+		}
+		signers = append(signers, s)
+	}
+	return signers, nil
+}
+
+// refreshRemote re-signs application roles on the pipeline's side, with
+// the same targets and a new expiry, and uploads them: ferry repo refresh
+// --server.
+func (e *env) refreshRemote(ctx context.Context, rf remoteFlags, kf keyFlags, o repo.RefreshOptions) error {
+	switch {
+	case len(o.Roles) == 0:
+		return errors.New("--server needs --role APP: the application roles to re-sign")
+	case o.OnlineOnly || o.Force:
+		return errors.New("--online-only and --force go with --repo: the server re-signs snapshot and timestamp itself")
+	case len(kf.signers) > 0:
+		return errors.New("--server signs with --app-key only")
+	}
+	c, err := e.adminClient(rf)
+	if err != nil {
+		return err
+	}
+	signers, err := openSigners(ctx, e.keyPassphrase(kf), kf.appKeys)
+	if err != nil {
+		return err
+	}
+	for _, app := range o.Roles {
+		cur, err := c.AppRole(ctx, app)
+		if err != nil {
+			return err
+		}
+		s, err := repo.ResignRole(ctx, signers, app, cur, repo.SignOptions{})
+		if err != nil {
+			return err
+		}
+		if _, err := c.Publish(ctx, app, s); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "re-signed role %s on %s\n", app, rf.server)
+	}
+	return nil
 }

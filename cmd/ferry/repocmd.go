@@ -31,6 +31,7 @@ func (e *env) refreshCmd() *cobra.Command {
 		dir string
 		o   repo.RefreshOptions
 		kf  keyFlags
+		rf  remoteFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "refresh --repo DIR [--online-only | --role ROLE...] [--force]",
@@ -41,14 +42,26 @@ schedule; offline roles that are due are named in a warning with the time left. 
 --role APP (repeatable) re-signs that role now, with its keys from --offline-keys KEYDIR,
 --app-key, or --signer REF (a key file or a signer URI: an HSM or a KMS); without --online-only or --role, offline roles that are due are re-signed when their
 keys are here (a repository of the old layout keeps them in DIR/keys) and named in a warning when
-not. Root is never re-signed here: a new root is a ceremony of its holders.`,
+not. Root is never re-signed here: a new root is a ceremony of its holders.
+
+With --server URL instead of --repo, a release pipeline that holds only its application's key
+re-signs its role (--role APP, same targets, a new expiry) and uploads it to the server's admin API
+(--token-file, --ca as for ferry release publish --server), so the role does not expire between
+releases.`,
 		Example: `  ferry repo refresh --repo ./repo --online-only
   ferry repo refresh --repo ./repo --online-only --force
   ferry repo refresh --repo ./repo --offline-keys ./offline-keys --role targets
   ferry repo refresh --repo ./repo --app-key ./hello.key --role hello
-  ferry repo refresh --repo ./repo --signer 'pkcs11:token=ferry;object=targets' --role targets`,
+  ferry repo refresh --repo ./repo --signer 'pkcs11:token=ferry;object=targets' --role targets
+  ferry repo refresh --server https://updates.example.com/ --token-file ./hello.token --app-key ./hello.key --role hello`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := rf.check(dir, kf); err != nil {
+				return err
+			}
+			if rf.server != "" {
+				return e.refreshRemote(cmd.Context(), rf, kf, o)
+			}
 			if o.OnlineOnly && (len(o.Roles) > 0 || kf.offline != "" || len(kf.appKeys) > 0 || len(kf.signers) > 0) {
 				return fmt.Errorf("--online-only uses no offline key: drop --role, --offline-keys, --app-key and --signer")
 			}
@@ -70,14 +83,14 @@ not. Root is never re-signed here: a new root is a ceremony of its holders.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dir, "repo", "", "repository directory (required)")
+	f.StringVar(&dir, "repo", "", "repository directory (or --server)")
 	f.BoolVar(&o.Force, "force", false, "re-sign snapshot and timestamp even if nothing expires soon")
 	f.BoolVar(&o.OnlineOnly, "online-only", false, "use only the online keys (snapshot, timestamp), as the server does")
 	f.StringArrayVar(&o.Roles, "role", nil, "offline role to re-sign now: targets or an application name (repeatable)")
 	kf.addOffline(f)
 	kf.addApp(f, false)
 	kf.addOnline(f)
-	cmd.MarkFlagRequired("repo")
+	rf.add(f)
 	return cmd
 }
 
