@@ -87,7 +87,7 @@ func signRelease(ctx context.Context, signers []keys.Signer, current []byte, b B
 			}
 		}
 	}
-	if out.Role, err = signNextVersion(ctx, signers, md, opts); err != nil {
+	if out.Role, err = signNextVersion(ctx, signers, b.App, md, opts); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -108,7 +108,7 @@ func ResignRole(ctx context.Context, signers []keys.Signer, app string, current 
 	if err != nil {
 		return nil, fmt.Errorf("re-sign %s: %w", app, err)
 	}
-	raw, err := signNextVersion(ctx, signers, md, opts)
+	raw, err := signNextVersion(ctx, signers, app, md, opts)
 	if err != nil {
 		return nil, fmt.Errorf("re-sign %s: %w", app, err)
 	}
@@ -117,7 +117,7 @@ func ResignRole(ctx context.Context, signers []keys.Signer, app string, current 
 
 // signNextVersion bumps md's version, sets its expiry from opts and signs
 // it with every signer.
-func signNextVersion(ctx context.Context, signers []keys.Signer, md *targetsMD, opts SignOptions) ([]byte, error) {
+func signNextVersion(ctx context.Context, signers []keys.Signer, app string, md *targetsMD, opts SignOptions) ([]byte, error) {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -126,7 +126,8 @@ func signNextVersion(ctx context.Context, signers []keys.Signer, md *targetsMD, 
 	if life == 0 {
 		life = DefaultExpiries.Targets
 	}
-	if md.Signed.Version, err = nextVersion(b.Release.App, md.Signed.Version); err != nil {
+	var err error
+	if md.Signed.Version, err = nextVersion(app, md.Signed.Version); err != nil {
 		return nil, err
 	}
 	md.Signed.Expires = expiry(now, life)
