@@ -96,7 +96,7 @@ func signRelease(ctx context.Context, signers []keys.Signer, current []byte, b B
 // ResignRole returns the next version of app's role with the same targets
 // and a new expiry, signed by signers: how a pipeline that holds only its
 // keys keeps its role from expiring between releases. current must carry
-// a valid signature of one of signers, as for SignRelease.
+// the signatures SignRelease requires of it.
 func ResignRole(ctx context.Context, signers []keys.Signer, app string, current []byte, opts SignOptions) (*Signed, error) {
 	if len(signers) == 0 {
 		return nil, fmt.Errorf("re-sign %s: no application key", app)
@@ -104,7 +104,14 @@ func ResignRole(ctx context.Context, signers []keys.Signer, app string, current 
 	if len(current) == 0 {
 		return nil, fmt.Errorf("re-sign %s: it has no role yet; publish a release first", app)
 	}
-	md, err := currentRole(signers, app, current)
+	var targets *targetsMD
+	if len(opts.Targets) > 0 {
+		var err error
+		if targets, err = metadata.Targets().FromBytes(opts.Targets); err != nil {
+			return nil, fmt.Errorf("re-sign %s: targets: %w", app, err)
+		}
+	}
+	md, err := currentRole(signers, app, current, targets)
 	if err != nil {
 		return nil, fmt.Errorf("re-sign %s: %w", app, err)
 	}
