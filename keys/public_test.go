@@ -173,3 +173,18 @@ func TestECDSASigner(t *testing.T) {
 		t.Error("P-384 key accepted")
 	}
 }
+
+// TestOpenUnregisteredScheme: a scheme this program lacks is an error that
+// says how to get it; an unknown one is named.
+func TestOpenUnregisteredScheme(t *testing.T) {
+	for ref, msg := range map[string]string{
+		"awskms://alias/k?region=eu-west-1": "import github.com/ferry-updates/ferry/keys/awskms",
+		"pkcs11:token=t;object=k":           "build with -tags pkcs11",
+		"gcpkms://projects/p":               `unknown scheme "gcpkms"`,
+	} {
+		_, err := keys.Open(context.Background(), ref, nil)
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("Open(%q) = %v, want %q", ref, err, msg)
+		}
+	}
+}

@@ -67,6 +67,9 @@ func Open(ctx context.Context, ref string, pass Passphrase) (Signer, error) {
 	if strings.HasPrefix(ref, "pkcs11:") {
 		return nil, errors.New("signer " + ref + ": this ferry was built without PKCS#11 support (build with -tags pkcs11)")
 	}
+	if strings.HasPrefix(ref, "awskms://") {
+		return nil, errors.New("signer " + ref + ": this program does not include the AWS KMS signer (import github.com/ferry-updates/ferry/keys/awskms)")
+	}
 	if i := strings.Index(ref, "://"); i > 0 && !strings.ContainsAny(ref[:i], `/\.`) {
 		return nil, fmt.Errorf("signer %s: unknown scheme %q", ref, ref[:i])
 	}
