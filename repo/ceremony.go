@@ -82,7 +82,7 @@ func (r *Repo) ProposeRoot(ctx context.Context, ch RootChange) (*Proposal, error
 }
 
 func (r *Repo) proposeRoot(ctx context.Context, ch RootChange) (*Proposal, error) {
-	st, err := loadState(r.dir)
+	st, err := r.loadState()
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +299,7 @@ func sameSigned(md any, signed []byte) bool {
 }
 
 func (r *Repo) publishRoot(ctx context.Context, p *Proposal) error {
-	st, err := loadState(r.dir)
+	st, err := r.loadState()
 	if errors.Is(err, ErrRootUnsigned) {
 		return r.publishGenesisRoot(ctx, p)
 	}
@@ -374,7 +374,10 @@ func (r *Repo) finishRoot(ctx context.Context, st *state) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(r.dir, "root.json"), data, 0o644)
+	if err := atomicfile.WriteFile(filepath.Join(r.dir, "root.json"), data, 0o644); err != nil {
+		return err
+	}
+	return r.pinPublished(st)
 }
 
 // rootFileCurrent reports whether DIR/root.json is the published root.

@@ -34,7 +34,7 @@ func (r *Repo) ProposeTargets(ctx context.Context, ch TargetsChange) (*Proposal,
 }
 
 func (r *Repo) proposeTargets(ctx context.Context, ch TargetsChange) (*Proposal, error) {
-	st, err := loadState(r.dir)
+	st, err := r.loadState()
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func currentTargetsBytes(dir string, st *state) ([]byte, error) {
 }
 
 func (r *Repo) publishTargets(ctx context.Context, p *Proposal) error {
-	st, err := loadState(r.dir)
+	st, err := r.loadState()
 	if err != nil {
 		return err
 	}

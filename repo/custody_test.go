@@ -67,8 +67,8 @@ func TestInitSplitLayout(t *testing.T) {
 	if got, want := files(t, filepath.Join(r.dir, "keys")), []string{"snapshot.age", "snapshot.age.pub", "timestamp.age", "timestamp.age.pub"}; !slices.Equal(got, want) {
 		t.Errorf("repository keys = %v, want only the online keys %v", got, want)
 	}
-	if got, want := files(t, offline), []string{"root-1.age", "root-1.age.pub", "targets.age", "targets.age.pub"}; !slices.Equal(got, want) {
-		t.Errorf("offline keys = %v, want %v", got, want)
+	if got, want := files(t, offline), []string{"root-1.age", "root-1.age.pub", "root.json", "targets.age", "targets.age.pub"}; !slices.Equal(got, want) {
+		t.Errorf("offline keys = %v, want %v (and the pinned root)", got, want)
 	}
 	if err := r.Publish(ctx, hello("1.0.0"), []string{writeFile(t, "hello", "v1")}); err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestPublishWithAppKeyOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ci, err := OpenWith(r.dir, Options{Passphrase: Passphrase([]byte(testPassphrase)), AppKeys: []keys.Signer{appKey}, Now: clk.now})
+	ci, err := OpenWith(r.dir, Options{Passphrase: Passphrase([]byte(testPassphrase)), AppKeys: []keys.Signer{appKey}, Now: clk.now, PinnedRoot: PinnedRootFile(offline)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestPublishWithAppKeyOnly(t *testing.T) {
 	// A key that is not the application's is refused, not ignored.
 	other, _ := keys.Generate()
 	s, _ := keys.NewFileSigner(other)
-	wrong, _ := OpenWith(r.dir, Options{Passphrase: Passphrase([]byte(testPassphrase)), AppKeys: []keys.Signer{s}, Now: clk.now})
+	wrong, _ := OpenWith(r.dir, Options{Passphrase: Passphrase([]byte(testPassphrase)), AppKeys: []keys.Signer{s}, Now: clk.now, PinnedRoot: PinnedRootFile(offline)})
 	if err := wrong.Publish(ctx, hello("1.2.0"), []string{writeFile(t, "hello", "v1.2")}); err == nil || !strings.Contains(err.Error(), "is not a key of application hello") {
 		t.Fatalf("foreign application key: err = %v", err)
 	}
@@ -278,7 +278,7 @@ func TestOldLayoutKeepsWorking(t *testing.T) {
 	for _, n := range []string{"apps/hello.age", "root-1.age", "root-2.age", "root-3.age", "targets.age"} {
 		want = append(want, n, n+".pub")
 	}
-	if !slices.Equal(moved, want) || !slices.Equal(files(t, offline), want) {
+	if got := files(t, offline); !slices.Equal(moved, want) || !slices.Equal(slices.DeleteFunc(got, func(n string) bool { return n == PinnedRootName }), want) {
 		t.Fatalf("moved %v, offline dir has %v, want %v", moved, files(t, offline), want)
 	}
 	if got := files(t, filepath.Join(r.dir, "keys")); !slices.Equal(got, []string{"snapshot.age", "snapshot.age.pub", "timestamp.age", "timestamp.age.pub"}) {
@@ -316,8 +316,8 @@ func TestSplitKeysInterrupted(t *testing.T) {
 	if _, err := SplitKeys(ctx, r.dir, offline); err != nil {
 		t.Fatal(err)
 	}
-	if got := files(t, offline); !slices.Equal(got, []string{"root-1.age", "root-1.age.pub", "targets.age", "targets.age.pub"}) {
-		t.Fatalf("offline: %v", got)
+	if got := files(t, offline); !slices.Equal(got, []string{"root-1.age", "root-1.age.pub", "root.json", "targets.age", "targets.age.pub"}) {
+		t.Fatalf("offline: %v (want the keys and the pinned root)", got)
 	}
 
 	r2 := newTestRepo(t, InitOptions{}, clk)

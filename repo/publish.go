@@ -80,7 +80,7 @@ func (r *Repo) publishBatch(ctx context.Context, batches []Batch) (Result, error
 		return Result{}, err
 	}
 	defer unlock()
-	st, err := loadState(r.dir)
+	st, err := r.loadState()
 	if err != nil {
 		return Result{}, err
 	}

@@ -60,7 +60,7 @@ func (r *Repo) refresh(ctx context.Context, o RefreshOptions) (Refreshed, error)
 		return res, err
 	}
 	defer unlock()
-	st, err := loadState(r.dir)
+	st, err := r.loadState()
 	if err != nil {
 		return res, err
 	}
@@ -168,7 +168,7 @@ type RoleStatus struct {
 // applications by name) with its expiry judged by the Repo's clock and who
 // must re-sign it. It reads only public metadata: no key is opened.
 func (r *Repo) Status(ctx context.Context) ([]RoleStatus, error) {
-	st, err := loadState(r.dir)
+	st, err := r.loadState()
 	if err != nil {
 		return nil, err
 	}

@@ -256,6 +256,16 @@ type Options struct {
 	// Now is the clock that signatures' expiry is judged by; nil means
 	// time.Now.
 	Now func() time.Time
+	// TrustedRoot is a root.json the holder trusts (the one its clients
+	// ship, or a copy kept away from the server). A Repo that signs with
+	// offline keys, application keys or an offline role's signer checks
+	// the repository against it, or, without it, against PinnedRoot (see
+	// anchor.go); it is never written.
+	TrustedRoot []byte
+	// PinnedRoot is the holder's pinned copy of the root, advanced after
+	// every successful check; "" means PinnedRootFile(OfflineKeys) when
+	// OfflineKeys is set.
+	PinnedRoot string
 }
 
 // Passphrase returns a keys.Passphrase that gives p for every key file.

@@ -558,7 +558,7 @@ func TestNewAppByCeremony(t *testing.T) {
 	l.publish("hello", "1.1.0")
 	mustOffer(t, hello, "1.1.0")
 
-	withKey, err := repo.OpenWith(l.dir, repo.Options{Passphrase: repo.Passphrase([]byte(pass)), AppKeys: []keys.Signer{pipeline}})
+	withKey, err := repo.OpenWith(l.dir, repo.Options{Passphrase: repo.Passphrase([]byte(pass)), AppKeys: []keys.Signer{pipeline}, TrustedRoot: l.shipped})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,9 @@ func splitKeys(ctx context.Context, dir, offline string) ([]string, error) {
 			return nil, err
 		}
 	}
+	if err := pinOnSplit(dir, offline); err != nil {
+		return nil, err
+	}
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -154,4 +157,22 @@ func copyKey(src, dst string) error {
 		return fmt.Errorf("copy of %s to %s reads back different bytes", src, dst)
 	}
 	return nil
+}
+
+// pinOnSplit writes the repository's root to the pinned copy in offline,
+// unless one is there: the split runs where every key still is, so what
+// REPO holds then is what its owner trusts from now on.
+func pinOnSplit(dir, offline string) error {
+	if _, err := os.Stat(PinnedRootFile(offline)); err == nil {
+		return nil
+	}
+	root, err := readRoot(dir)
+	if err != nil {
+		return err
+	}
+	data, err := currentRootBytes(dir, root)
+	if err != nil {
+		return err
+	}
+	return writePin(PinnedRootFile(offline), data)
 }

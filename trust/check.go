@@ -91,3 +91,40 @@ func VerifyRole(root []byte, role string, data []byte) error {
 func CheckKeyIDs(role string, keys map[string]*metadata.Key) error {
 	return checkKeyIDs(role, keys)
 }
+
+// VerifySelfSigned checks that root, a root.json, is signed by a threshold
+// of its own root keys (its expiry is not judged). A holder's trusted root
+// passes it before anything is walked from it. Errors are *SecurityError
+// values.
+func VerifySelfSigned(root []byte) error {
+	r, d, err := decode[metadata.RootType](metadata.ROOT, metadata.ROOT, root)
+	if err != nil {
+		return err
+	}
+	return verifyByRoot(r, metadata.ROOT, d)
+}
+
+// VerifyDelegated checks that data, the metadata of role, is signed by a
+// threshold of the keys that targets (a targets.json) delegates role to.
+// Errors are *SecurityError values.
+func VerifyDelegated(targets []byte, role string, data []byte) error {
+	t, _, err := decode[metadata.TargetsType](metadata.TARGETS, metadata.TARGETS, targets)
+	if err != nil {
+		return err
+	}
+	if _, _, err := decode[metadata.TargetsType](role, metadata.TARGETS, data); err != nil {
+		return err
+	}
+	d, err := parseDoc(data)
+	if err != nil {
+		return secErr(ErrInvalid, role, "decode").wrap(err)
+	}
+	if del := t.Signed.Delegations; del != nil {
+		for _, r := range del.Roles {
+			if r.Name == role {
+				return verifyThreshold(role, del.Keys, r.KeyIDs, r.Threshold, d)
+			}
+		}
+	}
+	return secErr(ErrInvalid, role, "targets does not delegate the role")
+}
