@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
@@ -50,7 +51,7 @@ func (r *Repo) loadState() (*state, error) {
 // offline keys directory, application keys, a trusted root given, or a
 // signer whose key st lists for root, targets or an application.
 func (r *Repo) holder(st *state) bool {
-	if r.opts.OfflineKeys != "" || len(r.opts.AppKeys) > 0 || len(r.opts.TrustedRoot) > 0 || r.opts.PinnedRoot != "" {
+	if r.offlineOutside() || len(r.opts.AppKeys) > 0 || len(r.opts.TrustedRoot) > 0 || r.opts.PinnedRoot != "" {
 		return true
 	}
 	for _, s := range r.opts.Signers {
@@ -88,12 +89,20 @@ func contains(ids []string, id string) bool {
 	return false
 }
 
+// offlineOutside reports whether r has an offline keys directory outside
+// the repository. One inside it (DIR/keys of the old layout) is the
+// server's own: whoever has DIR has every key, and nothing there can
+// anchor anything.
+func (r *Repo) offlineOutside() bool {
+	return r.opts.OfflineKeys != "" && checkInside(r.dir, r.opts.OfflineKeys) == nil
+}
+
 // pinFile is the pinned root r reads and advances, or "".
 func (r *Repo) pinFile() string {
 	if r.opts.PinnedRoot != "" {
 		return r.opts.PinnedRoot
 	}
-	if r.opts.OfflineKeys != "" {
+	if r.offlineOutside() {
 		return PinnedRootFile(r.opts.OfflineKeys)
 	}
 	return ""
@@ -161,6 +170,10 @@ func (r *Repo) anchoredState() (*state, error) {
 // walkRoots verifies trusted and every REPO/public/metadata/N.root.json
 // after it, each against its predecessor, and returns them by version.
 func walkRoots(dir string, trusted []byte) (map[int64][]byte, error) {
+	trusted, err := signedFirstRoot(dir, trusted)
+	if err != nil {
+		return nil, err
+	}
 	if err := trust.VerifySelfSigned(trusted); err != nil {
 		return nil, fmt.Errorf("trusted root: %w", err)
 	}
@@ -184,6 +197,32 @@ func walkRoots(dir string, trusted []byte) (map[int64][]byte, error) {
 		}
 		chain[v], prev = data, data
 	}
+}
+
+// signedFirstRoot returns trusted, or, when trusted is the unsigned first
+// root Init pinned for a root held by its holders, the published version 1
+// if its signed part is exactly the pinned one.
+func signedFirstRoot(dir string, trusted []byte) ([]byte, error) {
+	md, err := metadata.Root().FromBytes(trusted)
+	if err != nil {
+		return nil, fmt.Errorf("trusted root: %w", err)
+	}
+	if md.Signed.Version != 1 || len(md.Signatures) > 0 {
+		return trusted, nil
+	}
+	pub, err := os.ReadFile(filepath.Join(metadataDir(dir), "1.root.json"))
+	if err != nil {
+		return nil, fmt.Errorf("load repository: the pinned first root is not published yet: %w", err)
+	}
+	canon, err := cjson.EncodeCanonical(md.Signed)
+	if err != nil {
+		return nil, err
+	}
+	pmd, err := metadata.Root().FromBytes(pub)
+	if err != nil || !sameSigned(pmd, canon) {
+		return nil, errors.New("load repository: the published first root is not the one pinned at init")
+	}
+	return pub, nil
 }
 
 func firstVersion(chain map[int64][]byte) int64 {
@@ -270,12 +309,29 @@ func (r *Repo) pinPublished(st *state) error {
 	if err != nil {
 		return err
 	}
+	if old, err := os.ReadFile(pin); err == nil { // the pin only moves along the chain it starts
+		chain, err := walkRoots(r.dir, old)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(chain[st.root.Signed.Version], data) {
+			return fmt.Errorf("pin trusted root: version %d does not chain from %s", st.root.Signed.Version, pin)
+		}
+	}
 	return writePin(pin, data)
 }
 
-// pinInit writes the root Init signed to the pinned copy in offline.
-func (r *Repo) pinInit(offline string) error {
+// pinInit writes the root Init made to the pinned copy in offline: the
+// signed root.json, or, for a root its holders are yet to sign, the
+// unsigned first root (its published version 1 must then say exactly
+// that; see signedFirstRoot).
+func (r *Repo) pinInit(offline string, root *rootMD) error {
 	data, err := os.ReadFile(filepath.Join(r.dir, "root.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		c := *root
+		c.Signatures = []metadata.Signature{}
+		data, err = c.ToBytes(false)
+	}
 	if err != nil {
 		return err
 	}

@@ -52,8 +52,8 @@ func initRepo(ctx context.Context, dir string, opts InitOptions, now func() time
 	if err := atomicfile.WriteFile(filepath.Join(dir, ".lock"), nil, 0o600); err != nil {
 		return err
 	}
-	if opts.OfflineKeys != "" && len(rootKeys) > 0 { // a root held by its holders is pinned when it is published
-		if err := r.pinInit(opts.OfflineKeys); err != nil {
+	if opts.OfflineKeys != "" {
+		if err := r.pinInit(opts.OfflineKeys, st.root); err != nil {
 			return err
 		}
 	}

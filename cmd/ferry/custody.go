@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -26,6 +27,7 @@ type keyFlags struct {
 	signers      []string // --signer REF: keys of other roles held elsewhere
 	appThreshold int      // --app-threshold K
 	online       []string // --online-key ROLE=REF
+	trustedRoot  string   // --trusted-root FILE
 	now          func() time.Time
 }
 
@@ -35,6 +37,7 @@ func (kf *keyFlags) addOffline(f *pflag.FlagSet) {
 	f.StringVar(&kf.pass.file, "passphrase-file", "", "read the key passphrase from this file")
 	f.StringArrayVar(&kf.signers, "signer", nil, "a key held elsewhere (key file or signer URI, e.g. the targets key in an HSM) for whatever role lists it (repeatable)")
 	f.StringVar(&kf.offlinePass, "offline-passphrase-file", "", "read the offline keys' passphrase from this file (default: "+envOfflinePassphrase+", else the key passphrase)")
+	f.StringVar(&kf.trustedRoot, "trusted-root", "", "root.json to check the repository against before signing (default: the pinned DIR/root.json of --offline-keys, or root.json beside an --app-key file)")
 }
 
 // addApp registers --app-key and --app-threshold.
@@ -128,7 +131,54 @@ func (e *env) openRepo(ctx context.Context, dir string, kf keyFlags) (*repo.Repo
 		}
 		o.Signers = append(o.Signers, s)
 	}
+	if err := kf.anchor(&o); err != nil {
+		return nil, err
+	}
 	return repo.OpenWith(dir, o)
+}
+
+// anchor sets the root the holder checks the repository against:
+// --trusted-root FILE; else, with --offline-keys, the pinned copy there
+// (repo's default); else the pinned root.json beside a key file given as
+// --app-key or --signer (in its directory, or for OFFLINE/apps/APP.age in
+// OFFLINE). Without one, a holder's command is refused (ErrNoTrustedRoot).
+func (kf keyFlags) anchor(o *repo.Options) error {
+	if kf.trustedRoot != "" {
+		b, err := checkRootFile(kf.trustedRoot)
+		if err != nil {
+			return err
+		}
+		o.TrustedRoot = b
+		return nil
+	}
+	if kf.offline != "" {
+		return nil
+	}
+	for _, ref := range append(slices.Clone(kf.appKeys), kf.signers...) {
+		if pin := pinBeside(ref); pin != "" {
+			o.PinnedRoot = pin
+			return nil
+		}
+	}
+	return nil
+}
+
+// pinBeside returns the pinned root kept with the key file ref, or "".
+func pinBeside(ref string) string {
+	if fi, err := os.Stat(ref); err != nil || !fi.Mode().IsRegular() {
+		return "" // a signer URI, or no such file
+	}
+	dir := filepath.Dir(ref)
+	cands := []string{repo.PinnedRootFile(dir)}
+	if filepath.Base(dir) == "apps" {
+		cands = append(cands, repo.PinnedRootFile(filepath.Dir(dir)))
+	}
+	for _, c := range cands {
+		if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() {
+			return c
+		}
+	}
+	return ""
 }
 
 // missingKeyHint says how to supply the keys a command lacked.

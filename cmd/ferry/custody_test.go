@@ -95,6 +95,8 @@ func (f *custodyFixture) open(offline bool, appKeys ...keys.Signer) *repo.Repo {
 	o := repo.Options{Passphrase: repo.Passphrase([]byte(custodyPass)), AppKeys: appKeys, Now: f.clock.now}
 	if offline {
 		o.OfflineKeys = f.offline
+	} else if len(appKeys) > 0 {
+		o.PinnedRoot = repo.PinnedRootFile(f.offline) // the pipeline's copy of the root it trusts
 	}
 	r, err := repo.OpenWith(f.dir, o)
 	if err != nil {
@@ -152,6 +154,7 @@ func TestServeWithoutOfflineKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(appKeyFile, b, 0o600)
+	pin, _ := os.ReadFile(repo.PinnedRootFile(f.offline)) // and its copy of the root it trusts
 	if err := os.RemoveAll(f.offline); err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +171,8 @@ func TestServeWithoutOfflineKeys(t *testing.T) {
 		tick <- f.clock.now()
 		<-ran
 		if step == 3 {
+			os.MkdirAll(f.offline, 0o700)
+			os.WriteFile(repo.PinnedRootFile(f.offline), pin, 0o600)
 			pipeline := f.open(false, openKey(t, appKeyFile))
 			if err := f.publish(pipeline, "hello", "1.1.0", "v1.1"); err != nil {
 				t.Fatalf("pipeline publish: %v", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -23,6 +24,9 @@ func explain(err error) string {
 	var unknownCA x509.UnknownAuthorityError
 	var badHost x509.HostnameError
 	switch {
+	case errors.Is(err, repo.ErrNoTrustedRoot):
+		return "pass --trusted-root FILE, the root.json your clients ship (or keep the pinned root.json that ferry init " +
+			"writes into the offline keys directory, and pass --offline-keys DIR): what the repository holds is checked against it before anything is signed"
 	case errors.As(err, &unknownCA):
 		return "the server's certificate is signed by a CA this machine does not trust: pass --ca FILE with that CA's " +
 			"certificate (for ferry serve --self-signed CAFILE, that CAFILE), or check that --repo is the server you mean"
