@@ -76,7 +76,7 @@ func TestUploadVersionJumpRefused_R53(t *testing.T) {
 func TestSignReleaseRefusesPartlySignedRole_R53(t *testing.T) {
 	l := newLive(t, 1)
 	a, b := mallory(t), mallory(t)
-	r, err := repo.OpenWith(l.dir, repo.Options{Passphrase: repo.Passphrase([]byte(pass)), AppKeys: []keys.Signer{a, b}, AppThreshold: 2})
+	r, err := repo.OpenWith(l.dir, repo.Options{Passphrase: repo.Passphrase([]byte(pass)), AppKeys: []keys.Signer{a, b}, AppThreshold: 2, TrustedRoot: l.shipped})
 	if err != nil {
 		t.Fatal(err)
 	}
