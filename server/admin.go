@@ -9,11 +9,13 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/repo"
 )
 
@@ -153,6 +155,10 @@ func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, pattern := a.mux.Handler(r)
 	if pattern == "" {
 		writeError(w, http.StatusNotFound, "no such endpoint")
+		return
+	}
+	if seg, err := url.PathUnescape(appOf(r.URL.EscapedPath())); err != nil || release.ValidApp(seg) != nil {
+		writeError(w, http.StatusBadRequest, "the application in the path is not a valid application name")
 		return
 	}
 	if app := appOf(r.URL.Path); app != tok.App {
