@@ -57,6 +57,9 @@ func (h *Health) check(ctx context.Context, env []string) error {
 			return nil
 		}
 	}
+	if retries <= 0 {
+		return fmt.Errorf("1 attempt failed: %w", err)
+	}
 	return fmt.Errorf("%d attempts failed, last: %w", retries+1, err)
 }
 

@@ -66,7 +66,7 @@ func TestHealthExitStatusOnly_R37(t *testing.T) {
 // A negative Retries never means zero attempts: the check still runs once.
 func TestHealthNegativeRetries_R44(t *testing.T) {
 	h := &Health{Cmd: []string{"/bin/sh", "-c", "exit 1"}, Retries: -5}
-	if err := h.check(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "1 attempts failed") {
+	if err := h.check(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "1 attempt failed: ") {
 		t.Fatalf("check with Retries -5: %v, want one failed attempt", err)
 	}
 }

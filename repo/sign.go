@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -181,10 +182,42 @@ func currentRole(signers []keys.Signer, app string, current []byte, targets *tar
 		return nil, err
 	}
 	if err := verify(self, app, md); err != nil {
+		if missing := unsignedBy(md, ids); len(missing) > 0 {
+			return nil, fmt.Errorf("key %s did not sign %s's current role (version %d, signed by %s): it is not one of %s's delegated keys, or the role is not the one it signed; refusing to sign on top of it",
+				strings.Join(shortIDs(missing), ", "), app, md.Signed.Version, strings.Join(shortIDs(sigKeyIDs(md)), ", "), app)
+		}
 		return nil, fmt.Errorf("current role %s (version %d) is not signed by every key of this publisher (%s): refusing to sign on top of it: %w",
 			app, md.Signed.Version, strings.Join(ids, ", "), err)
 	}
 	return md, nil
+}
+
+// sigKeyIDs lists the key IDs of md's signatures (as they claim; nothing is
+// verified here).
+func sigKeyIDs(md *targetsMD) []string {
+	var ids []string
+	for _, sig := range md.Signatures {
+		ids = append(ids, sig.KeyID)
+	}
+	if len(ids) == 0 {
+		ids = []string{"no key"}
+	}
+	return ids
+}
+
+// unsignedBy lists those of ids that have no signature on md.
+func unsignedBy(md *targetsMD, ids []string) []string {
+	var missing []string
+	for _, id := range ids {
+		found := false
+		for _, sig := range md.Signatures {
+			found = found || sig.KeyID == id
+		}
+		if !found {
+			missing = append(missing, id)
+		}
+	}
+	return missing
 }
 
 // selfDelegation delegates app to those of signers in listed (all of them
@@ -205,7 +238,17 @@ func selfDelegation(signers []keys.Signer, app string, listed map[string]bool) (
 		role.KeyIDs = append(role.KeyIDs, id)
 	}
 	if len(role.KeyIDs) == 0 {
-		return nil, nil, fmt.Errorf("none of this publisher's keys is delegated %s in targets", app)
+		var own, delegated []string
+		for _, s := range signers {
+			id, _ := s.Key().ID()
+			own = append(own, id)
+		}
+		for id := range listed {
+			delegated = append(delegated, id)
+		}
+		sort.Strings(delegated)
+		return nil, nil, fmt.Errorf("key %s is not one of %s's delegated keys (%s)",
+			strings.Join(shortIDs(own), ", "), app, strings.Join(shortIDs(delegated), ", "))
 	}
 	role.Threshold = len(role.KeyIDs)
 	d.Roles = []metadata.DelegatedRole{role}

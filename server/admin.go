@@ -149,7 +149,11 @@ func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, ok := authenticate(ts, secret)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
-		writeError(w, http.StatusUnauthorized, "a publisher token is required (Authorization: Bearer TOKEN)")
+		msg := "a publisher token is required (Authorization: Bearer TOKEN)"
+		if secret != "" {
+			msg = "unknown or revoked publisher token"
+		}
+		writeError(w, http.StatusUnauthorized, msg)
 		return
 	}
 	_, pattern := a.mux.Handler(r)

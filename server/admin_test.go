@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"mime/multipart"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -211,7 +212,7 @@ func TestAdminUploadRefused_R53(t *testing.T) {
 	cur, _ := c.AppRole(ctx, "hello")
 	_, err := repo.SignRelease(ctx, []keys.Signer{wrong}, cur, repo.Batch{
 		Release: repo.Release{App: "hello", Version: "1.2.0", Platform: "linux/amd64"}, Files: []string{writeTemp(t, "x")}}, repo.SignOptions{})
-	if err == nil || !strings.Contains(err.Error(), "is not signed by every key of this publisher") {
+	if err == nil || !strings.Contains(err.Error(), "did not sign hello's current role (version 1, signed by ") {
 		t.Fatalf("SignRelease with a key that never signed the role: %v", err)
 	}
 	changed := f.signed(t, "1.0.0", "hello 1.0.0") // identical: nothing to sign
@@ -361,5 +362,33 @@ func TestAdminWithoutOnlineKeys(t *testing.T) {
 	}
 	if d := treeDiff(before, treeHashes(t, filepath.Join(f.dir, "public"))); len(d) > 0 {
 		t.Fatalf("a refused upload changed what is served: %v", d)
+	}
+}
+
+// TestAdminAuthMessage_R53: a request without a token is told one is
+// required; one whose token the server does not know (mistyped, revoked)
+// is told so, not that it sent none.
+func TestAdminAuthMessage_R53(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	for _, c := range []struct{ name, token, want string }{
+		{"no token", "", "a publisher token is required"},
+		{"unknown token", "ferry_" + strings.Repeat("A", 43), "unknown or revoked publisher token"},
+	} {
+		req, err := http.NewRequest("GET", f.srv.url+"/api/v1/apps/hello/role", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := f.srv.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), c.want) {
+			t.Errorf("%s: %d %s, want 401 saying %q", c.name, resp.StatusCode, body, c.want)
+		}
 	}
 }
