@@ -200,6 +200,10 @@ func newProposal(role string, base []byte, baseVersion int64, signed any, req []
 // ErrStale. Publishing a proposal that is already published completes any
 // step an interrupted publish left undone and is otherwise a no-op.
 func (r *Repo) PublishProposal(ctx context.Context, p *Proposal) error {
+	return r.publishProposal(ctx, p, PublishOptions{})
+}
+
+func (r *Repo) publishProposal(ctx context.Context, p *Proposal, opts PublishOptions) error {
 	unlock, err := r.lock()
 	if err != nil {
 		return err
@@ -208,10 +212,13 @@ func (r *Repo) PublishProposal(ctx context.Context, p *Proposal) error {
 	if err := p.checkKeys(); err != nil {
 		return fmt.Errorf("publish %s proposal: %w", p.Role, err)
 	}
-	if p.Role == metadata.ROOT {
+	switch {
+	case p.Role == metadata.ROOT && len(opts.Drop) > 0:
+		err = fmt.Errorf("--drop is for a targets proposal that re-signs applications under new keys")
+	case p.Role == metadata.ROOT:
 		err = r.publishRoot(ctx, p)
-	} else {
-		err = r.publishTargets(ctx, p)
+	default:
+		err = r.publishTargets(ctx, p, opts)
 	}
 	if err != nil {
 		return fmt.Errorf("publish %s proposal: %w", p.Role, err)

@@ -132,7 +132,7 @@ func currentTargetsBytes(dir string, st *state) ([]byte, error) {
 	return readReferenced(metadataDir(dir), metadata.TARGETS, st.snapshot.Signed.Meta["targets.json"])
 }
 
-func (r *Repo) publishTargets(ctx context.Context, p *Proposal) error {
+func (r *Repo) publishTargets(ctx context.Context, p *Proposal, opts PublishOptions) error {
 	st, err := r.loadState()
 	if err != nil {
 		return err
@@ -170,6 +170,9 @@ func (r *Repo) publishTargets(ctx context.Context, p *Proposal) error {
 	}
 	resign, pending, err := r.appsToResign(ctx, st, nt)
 	if err != nil {
+		return err
+	}
+	if err := dropReleases(st, resign, opts); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

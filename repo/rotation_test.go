@@ -122,6 +122,15 @@ func (l *live) signer(file string) keys.Signer {
 // the proposal file as a holder would, and publishes it.
 func (l *live) ceremony(p *repo.Proposal, keyFiles ...string) {
 	l.t.Helper()
+	if err := l.ceremonyWith(p, repo.PublishOptions{}, keyFiles...); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// ceremonyWith is ceremony with the publisher's options; it returns the
+// publish error.
+func (l *live) ceremonyWith(p *repo.Proposal, opts repo.PublishOptions, keyFiles ...string) error {
+	l.t.Helper()
 	file := filepath.Join(l.t.TempDir(), "proposal.json")
 	if err := repo.WriteProposal(file, p); err != nil {
 		l.t.Fatal(err)
@@ -142,9 +151,7 @@ func (l *live) ceremony(p *repo.Proposal, keyFiles ...string) {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if err := l.rp.PublishProposal(bg, q); err != nil {
-		l.t.Fatal(err)
-	}
+	return l.rp.PublishProposalWith(bg, q, opts)
 }
 
 func (l *live) rotateRoot(ch repo.RootChange, keyFiles ...string) {

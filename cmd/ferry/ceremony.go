@@ -234,8 +234,9 @@ network. Signing again with the same key replaces its signature.`,
 
 func (e *env) publishProposalCmd(role string) *cobra.Command {
 	var (
-		dir string
-		kf  keyFlags
+		dir  string
+		kf   keyFlags
+		drop []string
 	)
 	cmd := &cobra.Command{
 		Use:   "publish --repo DIR FILE",
@@ -258,7 +259,14 @@ the online keys. Below a threshold nothing changes and the missing key IDs are n
 			if err != nil {
 				return err
 			}
-			err = r.PublishProposal(cmd.Context(), p)
+			opts := repo.PublishOptions{Drop: drop, Resigned: func(app, path string, dropped bool) {
+				if dropped {
+					fmt.Fprintf(e.stdout, "dropped from %s: %s\n", app, path)
+				} else {
+					fmt.Fprintf(e.stdout, "re-signed under %s's new key: %s\n", app, path)
+				}
+			}}
+			err = r.PublishProposalWith(cmd.Context(), p, opts)
 			var te *repo.ThresholdError
 			if errors.As(err, &te) {
 				return withHint(err, "each missing holder runs 'ferry "+role+" sign --key KEY "+args[0]+"'")
@@ -277,6 +285,9 @@ the online keys. Below a threshold nothing changes and the missing key IDs are n
 		},
 	}
 	cmd.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
+	if role == metadata.TARGETS {
+		cmd.Flags().StringArrayVar(&drop, "drop", nil, "APP@VERSION: leave this release out when APP's role is re-signed under its new key (a revoked key's releases; repeatable)")
+	}
 	kf.addOffline(cmd.Flags())
 	cmd.MarkFlagRequired("repo")
 	return cmd
