@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -65,13 +66,13 @@ func Open(ctx context.Context, ref string, pass Passphrase) (Signer, error) {
 	}
 	openersMu.RUnlock()
 	if strings.HasPrefix(ref, "pkcs11:") {
-		return nil, errors.New("signer " + ref + ": this ferry was built without PKCS#11 support (build with -tags pkcs11)")
+		return nil, errors.New("signer " + Redact(ref) + ": this ferry was built without PKCS#11 support (build with -tags pkcs11)")
 	}
 	if strings.HasPrefix(ref, "awskms://") {
-		return nil, errors.New("signer " + ref + ": this program does not include the AWS KMS signer (import github.com/ferry-updates/ferry/keys/awskms)")
+		return nil, errors.New("signer " + Redact(ref) + ": this program does not include the AWS KMS signer (import github.com/ferry-updates/ferry/keys/awskms)")
 	}
 	if i := strings.Index(ref, "://"); i > 0 && !strings.ContainsAny(ref[:i], `/\.`) {
-		return nil, fmt.Errorf("signer %s: unknown scheme %q", ref, ref[:i])
+		return nil, fmt.Errorf("signer %s: unknown scheme %q", Redact(ref), ref[:i])
 	}
 	if pass == nil {
 		return nil, fmt.Errorf("signer %s: a passphrase is needed to open a key file", ref)
@@ -141,4 +142,14 @@ func (t *tufSigner) SignMessage(r io.Reader, opts ...signature.SignOption) ([]by
 		o.ApplyContext(&ctx)
 	}
 	return t.s.Sign(ctx, msg)
+}
+
+// secretAttr matches the attributes of a signer reference that carry a
+// secret (a PKCS#11 PIN given inline, RFC 7512 "pin-value").
+var secretAttr = regexp.MustCompile(`(?i)(pin-value=)[^;?&]*`)
+
+// Redact returns ref with any inline secret replaced, for messages and
+// logs: a signer reference may carry a PIN, which must not be printed.
+func Redact(ref string) string {
+	return secretAttr.ReplaceAllString(ref, "${1}REDACTED")
 }

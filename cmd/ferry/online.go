@@ -25,7 +25,7 @@ func openOnlineKeys(ctx context.Context, refs []string, pass keys.Passphrase) (m
 	for _, v := range refs {
 		role, ref, ok := strings.Cut(v, "=")
 		if !ok || (role != "snapshot" && role != "timestamp") || ref == "" {
-			return nil, withHint(fmt.Errorf("--online-key %q: want snapshot=REF or timestamp=REF", v),
+			return nil, withHint(fmt.Errorf("--online-key %q: want snapshot=REF or timestamp=REF", keys.Redact(v)),
 				"REF is an awskms:// or pkcs11: URI or a key file; see docs/signers.md")
 		}
 		if out[role] != nil {
