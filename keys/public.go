@@ -149,3 +149,17 @@ func WritePublic(path string, k *metadata.Key) error {
 	}
 	return atomicfile.WriteFile(path, data, 0o644)
 }
+
+// ReadPublicFiles reads each public key file with ReadPublic, in order;
+// the first error is returned as is.
+func ReadPublicFiles(paths []string) ([]*metadata.Key, error) {
+	var out []*metadata.Key
+	for _, p := range paths {
+		k, err := ReadPublic(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}

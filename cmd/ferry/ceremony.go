@@ -53,12 +53,9 @@ the proposal is published. Nothing else in the repository changes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ch := repo.RootChange{RemoveKeys: rm, Threshold: threshold, Rotate: rotate}
-			for _, f := range add {
-				k, err := keys.ReadPublic(f)
-				if err != nil {
-					return err
-				}
-				ch.AddKeys = append(ch.AddKeys, k)
+			var err error
+			if ch.AddKeys, err = keys.ReadPublicFiles(add); err != nil {
+				return err
 			}
 			r, err := e.openForProposal(cmd.Context(), dir, kf)
 			if err != nil {
@@ -117,12 +114,9 @@ pipeline made (ferry key generate); its first release is then signed with them (
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ch.Threshold = threshold
-			for _, f := range add {
-				k, err := keys.ReadPublic(f)
-				if err != nil {
-					return err
-				}
-				ch.AddKeys = append(ch.AddKeys, k)
+			var err error
+			if ch.AddKeys, err = keys.ReadPublicFiles(add); err != nil {
+				return err
 			}
 			r, err := e.openForProposal(cmd.Context(), dir, kf)
 			if err != nil {
@@ -333,12 +327,9 @@ and publish it as 'ferry root|targets sign' and 'publish' say.`,
 						"the new holder makes a key, then: ferry key rotate --role root --add-key NEW.pub --remove-key OLDID")
 				}
 				ch := repo.RootChange{RemoveKeys: rm}
-				for _, f := range add {
-					k, err := keys.ReadPublic(f)
-					if err != nil {
-						return err
-					}
-					ch.AddKeys = append(ch.AddKeys, k)
+				var err error
+				if ch.AddKeys, err = keys.ReadPublicFiles(add); err != nil {
+					return err
 				}
 				r, err := repo.Open(dir, nil)
 				if err != nil {

@@ -60,12 +60,11 @@ served.`,
 			if cmd.Flags().Changed("root-keys") && len(rootPubs) > 0 {
 				return errors.New("use either --root-keys (init generates them) or --root-key PUBFILE (their holders did), not both")
 			}
-			for _, f := range rootPubs {
-				k, err := keys.ReadPublic(f)
-				if err != nil {
+			if len(rootPubs) > 0 {
+				var err error
+				if opts.RootPublic, err = keys.ReadPublicFiles(rootPubs); err != nil {
 					return err
 				}
-				opts.RootPublic = append(opts.RootPublic, k)
 				opts.RootKeys = 0 // as many as given
 			}
 			online, err := openOnlineKeys(cmd.Context(), kf.online, e.passphraseFunc(kf.pass))
