@@ -1,0 +1,212 @@
+// Package rollout is ferry's rollout model, pure: the signed decision
+// document of one application (channel, share, halt, pull of each release),
+// the cohort of an installation, and the choice of the version an
+// installation gets. It does no I/O and reads no clock; every function is
+// safe for concurrent use. The format is in docs/rollouts.md.
+//
+// Who signs what: a Doc is signed by the rollout role (an online key) as the
+// custom metadata of the target DocPath(APP); the minimum safe version is
+// signed by the application's own role (an offline key) as the custom
+// metadata of release.PolicyPath(APP). Choose takes both and can only pick
+// among the versions it is given, which the caller takes from targets the
+// application key signed: a Doc can never add a version (R61), and no
+// decision can offer or move an installation below the minimum (R63).
+package rollout
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ferry-updates/ferry/release"
+)
+
+// RoleName is the delegated TUF role that signs rollout decisions. It
+// starts with "_", which no application name can, so it is never an
+// application's role.
+const RoleName = "_rollout"
+
+// PathPattern is the rollout role's only delegated path pattern. It has
+// two segments, so it matches no release path (APP/VERSION/OS-ARCH/FILE,
+// four segments) and no policy path: the role can sign decisions and
+// nothing else.
+const PathPattern = "_rollout/*"
+
+// DocPath is the target path whose signed custom metadata is app's Doc.
+func DocPath(app string) string { return "_rollout/" + app }
+
+// DefaultChannel is the channel of a release no decision names, and of an
+// installation that names none.
+const DefaultChannel = "stable"
+
+// Full is the share of every installation, in basis points (1/100 of a percent).
+const Full = 10000
+
+// State is what a decision says about a release.
+type State string
+
+const (
+	Active State = "active" // offered to the installations in its share
+	Halted State = "halted" // offered to no new installation; those that have it keep it
+	Pulled State = "pulled" // offered to nobody; installations that run it move to the newest good release
+)
+
+// Entry is the decision about one release (one version of one application).
+type Entry struct {
+	Channel     string `json:"channel"`      // release.ValidChannel
+	BasisPoints int    `json:"basis_points"` // share offered, 0..Full
+	State       State  `json:"state"`
+	Salt        string `json:"salt"` // 32 lower-case hex digits, new for each release
+}
+
+// Doc is the signed decision document of one application. A version that
+// has no Entry is in DefaultChannel, Active, at Full share: a repository
+// without rollouts behaves as before.
+type Doc struct {
+	App      string           `json:"app"`
+	Releases map[string]Entry `json:"releases"` // version -> decision
+}
+
+// entry returns the decision for version v (the default one if d is nil
+// or does not name v).
+func (d *Doc) entry(v string) Entry {
+	if d != nil {
+		if e, ok := d.Releases[v]; ok {
+			return e
+		}
+	}
+	return Entry{Channel: DefaultChannel, BasisPoints: Full, State: Active}
+}
+
+// Bucket is the cohort of an installation for one release: a number in
+// [0, Full) derived from a SHA-256 of the release's salt and the install
+// ID. An installation is in a release's share when Bucket < BasisPoints,
+// so widening the share keeps everyone who was in, and releases with
+// different salts start on independent sets of installations.
+func Bucket(installID, salt string) int {
+	h := sha256.New()
+	h.Write([]byte("ferry-cohort/v1\x00"))
+	h.Write([]byte(salt))
+	h.Write([]byte{0})
+	h.Write([]byte(installID))
+	return int(binary.BigEndian.Uint64(h.Sum(nil)[:8]) % Full)
+}
+
+// Installation is what Choose needs to know about the asking installation.
+type Installation struct {
+	ID        string // the install ID (stable, random, per state directory)
+	Channel   string // "" means DefaultChannel
+	Installed string // the installed version, "" if none
+}
+
+// Input is everything Choose decides on.
+type Input struct {
+	// Versions are the versions the caller may install: releases the
+	// application key signed for this platform, valid, not marked bad
+	// here, pre-releases only if enabled. Choose never returns another.
+	Versions   []string
+	Doc        *Doc   // the signed decisions; nil means none
+	MinVersion string // the signed minimum safe version; "" means none
+	Installation
+}
+
+// Choice is what Choose decided.
+type Choice struct {
+	// Version to install, or "" for nothing to do.
+	Version string
+	// Downgrade is set when Version is below Installed: only a signed pull
+	// of the installed version leads there (R49).
+	Downgrade bool
+	// Reason says why, in a few words: "newer release", "not in cohort",
+	// "halted", "installed version pulled", "below minimum safe version 1.4.0".
+	Reason string
+}
+
+// Choose returns the version inst should install:
+//
+//   - below the minimum safe version: the newest release at or above it
+//     that is not pulled, in the installation's channels, whatever its
+//     share or halt;
+//   - the installed version pulled: the newest offerable release other
+//     than it, older ones included (a Downgrade);
+//   - otherwise: the newest offerable release above the installed one.
+//
+// A release is offerable when it is at or above the minimum, Active, in
+// the installation's channels (its own and DefaultChannel), and the
+// installation's Bucket for it is below its share.
+func Choose(in Input) Choice {
+	channel := in.Channel
+	if channel == "" {
+		channel = DefaultChannel
+	}
+	inChannel := func(e Entry) bool { return e.Channel == channel || e.Channel == DefaultChannel }
+	atLeastMin := func(v string) bool {
+		return in.MinVersion == "" || release.CompareVersions(v, in.MinVersion) >= 0
+	}
+	offerable := func(v string) bool {
+		e := in.Doc.entry(v)
+		return atLeastMin(v) && e.State == Active && inChannel(e) && Bucket(in.ID, e.Salt) < e.BasisPoints
+	}
+	newest := func(ok func(string) bool) string {
+		best := ""
+		for _, v := range in.Versions {
+			if ok(v) && (best == "" || release.CompareVersions(v, best) > 0) {
+				best = v
+			}
+		}
+		return best
+	}
+	inst := in.Installed
+	switch {
+	case inst != "" && !atLeastMin(inst):
+		v := newest(func(v string) bool {
+			e := in.Doc.entry(v)
+			return atLeastMin(v) && e.State != Pulled && inChannel(e)
+		})
+		return Choice{Version: v, Reason: fmt.Sprintf("below minimum safe version %s", in.MinVersion)}
+	case inst != "" && in.Doc.entry(inst).State == Pulled:
+		v := newest(func(v string) bool { return v != inst && offerable(v) })
+		return Choice{Version: v, Downgrade: v != "" && release.CompareVersions(v, inst) < 0, Reason: "installed version pulled"}
+	}
+	v := newest(func(v string) bool { return (inst == "" || release.CompareVersions(v, inst) > 0) && offerable(v) })
+	if v != "" {
+		return Choice{Version: v, Reason: "newer release"}
+	}
+	return Choice{Reason: whyNot(in, channel)}
+}
+
+// whyNot explains why nothing newer is offered: the newest newer release's
+// state, channel or cohort, or that there is none.
+func whyNot(in Input, channel string) string {
+	best := ""
+	for _, v := range in.Versions {
+		if (in.Installed == "" || release.CompareVersions(v, in.Installed) > 0) && (best == "" || release.CompareVersions(v, best) > 0) {
+			best = v
+		}
+	}
+	if best == "" {
+		return "up to date"
+	}
+	e := in.Doc.entry(best)
+	switch {
+	case in.MinVersion != "" && release.CompareVersions(best, in.MinVersion) < 0:
+		return fmt.Sprintf("%s is below the minimum safe version %s", best, in.MinVersion)
+	case e.State != Active:
+		return fmt.Sprintf("%s is %s", best, e.State)
+	case e.Channel != channel && e.Channel != DefaultChannel:
+		return fmt.Sprintf("%s is in channel %s", best, e.Channel)
+	}
+	return fmt.Sprintf("%s is at %s and this installation is not in its cohort (bucket %d)", best, Percent(e.BasisPoints), Bucket(in.ID, e.Salt))
+}
+
+// Percent formats basis points as a percentage: 500 -> "5%", 50 -> "0.5%".
+func Percent(bp int) string {
+	s := fmt.Sprintf("%d.%02d", bp/100, bp%100)
+	for s[len(s)-1] == '0' {
+		s = s[:len(s)-1]
+	}
+	if s[len(s)-1] == '.' {
+		s = s[:len(s)-1]
+	}
+	return s + "%"
+}
