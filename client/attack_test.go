@@ -232,8 +232,8 @@ func TestCompromisedServer_R31(t *testing.T) {
 			t.Fatalf("Check against attacker metadata = %v, %v; want ErrBadSignature", rel, err)
 		}
 		t.Log(err)
-		if n := ev.count(t, "tuf.reject"); n != 1 {
-			t.Errorf("%d tuf.reject events, want 1:\n%s", n, ev.buf.String())
+		if n := ev.count(t, "metadata.rejected"); n != 1 {
+			t.Errorf("%d metadata.rejected events, want 1:\n%s", n, ev.buf.String())
 		}
 		out := t.TempDir()
 		if _, err := c.Download(context.Background(), &client.Release{Path: evilPath}, out); err == nil {

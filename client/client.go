@@ -17,7 +17,9 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/internal/metastore"
 	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/trust"
 )
@@ -39,7 +41,7 @@ type Config struct {
 	Progress                  func(done, total int64)
 	Now                       func() time.Time
 	// Log receives one structured event (attribute "event") per rejection:
-	// metadata refused by trust ("tuf.reject"), a failed mirror
+	// metadata refused by trust ("metadata.rejected"), a failed mirror
 	// ("client.mirror_error"), a download that failed verification
 	// ("client.download_reject"), an unverified cache file
 	// ("client.cache_reject") and a refused release ("client.release_refused":
@@ -126,7 +128,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	c := &Client{cfg: cfg, root: root, store: trust.DirStore(metaDir), downloads: downloads, fetcher: f}
+	c := &Client{cfg: cfg, root: root, store: metastore.Dir(metaDir), downloads: downloads, fetcher: f}
 	for _, u := range cfg.URLs {
 		c.mirrors = append(c.mirrors, &mirror{base: u, f: f, insecure: cfg.InsecureAllowHTTPLoopback})
 	}
@@ -212,7 +214,7 @@ func (c *Client) trust() (*trust.Client, error) {
 	if c.tc != nil {
 		return c.tc, nil
 	}
-	tc, err := trust.New(trust.Config{Root: c.root, Store: c.store, Now: c.cfg.Now, Log: c.cfg.Log})
+	tc, err := trust.New(trust.Config{Root: c.root, Store: c.store, Now: c.cfg.Now, Events: event.Slog(c.cfg.Log)})
 	if err != nil {
 		return nil, fmt.Errorf("client: trusted metadata: %w", err)
 	}

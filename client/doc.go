@@ -69,8 +69,8 @@
 // # Events
 //
 // With Config.Log set, every rejection is logged once as a structured event
-// (attribute "event"): tuf.reject for refused metadata (logged by package
-// trust, with role, expected, got and key ids), client.mirror_error,
+// (attribute "event"): metadata.rejected for refused metadata (reported by
+// package trust, with role, reason, expected, got and key ids), client.mirror_error,
 // client.download_reject, client.cache_reject and client.release_refused.
 //
 // # Layout
@@ -78,7 +78,7 @@
 // A mirror at BASE/ serves BASE/metadata/N.ROLE.json and timestamp.json, and
 // BASE/targets/APP/VERSION/OS-ARCH/SHA256HEX.FILE (consistent snapshots; see
 // package repo). The state directory holds metadata/ (trusted metadata, see
-// trust.DirStore), downloads/ (partial and verified downloads) and
+// internal/metastore), downloads/ (partial and verified downloads) and
 // staging/ (Update's private hand-over to the installer), all 0700;
 // SelfUpdate keeps the installer's state in install/. New refuses a state
 // directory, or any of these, that is a symlink, belongs to another user

@@ -51,8 +51,8 @@ func TestPlantedRootInStateDir_R70(t *testing.T) {
 	if rel, err := newClient(t, acfg).Check(ctx); !errors.Is(err, trust.ErrBadSignature) {
 		t.Fatalf("Check against the attacker's server with the planted root = %v, %v; want ErrBadSignature", rel, err)
 	}
-	if n := ev.count(t, "tuf.cache_reject"); n < 2 {
-		t.Errorf("%d tuf.cache_reject events, want the planted root and timestamp reported:\n%s", n, ev.buf.String())
+	if n := ev.count(t, "metadata.cache_ignore"); n < 2 {
+		t.Errorf("%d metadata.cache_ignore events, want the planted root and timestamp reported:\n%s", n, ev.buf.String())
 	}
 	rel, err := newClient(t, cfg).Check(ctx)
 	if err != nil || rel == nil || rel.Version != "1.0.0" {

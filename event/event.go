@@ -36,8 +36,11 @@ const (
 	MirrorFailed  Kind = "mirror.failed"  // one mirror failed; the next is tried
 
 	// Metadata (trust core).
-	MetadataRejected    Kind = "metadata.rejected"     // security: metadata refused (signature, rollback, expiry, mismatch, invalid, too large)
-	MetadataCacheIgnore Kind = "metadata.cache_ignore" // a cached file did not verify and was set aside
+	MetadataRejected    Kind = "metadata.rejected"              // security: metadata refused (signature, rollback, expiry, mismatch, invalid, too large)
+	MetadataCacheIgnore Kind = "metadata.cache_ignore"          // a cached file did not verify and was set aside
+	MetadataCacheReload Kind = "metadata.cache_reload"          // cached metadata set aside at start verified by a root reached in this refresh
+	MetadataRecovered   Kind = "metadata.fast_forward_recovery" // keys rotated: trusted metadata they no longer sign forgotten (TUF 5.3.11)
+	DelegationLimit     Kind = "metadata.delegation_limit"      // a lookup gave up after the maximum number of delegated roles
 
 	// Releases and their files.
 	ReleaseRefused Kind = "release.refused" // security: a signed target that is not a release this client may take
@@ -191,7 +194,8 @@ func level(k Kind) slog.Level {
 	switch {
 	case k.Security():
 		return slog.LevelWarn
-	case k == CheckFailed, k == MirrorFailed, k == HealthFailed, k == RolledBack, k == RollbackFailed, k == Stale, k == MetadataCacheIgnore:
+	case k == CheckFailed, k == MirrorFailed, k == HealthFailed, k == RolledBack, k == RollbackFailed, k == Stale, k == MetadataCacheIgnore,
+		k == MetadataRecovered, k == DelegationLimit:
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

@@ -338,7 +338,7 @@ func TestFastForwardRecovery_R14(t *testing.T) {
 
 			l.rotateRoot(repo.RootChange{Rotate: []string{role}}, "root-1.age")
 			mustOffer(t, c, "1.1.0")
-			if !bytes.Contains(log.Bytes(), []byte(`"tuf.fast_forward_recovery"`)) {
+			if !bytes.Contains(log.Bytes(), []byte(`"metadata.fast_forward_recovery"`)) {
 				t.Fatalf("no fast-forward recovery event logged:\n%s", log.String())
 			}
 		})
@@ -418,7 +418,7 @@ func TestRevokedAppKey_R60(t *testing.T) {
 			t.Fatalf("check after the revocation = %v, %v; want the old key's role refused", rel, err)
 		}
 	}
-	if !bytes.Contains(log.Bytes(), []byte(`"tuf.reject"`)) {
+	if !bytes.Contains(log.Bytes(), []byte(`"metadata.rejected"`)) {
 		t.Fatalf("no rejection event:\n%s", log.String())
 	}
 	writeMD(t, l, "timestamp.json", honest["timestamp.json"])

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/event"
 )
 
 // step is one role to visit in a delegation search, with the delegator it
@@ -184,7 +186,7 @@ func (c *Client) under(ctx context.Context, src Source, prefix string, b *budget
 		return nil, err
 	}
 	if limited {
-		c.logEvent("tuf.delegation_limit", prefix, fmt.Sprintf("gave up after %d delegated roles", len(b.seen)))
+		c.emit(event.DelegationLimit, prefix, fmt.Sprintf("gave up after %d delegated roles", len(b.seen)))
 	}
 	out = map[string]*metadata.TargetFiles{}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
@@ -325,7 +327,7 @@ func (c *Client) fetchRole(ctx context.Context, src Source, role string, keys ma
 		if err == nil {
 			return h, nil
 		}
-		c.logEvent("tuf.cache_reject", role, err.Error())
+		c.emit(event.MetadataCacheIgnore, role, err.Error())
 	}
 	name, err := RoleFileName(role) // one escaped segment (see Source)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-updates/ferry/event"
+	"github.com/ferry-updates/ferry/internal/metastore"
 	"github.com/ferry-updates/ferry/internal/reposim"
 	"github.com/ferry-updates/ferry/trust"
 )
@@ -106,7 +108,7 @@ func TestDelegationSearch_R21(t *testing.T) {
 			if len(got) == 0 || len(got) >= trust.DefaultMaxDelegations {
 				t.Fatalf("got %d targets", len(got))
 			}
-			if !strings.Contains(e.logs.String(), "tuf.delegation_limit") {
+			if e.count(event.DelegationLimit) == 0 {
 				t.Fatal("reaching the cap was not logged")
 			}
 		})
@@ -277,7 +279,7 @@ func TestOddRoleNames_R24(t *testing.T) {
 	e.repo.Publish()
 	dir := t.TempDir()
 	cfg := e.config()
-	cfg.Store = trust.DirStore(filepath.Join(dir, "m"))
+	cfg.Store = metastore.Dir(filepath.Join(dir, "m"))
 	c, err := trust.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,13 +3,12 @@
 // built on go-tuf's metadata types and trustedmetadata checks, but not on
 // go-tuf's updater.
 //
-// It performs no I/O of its own: metadata bytes come in through a Source and
-// trusted copies are persisted through a Store (DirStore keeps them in a
-// directory as root.json, timestamp.json, snapshot.json, targets.json and
-// ROLE.json, names encoded by internal/safename so that no role's file is
-// another's on a case-insensitive or Windows file system). Time comes from Config.Now and
-// is read once per Refresh; every expiry in that refresh is judged against
-// it.
+// It performs no I/O of its own and has no file system code: metadata
+// bytes come in through a Source and trusted copies are persisted through a
+// Store (internal/metastore keeps them in a directory). Time comes from
+// Config.Now and is read once per Refresh; every expiry in that refresh is
+// judged against it. What happens is reported as typed events (package
+// event) to Config.Events.
 //
 // Guarantees:
 //   - Signatures are checked over the canonical form of the "signed" object
@@ -25,7 +24,7 @@
 //   - A refresh that fails, including a Store failure, leaves the previous
 //     trusted set in memory. The Store holds only metadata that verified
 //     when it was saved; a Save that failed may still have replaced its file
-//     (DirStore: an error wrapping atomicfile.ErrNotDurable), which is safe
+//     (a directory store: an error wrapping atomicfile.ErrNotDurable), which is safe
 //     because the next New loads and verifies whatever is there.
 //   - Delegations are searched in pre-order with terminating delegations, a
 //     visited set and a cap; a delegated role is verified against the
@@ -44,16 +43,19 @@
 //     the roles its search used.
 //   - Every rejection returned is a *SecurityError wrapping one kind
 //     (ErrBadSignature, ErrRollback, ErrExpired, ErrMismatch, ErrInvalid,
-//     ErrTooLarge) and is logged exactly once to Config.Log as a
-//     "tuf.reject" event.
+//     ErrTooLarge) and is reported exactly once to Config.Events as an
+//     event.MetadataRejected, whose evidence names the role, the reason
+//     kind ("bad_signature", "rollback", "expired", "mismatch", "invalid",
+//     "too_large") and, where known, expected, got, versions and key ids;
+//     a cached file set aside is one event.MetadataCacheIgnore.
 //
 // The Store is trusted storage, private to one repository: key it per
 // repository (for example by a hash of Config.Root). Even so, no root in
 // it is trusted on its own: New starts from Config.Root, the root the
 // application ships, and walks forward through the intermediate roots that
-// refreshes stored ("N.root", DirStore's N.root.json), each verified as in
+// refreshes stored ("N.root"), each verified as in
 // spec 5.3.4-5.3.5 against its predecessor. A root planted in the Store,
-// signed only by its own keys, stops the walk and is logged; the stored
+// signed only by its own keys, stops the walk and is reported; the stored
 // "root" (the newest root, kept for spec 5.3.8 and ferry tuf) is only
 // compared with the chain's end. When the walk stops early, cached
 // metadata that only a later root signs is set aside, and trusted again as

@@ -1,12 +1,11 @@
 package trust
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/internal/sentinel"
 )
 
@@ -38,7 +37,8 @@ var (
 var ErrNotRefreshed = errors.New("trust: no successful refresh yet")
 
 // SecurityError is a rejected piece of metadata with its evidence. Every
-// SecurityError returned by a Client has been logged exactly once.
+// SecurityError returned by a Client has been reported exactly once, as an
+// event.MetadataRejected to Config.Events.
 type SecurityError struct {
 	Kind     error    // ErrBadSignature, ErrRollback, ErrExpired, ErrMismatch, ErrInvalid or ErrTooLarge
 	Role     string   // role whose metadata was rejected
@@ -87,33 +87,44 @@ func (e *SecurityError) wrap(err error) *SecurityError {
 	return e
 }
 
-// logReject logs one structured event for a rejection carried by err, if
-// any. It is called once per public call, at its return.
-func (c *Client) logReject(err error) {
-	var se *SecurityError
-	if c.log == nil || !errors.As(err, &se) {
-		return
+// kindName is the short name of a rejection kind, the "reason" evidence of
+// an event.MetadataRejected.
+func kindName(kind error) string {
+	switch kind {
+	case ErrBadSignature:
+		return "bad_signature"
+	case ErrRollback:
+		return "rollback"
+	case ErrExpired:
+		return "expired"
+	case ErrMismatch:
+		return "mismatch"
+	case ErrInvalid:
+		return "invalid"
+	case ErrTooLarge:
+		return "too_large"
 	}
-	c.log.LogAttrs(context.Background(), slog.LevelWarn, "metadata rejected",
-		slog.String("event", "tuf.reject"),
-		slog.String("role", se.Role),
-		slog.String("kind", se.Kind.Error()),
-		slog.String("expected", se.Expected),
-		slog.String("got", se.Got),
-		slog.String("versions", se.Versions),
-		slog.Any("keyids", se.KeyIDs),
-		slog.String("reason", se.Error()),
-	)
+	return "other"
 }
 
-// logEvent logs a non-fatal event such as a cached file being ignored.
-func (c *Client) logEvent(event, role, reason string) {
-	if c.log == nil {
+// emitReject emits one event.MetadataRejected for a rejection carried by
+// err, if any. It is called once per public call, at its return.
+func (c *Client) emitReject(err error) {
+	var se *SecurityError
+	if !errors.As(err, &se) {
 		return
 	}
-	c.log.LogAttrs(context.Background(), slog.LevelWarn, event,
-		slog.String("event", event),
-		slog.String("role", role),
-		slog.String("reason", reason),
-	)
+	ev := []string{"role", se.Role, "reason", kindName(se.Kind)}
+	for _, kv := range [][2]string{{"expected", se.Expected}, {"got", se.Got}, {"versions", se.Versions}, {"key_ids", strings.Join(se.KeyIDs, ",")}} {
+		if kv[1] != "" {
+			ev = append(ev, kv[0], kv[1])
+		}
+	}
+	c.ev.Emit(event.MetadataRejected, "", se.Error(), ev...)
+}
+
+// emit emits a non-fatal event about role, such as a cached file being
+// ignored; cause says why.
+func (c *Client) emit(k event.Kind, role, cause string) {
+	c.ev.Emit(k, "", cause, "role", role)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-updates/ferry/internal/metastore"
 	"github.com/ferry-updates/ferry/internal/reposim"
 	"github.com/ferry-updates/ferry/trust"
 )
@@ -37,7 +38,7 @@ func FuzzRoleNamePath_R24(f *testing.F) {
 		if err != nil || back != role {
 			t.Fatalf("%q -> %q -> %q, %v", role, name, back, err)
 		}
-		file, err := trust.StoreFileName(role)
+		file, err := metastore.FileName(role)
 		if err != nil {
 			if len(role) < 50 {
 				t.Fatalf("store name of %q: %v", role, err)
@@ -48,7 +49,7 @@ func FuzzRoleNamePath_R24(f *testing.F) {
 		others := []string{strings.ToUpper(role), strings.ToLower(role), role + ".", role + " ", strings.TrimRight(role, ". ")}
 		others = append(others, "root", "timestamp", "snapshot", "targets", "1.root", "2.root")
 		for _, o := range others {
-			if of, err := trust.StoreFileName(o); err == nil && o != role && strings.EqualFold(of, file) {
+			if of, err := metastore.FileName(o); err == nil && o != role && strings.EqualFold(of, file) {
 				t.Fatalf("%q and %q share the store file %q where case is folded", role, o, file)
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/internal/reposim"
 	"github.com/ferry-updates/ferry/trust"
 )
@@ -68,7 +68,8 @@ type env struct {
 	repo  *reposim.Repo
 	store *memStore
 	now   time.Time
-	logs  bytes.Buffer
+	logs  bytes.Buffer // every event, as event.Slog writes it (JSON)
+	rec   event.Recorder
 }
 
 func newEnv(t testing.TB) *env {
@@ -88,8 +89,8 @@ func (e *env) client() *trust.Client {
 func (e *env) config() trust.Config {
 	return trust.Config{
 		Root: e.repo.RootBytes(1), Store: e.store,
-		Now: func() time.Time { return e.now },
-		Log: slog.New(slog.NewJSONHandler(&e.logs, nil)),
+		Now:    func() time.Time { return e.now },
+		Events: event.Tee(&e.rec, event.Slog(slog.New(slog.NewJSONHandler(&e.logs, nil)))),
 	}
 }
 
@@ -107,8 +108,19 @@ func (e *env) refresh(c *trust.Client) error {
 	return c.Refresh(context.Background(), e.repo)
 }
 
-// rejects counts logged rejection events.
-func (e *env) rejects() int { return strings.Count(e.logs.String(), `"event":"tuf.reject"`) }
+// rejects counts rejection events.
+func (e *env) rejects() int { return e.count(event.MetadataRejected) }
+
+// count counts the events of kind k.
+func (e *env) count(k event.Kind) int {
+	n := 0
+	for _, got := range e.rec.Kinds() {
+		if got == k {
+			n++
+		}
+	}
+	return n
+}
 
 // wantKind fails unless err is a logged SecurityError of the given kind.
 func wantKind(t *testing.T, err, kind error) {

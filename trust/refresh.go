@@ -8,6 +8,8 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
+
+	"github.com/ferry-updates/ferry/event"
 )
 
 // state is a trusted set of metadata. A refresh works on a copy and
@@ -178,7 +180,7 @@ func (r *refresh) reloadCached() {
 		return
 	}
 	r.st.ts, r.st.tsDoc, r.st.snap, r.st.snapDoc, r.st.targets = tmp.ts, tmp.tsDoc, tmp.snap, tmp.snapDoc, tmp.targets
-	r.c.logEvent("tuf.cache_reload", "timestamp,snapshot", "cached metadata verified by a root reached in this refresh")
+	r.c.emit(event.MetadataCacheReload, "timestamp,snapshot", "cached metadata verified by a root reached in this refresh")
 }
 
 // fastForwardRecovery (5.3.11): trusted timestamp, snapshot and targets
@@ -196,12 +198,12 @@ func (r *refresh) fastForwardRecovery() {
 		snapErr = verifyByRoot(st.root, metadata.SNAPSHOT, st.snapDoc)
 	}
 	if tsErr != nil || snapErr != nil {
-		r.c.logEvent("tuf.fast_forward_recovery", "timestamp,snapshot", "keys rotated: trusted timestamp and snapshot forgotten")
+		r.c.emit(event.MetadataRecovered, "timestamp,snapshot", "keys rotated: trusted timestamp and snapshot forgotten")
 		st.ts, st.tsDoc, st.snap, st.snapDoc, st.targets = nil, nil, nil, nil, nil
 		return
 	}
 	if st.targets != nil && verifyByRoot(st.root, metadata.TARGETS, st.targets.d) != nil {
-		r.c.logEvent("tuf.fast_forward_recovery", metadata.TARGETS, "keys rotated: trusted targets forgotten")
+		r.c.emit(event.MetadataRecovered, metadata.TARGETS, "keys rotated: trusted targets forgotten")
 		st.targets = nil
 	}
 }

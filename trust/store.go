@@ -4,12 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/ferry-updates/ferry/internal/atomicfile"
-	"github.com/ferry-updates/ferry/internal/safename"
 )
 
 // RoleFileName is the name of role's metadata on a mirror ("ROLE.json",
@@ -17,8 +13,8 @@ import (
 // escaped URL path segment: bytes outside [A-Za-z0-9._~-] are
 // percent-encoded (upper-case hex, as url.PathEscape does), so "/", "",
 // NUL and "%" never appear literally. It is the name a repository must
-// serve, not a local file name: DirStore names its files with
-// internal/safename, which also survives case-insensitive and Windows file
+// serve, not a local file name: a directory store (internal/metastore)
+// names its files with internal/safename, which also survives case-insensitive and Windows file
 // systems. The empty name is refused. RoleFromFileName inverts it.
 func RoleFileName(role string) (string, error) {
 	if role == "" {
@@ -55,39 +51,4 @@ func RoleFromFileName(name string) (string, error) {
 		return "", fmt.Errorf("file name %q is not a canonical role file name", name)
 	}
 	return role, nil
-}
-
-// DirStore returns a Store keeping metadata in dir, one file per key: the
-// key (a role name, or "N.root" for an intermediate root) encoded by
-// internal/safename, plus ".json". So top-level roles are root.json,
-// timestamp.json, snapshot.json and targets.json, intermediate roots
-// 2.root.json, 3.root.json and so on, and no other key can
-// share a file with them, even on a case-insensitive file system (a
-// delegated role "Timestamp" is %54imestamp.json) or on Windows ("CON" and
-// "con" are %43%4F%4E.json and %63on.json). Files are written atomically
-// with mode 0600; dir is created with mode 0700 if missing.
-func DirStore(dir string) Store { return dirStore{dir} }
-
-type dirStore struct{ dir string }
-
-// storeFileName is DirStore's file name for key.
-func storeFileName(key string) (string, error) { return safename.File(key, ".json") }
-
-func (s dirStore) Load(role string) ([]byte, error) {
-	name, err := storeFileName(role)
-	if err != nil {
-		return nil, fmt.Errorf("load %w: %w", err, os.ErrNotExist)
-	}
-	return os.ReadFile(filepath.Join(s.dir, name))
-}
-
-func (s dirStore) Save(role string, data []byte) error {
-	name, err := storeFileName(role)
-	if err != nil {
-		return fmt.Errorf("save: %w", err)
-	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fmt.Errorf("save %s: %w", role, err)
-	}
-	return atomicfile.WriteFile(filepath.Join(s.dir, name), data, 0o600)
 }

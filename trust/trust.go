@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/event"
 )
 
 // Source fetches metadata files from one repository mirror.
@@ -75,9 +76,12 @@ type Config struct {
 	// Now is the clock; nil means time.Now. Expiry is judged against the
 	// time read once at the start of each refresh.
 	Now func() time.Time
-	// Log receives one structured event per rejection (and per ignored
-	// cached file). Nil means no logging.
-	Log *slog.Logger
+	// Events receives one event.MetadataRejected per rejection (evidence:
+	// role, reason kind, expected, got, versions and key ids where known),
+	// one event.MetadataCacheIgnore per cached file set aside, and the
+	// rarer metadata.* events (cache reload, fast-forward recovery,
+	// delegation limit). Events carry no application. Nil means none.
+	Events event.Observer
 	// MaxRootRotations bounds the root versions fetched per refresh;
 	// 0 means DefaultMaxRootRotations.
 	MaxRootRotations int
@@ -89,7 +93,7 @@ type Config struct {
 // Client holds trusted metadata. It is not safe for concurrent use.
 type Client struct {
 	cfg Config
-	log *slog.Logger
+	ev  event.Emitter
 	st  *state
 	// memo holds lookup results for st (see memo).
 	memo *memo
@@ -101,10 +105,10 @@ type Client struct {
 // New loads trusted state from the Store and returns a Client. The
 // trusted root is Config.Root walked forward through the intermediate
 // roots in the Store as far as each verifies (see chainedRoot); a root
-// that does not chain from Config.Root is ignored and logged.
+// that does not chain from Config.Root is ignored and reported.
 // Cached timestamp, snapshot and targets are trusted only where they verify
 // against the loaded root (and targets against the snapshot); anything else
-// is ignored and logged as a "tuf.cache_reject" event. A cached snapshot
+// is ignored and reported as an event.MetadataCacheIgnore. A cached snapshot
 // older than the cached timestamp names is kept as the rollback reference
 // for the next one; Refresh replaces it before anything is served.
 func New(cfg Config) (*Client, error) {
@@ -123,10 +127,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxDelegations <= 0 {
 		cfg.MaxDelegations = DefaultMaxDelegations
 	}
-	c := &Client{cfg: cfg, log: cfg.Log}
+	c := &Client{cfg: cfg, ev: event.Emitter{Observer: cfg.Events, Now: cfg.Now}}
 	root, d, err := loadRoot(cfg.Root)
 	if err != nil {
-		c.logReject(err)
+		c.emitReject(err)
 		return nil, fmt.Errorf("trust: config root: %w", err)
 	}
 	c.st = newState(c.chainedRoot(root, d))
@@ -153,7 +157,7 @@ func (c *Client) chainedRoot(configured *metadata.Metadata[metadata.RootType], c
 		}
 		next, nd, err := nextRoot(root, data)
 		if err != nil {
-			c.logEvent("tuf.cache_reject", key, err.Error())
+			c.emit(event.MetadataCacheIgnore, key, err.Error())
 			break
 		}
 		root, d = next, nd
@@ -172,17 +176,17 @@ func (c *Client) checkStoredRoot(trusted *metadata.Metadata[metadata.RootType], 
 	}
 	stored, sd, err := decode[metadata.RootType](metadata.ROOT, metadata.ROOT, data)
 	if err != nil {
-		c.logEvent("tuf.cache_reject", metadata.ROOT, err.Error())
+		c.emit(event.MetadataCacheIgnore, metadata.ROOT, err.Error())
 		return
 	}
 	tv, sv := trusted.Signed.Version, stored.Signed.Version
 	switch {
 	case sv > tv:
-		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d does not chain from the configured root (the chain of stored roots ends at version %d)", sv, tv))
+		c.emit(event.MetadataCacheIgnore, metadata.ROOT, fmt.Sprintf("stored root version %d does not chain from the configured root (the chain of stored roots ends at version %d)", sv, tv))
 	case sv < tv:
-		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d is older than the trusted root's %d", sv, tv))
+		c.emit(event.MetadataCacheIgnore, metadata.ROOT, fmt.Sprintf("stored root version %d is older than the trusted root's %d", sv, tv))
 	case !bytes.Equal(sd.canon, td.canon):
-		c.logEvent("tuf.cache_reject", metadata.ROOT, fmt.Sprintf("stored root version %d differs from the trusted root of the same version", sv))
+		c.emit(event.MetadataCacheIgnore, metadata.ROOT, fmt.Sprintf("stored root version %d differs from the trusted root of the same version", sv))
 	}
 }
 
@@ -201,7 +205,7 @@ func isRootKey(role string) bool {
 func (c *Client) load(role string) ([]byte, error) {
 	data, err := c.cfg.Store.Load(role)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.logEvent("tuf.cache_reject", role, err.Error())
+		c.emit(event.MetadataCacheIgnore, role, err.Error())
 	}
 	return data, err
 }
@@ -260,14 +264,14 @@ func (c *Client) loadCached(st *state, reject func(role, reason string)) {
 	}
 }
 
-func (c *Client) logCacheReject(role, reason string) { c.logEvent("tuf.cache_reject", role, reason) }
+func (c *Client) logCacheReject(role, reason string) { c.emit(event.MetadataCacheIgnore, role, reason) }
 
 // Refresh runs the TUF client workflow against src: root chain, timestamp,
 // snapshot, top-level targets. When the timestamp is unchanged it fetches
 // nothing else and re-parses nothing it already trusts. On error the
 // previously trusted state is kept, in memory and in the Store.
 func (c *Client) Refresh(ctx context.Context, src Source) (err error) {
-	defer func() { c.logReject(err) }()
+	defer func() { c.emitReject(err) }()
 	ref := c.cfg.Now().UTC()
 	r := &refresh{c: c, ctx: ctx, src: src, ref: ref, st: c.st.clone()}
 	if err := r.run(); err != nil {
@@ -288,7 +292,7 @@ func (c *Client) Refresh(ctx context.Context, src Source) (err error) {
 // verified against the delegator on the path being searched. It returns an
 // error wrapping ErrNotFound if no role lists name.
 func (c *Client) Target(ctx context.Context, src Source, name string) (tf *metadata.TargetFiles, err error) {
-	defer func() { c.logReject(err) }()
+	defer func() { c.emitReject(err) }()
 	if err := c.ready(); err != nil {
 		return nil, err
 	}
@@ -308,7 +312,7 @@ func (c *Client) Target(ctx context.Context, src Source, name string) (tf *metad
 // specification's search would choose can describe a path. Like Target, it
 // visits at most MaxDelegations roles; targets beyond are not returned.
 func (c *Client) TargetsUnder(ctx context.Context, src Source, prefix string) (m map[string]*metadata.TargetFiles, err error) {
-	defer func() { c.logReject(err) }()
+	defer func() { c.emitReject(err) }()
 	if err := c.ready(); err != nil {
 		return nil, err
 	}

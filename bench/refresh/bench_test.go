@@ -17,6 +17,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
+	"github.com/ferry-updates/ferry/internal/metastore"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -102,7 +103,7 @@ func benchFerry(b *testing.B, ds *dataset) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tc, err := trust.New(trust.Config{Root: root, Store: trust.DirStore(b.TempDir())})
+	tc, err := trust.New(trust.Config{Root: root, Store: metastore.Dir(b.TempDir())})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func benchGoTUF(b *testing.B, ds *dataset, l layout) {
 }
 
 // memStore keeps trusted metadata in memory, to separate the cost of
-// durable writes (DirStore fsyncs each file and its directory) from the
+// durable writes (metastore.Dir fsyncs each file and its directory) from the
 // refresh itself.
 type memStore map[string][]byte
 
@@ -187,7 +188,7 @@ func BenchmarkFirst(b *testing.B) {
 				b.Fatal(err)
 			}
 			stores := map[string]func(b *testing.B) trust.Store{
-				"ferry-dirstore": func(b *testing.B) trust.Store { return trust.DirStore(b.TempDir()) },
+				"ferry-dirstore": func(b *testing.B) trust.Store { return metastore.Dir(b.TempDir()) },
 				"ferry-memstore": func(*testing.B) trust.Store { return memStore{} },
 			}
 			for name, store := range stores {

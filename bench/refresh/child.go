@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-updates/ferry/bench/internal/harness"
 	"github.com/ferry-updates/ferry/client"
 	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/internal/metastore"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -144,7 +145,7 @@ func childFerry(ctx context.Context, o childOpts) error {
 		return nil
 	}
 	err = measure(ctx, o, "first", func() error {
-		tc, err = trust.New(trust.Config{Root: root, Store: trust.DirStore(o.state)})
+		tc, err = trust.New(trust.Config{Root: root, Store: metastore.Dir(o.state)})
 		if err != nil {
 			return err
 		}

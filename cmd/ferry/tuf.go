@@ -14,8 +14,10 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/fetch"
 	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/internal/metastore"
 	"github.com/ferry-updates/ferry/internal/safefile"
 	"github.com/ferry-updates/ferry/trust"
 )
@@ -100,7 +102,7 @@ func (e *env) tufInit(fl tufFlags, rootFile string) error {
 	if err := verifySelfSigned(data); err != nil {
 		return fmt.Errorf("root %s: %w", rootFile, err)
 	}
-	store := trust.DirStore(fl.metadataDir)
+	store := metastore.Dir(fl.metadataDir)
 	if err := store.Save("root", data); err != nil {
 		return err
 	}
@@ -141,13 +143,13 @@ func (e *env) tufRefresh(ctx context.Context, fl tufFlags) (*trust.Client, *clie
 	if err := safefile.CheckOwnDir(fl.metadataDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("--metadata-dir: %w", err)
 	}
-	store := trust.DirStore(fl.metadataDir)
+	store := metastore.Dir(fl.metadataDir)
 	root, err := store.Load("root")
 	if err != nil {
 		return nil, nil, withHint(fmt.Errorf("no trusted root in %s: %w", fl.metadataDir, err),
 			"run ferry tuf init --metadata-dir "+fl.metadataDir+" ROOT_FILE first")
 	}
-	cfg := trust.Config{Root: root, Store: store, Log: e.logger()}
+	cfg := trust.Config{Root: root, Store: store, Events: event.Slog(e.logger())}
 	if fl.refTime != 0 {
 		t := time.Unix(fl.refTime, 0)
 		cfg.Now = func() time.Time { return t }
@@ -225,7 +227,7 @@ func (e *env) tufDownload(ctx context.Context, fl tufFlags) error {
 // consistentSnapshot reports whether the trusted root in dir asks for
 // consistent snapshots (hash-prefixed target file names).
 func consistentSnapshot(dir string) (bool, error) {
-	b, err := trust.DirStore(dir).Load("root")
+	b, err := metastore.Dir(dir).Load("root")
 	if err != nil {
 		return false, err
 	}
