@@ -39,17 +39,31 @@
 //
 // Every target carries, in its signed TUF "custom" field, the JSON object
 //
-//	{"ferry": {"app": APP, "version": VERSION, "platform": "OS/ARCH", "kind": KIND}}
+//	{"ferry": {"app": APP, "version": VERSION, "platform": "OS/ARCH", "kind": KIND,
+//	           "files": {FILE: SHA256HEX, ...}}}
 //
-// All four members are required strings obeying the rules above, and must
-// agree with the target's path (Custom.Matches). The whole field is at most
+// The first four members are required strings obeying the rules above, and
+// must agree with the target's path (Custom.Matches). "files", the release
+// manifest, is optional: a non-empty object of at most MaxManifestFiles
+// valid file names, each with the file's sha256 in lower-case hex, listing
+// every file of the release (same application, version and platform),
+// itself included. CheckManifest checks the signed files of one release
+// against their manifests (R48). The whole field is at most
 // MaxCustomLength bytes. Member names match exactly (not ignoring case as
 // encoding/json does), and an object with a member twice is refused, so no
-// two readers see different values in the same signed bytes. Members outside "ferry", and members of "ferry"
-// other than these four, are ignored, so that a later format can add
-// fields (deltas, for example) that older clients skip; a reader never
-// ignores one of the four. Custom.Marshal writes the members in the order
-// above; ParseCustom(c.Marshal()) returns c for every valid Custom.
+// two readers see different values in the same signed bytes. Members
+// outside "ferry", and members of "ferry" other than these five, are
+// ignored, so that a later format can add fields (deltas, for example) that
+// older clients skip; a reader never ignores one of the five.
+// Custom.Marshal writes the members in the order above (the manifest's
+// names sorted, "files" only when there is a manifest);
+// ParseCustom(c.Marshal()) is Equal to c for every valid Custom.
+//
+// # Channels
+//
+// A channel name (ValidChannel) is 1 to 32 of [a-z0-9-], starting with a
+// letter. Channels are signed by the rollout role, not here (package
+// rollout).
 //
 // # Kinds
 //

@@ -56,6 +56,9 @@ func FuzzCustom(f *testing.F) {
 		`{"ferry":{"app":"hello","version":"1.1.0+rebuild","platform":"linux/amd64","kind":"binary"}}`,
 		`{"ferry":{"app":"a","app":"b","version":"1.0.0","platform":"linux/amd64","kind":"binary"}}`,
 		`{"ferry":{"app":"\u0068ello","version":"1.0.0","platform":"linux/amd64","kind":"binary"}}`,
+		`{"ferry":{"app":"hello","version":"1.4.2","platform":"linux/amd64","kind":"binary","files":{"hello":"` + sumA + `","b":"` + sumB + `"}}}`,
+		`{"ferry":{"app":"hello","version":"1.4.2","platform":"linux/amd64","kind":"binary","files":{}}}`,
+		`{"ferry":{"app":"hello","version":"1.4.2","platform":"linux/amd64","kind":"binary","files":{"a":"x","a":"y"}}}`,
 		`{"ferry":null}`, `[]`, `{`, `{"ferry":{"app":1}}`, "",
 	} {
 		f.Add([]byte(s))
@@ -63,7 +66,7 @@ func FuzzCustom(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseCustom(b)
 		if err != nil {
-			if c != (Custom{}) {
+			if !c.Equal(Custom{}) {
 				t.Fatalf("ParseCustom failed but returned %+v", c)
 			}
 			return
@@ -79,7 +82,7 @@ func FuzzCustom(f *testing.F) {
 			t.Fatalf("Marshal(%+v): %v", c, err)
 		}
 		d, err := ParseCustom(out)
-		if err != nil || d != c {
+		if err != nil || !d.Equal(c) {
 			t.Fatalf("round trip of %+v: %+v, %v", c, d, err)
 		}
 		again, _ := d.Marshal()

@@ -112,6 +112,22 @@ func reserved(name string) bool {
 	return len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) && '0' <= base[3] && base[3] <= '9'
 }
 
+// MaxChannelLength bounds a channel name (bytes).
+const MaxChannelLength = 32
+
+// ValidChannel checks a release channel name: 1 to 32 of [a-z0-9-],
+// starting with a letter ("stable", "beta", "canary-eu").
+func ValidChannel(c string) error {
+	ok := c != "" && len(c) <= MaxChannelLength && 'a' <= c[0] && c[0] <= 'z'
+	for i := 1; ok && i < len(c); i++ {
+		ok = alnum(c[i], false) || c[i] == '-'
+	}
+	if !ok {
+		return fmt.Errorf("invalid channel %.40q: want 1-%d of a-z 0-9 - starting with a letter, e.g. beta", c, MaxChannelLength)
+	}
+	return nil
+}
+
 // ValidPlatform checks the grammar of a platform, OS/ARCH with OS and ARCH
 // each 1 to 16 of [a-z0-9], as Go spells GOOS and GOARCH.
 func ValidPlatform(p string) error {

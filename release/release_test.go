@@ -172,17 +172,17 @@ func TestCustom(t *testing.T) {
 		t.Fatalf("Marshal = %s, %v; want %s", b, err, want)
 	}
 	got, err := ParseCustom(b)
-	if err != nil || got != c {
+	if err != nil || !got.Equal(c) {
 		t.Fatalf("ParseCustom = %+v, %v", got, err)
 	}
 	// Unknown members, outside "ferry" and inside it, are ignored.
 	got, err = ParseCustom([]byte(`{"other":{"x":1},"ferry":{"deltas":[1,2],"kind":"binary","platform":"linux/amd64","version":"1.4.2","app":"hello"}}`))
-	if err != nil || got != c {
+	if err != nil || !got.Equal(c) {
 		t.Fatalf("ParseCustom with extra members = %+v, %v", got, err)
 	}
 	// Names match exactly: "App" is another, unknown member, not "app".
 	got, err = ParseCustom([]byte(`{"ferry":{"App":"evil","app":"hello","version":"1.4.2","platform":"linux/amd64","kind":"binary"}}`))
-	if err != nil || got != c {
+	if err != nil || !got.Equal(c) {
 		t.Fatalf("ParseCustom with a member differing in case = %+v, %v", got, err)
 	}
 	p, _ := ParsePath("hello/1.4.2/linux-amd64/hello")

@@ -106,7 +106,7 @@ func sameFiles(rel Release, existing map[string]*metadata.TargetFiles, files []s
 			return differ(fmt.Sprintf("%s: published sha256 %x, length %d; given sha256 %s, length %d",
 				f.entry.Path, []byte(t.Hashes["sha256"]), t.Length, f.entry.SHA256, f.entry.Length))
 		}
-		if have, err := signedCustom(t); err != nil || have != f.meta {
+		if have, err := signedCustom(t); err != nil || !have.Equal(f.meta) {
 			return differ(fmt.Sprintf("%s: other custom metadata (kind %q)", f.entry.Path, have.Kind))
 		}
 	}

@@ -7,7 +7,7 @@
 // Who signs what: a Doc is signed by the rollout role (an online key) as the
 // custom metadata of the target DocPath(APP); the minimum safe version is
 // signed by the application's own role (an offline key) as the custom
-// metadata of release.PolicyPath(APP). Choose takes both and can only pick
+// metadata of PolicyPath(APP). Choose takes both and can only pick
 // among the versions it is given, which the caller takes from targets the
 // application key signed: a Doc can never add a version (R61), and no
 // decision can offer or move an installation below the minimum (R63).
