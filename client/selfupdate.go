@@ -3,10 +3,10 @@ package client
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/install"
 )
 
@@ -21,8 +21,8 @@ type SelfUpdateOptions struct {
 	// MaxTries is the number of interrupted health trials before a
 	// rollback (install.Binary.MaxTries).
 	MaxTries int
-	// Logger receives the installer's events. Nil: none.
-	Logger *slog.Logger
+	// Events receives the installer's events. Nil: none.
+	Events event.Observer
 	// Reexec starts the new version after a successful update. Nil means
 	// install.Reexec: replace this process with the new executable, same
 	// arguments and environment (it does not return on success).
@@ -58,7 +58,7 @@ func SelfUpdate(ctx context.Context, cfg Config, opts SelfUpdateOptions) (*Outco
 		StateDir: filepath.Join(c.cfg.StateDir, "install"),
 		Health:   opts.Health,
 		MaxTries: opts.MaxTries,
-		Logger:   opts.Logger,
+		Events:   opts.Events,
 	}
 	out, err := c.Update(ctx, b)
 	if err != nil || !out.Updated() {

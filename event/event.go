@@ -62,7 +62,14 @@ const (
 	HealthFailed     Kind = "health.failed"
 	RolledBack       Kind = "install.rolled_back" // Version failed; the previous version runs again
 	RollbackFailed   Kind = "install.rollback_failed"
-	Recovered        Kind = "install.recovered" // an install a crash interrupted was finished or rolled back
+	Recovered        Kind = "install.recovered"     // an install a crash interrupted was finished or rolled back
+	InstallRejected  Kind = "install.rejected"      // security: the bytes the installer copied do not match the signed length and hashes, or an archive entry was refused
+	InstallFailed    Kind = "install.failed"        // the install stopped with an error (Cause); what was live stays live or is recovered
+	Adopted          Kind = "install.adopted"       // a live program ferry did not install is recorded as the installed version
+	Swapped          Kind = "install.swapped"       // Version is live; its trial follows
+	NotOnDisk        Kind = "install.not_on_disk"   // a revert found no verified copy of Version on disk; the caller downloads it
+	StateCorrupt     Kind = "install.state_corrupt" // the install state file was unusable; its copy was used
+	StateLost        Kind = "install.state_lost"    // the install state file and its copy were unusable: rebuilt from disk (R52)
 
 	// Rollout decisions as this installation sees them.
 	Pulled    Kind = "rollout.pulled"    // the installed version was pulled; moving to Evidence["to"]
@@ -75,7 +82,7 @@ const (
 // verification (what an operator alerts on).
 func (k Kind) Security() bool {
 	switch k {
-	case MetadataRejected, ReleaseRefused, ReleaseMixed, DownloadRejected, StagingRefused:
+	case MetadataRejected, ReleaseRefused, ReleaseMixed, DownloadRejected, StagingRefused, InstallRejected:
 		return true
 	}
 	return false
@@ -195,7 +202,8 @@ func level(k Kind) slog.Level {
 	case k.Security():
 		return slog.LevelWarn
 	case k == CheckFailed, k == MirrorFailed, k == HealthFailed, k == RolledBack, k == RollbackFailed, k == Stale, k == MetadataCacheIgnore,
-		k == MetadataRecovered, k == DelegationLimit:
+		k == MetadataRecovered, k == DelegationLimit,
+		k == InstallFailed, k == StateCorrupt, k == StateLost:
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

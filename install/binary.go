@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
 	"strings"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/internal/faultfs"
 	"github.com/ferry-updates/ferry/release"
 )
@@ -31,9 +31,9 @@ type Binary struct {
 	Target   string // executable to replace (required)
 	StateDir string // private directory for state.json and the lock (required; created 0700)
 	Health   *Health
-	Restart  []string // run after a swap and after a rollback, e.g. systemctl restart hello
-	MaxTries int      // interrupted health trials before rolling back; default 3
-	Logger   *slog.Logger
+	Restart  []string       // run after a swap and after a rollback, e.g. systemctl restart hello
+	MaxTries int            // interrupted health trials before rolling back; default 3
+	Events   event.Observer // receives one event per step (see docs/install.md); nil: none
 
 	hooks
 }
@@ -52,6 +52,26 @@ func (b *Binary) Apply(ctx context.Context, a Artifact) (Result, error) {
 		return Result{}, fmt.Errorf("install %s/%s: kind %q cannot replace an executable", a.App, a.Version, a.Kind)
 	}
 	return e.apply(ctx, &a)
+}
+
+// Revert makes a.Version live again from the executable kept as
+// .NAME.ferry-old next to Target (the one that was live before the last
+// swap), if that file's SHA-256 is a's signed one: it is copied into a
+// staging file while its length and every signed hash are checked, then
+// installed as Apply installs a download, health trial and rollback
+// included. See Reverter for the errors.
+func (b *Binary) Revert(ctx context.Context, a Artifact) (Result, error) {
+	e, err := b.engine()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := a.checkFor(b.App); err != nil {
+		return Result{}, err
+	}
+	if a.Kind != KindBinary {
+		return Result{}, fmt.Errorf("install %s/%s: kind %q cannot replace an executable", a.App, a.Version, a.Kind)
+	}
+	return e.revert(ctx, &a)
 }
 
 // Recover finishes or rolls back an install that a crash interrupted. Call
@@ -90,7 +110,7 @@ func (b *Binary) engine() (*engine, error) {
 		lockPath:  filepath.Join(b.StateDir, "lock"),
 		locks:     []string{filepath.Join(filepath.Dir(b.Target), "."+filepath.Base(b.Target)+".ferry-lock")},
 		health:    b.Health, restart: b.Restart, maxTries: tries(b.MaxTries),
-		log: discardLogger(b.Logger), h: &b.hooks,
+		ev: event.Emitter{Observer: b.Events, Now: b.now, App: b.App}, h: &b.hooks,
 	}, nil
 }
 
@@ -136,6 +156,35 @@ func (s *binStrategy) stage(ctx context.Context, a *Artifact) (string, error) {
 	}
 	s.staged = name
 	return sha, nil
+}
+
+// kept stages the kept previous executable for Revert, if it is a's
+// bytes: a cheap hash first, so that a kept copy of another version is
+// ErrNotOnDisk without a staging file, then the verified copy.
+func (s *binStrategy) kept(ctx context.Context, _ *State, a *Artifact) (string, error) {
+	sum, ok := a.Hashes["sha256"]
+	if !ok {
+		return "", fmt.Errorf("%w: a revert needs the signed sha256", ErrNotOnDisk)
+	}
+	got, err := hashFile(s.fs(), s.old())
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%w: no kept executable %s", ErrNotOnDisk, s.old())
+	}
+	if err != nil {
+		return "", err
+	}
+	if want := hex.EncodeToString(sum); got != want {
+		return "", fmt.Errorf("%w: the kept executable %s is another version (sha256 %s, signed %s)", ErrNotOnDisk, s.old(), got, want)
+	}
+	k := *a
+	k.File = s.old()
+	sha, err := s.stage(ctx, &k)
+	if errors.Is(err, ErrVerify) {
+		// It hashed as a's bytes a moment ago: it was altered since, or
+		// another signed hash disagrees. Refused, and not on disk either.
+		return "", fmt.Errorf("%w: kept executable %s: %w", ErrNotOnDisk, s.old(), err)
+	}
+	return sha, err
 }
 
 // copyTo writes a new executable name from src, verified against a.

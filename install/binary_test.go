@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -428,39 +427,6 @@ func TestSelfUpdateReexec(t *testing.T) {
 	}
 	if string(self) != readFile(t, filepath.Join(dir, ".app.ferry-old")) {
 		t.Error("the previous executable was not kept")
-	}
-}
-
-// TestEventsLogged checks that a rejection and a rollback each produce
-// exactly one structured event carrying the evidence.
-func TestEventsLogged(t *testing.T) {
-	ctx := context.Background()
-	var buf strings.Builder
-	b, dir := newBinary(t)
-	b.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
-	b.Apply(ctx, artifact(t, dir, "hello", "1.0.0", KindBinary, script("1.0.0", 0)))
-	bad := artifact(t, dir, "hello", "1.1.0", KindBinary, script("1.1.0", 0))
-	bad.Hashes["sha256"][0] ^= 1
-	b.Apply(ctx, bad)
-	b.Health = &Health{Cmd: []string{"false"}}
-	b.Apply(ctx, artifact(t, dir, "hello", "1.2.0", KindBinary, script("1.2.0", 0)))
-	count := map[string]int{}
-	for line := range strings.Lines(buf.String()) {
-		var ev map[string]any
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("not JSON: %q", line)
-		}
-		msg, _ := ev["msg"].(string)
-		count[msg]++
-		if msg == "install.rejected" && !strings.Contains(line, "sha256 mismatch: want") {
-			t.Errorf("rejection without evidence: %s", line)
-		}
-		if msg == "install.rolled_back" && (ev["reason"] == nil || ev["version"] != "1.2.0" || ev["to"] != "1.0.0") {
-			t.Errorf("rollback event incomplete: %s", line)
-		}
-	}
-	if count["install.rejected"] != 1 || count["install.rolled_back"] != 1 {
-		t.Fatalf("events %v, want one rejection and one rollback", count)
 	}
 }
 

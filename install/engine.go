@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
+	"strconv"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/internal/faultfs"
 )
@@ -22,6 +23,9 @@ type strategy interface {
 	// stage verifies the artifact while copying it into place next to the
 	// live version and returns its SHA-256; nothing live changes.
 	stage(ctx context.Context, a *Artifact) (string, error)
+	// kept is stage for Revert: it prepares the copy of a kept on disk,
+	// verified against a, or fails with ErrNotOnDisk; nothing live changes.
+	kept(ctx context.Context, st *State, a *Artifact) (string, error)
 	// place moves the staged version next to the live one; it runs after
 	// the intent is saved, so recovery knows what it may have left.
 	place(ctx context.Context, a *Artifact) error
@@ -54,7 +58,7 @@ type engine struct {
 	health   *Health
 	restart  []string
 	maxTries int
-	log      *slog.Logger
+	ev       event.Emitter
 	h        *hooks
 }
 
@@ -75,7 +79,6 @@ func (e *engine) lock() (func(), error) {
 		l, err := e.fs().Lock(name)
 		if errors.Is(err, faultfs.ErrLocked) {
 			unlock()
-			e.log.Warn("install.busy", "app", e.app, "lock", name, "error", err)
 			return nil, fmt.Errorf("install %s: %w: another install of this application is running (%v)", e.app, ErrBusy, err)
 		}
 		if err != nil {
@@ -96,7 +99,8 @@ func (e *engine) load(ctx context.Context) (*State, Result, error) {
 	e.s.cleanup(ctx)
 	switch status {
 	case stateFromCopy:
-		e.log.Error("install.state_corrupt", "app", e.app, "state", e.statePath, "recovered_from", e.statePath+copySuffix)
+		e.ev.Emit(event.StateCorrupt, "", "the state file was torn or corrupt: its copy is used",
+			"state", e.statePath, "recovered_from", e.statePath+copySuffix, "moved_to", e.statePath+".corrupt")
 		if err := e.save(st); err != nil {
 			return nil, Result{}, err
 		}
@@ -104,7 +108,7 @@ func (e *engine) load(ctx context.Context) (*State, Result, error) {
 		// R52: nothing from the corrupt files is trusted; the live version
 		// on disk is the installed one, and the state says the record is
 		// lost so that nobody mistakes it for the full history.
-		e.log.Error("install.state_lost", "app", e.app, "state", e.statePath, "moved_to", e.statePath+".corrupt")
+		e.ev.Emit(event.StateLost, "", ErrStateLost.Error(), "state", e.statePath, "moved_to", e.statePath+".corrupt")
 		if id, err := e.s.active(ctx); err == nil {
 			v := e.s.fromID(id)
 			st.Installed = &v
@@ -128,19 +132,24 @@ func (e *engine) recover(ctx context.Context, st *State) (Result, error) {
 	}
 	switch {
 	case p.Rollback != "":
-		e.log.Warn("install.recover", "app", e.app, "action", "finish rollback", "version", p.Version)
+		e.recovered(p, "finish_rollback", "an interrupted rollback is finished")
 		return e.rollback(ctx, st, p.Rollback)
 	case e.swapped(ctx, st):
-		e.log.Warn("install.recover", "app", e.app, "action", "resume trial", "version", p.Version, "tries", p.Tries)
+		e.recovered(p, "resume_trial", "the interrupted install is live: its trial resumes")
 		return e.finish(ctx, st)
 	case (err == nil && st.Installed != nil && id == e.s.id(*st.Installed)) || (err != nil && st.Installed == nil):
-		e.log.Warn("install.recover", "app", e.app, "action", "abort unswapped install", "version", p.Version)
+		e.recovered(p, "abort", "the interrupted install never went live: it is dropped")
 		st.Pending = nil
 		e.s.discard(ctx, st, p.Version)
 		return e.result(st), e.save(st)
 	default:
+		e.recovered(p, "rollback", "an unknown version is live: the installed one is restored")
 		return e.rollback(ctx, st, "an interrupted install left an unknown version live")
 	}
+}
+
+func (e *engine) recovered(p *Pending, action, cause string) {
+	e.ev.Emit(event.Recovered, p.Version, cause, "action", action, "tries", strconv.Itoa(p.Tries))
 }
 
 func (e *engine) result(st *State) Result {
@@ -156,61 +165,131 @@ func (e *engine) result(st *State) Result {
 
 // apply runs one install under the lock.
 func (e *engine) apply(ctx context.Context, a *Artifact) (Result, error) {
+	return e.run(ctx, a, false)
+}
+
+// revert switches to the copy of a kept on disk, as apply switches to a
+// download: the same journal, trial and rollback.
+func (e *engine) revert(ctx context.Context, a *Artifact) (Result, error) {
+	r, err := e.run(ctx, a, true)
+	r.Reverted = err == nil && !r.Unchanged
+	return r, err
+}
+
+func (e *engine) run(ctx context.Context, a *Artifact, revert bool) (Result, error) {
 	unlock, err := e.lock()
 	if err != nil {
-		return Result{}, err
+		return Result{}, e.fail(a.Version, err)
 	}
 	defer unlock()
 	st, _, err := e.load(ctx)
 	if err != nil && !errors.Is(err, ErrRolledBack) {
-		return Result{}, err
+		return Result{}, e.fail(a.Version, err)
 	}
 	if bad, ok := st.Bad[a.Version]; ok {
-		return Result{}, fmt.Errorf("install %s/%s: %w: %s", a.App, a.Version, ErrMarkedBad, bad.Reason)
+		return Result{}, e.fail(a.Version, fmt.Errorf("install %s/%s: %w: %s", a.App, a.Version, ErrMarkedBad, bad.Reason))
 	}
 	if st.Installed != nil && st.Installed.Version == a.Version {
+		e.ev.Emit(event.InstallUnchanged, a.Version, "already installed")
 		r := e.result(st)
 		r.Unchanged = true
 		return r, nil
 	}
 	if err := e.adopt(ctx, st); err != nil {
-		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
+		return Result{}, e.fail(a.Version, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err))
 	}
-	if e.alreadyLive(st, a) {
+	if !revert && e.alreadyLive(st, a) {
 		return e.record(st, a)
 	}
-	sha, err := e.s.stage(ctx, a)
+	source, prepare := "download", e.s.stage
+	if revert {
+		source, prepare = "kept copy", func(ctx context.Context, a *Artifact) (string, error) { return e.s.kept(ctx, st, a) }
+	}
+	e.ev.Emit(event.InstallStarted, a.Version, "", "from", installedVersion(st), "to", a.Version, "source", source)
+	sha, err := prepare(ctx, a)
 	if err != nil {
-		e.log.Error("install.rejected", "app", a.App, "version", a.Version, "error", err)
-		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
+		return Result{}, e.refused(a, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err))
 	}
 	e.h.fp("staged")
+	return e.switchTo(ctx, st, a, sha)
+}
+
+// switchTo records the intent, makes the prepared version live and runs
+// its trial.
+func (e *engine) switchTo(ctx context.Context, st *State, a *Artifact, sha string) (Result, error) {
+	from := installedVersion(st)
 	st.Pending = &Pending{Version: a.Version, SHA256: sha, Started: e.h.clock()}
 	if err := e.save(st); err != nil {
-		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
+		return Result{}, e.fail(a.Version, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err))
 	}
 	e.h.fp("intent")
 	if err := e.s.place(ctx, a); err != nil {
 		_, rerr := e.recover(ctx, st)
-		return Result{}, errors.Join(fmt.Errorf("install %s/%s: %w", a.App, a.Version, err), rerr)
+		return Result{}, e.fail(a.Version, errors.Join(fmt.Errorf("install %s/%s: %w", a.App, a.Version, err), rerr))
 	}
+	var notDurable []string
 	if err := e.s.swap(ctx, a); err != nil {
 		if !e.swapped(ctx, st) {
 			// Whatever part of the swap happened, recovery puts disk and
 			// state back in agreement; the old version is live.
 			res, rerr := e.recover(ctx, st)
-			return res, errors.Join(fmt.Errorf("install %s/%s: swap: %w", a.App, a.Version, err), rerr)
+			return res, e.fail(a.Version, errors.Join(fmt.Errorf("install %s/%s: swap: %w", a.App, a.Version, err), rerr))
 		}
 		// The rename happened and only a directory sync failed
 		// (atomicfile.ErrNotDurable): the new version is live, so its
 		// trial runs now, as recovery would run it, and the Result and
 		// error say what the state says.
-		e.log.Warn("install.swap_not_durable", "app", a.App, "version", a.Version, "error", err)
+		notDurable = []string{"not_durable", err.Error()}
 	}
 	e.h.fp("swapped")
-	e.log.Info("install.swapped", "app", a.App, "version", a.Version)
+	e.ev.Emit(event.Swapped, a.Version, "", append([]string{"from", from, "to", a.Version}, notDurable...)...)
 	return e.finish(ctx, st)
 }
+
+// installedVersion is the installed version for events ("" if none or unknown).
+func installedVersion(st *State) string {
+	if st.Installed == nil {
+		return ""
+	}
+	return st.Installed.Version
+}
+
+// fail reports an install that stopped with err and returns err.
+func (e *engine) fail(version string, err error) error {
+	e.ev.Emit(event.InstallFailed, version, err.Error())
+	return err
+}
+
+// refused reports why a version could not be prepared: refused bytes or
+// archive entries (security), a planted staging area (security), no copy
+// on disk, or any other failure; and returns err.
+func (e *engine) refused(a *Artifact, err error) error {
+	var ve *VerifyError
+	var se *stagingError
+	switch {
+	case errors.As(err, &ve):
+		e.ev.Emit(event.InstallRejected, a.Version, err.Error(), "what", ve.What, "expected", ve.Want, "got", ve.Got)
+	case errors.Is(err, ErrVerify), errors.Is(err, ErrUnsafeArchive):
+		e.ev.Emit(event.InstallRejected, a.Version, err.Error())
+	case errors.As(err, &se):
+		e.ev.Emit(event.StagingRefused, a.Version, se.err.Error(), "dir", se.dir)
+	case errors.Is(err, ErrNotOnDisk):
+		e.ev.Emit(event.NotOnDisk, a.Version, err.Error())
+	default:
+		return e.fail(a.Version, err)
+	}
+	return err
+}
+
+// stagingError is a staging directory refused because others could use
+// it (R51).
+type stagingError struct {
+	dir string
+	err error
+}
+
+func (e *stagingError) Error() string { return "staging: " + e.err.Error() }
+func (e *stagingError) Unwrap() error { return e.err }
 
 // swapped reports whether the pending version is live on disk.
 func (e *engine) swapped(ctx context.Context, st *State) bool {
@@ -238,7 +317,7 @@ func (e *engine) adopt(ctx context.Context, st *State) error {
 	}
 	v := e.s.fromID(id)
 	st.Installed = &v
-	e.log.Info("install.adopted", "app", e.app, "id", id)
+	e.ev.Emit(event.Adopted, "", "a live program ferry did not install is the installed version", "id", id)
 	return nil
 }
 
@@ -264,7 +343,8 @@ func (e *engine) record(st *State, a *Artifact) (Result, error) {
 	if err := e.save(st); err != nil {
 		return Result{}, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err)
 	}
-	e.log.Info("install.recorded", "app", a.App, "version", a.Version, "sha256", st.Installed.SHA256)
+	e.ev.Emit(event.InstallUnchanged, a.Version, "the live executable is this version's signed bytes: recorded, nothing changed",
+		"sha256", st.Installed.SHA256)
 	r := e.result(st)
 	r.Unchanged = true
 	return r, nil
@@ -278,34 +358,43 @@ func (e *engine) finish(ctx context.Context, st *State) (Result, error) {
 		return e.commit(ctx, st)
 	}
 	if p.Tries >= e.maxTries {
-		return e.rollback(ctx, st, fmt.Sprintf("crash loop: %d trials were interrupted", p.Tries))
+		detail := fmt.Sprintf("%d trials were interrupted", p.Tries)
+		e.ev.Emit(event.HealthFailed, p.Version, detail, "step", string(StepCrashLoop), "tries", strconv.Itoa(p.Tries))
+		return e.rollback(ctx, st, reason(StepCrashLoop, detail))
 	}
 	p.Tries++
 	if err := e.save(st); err != nil { // R44: counted before the new version starts
-		return Result{}, fmt.Errorf("install %s/%s: %w", e.app, p.Version, err)
+		return Result{}, e.fail(p.Version, fmt.Errorf("install %s/%s: %w", e.app, p.Version, err))
 	}
 	e.h.fp("trial")
-	env := e.env(p.Version)
-	var reason string
-	if len(e.restart) > 0 {
-		if err := runCmd(ctx, e.restart, env, defaultTimeout); err != nil {
-			reason = "restart: " + err.Error()
-		}
-	}
-	if reason == "" {
-		if err := e.check(ctx, env); err != nil {
-			reason = "health check: " + err.Error()
-		}
-	}
+	step, detail := e.trial(ctx, p.Version)
 	if ctx.Err() != nil {
 		// Interrupted, not failed: the trial resumes at the next Recover.
-		return Result{}, fmt.Errorf("install %s/%s: trial: %w", e.app, p.Version, ctx.Err())
+		return Result{}, e.fail(p.Version, fmt.Errorf("install %s/%s: trial: %w", e.app, p.Version, ctx.Err()))
 	}
 	e.h.fp("checked")
-	if reason != "" {
-		return e.rollback(ctx, st, reason)
+	tries := strconv.Itoa(p.Tries)
+	if step != "" {
+		e.ev.Emit(event.HealthFailed, p.Version, detail, "step", string(step), "tries", tries)
+		return e.rollback(ctx, st, reason(step, detail))
 	}
+	e.ev.Emit(event.HealthPassed, p.Version, "", "tries", tries)
 	return e.commit(ctx, st)
+}
+
+// trial restarts the new version and checks its health; it returns the
+// step that failed and why, or "" if both passed.
+func (e *engine) trial(ctx context.Context, version string) (Step, string) {
+	env := e.env(version)
+	if len(e.restart) > 0 {
+		if err := runCmd(ctx, e.restart, env, defaultTimeout); err != nil {
+			return StepRestart, err.Error()
+		}
+	}
+	if err := e.check(ctx, env); err != nil {
+		return StepHealth, err.Error()
+	}
+	return "", ""
 }
 
 func (e *engine) check(ctx context.Context, env []string) error {
@@ -324,17 +413,19 @@ func (e *engine) env(version string) []string {
 
 func (e *engine) commit(ctx context.Context, st *State) (Result, error) {
 	p := st.Pending
+	from := installedVersion(st)
 	st.commitVersion(Installed{Version: p.Version, SHA256: p.SHA256})
+	var notDurable []string
 	if err := e.save(st); errors.Is(err, atomicfile.ErrNotDurable) {
 		// The committed state is in place (only the directory sync
 		// failed), so the Result says committed; if a power loss undoes
 		// it, recovery resumes the trial and commits again.
-		e.log.Warn("install.commit_not_durable", "app", e.app, "version", p.Version, "error", err)
+		notDurable = []string{"not_durable", err.Error()}
 	} else if err != nil {
-		return Result{}, fmt.Errorf("install %s/%s: commit: %w", e.app, p.Version, err)
+		return Result{}, e.fail(p.Version, fmt.Errorf("install %s/%s: commit: %w", e.app, p.Version, err))
 	}
 	e.h.fp("committed")
-	e.log.Info("install.committed", "app", e.app, "version", p.Version)
+	e.ev.Emit(event.InstallDone, p.Version, "", append([]string{"from", from, "to", p.Version, "sha256", p.SHA256}, notDurable...)...)
 	e.s.prune(ctx, st)
 	return e.result(st), nil
 }
@@ -343,42 +434,48 @@ func (e *engine) commit(ctx context.Context, st *State) (Result, error) {
 // pending one bad and records why (R44). If the restore fails it returns a
 // *RollbackError and leaves the rollback pending so that the next Recover
 // tries again (R45).
-func (e *engine) rollback(ctx context.Context, st *State, reason string) (Result, error) {
+//
+// It runs to its end even when ctx is cancelled: putting back the version
+// that ran is never left halfway because the caller is stopping.
+func (e *engine) rollback(ctx context.Context, st *State, why string) (Result, error) {
+	ctx = context.WithoutCancel(ctx)
 	p := st.Pending
-	p.Rollback = reason
+	p.Rollback = why
 	if err := e.save(st); err != nil {
-		return Result{}, e.rollbackFailed(st, reason, err)
+		return Result{}, e.rollbackFailed(st, why, err)
 	}
 	e.h.fp("rollback")
 	if st.Installed == nil {
-		return e.keepOnly(st, reason)
+		return e.keepOnly(st, why)
 	}
 	if err := e.s.restore(ctx, *st.Installed); err != nil {
-		return Result{}, e.rollbackFailed(st, reason, err)
+		return Result{}, e.rollbackFailed(st, why, err)
 	}
 	e.h.fp("restored")
 	if st.Bad == nil {
 		st.Bad = map[string]Bad{}
 	}
-	st.Bad[p.Version] = Bad{Reason: reason, At: e.h.clock()}
+	st.Bad[p.Version] = Bad{Reason: why, At: e.h.clock()}
 	st.Pending, st.Failure = nil, nil
 	if err := e.save(st); err != nil {
 		st.Pending = p // on disk the rollback is still pending: Recover finishes it
 		delete(st.Bad, p.Version)
-		return Result{}, e.rollbackFailed(st, reason, err)
+		return Result{}, e.rollbackFailed(st, why, err)
 	}
 	e.h.fp("rolledback")
-	e.log.Error("install.rolled_back", "app", e.app, "version", p.Version, "to", st.Installed.Version, "reason", reason)
 	r := e.result(st)
-	r.RolledBack, r.Reason = true, reason
+	r.RolledBack, r.Reason = true, why
+	r.Failed, r.Detail = parseReason(why)
+	ev := []string{"from", p.Version, "to", st.Installed.Version, "step", string(r.Failed)}
 	if len(e.restart) > 0 {
-		if err := runCmd(context.WithoutCancel(ctx), e.restart, e.env(st.Installed.Version), defaultTimeout); err != nil {
-			e.log.Error("install.restart_failed", "app", e.app, "version", st.Installed.Version, "error", err)
+		if err := runCmd(ctx, e.restart, e.env(st.Installed.Version), defaultTimeout); err != nil {
 			r.RestartErr = fmt.Errorf("restart after rollback: %w", err)
+			ev = append(ev, "restart_error", err.Error())
 		}
 	}
+	e.ev.Emit(event.RolledBack, p.Version, why, ev...)
 	e.s.prune(ctx, st)
-	err := fmt.Errorf("install %s/%s: %w: %s", e.app, p.Version, ErrRolledBack, reason)
+	err := fmt.Errorf("install %s/%s: %w: %s", e.app, p.Version, ErrRolledBack, why)
 	if r.RestartErr != nil {
 		err = fmt.Errorf("%w; %w", err, r.RestartErr)
 	}
@@ -406,7 +503,8 @@ func (e *engine) rollbackFailed(st *State, reason string, err error) error {
 	re := &RollbackError{App: e.app, Version: st.Pending.Version, Reason: reason, Err: err}
 	st.Failure = &RollbackFailed{Version: re.Version, Reason: reason, Error: err.Error(), At: e.h.clock()}
 	e.save(st) // best effort: the error is returned either way
-	e.log.Error("install.rollback_failed", "app", e.app, "version", re.Version, "reason", reason, "error", err)
+	step, _ := parseReason(reason)
+	e.ev.Emit(event.RollbackFailed, re.Version, err.Error(), "reason", reason, "step", string(step))
 	return re
 }
 

@@ -11,8 +11,8 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,19 +43,87 @@ type Artifact struct {
 	Name    string            // for KindBinary in a slot: the file name inside it (release.ValidFile; default App)
 }
 
-// Result says what an Apply or Recover did.
+// Result says what an Apply, Revert or Recover did.
 type Result struct {
 	App        string
 	Version    string // the version now installed
 	Previous   string // the version it replaced ("" if none)
 	Path       string // the executable (Binary) or the slot directory (Slots)
 	Unchanged  bool   // the version was already installed
+	Reverted   bool   // Revert: the version came back from the copy kept on disk
 	RolledBack bool   // the new version failed and the previous one is back
-	Reason     string // why it rolled back
+	// Reason says why it rolled back, as State.Bad records it
+	// ("health check: ..."). A caller that words the failure itself uses
+	// Failed and Detail; it never takes Reason apart.
+	Reason string
+	Failed Step   // with RolledBack: the step that failed
+	Detail string // with RolledBack: that step's error, without the step's name
 	// RestartErr is set when the Restart command run after a rollback
 	// failed: the previous version is in place but may not be running.
 	RestartErr error
 }
+
+// Step names the step of a trial that failed, so that a caller can say
+// what happened without parsing Result.Reason.
+type Step string
+
+const (
+	StepHealth    Step = "health"     // the health check failed
+	StepRestart   Step = "restart"    // the Restart command failed
+	StepCrashLoop Step = "crash_loop" // MaxTries trials were interrupted before one decided
+	StepRecovery  Step = "recovery"   // an interrupted install left an unknown version live
+)
+
+// The reasons recorded in state.json (pending.rollback, bad.reason,
+// rollback_failed.reason) are "PREFIX DETAIL"; a reason without a known
+// prefix is a recovery's.
+var stepPrefixes = []struct {
+	step   Step
+	prefix string
+}{{StepHealth, "health check: "}, {StepRestart, "restart: "}, {StepCrashLoop, "crash loop: "}}
+
+// reason is the recorded text of a failure of step.
+func reason(step Step, detail string) string {
+	for _, p := range stepPrefixes {
+		if p.step == step {
+			return p.prefix + detail
+		}
+	}
+	return detail
+}
+
+// parseReason is the inverse of reason, for a reason read back from the
+// state after a crash.
+func parseReason(r string) (Step, string) {
+	for _, p := range stepPrefixes {
+		if d, ok := strings.CutPrefix(r, p.prefix); ok {
+			return p.step, d
+		}
+	}
+	return StepRecovery, r
+}
+
+// Reverter is an installer that can switch back to a version still on
+// disk: *Binary (its kept previous executable) and *Slots (the previous
+// version's slot). Revert re-verifies that copy against a's signed length
+// and hashes (a.File is not read), then switches to it exactly as Apply
+// switches to a download: the intent is recorded first, the health trial
+// runs, and a failing version is rolled back to the one that was live,
+// so a crash or a failure leaves the old or the new version. It does not
+// compare versions: the caller decides that a downgrade is wanted.
+//
+// It returns an error wrapping ErrNotOnDisk, with nothing changed, when no
+// kept copy is a's bytes (the caller then downloads a and Applies it); the
+// error also wraps ErrVerify when a kept copy that should have been a
+// turned out altered. Otherwise its errors are Apply's.
+type Reverter interface {
+	Revert(ctx context.Context, a Artifact) (Result, error)
+}
+
+var (
+	_ Reverter = (*Binary)(nil)
+	_ Reverter = (*Slots)(nil)
+)
 
 var (
 	// ErrBusy means another process or goroutine is installing the same
@@ -76,6 +144,9 @@ var (
 	// ErrRolledBack means the new version failed its health check and the
 	// previous version was restored.
 	ErrRolledBack = errors.New("new version failed and was rolled back")
+	// ErrNotOnDisk means Revert found no copy of the version on disk that
+	// matches its signed hashes; nothing changed.
+	ErrNotOnDisk = errors.New("version is not on disk")
 )
 
 // VerifyError carries the evidence of a length or hash mismatch.
@@ -329,11 +400,4 @@ func (h *hooks) clock() time.Time {
 		return h.now()
 	}
 	return time.Now().UTC()
-}
-
-func discardLogger(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return l
 }

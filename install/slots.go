@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/internal/faultfs"
 	"github.com/ferry-updates/ferry/internal/safefile"
 	"github.com/ferry-updates/ferry/release"
@@ -39,8 +39,8 @@ type Slots struct {
 	Limits   Limits
 	Health   *Health
 	Restart  []string
-	MaxTries int // interrupted health trials before rolling back; default 3
-	Logger   *slog.Logger
+	MaxTries int            // interrupted health trials before rolling back; default 3
+	Events   event.Observer // receives one event per step (see docs/install.md); nil: none
 
 	hooks
 }
@@ -66,34 +66,67 @@ func (s *Slots) Apply(ctx context.Context, a Artifact) (Result, error) {
 // artifacts, or a file where another artifact has a directory, refuses the
 // release. Errors are as for Apply.
 func (s *Slots) ApplyAll(ctx context.Context, arts []Artifact) (Result, error) {
+	e, ptrs, err := s.prepare(arts)
+	if err != nil {
+		return Result{}, err
+	}
+	return e.apply(ctx, ptrs[0])
+}
+
+// prepare checks the artifacts of one release and gives the engine the
+// further ones.
+func (s *Slots) prepare(arts []Artifact) (*engine, []*Artifact, error) {
 	if len(arts) == 0 {
-		return Result{}, errors.New("install: ApplyAll without artifacts")
+		return nil, nil, errors.New("install: no artifacts")
 	}
 	e, err := s.engine()
 	if err != nil {
-		return Result{}, err
+		return nil, nil, err
 	}
 	ptrs := make([]*Artifact, len(arts))
 	names := map[string]bool{}
 	for i := range arts {
 		a := &arts[i]
 		if err := s.check(a); err != nil {
-			return Result{}, err
+			return nil, nil, err
 		}
 		if a.Version != arts[0].Version {
-			return Result{}, fmt.Errorf("install %s: artifacts of versions %s and %s in one release", s.App, arts[0].Version, a.Version)
+			return nil, nil, fmt.Errorf("install %s: artifacts of versions %s and %s in one release", s.App, arts[0].Version, a.Version)
 		}
 		if a.Kind == KindBinary {
 			n := a.fileName()
 			if names[n] {
-				return Result{}, fmt.Errorf("install %s/%s: two binary artifacts named %q", s.App, a.Version, n)
+				return nil, nil, fmt.Errorf("install %s/%s: two binary artifacts named %q", s.App, a.Version, n)
 			}
 			names[n] = true
 		}
 		ptrs[i] = a
 	}
 	e.s.(*slotStrategy).more = ptrs[1:]
-	return e.apply(ctx, ptrs[0])
+	return e, ptrs, nil
+}
+
+// Revert makes a.Version current again from its slot, if the state
+// records that slot as holding a: it must be the previous version's slot
+// (the one version besides the installed one whose artifact hash the
+// state keeps) and its recorded SHA-256 must be a's signed one. A binary
+// artifact's file in the slot is hashed again and checked against a's
+// signed length and hashes; an unpacked archive cannot be re-hashed as a
+// whole, so for archives the recorded hash is the check (slots are never
+// changed once in place). Then current is switched as for Apply, health
+// trial and rollback included. See Reverter for the errors.
+func (s *Slots) Revert(ctx context.Context, a Artifact) (Result, error) {
+	return s.RevertAll(ctx, []Artifact{a})
+}
+
+// RevertAll is Revert for a release of several artifacts installed with
+// ApplyAll, given in the same order.
+func (s *Slots) RevertAll(ctx context.Context, arts []Artifact) (Result, error) {
+	e, ptrs, err := s.prepare(arts)
+	if err != nil {
+		return Result{}, err
+	}
+	return e.revert(ctx, ptrs[0])
 }
 
 func (s *Slots) check(a *Artifact) error {
@@ -137,7 +170,7 @@ func (s *Slots) engine() (*engine, error) {
 		statePath: filepath.Join(dir, "state.json"),
 		lockPath:  filepath.Join(dir, "lock"),
 		health:    s.Health, restart: s.Restart, maxTries: tries(s.MaxTries),
-		log: discardLogger(s.Logger), h: &s.hooks,
+		ev: event.Emitter{Observer: s.Events, Now: s.now, App: s.App}, h: &s.hooks,
 	}, nil
 }
 
@@ -229,8 +262,7 @@ func (t *slotStrategy) privateStaging() error {
 		return err
 	}
 	if err := safefile.CheckPrivateDirInfo(dir, fi); err != nil {
-		discardLogger(t.s.Logger).Error("install.staging_refused", "app", t.s.App, "dir", dir, "reason", err.Error())
-		return fmt.Errorf("staging: %w", err)
+		return &stagingError{dir: dir, err: err}
 	}
 	return nil
 }
@@ -294,11 +326,66 @@ func (t *slotStrategy) stageArchive(ctx context.Context, a *Artifact, copyName, 
 	return sha, t.fs().SyncDir(tree)
 }
 
+// kept checks, for Revert, that the previous version's slot holds the
+// release of a (and t.more): the SHA-256 the state recorded for it when
+// it was installed is the signed one, the slot is a directory, and every
+// binary artifact's file in it still has its signed length and hashes.
+// There is nothing to place: the slot is in place already.
+func (t *slotStrategy) kept(ctx context.Context, st *State, a *Artifact) (string, error) {
+	arts := append([]*Artifact{a}, t.more...)
+	sums := make([]string, len(arts))
+	for i, x := range arts {
+		sum, ok := x.Hashes["sha256"]
+		if !ok {
+			return "", fmt.Errorf("%w: a revert needs the signed sha256", ErrNotOnDisk)
+		}
+		sums[i] = hex.EncodeToString(sum)
+	}
+	want := sums[0]
+	if len(arts) > 1 {
+		want = releaseSum(sums)
+	}
+	p := st.Previous
+	if p == nil || p.Version != a.Version {
+		return "", fmt.Errorf("%w: %s is not the previous version, the only one whose slot's hash is recorded", ErrNotOnDisk, a.Version)
+	}
+	if p.SHA256 != want {
+		return "", fmt.Errorf("%w: the slot of %s holds another build (recorded sha256 %q, signed %s)", ErrNotOnDisk, a.Version, p.SHA256, want)
+	}
+	dir := t.slot(a.Version)
+	if fi, err := t.fs().Lstat(dir); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%w: no slot %s", ErrNotOnDisk, dir)
+	}
+	for _, x := range arts {
+		if x.Kind != KindBinary {
+			continue
+		}
+		if err := t.verifyFile(ctx, filepath.Join(dir, x.fileName()), x); err != nil {
+			return "", fmt.Errorf("%w: slot %s: %w", ErrNotOnDisk, dir, err)
+		}
+	}
+	return want, nil
+}
+
+// verifyFile checks a file against a's signed length and hashes.
+func (t *slotStrategy) verifyFile(ctx context.Context, name string, a *Artifact) error {
+	f, err := t.fs().Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = copyVerified(ctx, io.Discard, f, a, t.s.fp)
+	return err
+}
+
 // place renames the unpacked tree to versions/VERSION and removes the
 // staging area. The engine calls it only after the intent naming VERSION is
 // saved, so a crash leaves no slot the state does not know of: recovery
 // discards it.
 func (t *slotStrategy) place(ctx context.Context, a *Artifact) error {
+	if t.tree == "" {
+		return nil // Revert: the slot is in place
+	}
 	defer t.fs().RemoveAll(t.staging())
 	return t.placeTree(a.Version, t.tree)
 }

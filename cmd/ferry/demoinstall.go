@@ -85,7 +85,7 @@ func (d *demo) badRelease(ctx context.Context) error {
 	if !errors.Is(err, install.ErrRolledBack) || out == nil || out.Result.Version != "1.1.0" {
 		return fmt.Errorf("want 1.2.0 rolled back to 1.1.0, got %v", err)
 	}
-	d.note("hello 1.2.0 %s:", failure(out.Result.Reason))
+	d.note("hello 1.2.0 %s:", failure(out.Result))
 	d.note("rolled back to 1.1.0; 1.2.0 marked bad on this machine.")
 	if err := d.runHello(ctx, "1.1.0"); err != nil {
 		return err

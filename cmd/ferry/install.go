@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/install"
 )
 
@@ -96,11 +97,12 @@ func (fl *installFlags) installer(app, stateDir string, log *slog.Logger) instal
 		}
 	}
 	restart := strings.Fields(fl.restartCmd)
+	events := event.Slog(log)
 	if fl.strategy == "slots" {
-		return &install.Slots{Root: fl.root, App: app, Keep: fl.keep, Health: health, Restart: restart, Logger: log}
+		return &install.Slots{Root: fl.root, App: app, Keep: fl.keep, Health: health, Restart: restart, Events: events}
 	}
 	return &install.Binary{App: app, Target: fl.target, StateDir: filepath.Join(stateDir, "install"),
-		Health: health, Restart: restart, Logger: log}
+		Health: health, Restart: restart, Events: events}
 }
 
 // updateInstall finishes any interrupted install, then checks, downloads,
@@ -127,7 +129,7 @@ func (e *env) updateInstall(ctx context.Context, c *client.Client, cfg client.Co
 	case errors.Is(err, install.ErrRolledBack) && out != nil && out.Release != nil:
 		r := out.Result
 		e.result(asJSON, updateResult{App: cfg.App, Status: "rolled-back", From: out.From, Version: r.Version, Failed: out.Release.Version, Reason: r.Reason},
-			"%s %s %s: rolled back to %s; %s marked bad\n", cfg.App, out.Release.Version, failure(r.Reason), r.Version, out.Release.Version)
+			"%s %s %s: rolled back to %s; %s marked bad\n", cfg.App, out.Release.Version, failure(r), r.Version, out.Release.Version)
 		return exitStatus(2)
 	case err != nil:
 		return installError(notPublishedHint(err))
@@ -170,15 +172,15 @@ func (e *env) printSkipped(asJSON bool, app string, out *client.Outcome) {
 	}
 }
 
-// failure words the reason for a rollback that package install recorded.
-func failure(reason string) string {
-	if r, ok := strings.CutPrefix(reason, "health check: "); ok {
-		return "failed its health check (" + r + ")"
+// failure words why a version was rolled back, from the step that failed.
+func failure(r install.Result) string {
+	switch r.Failed {
+	case install.StepHealth:
+		return "failed its health check (" + r.Detail + ")"
+	case install.StepRestart:
+		return "failed to restart (" + r.Detail + ")"
 	}
-	if r, ok := strings.CutPrefix(reason, "restart: "); ok {
-		return "failed to restart (" + r + ")"
-	}
-	return "failed (" + reason + ")"
+	return "failed (" + r.Reason + ")"
 }
 
 // where says where a version was installed.
