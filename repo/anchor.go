@@ -12,6 +12,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
+	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -63,7 +64,8 @@ func (r *Repo) holder(st *state) bool {
 	return false
 }
 
-// listsOffline reports whether st lists key id for an offline role.
+// listsOffline reports whether st lists key id for an offline role (root,
+// targets, an application).
 func listsOffline(st *state, id string) bool {
 	for _, name := range []string{metadata.ROOT, metadata.TARGETS} {
 		if r := st.root.Signed.Roles[name]; r != nil && contains(r.KeyIDs, id) {
@@ -72,7 +74,7 @@ func listsOffline(st *state, id string) bool {
 	}
 	if d := st.targets.Signed.Delegations; d != nil {
 		for _, role := range d.Roles {
-			if contains(role.KeyIDs, id) {
+			if role.Name != rollout.RoleName && contains(role.KeyIDs, id) { // the rollout key is online
 				return true
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/release"
+	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -67,15 +68,32 @@ func (r *Repo) proposeTargets(ctx context.Context, ch TargetsChange) (*Proposal,
 // application without one gets a new delegation (APP/*/*/*, terminating,
 // no keys yet) when the change adds keys: a new application, delegated
 // before its first release to keys its pipeline holds.
+//
+// App may also be the rollout role (rollout.RoleName): delegated the same
+// way to the key added (rollout.PathPattern, threshold 1), it is how the
+// holders of targets add the rollout role to an older repository.
 func delegationFor(t *targetsMD, ch TargetsChange) (*metadata.DelegatedRole, error) {
-	if err := release.ValidApp(ch.App); err != nil {
-		return nil, err
+	if ch.App != rollout.RoleName {
+		if err := release.ValidApp(ch.App); err != nil {
+			return nil, err
+		}
 	}
 	if d := delegationOf(t, ch.App); d != nil {
 		return d, nil
 	}
 	if len(ch.AddKeys) == 0 || ch.Rotate || len(ch.RemoveKeys) > 0 {
 		return nil, fmt.Errorf("application %s has no delegation: delegate it to its keys with --add-key (and --threshold)", ch.App)
+	}
+	if ch.App == rollout.RoleName {
+		if len(ch.AddKeys) != 1 || ch.Threshold > 1 {
+			return nil, fmt.Errorf("the rollout role has one key and threshold 1: add exactly one key")
+		}
+		if t.Signed.Delegations == nil {
+			t.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
+		}
+		t.Signed.Delegations.Roles = append(t.Signed.Delegations.Roles, rolloutDelegation(nil))
+		sortDelegations(t.Signed.Delegations)
+		return delegationOf(t, ch.App), nil
 	}
 	addDelegation(t, ch.App, nil, max(ch.Threshold, 1))
 	return delegationOf(t, ch.App), nil
@@ -174,6 +192,12 @@ func (r *Repo) publishTargets(ctx context.Context, p *Proposal, opts PublishOpti
 	}
 	if err := dropReleases(st, resign, opts); err != nil {
 		return err
+	}
+	if delegationOf(nt, rollout.RoleName) != nil && st.apps[rollout.RoleName] == nil {
+		// The rollout role, delegated by this change: its first, empty
+		// version is signed in the same commit, with the online rollout key.
+		st.apps[rollout.RoleName] = emptyRole()
+		resign = append(resign, rollout.RoleName)
 	}
 	if err := ctx.Err(); err != nil {
 		return err

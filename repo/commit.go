@@ -8,6 +8,8 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // change says which roles of a state to re-sign. commit always re-signs
@@ -60,7 +62,7 @@ func (r *Repo) commit(ctx context.Context, st *state, ch change) error {
 	exp := r.settings.exp
 	apps := slices.Sorted(slices.Values(ch.apps))
 	for _, app := range apps {
-		if err := r.writeTargetsRole(st, app, st.apps[app], ks[app], expiry(now, exp.Targets)); err != nil {
+		if err := r.writeTargetsRole(st, app, st.apps[app], ks[app], expiry(now, r.lifetime(app))); err != nil {
 			return err
 		}
 	}
@@ -134,6 +136,16 @@ func (r *Repo) writeTargetsRole(st *state, role string, md *targetsMD, ks []*rol
 	}
 	st.snapshot.Signed.Meta[role+".json"] = m
 	return nil
+}
+
+// lifetime is how long a delegated role's signature lasts: the rollout
+// role, online, is re-signed as often as snapshot; the applications' roles
+// last as long as targets.
+func (r *Repo) lifetime(role string) time.Duration {
+	if role == rollout.RoleName {
+		return r.settings.exp.Snapshot
+	}
+	return r.settings.exp.Targets
 }
 
 func signersOf(ks []*roleKey) []signature.Signer {

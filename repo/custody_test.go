@@ -13,6 +13,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // newSplitRepo creates a repository whose offline keys are in their own
@@ -64,7 +65,7 @@ func (c *countingPass) pass(path string) ([]byte, error) {
 func TestInitSplitLayout(t *testing.T) {
 	clk := newClock()
 	r, offline := newSplitRepo(t, clk)
-	if got, want := files(t, filepath.Join(r.dir, "keys")), []string{"snapshot.age", "snapshot.age.pub", "timestamp.age", "timestamp.age.pub"}; !slices.Equal(got, want) {
+	if got, want := files(t, filepath.Join(r.dir, "keys")), []string{"rollout.age", "rollout.age.pub", "snapshot.age", "snapshot.age.pub", "timestamp.age", "timestamp.age.pub"}; !slices.Equal(got, want) {
 		t.Errorf("repository keys = %v, want only the online keys %v", got, want)
 	}
 	if got, want := files(t, offline), []string{"root-1.age", "root-1.age.pub", "root.json", "targets.age", "targets.age.pub"}; !slices.Equal(got, want) {
@@ -187,7 +188,7 @@ func TestRefreshOnlineOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"snapshot", "timestamp"}; !slices.Equal(res.Signed, want) {
+	if want := []string{rollout.RoleName, "snapshot", "timestamp"}; !slices.Equal(res.Signed, want) { // the rollout role's key is online
 		t.Errorf("signed %v, want %v", res.Signed, want)
 	}
 	var due []string
@@ -238,7 +239,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"root": CustodyOffline, "targets": CustodyOffline, "snapshot": CustodyOnline, "timestamp": CustodyOnline, "hello": CustodyApp}
+	want := map[string]string{"root": CustodyOffline, "targets": CustodyOffline, "snapshot": CustodyOnline, "timestamp": CustodyOnline, rollout.RoleName: CustodyOnline, "hello": CustodyApp}
 	if len(st) != len(want) {
 		t.Fatalf("%d roles, want %d: %+v", len(st), len(want), st)
 	}
@@ -266,7 +267,7 @@ func TestOldLayoutKeepsWorking(t *testing.T) {
 	}
 	clk.t = clk.t.Add(50 * 24 * time.Hour)
 	res, err := r.RefreshWith(ctx, RefreshOptions{})
-	if err != nil || len(res.Due) != 0 || len(res.Signed) != 4 {
+	if err != nil || len(res.Due) != 0 || len(res.Signed) != 5 { // _rollout, hello, targets, snapshot, timestamp
 		t.Fatalf("old layout refresh: %+v, %v", res, err)
 	}
 	offline := filepath.Join(t.TempDir(), "offline")
@@ -281,7 +282,7 @@ func TestOldLayoutKeepsWorking(t *testing.T) {
 	if got := files(t, offline); !slices.Equal(moved, want) || !slices.Equal(slices.DeleteFunc(got, func(n string) bool { return n == PinnedRootName }), want) {
 		t.Fatalf("moved %v, offline dir has %v, want %v", moved, files(t, offline), want)
 	}
-	if got := files(t, filepath.Join(r.dir, "keys")); !slices.Equal(got, []string{"snapshot.age", "snapshot.age.pub", "timestamp.age", "timestamp.age.pub"}) {
+	if got := files(t, filepath.Join(r.dir, "keys")); !slices.Equal(got, []string{"rollout.age", "rollout.age.pub", "snapshot.age", "snapshot.age.pub", "timestamp.age", "timestamp.age.pub"}) {
 		t.Fatalf("repository keys after split: %v", got)
 	}
 	if names, _ := OfflineKeyFiles(r.dir); len(names) != 0 {

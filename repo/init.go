@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // initRepo is Init with an injected clock.
@@ -46,7 +47,7 @@ func initRepo(ctx context.Context, dir string, opts InitOptions, now func() time
 	if err := r.writeGenesisRoot(st, rootKeys); err != nil {
 		return err
 	}
-	if err := r.commit(ctx, st, change{targets: true}); err != nil {
+	if err := r.commit(ctx, st, change{targets: true, apps: []string{rollout.RoleName}}); err != nil {
 		return err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, ".lock"), nil, 0o600); err != nil {
@@ -182,6 +183,10 @@ func (r *Repo) genesis(ctx context.Context, opts InitOptions) (*state, []signatu
 			return nil, nil, err
 		}
 	}
+	rk, err := r.roleKeyAtGenesis(ctx, rollout.RoleName, opts.OnlineSigners[RolloutKeyName])
+	if err != nil {
+		return nil, nil, err
+	}
 	st := &state{
 		root:      root,
 		targets:   metadata.Targets(expiry(now, opts.Expiries.Targets)),
@@ -194,6 +199,9 @@ func (r *Repo) genesis(ctx context.Context, opts InitOptions) (*state, []signatu
 	st.targets.Signed.Version = 0
 	st.snapshot.Signed.Version = 0
 	st.timestamp.Signed.Version = 0
+	if err := addRolloutRole(st, rk); err != nil {
+		return nil, nil, err
+	}
 	return st, rootSigners, nil
 }
 

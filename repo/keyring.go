@@ -14,6 +14,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // ErrMissingKey means a role must be signed but fewer of its keys than its
@@ -72,7 +73,7 @@ func newRoleKey(s keys.Signer) (*roleKey, error) {
 // timestamp, and nothing else.
 //
 // Where keys live (see the package doc): the online keys (snapshot,
-// timestamp) in REPO/keys; the offline keys (root, targets, applications)
+// timestamp, rollout) in REPO/keys; the offline keys (root, targets, applications)
 // in the offline keys directory, and in REPO/keys too in a repository of
 // the old layout, which kept every key there.
 type keyring struct {
@@ -110,8 +111,11 @@ func (kr *keyring) add(s keys.Signer) error {
 	return nil
 }
 
-// isOnline reports whether role's keys are online keys.
-func isOnline(role string) bool { return role == metadata.SNAPSHOT || role == metadata.TIMESTAMP }
+// isOnline reports whether role's keys are online keys: snapshot,
+// timestamp and the rollout role.
+func isOnline(role string) bool {
+	return role == metadata.SNAPSHOT || role == metadata.TIMESTAMP || role == rollout.RoleName
+}
 
 // dirs returns the directories that may hold role's key files, in the
 // order they are searched.
@@ -131,11 +135,14 @@ func (kr *keyring) dirs(role string) []string {
 
 // keyName is a role's key file name relative to a key directory.
 // Application keys live under apps/ so no application name can collide
-// with a top-level role; root keys are root-1.age, root-2.age, ...
+// with a top-level role; root keys are root-1.age, root-2.age, ...; the
+// rollout role's key is rollout.age.
 func keyName(role string) string {
 	switch role {
 	case metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP:
 		return role + ".age"
+	case rollout.RoleName:
+		return RolloutKeyName + ".age"
 	}
 	return filepath.Join("apps", role+".age")
 }

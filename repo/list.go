@@ -11,6 +11,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/release"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // List returns every published target, sorted by app, version, platform.
@@ -24,6 +25,9 @@ func (r *Repo) List(ctx context.Context) ([]Entry, error) {
 	for _, app := range sortedKeys(st.apps) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if app == rollout.RoleName {
+			continue // decisions, not releases (Rollouts)
 		}
 		for p, t := range st.apps[app].Signed.Targets {
 			e, err := entryOf(p, t)
@@ -60,7 +64,7 @@ func signedCustom(t *metadata.TargetFiles) (release.Custom, error) {
 
 // KeyInfo describes one signing key of a repository.
 type KeyInfo struct {
-	Role      string // root, targets, snapshot, timestamp or an application name
+	Role      string // root, targets, snapshot, timestamp, _rollout or an application name
 	KeyID     string // TUF key ID (hex SHA-256 of the canonical key)
 	PublicKey string // hex Ed25519 public key
 	Threshold int    // signatures the role needs
@@ -72,7 +76,7 @@ type KeyInfo struct {
 
 // Keys lists every role's keys from the repository's current metadata; it
 // needs no passphrase. Roles come in the order root, targets, snapshot,
-// timestamp, then applications by name.
+// timestamp, the rollout role (rollout.RoleName), then applications by name.
 func Keys(dir string) ([]KeyInfo, error) {
 	s, err := readSettings(dir)
 	if err != nil {
@@ -102,7 +106,12 @@ func Keys(dir string) ([]KeyInfo, error) {
 	}
 	if d := st.targets.Signed.Delegations; d != nil {
 		roles := append([]metadata.DelegatedRole(nil), d.Roles...)
-		sort.Slice(roles, func(i, j int) bool { return roles[i].Name < roles[j].Name })
+		sort.Slice(roles, func(i, j int) bool { // the rollout role first, then applications by name
+			if (roles[i].Name == rollout.RoleName) != (roles[j].Name == rollout.RoleName) {
+				return roles[i].Name == rollout.RoleName
+			}
+			return roles[i].Name < roles[j].Name
+		})
 		for _, dr := range roles {
 			for _, id := range dr.KeyIDs {
 				out = append(out, KeyInfo{Role: dr.Name, KeyID: id, PublicKey: publicHex(d.Keys[id]), Threshold: dr.Threshold, File: file(dr.Name, keyName(dr.Name))})

@@ -7,8 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 var ctx = context.Background()
@@ -61,6 +64,17 @@ func TestPublishRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range st.targets.Signed.Delegations.Roles {
+		if d.Name == rollout.RoleName {
+			if d.Threshold != 1 || !d.Terminating || !slices.Equal(d.Paths, []string{rollout.PathPattern}) || len(d.KeyIDs) != 1 {
+				t.Errorf("rollout delegation %+v", d)
+			}
+			for _, p := range want {
+				if ok, _ := d.IsDelegatedPath(p); ok {
+					t.Errorf("the rollout role may sign %s", p)
+				}
+			}
+			continue
+		}
 		if d.Threshold != 1 || !d.Terminating || len(d.Paths) != 1 || d.Paths[0] != d.Name+"/*/*/*" || len(d.KeyIDs) != 1 {
 			t.Errorf("delegation %+v", d)
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // RefreshOptions say what RefreshWith re-signs. The zero value re-signs
@@ -69,6 +71,17 @@ func (r *Repo) refresh(ctx context.Context, o RefreshOptions) (Refreshed, error)
 	}
 	var ch change
 	for _, s := range r.status(st) {
+		if s.Role == rollout.RoleName && s.Due {
+			sign, err := r.canSignRollout(ctx, st)
+			if err != nil {
+				return res, err
+			}
+			if sign {
+				ch.apps = append(ch.apps, s.Role)
+			} else {
+				res.Due = append(res.Due, s)
+			}
+		}
 		if s.Custody == CustodyOnline {
 			continue
 		}
@@ -129,6 +142,20 @@ func (r *Repo) shouldSign(ctx context.Context, st *state, s RoleStatus, o Refres
 	return true, nil
 }
 
+// canSignRollout reports whether the rollout role's key is here. A Repo
+// without it (a holder's machine) reports the role as due instead: the
+// server re-signs it.
+func (r *Repo) canSignRollout(ctx context.Context, st *state) (bool, error) {
+	_, err := r.appKeys(ctx, st, rollout.RoleName)
+	switch {
+	case errors.Is(err, ErrMissingKey):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
 // checkRoles refuses role names refresh cannot re-sign on request.
 func checkRoles(st *state, roles []string) error {
 	for _, role := range roles {
@@ -146,7 +173,7 @@ func checkRoles(st *state, roles []string) error {
 
 // Who holds a role's keys (RoleStatus.Custody).
 const (
-	CustodyOnline  = "online"  // snapshot, timestamp: the server re-signs them on its own
+	CustodyOnline  = "online"  // snapshot, timestamp, _rollout: the server re-signs them on its own
 	CustodyOffline = "offline" // root, targets: their holders, off the server
 	CustodyApp     = "app"     // an application role: its release pipeline
 )
@@ -164,7 +191,8 @@ type RoleStatus struct {
 	ResignCmd string        `json:"resign_with"` // the command that re-signs it
 }
 
-// Status lists every role (root, targets, snapshot, timestamp, then the
+// Status lists every role (root, targets, snapshot, timestamp, the rollout
+// role rollout.RoleName when the repository has one, then the
 // applications by name) with its expiry judged by the Repo's clock and who
 // must re-sign it. It reads only public metadata: no key is opened.
 func (r *Repo) Status(ctx context.Context) ([]RoleStatus, error) {
@@ -192,9 +220,16 @@ func (r *Repo) status(st *state) []RoleStatus {
 		row(metadata.SNAPSHOT, st.snapshot.Signed.Version, st.snapshot.Signed.Expires, exp.Snapshot, rs[metadata.SNAPSHOT].Threshold, rs[metadata.SNAPSHOT].KeyIDs),
 		row(metadata.TIMESTAMP, st.timestamp.Signed.Version, st.timestamp.Signed.Expires, exp.Timestamp, rs[metadata.TIMESTAMP].Threshold, rs[metadata.TIMESTAMP].KeyIDs),
 	}
+	if md := st.apps[rollout.RoleName]; md != nil {
+		d := delegation(st, rollout.RoleName)
+		out = append(out, row(rollout.RoleName, md.Signed.Version, md.Signed.Expires, r.lifetime(rollout.RoleName), d.Threshold, d.KeyIDs))
+	}
 	for _, app := range sortedKeys(st.apps) {
+		if app == rollout.RoleName {
+			continue
+		}
 		md, d := st.apps[app], delegation(st, app)
-		out = append(out, row(app, md.Signed.Version, md.Signed.Expires, exp.Targets, d.Threshold, d.KeyIDs))
+		out = append(out, row(app, md.Signed.Version, md.Signed.Expires, r.lifetime(app), d.Threshold, d.KeyIDs))
 	}
 	return out
 }
@@ -206,7 +241,7 @@ func (r *Repo) custody(role string) (string, string) {
 		return CustodyOffline, "ferry root propose --repo " + r.dir + " (then its holders sign, and ferry root publish)"
 	case metadata.TARGETS:
 		return CustodyOffline, "ferry repo refresh --repo " + r.dir + " --offline-keys DIR --role targets"
-	case metadata.SNAPSHOT, metadata.TIMESTAMP:
+	case metadata.SNAPSHOT, metadata.TIMESTAMP, rollout.RoleName:
 		return CustodyOnline, "ferry serve (on its schedule) or ferry repo refresh --repo " + r.dir + " --online-only"
 	}
 	return CustodyApp, "ferry repo refresh --repo " + r.dir + " --role " + role + " --app-key KEY (or --offline-keys DIR), or its next release"

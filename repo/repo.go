@@ -80,6 +80,7 @@ import (
 
 	"github.com/ferry-updates/ferry/internal/sentinel"
 	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // Expiries are how long each role's signature stays valid.
@@ -123,12 +124,13 @@ type InitOptions struct {
 	// and it is published (PublishRoot).
 	RootPublic []*metadata.Key
 
-	// OnlineSigners, if set, hold the online keys elsewhere: "snapshot"
-	// and/or "timestamp" mapped to a signer (a KMS key, a PKCS#11 token;
-	// see keys.Open). Init lists their public keys in root and generates
-	// no key file for those roles, so the repository's disk holds no
-	// private key of them; whoever signs those roles later (ferry serve
-	// --online-key) passes the same signers in Options.Signers.
+	// OnlineSigners, if set, hold the online keys elsewhere: "snapshot",
+	// "timestamp" and/or "rollout" (RolloutKeyName) mapped to a signer (a
+	// KMS key, a PKCS#11 token; see keys.Open). Init lists their public
+	// keys in root (rollout's in the rollout role's delegation) and
+	// generates no key file for those roles, so the repository's disk
+	// holds no private key of them; whoever signs those roles later (ferry
+	// serve --online-key) passes the same signers in Options.Signers.
 	OnlineSigners map[string]keys.Signer
 
 	// InsecureScryptWorkFactor overrides the scrypt work factor (log2 N)
@@ -204,8 +206,8 @@ func (o InitOptions) validate() error {
 		}
 	}
 	for role, s := range o.OnlineSigners {
-		if !isOnline(role) || s == nil {
-			return fmt.Errorf("online signer for %q: want a signer for snapshot or timestamp", role)
+		if (role != RolloutKeyName && !isOnline(role)) || role == rollout.RoleName || s == nil {
+			return fmt.Errorf("online signer for %q: want a signer for snapshot, timestamp or rollout", role)
 		}
 	}
 	if w := o.InsecureScryptWorkFactor; w < 1 || w > 30 {
