@@ -647,7 +647,7 @@ func stolenServer(t *testing.T) (*custodyFixture, *client.Client, keys.Signer) {
 		}
 		return err
 	})
-	if strings.Join(priv, " ") != "keys/snapshot.age keys/timestamp.age" {
+	if strings.Join(priv, " ") != "keys/rollout.age keys/snapshot.age keys/timestamp.age" {
 		t.Fatalf("the server holds private keys %v, want only the online keys", priv)
 	}
 	c := f.client("1.0.0")
