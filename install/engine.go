@@ -211,6 +211,12 @@ func (e *engine) run(ctx context.Context, a *Artifact, revert bool) (Result, err
 		return Result{}, e.refused(a, fmt.Errorf("install %s/%s: %w", a.App, a.Version, err))
 	}
 	e.h.fp("staged")
+	if err := ctx.Err(); err != nil {
+		// Stopped before the intent: nothing live changed, and nothing
+		// staged is left.
+		e.s.cleanup(ctx)
+		return Result{}, e.fail(a.Version, fmt.Errorf("install %s/%s: %w; nothing changed", a.App, a.Version, err))
+	}
 	return e.switchTo(ctx, st, a, sha)
 }
 

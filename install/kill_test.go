@@ -186,7 +186,11 @@ func killHelper() int {
 	if err := json.Unmarshal(b, &a); err != nil {
 		return 3
 	}
-	if _, err := inst.Apply(context.Background(), a); err != nil && !errors.Is(err, ErrRolledBack) {
+	do := inst.Apply
+	if os.Getenv("FERRY_OP") == "revert" {
+		do = inst.(Reverter).Revert
+	}
+	if _, err := do(context.Background(), a); err != nil && !errors.Is(err, ErrRolledBack) {
 		fmt.Fprintln(os.Stderr, err)
 		return 4
 	}

@@ -4,11 +4,18 @@ package install
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/ferry-updates/ferry/event"
@@ -278,4 +285,99 @@ func TestApplyOlderVersion(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKillDuringRevert_R42: the helper process reverts from 2.0.0 to the
+// 1.0.0 kept on disk and SIGKILLs itself at each fail-point; after
+// recovery 1.0.0 or 2.0.0 runs, the state agrees, and a 1.0.0 that fails
+// its health check never stays live. Fail-points only (about 50 process
+// starts): every file system operation of the journal is what
+// TestPowerLossDuringRevert_R43 crashes at, in process.
+func TestKillDuringRevert_R42(t *testing.T) {
+	base := t.TempDir()
+	var kills atomic.Int64
+	var wg sync.WaitGroup
+	for _, kind := range []string{KindBinary, KindTarGz} {
+		for _, healthy := range []bool{true, false} {
+			wg.Go(func() {
+				for _, at := range failpoints {
+					killed, err := revertKillOnce(t, base, kind, at, healthy)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if killed {
+						kills.Add(1)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	t.Logf("%d kills", kills.Load())
+	if kills.Load() < 30 {
+		t.Fatalf("only %d kills, want at least 30", kills.Load())
+	}
+}
+
+// revertKillOnce installs 1.0.0 (healthy or not: its health is checked
+// only at the revert) and 2.0.0, runs the helper to revert to 1.0.0 with a
+// kill at the fail-point at, recovers and checks.
+func revertKillOnce(t *testing.T, base, kind, at string, healthy bool) (killed bool, err error) {
+	dir, err := os.MkdirTemp(base, "r")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	os.Mkdir(filepath.Join(dir, "bin"), 0o755)
+	inst, h, live := killRig(dir, kind)
+	check := h.healthFn
+	h.healthFn = nil // 1.0.0 is installed without a check
+	code := 0
+	if !healthy {
+		code = 1
+	}
+	one := killArtifact(t, dir, kind, "1.0.0", code)
+	if _, err := inst.Apply(context.Background(), one); err != nil {
+		return false, err
+	}
+	h.healthFn = check
+	if _, err := inst.Apply(context.Background(), killArtifact(t, dir, kind, "2.0.0", 0)); err != nil {
+		return false, err
+	}
+	one.File = ""
+	a, _ := json.Marshal(one)
+	os.WriteFile(filepath.Join(dir, "artifact.json"), a, 0o600)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=kill", "FERRY_OP=revert", "FERRY_DIR="+dir, "FERRY_KIND="+kind, "FERRY_KILL_AT=fp:"+at)
+	cmd.Stderr = io.Discard
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		ws, _ := ee.Sys().(syscall.WaitStatus)
+		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			return false, fmt.Errorf("%s %s: helper failed: %v", kind, at, err)
+		}
+		killed = true
+	} else if err != nil {
+		return false, err
+	}
+	what := fmt.Sprintf("revert %s healthy=%v kill at %s", kind, healthy, at)
+	if _, err := inst.Recover(context.Background()); err != nil && !errors.Is(err, ErrRolledBack) {
+		return killed, fmt.Errorf("%s: recover: %v", what, err)
+	}
+	runs := intactScript(live)
+	st, err := inst.State(context.Background())
+	switch {
+	case err != nil:
+		return killed, fmt.Errorf("%s: state: %v", what, err)
+	case runs != "1.0.0" && runs != "2.0.0":
+		return killed, fmt.Errorf("%s: live program is %q: neither version", what, runs)
+	case !healthy && runs == "1.0.0":
+		return killed, fmt.Errorf("%s: unhealthy 1.0.0 stayed live", what)
+	case !stateAgrees(st, runs, false):
+		return killed, fmt.Errorf("%s: state %+v pending %+v bad %v disagrees with live %s", what, st.Installed, st.Pending, st.Bad, runs)
+	case kind != KindBinary:
+		return killed, unknownSlots(dir, st)
+	}
+	return killed, nil
 }
