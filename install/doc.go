@@ -44,6 +44,21 @@
 // all that counts; its output is never parsed, and no command runs through
 // a shell (R37).
 //
+// Going back: Apply of an older version works like any install (the
+// client decides when a downgrade is wanted: only after a signed pull).
+// Revert (the Reverter interface) switches to a version still on disk
+// without a download, after checking that copy against the signed hashes,
+// through the same journal, trial and rollback as Apply; ErrNotOnDisk means
+// there is no such copy and nothing changed.
+//
+// Every step emits one typed event (package event) to Binary.Events or
+// Slots.Events: install.started, install.swapped, health.passed or
+// health.failed, install.done, install.rolled_back, and so on; Result.Failed
+// and Result.Detail say which step of a trial failed, so that no caller
+// parses Result.Reason. A cancelled context is safe at every step: before
+// the intent nothing changes, after it the journal resumes at Recover, and
+// a rollback always runs to its end.
+//
 // One install per application at a time: a second caller gets ErrBusy (R50);
 // Binary also locks next to Target, so installers of one Target with
 // different state directories are serialized too.
