@@ -260,9 +260,12 @@ func installedVersion(st *State) string {
 	return st.Installed.Version
 }
 
-// fail reports an install that stopped with err and returns err.
+// fail reports an install that stopped with err and returns err. A
+// *RollbackError was reported as install.rollback_failed already.
 func (e *engine) fail(version string, err error) error {
-	e.ev.Emit(event.InstallFailed, version, err.Error())
+	if re := (*RollbackError)(nil); !errors.As(err, &re) {
+		e.ev.Emit(event.InstallFailed, version, err.Error())
+	}
 	return err
 }
 
