@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/semver"
 )
 
 // FuzzParsePath: ParsePath never panics; what it accepts is bounded, made
@@ -105,6 +107,14 @@ func FuzzVersion(f *testing.F) {
 	f.Add("1.10.0", "1.9.0")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		va, vb := ValidVersion(a) == nil, ValidVersion(b) == nil
+		// The rule: canonical semver ("v"+a is its own semver.Canonical)
+		// without build metadata, at most MaxVersionLength bytes.
+		for _, s := range []string{a, b} {
+			canonical := len(s) <= MaxVersionLength && !strings.Contains(s, "+") && semver.IsValid("v"+s) && semver.Canonical("v"+s) == "v"+s
+			if (ValidVersion(s) == nil) != canonical {
+				t.Fatalf("ValidVersion(%q) = %v, but canonical semver: %v", s, ValidVersion(s), canonical)
+			}
+		}
 		if va && (len(a) > MaxVersionLength || strings.HasPrefix(a, "v") || strings.ContainsAny(a, "+ ")) {
 			t.Fatalf("accepted %q", a)
 		}

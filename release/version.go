@@ -18,10 +18,16 @@ func ValidVersion(v string) error {
 		return fmt.Errorf("invalid version %q: no leading v; want MAJOR.MINOR.PATCH[-PRERELEASE], e.g. %s", v, v[1:])
 	case strings.Contains(v, "+"):
 		return fmt.Errorf("invalid version %q: +build metadata is not allowed (it does not order releases); want MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 1.4.2", v)
-	case !semver.IsValid("v"+v) || semver.Canonical("v"+v) != "v"+v:
+	case !semver.IsValid("v"+v) || strings.Count(core(v), ".") != 2: // not the short forms 1 and 1.2
 		return fmt.Errorf("invalid version %q: want semver MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 1.4.2 or 2.0.0-rc.1", v)
 	}
 	return nil
+}
+
+// core is v without its -PRERELEASE part.
+func core(v string) string {
+	c, _, _ := strings.Cut(v, "-")
+	return c
 }
 
 // CompareVersions returns -1, 0 or +1 as a is lower than, equal to or

@@ -304,6 +304,10 @@ func TestDecisionCannotAddRelease_R61(t *testing.T) {
 	if _, err := d.Apply(Action{Kind: Start, Version: "9.9.9", BasisPoints: Full}, signed, ""); err == nil {
 		t.Fatal("Apply signed a decision about an unsigned release")
 	}
+	// An invalid version among Versions is never chosen either.
+	if c := Choose(Input{Versions: []string{"1.4.1", "v9", "9.9.9+x", "10"}, Installation: Installation{ID: f.ids[0]}}); c.Version != "1.4.1" {
+		t.Fatalf("with invalid versions among the signed ones: %+v", c)
+	}
 	checkRandomInputs(t, func(in Input, c Choice) error {
 		if c.Version != "" && !slices.Contains(in.Versions, c.Version) {
 			return fmt.Errorf("chose %s, not among the signed %v", c.Version, in.Versions)

@@ -17,6 +17,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
+
+	"golang.org/x/mod/semver"
 
 	"github.com/ferry-updates/ferry/release"
 )
@@ -83,13 +86,15 @@ func (d *Doc) entry(v string) Entry {
 // ID. An installation is in a release's share when Bucket < BasisPoints,
 // so widening the share keeps everyone who was in, and releases with
 // different salts start on independent sets of installations.
+//
+// The formula: the first 8 bytes of SHA-256("ferry-cohort/v1" 0x00 SALT
+// 0x00 INSTALLID), read as a big-endian unsigned integer, modulo Full.
 func Bucket(installID, salt string) int {
-	h := sha256.New()
-	h.Write([]byte("ferry-cohort/v1\x00"))
-	h.Write([]byte(salt))
-	h.Write([]byte{0})
-	h.Write([]byte(installID))
-	return int(binary.BigEndian.Uint64(h.Sum(nil)[:8]) % Full)
+	var buf [128]byte // no allocation for the usual 32-digit salt and ID
+	b := append(buf[:0], "ferry-cohort/v1\x00"...)
+	b = append(append(append(b, salt...), 0), installID...)
+	sum := sha256.Sum256(b)
+	return int(binary.BigEndian.Uint64(sum[:8]) % Full)
 }
 
 // Installation is what Choose needs to know about the asking installation.
@@ -140,50 +145,79 @@ func Choose(in Input) Choice {
 		channel = DefaultChannel
 	}
 	inChannel := func(e Entry) bool { return e.Channel == channel || e.Channel == DefaultChannel }
-	atLeastMin := func(v string) bool {
-		return in.MinVersion == "" || release.CompareVersions(v, in.MinVersion) >= 0
+	inst, min := semverOf(in.Installed), semverOf(in.MinVersion)
+	atLeastMin := func(v string) bool { return in.MinVersion == "" || semverAtLeast(v, min) }
+	offerable := func(v candidate) bool {
+		e := in.Doc.entry(v.version)
+		return atLeastMin(v.semver) && e.State == Active && inChannel(e) && Bucket(in.ID, e.Salt) < e.BasisPoints
 	}
-	offerable := func(v string) bool {
-		e := in.Doc.entry(v)
-		return atLeastMin(v) && e.State == Active && inChannel(e) && Bucket(in.ID, e.Salt) < e.BasisPoints
-	}
-	newest := func(ok func(string) bool) string {
-		best := ""
-		for _, v := range in.Versions {
-			if ok(v) && (best == "" || release.CompareVersions(v, best) > 0) {
-				best = v
+	cands := candidates(in.Versions)
+	newest := func(ok func(candidate) bool) string {
+		for _, v := range cands {
+			if ok(v) {
+				return v.version
 			}
 		}
-		return best
+		return ""
 	}
-	inst := in.Installed
 	switch {
-	case inst != "" && !atLeastMin(inst):
-		v := newest(func(v string) bool {
-			e := in.Doc.entry(v)
-			return atLeastMin(v) && e.State != Pulled && inChannel(e)
+	case in.Installed != "" && !atLeastMin(inst):
+		v := newest(func(v candidate) bool {
+			e := in.Doc.entry(v.version)
+			return atLeastMin(v.semver) && e.State != Pulled && inChannel(e)
 		})
 		return Choice{Version: v, Reason: fmt.Sprintf("below minimum safe version %s", in.MinVersion)}
-	case inst != "" && in.Doc.entry(inst).State == Pulled:
-		v := newest(func(v string) bool { return v != inst && offerable(v) })
-		return Choice{Version: v, Downgrade: v != "" && release.CompareVersions(v, inst) < 0, Reason: "installed version pulled"}
+	case in.Installed != "" && in.Doc.entry(in.Installed).State == Pulled:
+		v := newest(func(v candidate) bool { return v.version != in.Installed && offerable(v) })
+		return Choice{Version: v, Downgrade: v != "" && release.CompareVersions(v, in.Installed) < 0, Reason: "installed version pulled"}
 	}
-	v := newest(func(v string) bool { return (inst == "" || release.CompareVersions(v, inst) > 0) && offerable(v) })
-	if v != "" {
+	newer := func(v candidate) bool { return in.Installed == "" || !semverAtLeast(inst, v.semver) }
+	if v := newest(func(v candidate) bool { return newer(v) && offerable(v) }); v != "" {
 		return Choice{Version: v, Reason: "newer release"}
 	}
-	return Choice{Reason: whyNot(in, channel)}
+	return Choice{Reason: whyNot(in, channel, newest(newer))}
 }
 
-// whyNot explains why nothing newer is offered: the newest newer release's
-// state, channel or cohort, or that there is none.
-func whyNot(in Input, channel string) string {
-	best := ""
-	for _, v := range in.Versions {
-		if (in.Installed == "" || release.CompareVersions(v, in.Installed) > 0) && (best == "" || release.CompareVersions(v, best) > 0) {
-			best = v
+// candidate is a valid version and its "v"-prefixed form for package semver.
+type candidate struct{ version, semver string }
+
+// candidates returns the valid versions among vs, newest first. Choose
+// never returns an invalid version.
+func candidates(vs []string) []candidate {
+	out := make([]candidate, 0, len(vs))
+	for _, v := range vs {
+		if release.ValidVersion(v) == nil {
+			out = append(out, candidate{v, "v" + v})
 		}
 	}
+	slices.SortFunc(out, func(a, b candidate) int { return semver.Compare(b.semver, a.semver) })
+	return out
+}
+
+// semverOf returns v in package semver's form, or "" if v is not a valid
+// version (lower than every valid one, as in release.CompareVersions).
+func semverOf(v string) string {
+	if release.ValidVersion(v) != nil {
+		return ""
+	}
+	return "v" + v
+}
+
+// semverAtLeast reports whether a >= b, both from semverOf or candidates.
+func semverAtLeast(a, b string) bool {
+	switch {
+	case b == "":
+		return true
+	case a == "":
+		return false
+	}
+	return semver.Compare(a, b) >= 0
+}
+
+// whyNot explains why nothing newer is offered: the state, channel or
+// cohort of best, the newest release above the installed one, or that
+// there is none.
+func whyNot(in Input, channel, best string) string {
 	if best == "" {
 		return "up to date"
 	}
