@@ -46,8 +46,8 @@ func TestWrongSoftware_R19(t *testing.T) {
 		t.Fatalf("Download of swapped bytes: err = %v, want a sha256 mismatch", err)
 	}
 	t.Log(err)
-	if n := ev.count(t, "client.download_reject"); n != 1 {
-		t.Errorf("%d client.download_reject events, want 1:\n%s", n, ev.buf.String())
+	if n := ev.count(t, "download.rejected"); n != 1 {
+		t.Errorf("%d download.rejected events, want 1:\n%s", n, ev.buf.String())
 	}
 	mustEmpty(t, out)
 	mustEmpty(t, filepath.Join(cfg.StateDir, "downloads"))
@@ -92,8 +92,8 @@ func TestPoisonedCache_R20(t *testing.T) {
 				t.Fatalf("Download: %v", err)
 			}
 			mustFile(t, got, good)
-			if n := ev.count(t, "client.cache_reject"); n != 1 {
-				t.Errorf("%d client.cache_reject events, want 1:\n%s", n, ev.buf.String())
+			if n := ev.count(t, "download.cache_rejected"); n != 1 {
+				t.Errorf("%d download.cache_rejected events, want 1:\n%s", n, ev.buf.String())
 			}
 		})
 	}

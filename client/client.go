@@ -10,22 +10,16 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
-	"github.com/theupdateframework/go-tuf/v2/metadata"
-
 	"github.com/ferry-updates/ferry/event"
-	"github.com/ferry-updates/ferry/fetch"
-	"github.com/ferry-updates/ferry/internal/metastore"
 	"github.com/ferry-updates/ferry/release"
-	"github.com/ferry-updates/ferry/trust"
 )
 
-// Config configures a Client. The zero value is safe but incomplete: URLs,
-// a trusted root, StateDir and App are required.
+// Config configures a Client: one Repository and one application. The
+// zero value is safe but incomplete: URLs, a trusted root, StateDir and
+// App are required.
 type Config struct {
 	URLs            []string // repository base URLs (https), tried in order
 	TrustedRoot     []byte   // trusted root.json bytes; or
@@ -34,20 +28,26 @@ type Config struct {
 	App             string
 	Platform        string // "os/arch"; default runtime.GOOS + "/" + runtime.GOARCH
 	Installed       string // installed version (release.ValidVersion: 1.4.2, no "v", no +build); "" means none
-	RootCAs         *x509.CertPool
-	HTTPClient      *http.Client
+	// Channel is the rollout channel to follow (release.ValidChannel);
+	// "" means rollout.DefaultChannel ("stable").
+	Channel    string
+	RootCAs    *x509.CertPool
+	HTTPClient *http.Client
 	// InsecureAllowHTTPLoopback permits http:// to loopback addresses (tests only).
 	InsecureAllowHTTPLoopback bool
 	Progress                  func(done, total int64)
 	Now                       func() time.Time
-	// Log receives one structured event (attribute "event") per rejection:
-	// metadata refused by trust ("metadata.rejected"), a failed mirror
-	// ("client.mirror_error"), a download that failed verification
-	// ("client.download_reject"), an unverified cache file
-	// ("client.cache_reject") and a refused release ("client.release_refused":
-	// one given to Download, or a signed target of App that is not a valid
-	// release and so is skipped by Check and Update).
-	// Nil means no logging.
+	// Events receives every event of every step (package event):
+	// metadata refused by trust (metadata.rejected), a failed mirror
+	// (mirror.failed), a download that failed verification
+	// (download.rejected), an unverified cache file
+	// (download.cache_rejected), a refused release (release.refused: one
+	// given to Download, or a signed target of App that is not a valid
+	// release and so is skipped by Check and Update), check.*, download.*
+	// and rollout.*. Nil means none.
+	Events event.Observer
+	// Log, if set, receives the same events as Events, written by
+	// event.Slog (one record per event, attribute "event" the kind).
 	Log *slog.Logger
 	// Prerelease lets Check offer pre-release versions (1.5.0-rc.1);
 	// by default only releases without a pre-release suffix are offered.
@@ -63,6 +63,7 @@ type Release struct {
 	Path     string // TUF target path APP/VERSION/OS-ARCH/FILE
 	Length   int64
 	Hashes   map[string][]byte
+	manifest map[string]string // the signed release manifest (FILE -> sha256 hex), nil if none
 }
 
 // String describes r in one line, for logs and messages.
@@ -82,16 +83,15 @@ func shortHex(b []byte) string {
 	return s
 }
 
-// Client checks for and downloads releases. Not safe for concurrent use.
+// Client checks for, downloads and installs the releases of one
+// application: a Repository and an App. Not safe for concurrent use; use a
+// Repository for several applications or goroutines.
 type Client struct {
-	cfg       Config
-	root      []byte      // the trusted root shipped with the application
-	store     trust.Store // StateDir/metadata
-	downloads string      // StateDir/downloads
-	fetcher   *fetch.Fetcher
-	mirrors   []*mirror
-	tc        *trust.Client // nil until loaded
-	current   *mirror       // the mirror of the last successful refresh; nil before
+	cfg  Config
+	repo *Repository
+	// offered is the version the last Check offered as a signed pull's
+	// downgrade, which Download may then fetch; "" if none.
+	offered string
 }
 
 // maxRootSize bounds a trusted root read from TrustedRootFile (go-tuf's
@@ -105,171 +105,157 @@ const maxRootSize = 512000
 // is a symlink, belongs to someone else or that group or others may use is
 // refused before anything is read from it (R70).
 func New(cfg Config) (*Client, error) {
-	root, err := validate(&cfg)
-	if err != nil {
-		return nil, fmt.Errorf("client config: %w", err)
-	}
-	metaDir := filepath.Join(cfg.StateDir, "metadata")
-	downloads := filepath.Join(cfg.StateDir, "downloads")
-	if err := prepareState(cfg.StateDir); err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	unlock, err := lockState(cfg.StateDir)
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	defer unlock()
-	f, err := fetch.New(fetch.Options{
-		RootCAs:                   cfg.RootCAs,
-		HTTPClient:                cfg.HTTPClient,
-		InsecureAllowHTTPLoopback: cfg.InsecureAllowHTTPLoopback,
-		UserAgent:                 "ferry-client",
-	})
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	c := &Client{cfg: cfg, root: root, store: metastore.Dir(metaDir), downloads: downloads, fetcher: f}
-	for _, u := range cfg.URLs {
-		c.mirrors = append(c.mirrors, &mirror{base: u, f: f, insecure: cfg.InsecureAllowHTTPLoopback})
-	}
-	if _, err := c.trust(); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// validate checks cfg, fills in defaults and returns the trusted root bytes.
-func validate(cfg *Config) ([]byte, error) {
-	if len(cfg.URLs) == 0 {
-		return nil, errors.New("no repository URL")
-	}
-	urls := make([]string, len(cfg.URLs))
-	for i, u := range cfg.URLs {
-		if err := fetch.CheckURL(u, cfg.InsecureAllowHTTPLoopback); err != nil {
-			return nil, fmt.Errorf("repository URL %q: %w", u, err)
-		}
-		if strings.ContainsAny(u, "?#") {
-			return nil, fmt.Errorf("repository URL %q: query or fragment not allowed", u)
-		}
-		urls[i] = strings.TrimSuffix(u, "/") + "/"
-	}
-	cfg.URLs = urls
-	root, err := readRoot(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.StateDir == "" {
-		return nil, errors.New("no state directory")
-	}
-	if err := release.ValidApp(cfg.App); err != nil {
-		return nil, err
-	}
 	if cfg.Platform == "" {
 		cfg.Platform = runtime.GOOS + "/" + runtime.GOARCH
 	}
-	if err := release.ValidPlatform(cfg.Platform); err != nil {
+	if err := validateApp(cfg); err != nil {
+		return nil, fmt.Errorf("client config: %w", err)
+	}
+	r, err := NewRepository(RepositoryConfig{
+		URLs: cfg.URLs, TrustedRoot: cfg.TrustedRoot, TrustedRootFile: cfg.TrustedRootFile,
+		StateDir: cfg.StateDir, RootCAs: cfg.RootCAs, HTTPClient: cfg.HTTPClient,
+		InsecureAllowHTTPLoopback: cfg.InsecureAllowHTTPLoopback, Now: cfg.Now,
+		Events: event.Tee(cfg.Events, event.Slog(cfg.Log)),
+	})
+	if err != nil {
 		return nil, err
+	}
+	cfg.URLs = r.cfg.URLs
+	return &Client{cfg: cfg, repo: r}, nil
+}
+
+// validateApp checks the application fields of cfg.
+func validateApp(cfg Config) error {
+	if err := release.ValidApp(cfg.App); err != nil {
+		return err
+	}
+	if err := release.ValidPlatform(cfg.Platform); err != nil {
+		return err
+	}
+	if cfg.Channel != "" {
+		if err := release.ValidChannel(cfg.Channel); err != nil {
+			return err
+		}
 	}
 	if cfg.Installed != "" {
 		if err := release.ValidVersion(cfg.Installed); err != nil {
-			return nil, fmt.Errorf("installed %w", err)
+			return fmt.Errorf("installed %w", err)
 		}
 	}
-	return root, nil
+	return nil
 }
 
-// readRoot returns the configured trusted root: exactly one of TrustedRoot
-// and TrustedRootFile, non-empty.
-func readRoot(cfg *Config) ([]byte, error) {
+// Repository returns the Repository the Client uses.
+func (c *Client) Repository() *Repository { return c.repo }
+
+// app is the Client's application as a Repository call sees it.
+func (c *Client) app() App {
+	return App{Name: c.cfg.App, Platform: c.cfg.Platform, Channel: c.cfg.Channel, Installed: c.cfg.Installed,
+		Prerelease: c.cfg.Prerelease, Progress: c.cfg.Progress}
+}
+
+// begin validates the Client's application and takes the state lock for
+// one operation.
+func (c *Client) begin() (*call, func(), error) {
+	a, err := c.repo.app(c.app())
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := c.repo.lock.acquire()
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.repo.newCall(a), unlock, nil
+}
+
+// Check refreshes metadata and returns the release the rollout decisions
+// offer this installation (Repository.Check): the newest release above
+// Installed in its channel and cohort, one at or above the signed minimum
+// safe version when Installed is below it, or, when the installed version
+// was pulled, the newest good release even if older (the only downgrade).
+// nil means nothing to install. A repository that has never published
+// App, or no release of it for Platform, is an error wrapping a
+// *NotPublishedError (ErrUnknownApp or ErrUnknownPlatform).
+func (c *Client) Check(ctx context.Context) (*Release, error) {
+	call, unlock, err := c.begin()
+	if err != nil {
+		return nil, fmt.Errorf("check %s: %w", c.cfg.App, err)
+	}
+	defer unlock()
+	offer, _, err := call.check(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	c.offered = ""
+	if offer.Choice.Downgrade {
+		c.offered = offer.Choice.Version
+	}
+	return offer.Release, nil
+}
+
+// Download fetches rel into dir after verifying length and hashes; it returns the final path.
+//
+// Only rel.Path is read: the release is looked up again in trusted metadata,
+// and refused (ErrRefused) if Check would not offer it: another
+// application or platform, a version not above Installed (unless the last
+// Check offered it after a signed pull). The file is named after the last
+// element of the path; a "binary" gets mode 0755, an archive 0644. dir is
+// created if missing.
+func (c *Client) Download(ctx context.Context, rel *Release, dir string) (string, error) {
+	call, unlock, err := c.begin()
+	if err != nil {
+		return "", fmt.Errorf("download: %w", err)
+	}
+	defer unlock()
+	call.p.chosen = c.offered
+	dest, _, err := call.download(ctx, rel, dir)
+	return dest, err
+}
+
+// Update refreshes metadata, checks and installs with inst
+// (Repository.Update). After a successful update the Client treats the
+// new version as installed.
+func (c *Client) Update(ctx context.Context, inst Installer) (*Outcome, error) {
+	if inst == nil {
+		return nil, errors.New("update: no installer")
+	}
+	call, unlock, err := c.begin()
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", c.cfg.App, err)
+	}
+	defer unlock()
+	out, err := call.update(ctx, inst, true)
+	if err == nil && out.Release != nil && !out.Result.RolledBack {
+		c.cfg.Installed = out.Release.Version
+	}
+	return out, err
+}
+
+// readRoot returns the configured trusted root: exactly one of root and
+// file, non-empty.
+func readRoot(root []byte, file string) ([]byte, error) {
 	switch {
-	case len(cfg.TrustedRoot) > 0 && cfg.TrustedRootFile != "":
+	case len(root) > 0 && file != "":
 		return nil, errors.New("both TrustedRoot and TrustedRootFile set; choose one")
-	case len(cfg.TrustedRoot) > 0:
-		return append([]byte(nil), cfg.TrustedRoot...), nil
-	case cfg.TrustedRootFile == "":
+	case len(root) > 0:
+		return append([]byte(nil), root...), nil
+	case file == "":
 		return nil, errors.New("no trusted root: set TrustedRoot or TrustedRootFile (verification cannot be skipped)")
 	}
-	f, err := os.Open(cfg.TrustedRootFile)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("trusted root: %w", err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxRootSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("trusted root %s: %w", cfg.TrustedRootFile, err)
+		return nil, fmt.Errorf("trusted root %s: %w", file, err)
 	}
 	if len(b) > maxRootSize {
-		return nil, fmt.Errorf("trusted root %s: larger than %d bytes", cfg.TrustedRootFile, maxRootSize)
+		return nil, fmt.Errorf("trusted root %s: larger than %d bytes", file, maxRootSize)
 	}
 	if len(b) == 0 {
-		return nil, fmt.Errorf("trusted root %s: empty file", cfg.TrustedRootFile)
+		return nil, fmt.Errorf("trusted root %s: empty file", file)
 	}
 	return b, nil
-}
-
-// trust returns the trust client, loading it from the store on first use or
-// after a failed refresh (so that a mirror's failure leaves no half-updated
-// state behind: only what was verified and saved is reloaded).
-func (c *Client) trust() (*trust.Client, error) {
-	if c.tc != nil {
-		return c.tc, nil
-	}
-	tc, err := trust.New(trust.Config{Root: c.root, Store: c.store, Now: c.cfg.Now, Events: event.Slog(c.cfg.Log)})
-	if err != nil {
-		return nil, fmt.Errorf("client: trusted metadata: %w", err)
-	}
-	c.tc = tc
-	return tc, nil
-}
-
-// Check refreshes metadata and returns the newest release above Installed,
-// or nil when there is none: the application and platform exist in the
-// repository and nothing is newer. A repository that has never published
-// App, or no release of it for Platform, is an error wrapping a
-// *NotPublishedError (ErrUnknownApp or ErrUnknownPlatform).
-func (c *Client) Check(ctx context.Context) (*Release, error) {
-	unlock, err := c.lock()
-	if err != nil {
-		return nil, fmt.Errorf("check %s: %w", c.cfg.App, err)
-	}
-	defer unlock()
-	p := c.policy()
-	s, err := c.selection(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("check %s: %w", c.cfg.App, err)
-	}
-	return pick(s.rels, p), nil
-}
-
-func (c *Client) policy() policy {
-	return policy{
-		app:        c.cfg.App,
-		platform:   c.cfg.Platform,
-		installed:  c.cfg.Installed,
-		prerelease: c.cfg.Prerelease,
-	}
-}
-
-// targetsUnder refreshes metadata and returns every target under "APP/".
-func (c *Client) targetsUnder(ctx context.Context) (map[string]*metadata.TargetFiles, error) {
-	var targets map[string]*metadata.TargetFiles
-	err := c.withMirrors(ctx, true, func(tc *trust.Client, m *mirror) (err error) {
-		targets, err = tc.TargetsUnder(ctx, m, c.cfg.App+"/")
-		return err
-	})
-	return targets, err
-}
-
-// event logs one structured rejection event, if a logger is configured.
-func (c *Client) event(name string, attrs ...slog.Attr) { c.log(slog.LevelWarn, name, attrs) }
-
-// note logs one informational event, if a logger is configured.
-func (c *Client) note(name string, attrs ...slog.Attr) { c.log(slog.LevelInfo, name, attrs) }
-
-func (c *Client) log(level slog.Level, name string, attrs []slog.Attr) {
-	if c.cfg.Log == nil {
-		return
-	}
-	attrs = append([]slog.Attr{slog.String("event", name), slog.String("app", c.cfg.App)}, attrs...)
-	c.cfg.Log.LogAttrs(context.Background(), level, name, attrs...)
 }

@@ -1,8 +1,31 @@
-// Package client is the library an application embeds to update itself:
-// Check finds the newest signed release, Download fetches and verifies it,
+// Package client is the library an application embeds to update itself,
+// and the one an agent uses to keep many applications up to date.
+//
+// A Repository is the client of one repository, safe for concurrent use:
+// Refresh brings the trusted metadata up to date once for every
+// application, and Check and Update take the application as an App (name,
+// platform, channel, installed version, install ID) and decide on that
+// trusted state, fetching nothing else but delegated roles not loaded yet.
+// A Client is a Repository with one App, for the simple embedding path:
+// Check finds the release to install, Download fetches and verifies it,
 // and Update does both and installs the result with an Installer (package
 // install's Binary or Slots). SelfUpdate replaces the running program and
 // re-executes it.
+//
+// # Staged rollouts
+//
+// Which release an installation gets is decided by rollout.Choose over the
+// releases the application's key signed, with the rollout decisions the
+// rollout role signs (target rollout.DocPath(APP); none: every release is
+// in channel stable at 100%) and the minimum safe version the
+// application's key signs (target rollout.PolicyPath(APP), skipped when
+// listing releases). The installation's cohort comes from its install ID
+// (InstallID: one per state directory). A rollout decision can only choose
+// among signed releases (R61), a replayed older one is refused like any
+// TUF rollback (R62), nothing below the minimum is offered (R63), and the
+// only downgrade is to the newest good release after a signed pull of the
+// installed one (R49). A release whose files disagree with their signed
+// manifest is refused (release.mixed, R48).
 //
 // # Guarantees
 //
@@ -11,10 +34,11 @@
 // to skip verification), and every URL must be https (plain http only to a
 // loopback address with InsecureAllowHTTPLoopback, for tests).
 //
-// Check refreshes TUF metadata (root chain, timestamp, snapshot, targets and
-// the application's delegated role, through package trust) and returns the
-// newest release strictly above Config.Installed for Config.App and
-// Config.Platform, or nil. A target counts as a release of the application
+// Client.Check refreshes TUF metadata (root chain, timestamp, snapshot,
+// targets and the application's delegated role, through package trust)
+// and returns the release the rollout decisions offer for Config.App and
+// Config.Platform (without decisions: the newest strictly above
+// Config.Installed), or nil. A target counts as a release of the application
 // only if its path has the form APP/VERSION/OS-ARCH/FILE and its signed
 // custom metadata
 //
@@ -24,7 +48,7 @@
 // all as package release defines them: VERSION is strict semver without a
 // "v" and without +build metadata (Config.Installed too; New refuses
 // another). A target of the application that is not such a release is
-// skipped and logged as a client.release_refused event, never offered.
+// skipped and reported as a release.refused event, never offered.
 // Pre-release versions (1.5.0-rc.1) are offered only with
 // Config.Prerelease.
 //
@@ -38,7 +62,7 @@
 // Download re-resolves the release's path through trusted metadata (the
 // caller's Length and Hashes are never used), refuses anything that Check
 // would not offer (another application, another platform, a version not above
-// Installed; the error wraps ErrRefused), downloads into StateDir/downloads/SHA256HEX (resuming a partial
+// Installed unless a signed pull led there; the error wraps ErrRefused), downloads into StateDir/downloads/SHA256HEX (resuming a partial
 // file with an HTTP Range request), verifies the length and every known hash
 // of the whole file, and only then moves it into the destination directory.
 // A complete file already in the download cache is re-verified before use and
@@ -68,10 +92,15 @@
 //
 // # Events
 //
-// With Config.Log set, every rejection is logged once as a structured event
-// (attribute "event"): metadata.rejected for refused metadata (reported by
-// package trust, with role, reason, expected, got and key ids), client.mirror_error,
-// client.download_reject, client.cache_reject and client.release_refused.
+// Every step is reported as one event (package event) to
+// RepositoryConfig.Events (Config.Events, or Config.Log through
+// event.Slog): check.started, then check.offered or check.uptodate (Cause:
+// the rollout decision's reason) or check.failed; rollout.pulled and
+// rollout.below_min; download.started and download.done; and every
+// rejection once: metadata.rejected (reported by package trust, with role,
+// reason, expected, got and key ids), mirror.failed, download.rejected,
+// download.cache_rejected, release.refused, release.mixed and
+// staging.refused.
 //
 // # Layout
 //
@@ -84,9 +113,11 @@
 // directory, or any of these, that is a symlink, belongs to another user
 // or that group or others may write (R70).
 //
-// A Client is not safe for concurrent use. New, Check, Download and Update
-// each hold the lock StateDir/client.lock while they run, so two clients
-// (in one process or two) that share a StateDir never interleave: the
-// second gets an error wrapping ErrBusy that names the directory and the
-// holder's pid.
+// A Client is not safe for concurrent use; a Repository is. Every
+// operation holds the lock StateDir/client.lock while it runs (a
+// Repository's concurrent operations share it), so two clients or
+// repositories (in one process or two) that share a StateDir never
+// interleave: the second gets an error wrapping ErrBusy that names the
+// directory and the holder's pid. The state directory also holds the
+// install ID (install-id).
 package client

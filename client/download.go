@@ -7,41 +7,27 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/fetch"
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 )
 
-// Download fetches rel into dir after verifying length and hashes; it returns the final path.
-//
-// Only rel.Path is read: the release is looked up again in trusted metadata,
-// and refused (ErrRefused) if Check would not offer it. The file is named
-// after the last element of the path; a "binary" gets mode 0755, an archive
-// 0644. dir is created if missing.
-func (c *Client) Download(ctx context.Context, rel *Release, dir string) (string, error) {
-	unlock, err := c.lock()
-	if err != nil {
-		return "", fmt.Errorf("download: %w", err)
-	}
-	defer unlock()
-	dest, _, err := c.download(ctx, rel, dir, c.policy())
-	return dest, err
-}
-
-// download is Download under policy p; it also returns the signed release
-// that the file was verified against.
-func (c *Client) download(ctx context.Context, rel *Release, dir string, p policy) (string, *Release, error) {
+// download fetches rel into dir after verifying length and hashes, under
+// c's policy (see Client.Download); it returns the final path and the
+// signed release that the file was verified against.
+func (c *call) download(ctx context.Context, rel *Release, dir string) (string, *Release, error) {
 	if rel == nil {
 		return "", nil, errors.New("download: no release")
 	}
 	if dir == "" {
 		return "", nil, fmt.Errorf("download %s: no destination directory", rel.Path)
 	}
-	signed, err := c.resolve(ctx, rel.Path, p)
+	signed, err := c.resolve(ctx, rel.Path)
 	if err != nil {
 		return "", nil, fmt.Errorf("download: %w", err)
 	}
@@ -59,35 +45,41 @@ func (c *Client) download(ctx context.Context, rel *Release, dir string, p polic
 // fetchCached returns the download cache file StateDir/downloads/SHA256HEX
 // holding rel's verified bytes, reusing a verified complete file, resuming
 // a partial one, and trying the mirrors in order.
-func (c *Client) fetchCached(ctx context.Context, rel *Release) (string, error) {
-	name := filepath.Join(c.downloads, hex.EncodeToString(rel.Hashes["sha256"]))
+func (c *call) fetchCached(ctx context.Context, rel *Release) (string, error) {
+	sum := hex.EncodeToString(rel.Hashes["sha256"])
+	name := filepath.Join(c.r.downloads, sum)
+	defer c.r.files.lock(name)() // another application may want the same bytes
 	want := fetch.Want{Length: rel.Length, Hashes: rel.Hashes}
 	ok, rejected, err := reuse(name, want)
 	if rejected != nil {
-		c.event("client.cache_reject", slog.String("target", rel.Path), slog.String("file", name),
-			slog.String("reason", rejected.Error()))
+		c.ev.Emit(event.CacheRejected, rel.Version, rejected.Error(), "target", rel.Path, "file", name)
+	}
+	if ok {
+		c.ev.Emit(event.DownloadDone, rel.Version, "verified copy in the download cache", "target", rel.Path, "sha256", sum, "bytes", strconv.FormatInt(rel.Length, 10))
 	}
 	if err != nil || ok {
 		return name, err
 	}
 	var errs []error
-	for _, m := range c.mirrors {
+	for _, m := range c.r.mirrors {
 		if err := ctx.Err(); err != nil {
 			return "", errors.Join(append(errs, err)...)
 		}
 		u, err := m.targetURL(rel.Path, rel.Hashes["sha256"])
 		if err == nil {
+			c.ev.Emit(event.DownloadStarted, rel.Version, "", "target", rel.Path, "mirror", m.base, "bytes", strconv.FormatInt(rel.Length, 10))
 			err = c.fetchFile(ctx, u, name, want)
 		}
 		if err == nil {
+			c.ev.Emit(event.DownloadDone, rel.Version, "", "target", rel.Path, "mirror", m.base, "sha256", sum, "bytes", strconv.FormatInt(rel.Length, 10))
 			return name, nil
 		}
 		errs = append(errs, &MirrorError{URL: m.base, Err: err})
-		ev := "client.mirror_error"
+		kind := event.MirrorFailed
 		if errors.Is(err, fetch.ErrMismatch) || errors.Is(err, fetch.ErrTooLarge) {
-			ev = "client.download_reject"
+			kind = event.DownloadRejected
 		}
-		c.event(ev, slog.String("target", rel.Path), slog.String("mirror", m.base), slog.String("reason", err.Error()))
+		c.ev.Emit(kind, rel.Version, err.Error(), "target", rel.Path, "mirror", m.base)
 	}
 	return "", errors.Join(errs...)
 }
@@ -96,17 +88,16 @@ func (c *Client) fetchCached(ctx context.Context, rel *Release) (string, error) 
 // verification (fetch.File then removes the file), it starts once more from
 // the beginning, so that bad bytes from an earlier attempt or another
 // mirror cannot make a good mirror fail.
-func (c *Client) fetchFile(ctx context.Context, url, name string, want fetch.Want) error {
+func (c *call) fetchFile(ctx context.Context, url, name string, want fetch.Want) error {
 	var progress fetch.Progress
-	if c.cfg.Progress != nil {
-		progress = fetch.Progress(c.cfg.Progress)
+	if c.a.Progress != nil {
+		progress = fetch.Progress(c.a.Progress)
 	}
 	resumed := exists(name)
-	err := c.fetcher.File(ctx, url, name, want, progress)
+	err := c.r.fetcher.File(ctx, url, name, want, progress)
 	if err != nil && resumed && !exists(name) && ctx.Err() == nil {
-		c.event("client.cache_reject", slog.String("target", url), slog.String("file", name),
-			slog.String("reason", "resumed download failed verification: "+err.Error()))
-		err = c.fetcher.File(ctx, url, name, want, progress)
+		c.ev.Emit(event.CacheRejected, "", "resumed download failed verification: "+err.Error(), "target", url, "file", name)
+		err = c.r.fetcher.File(ctx, url, name, want, progress)
 	}
 	return err
 }

@@ -107,8 +107,8 @@ func TestBadVersionRebuild_R44(t *testing.T) {
 		t.Fatalf("after 1.1.0+rebuild was signed: %+v, %v, %d applied; want nothing offered", out, err, len(rec.applied))
 	}
 	mustFile(t, target, v1)
-	if n := ev.count(t, "client.release_refused"); n != 1 || !strings.Contains(ev.buf.String(), "+build") {
-		t.Errorf("%d client.release_refused events, want 1 naming +build:\n%s", n, ev.buf.String())
+	if n := ev.count(t, "release.refused"); n != 1 || !strings.Contains(ev.buf.String(), "+build") {
+		t.Errorf("%d release.refused events, want 1 naming +build:\n%s", n, ev.buf.String())
 	}
 	cfg := s.config(t, &ev)
 	cfg.Installed = "1.0.0"

@@ -1,15 +1,14 @@
 package client
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/ferry-updates/ferry/release"
+	"github.com/ferry-updates/ferry/trust"
 )
 
 var (
@@ -51,44 +50,10 @@ func (e *NotPublishedError) Error() string {
 
 func (e *NotPublishedError) Unwrap() error { return e.Kind }
 
-// selection refreshes metadata and sorts the signed targets under "APP/"
-// for p, logging each refused one as a "client.release_refused" event. An
-// application the repository does not have, or a platform with no release
-// of it, is a *NotPublishedError; the selection is returned with it.
-func (c *Client) selection(ctx context.Context, p policy) (selection, error) {
-	targets, err := c.targetsUnder(ctx)
-	if err != nil {
-		return selection{}, err
-	}
-	s := p.sel(targets)
-	for _, r := range s.refused {
-		c.event("client.release_refused", slog.String("target", r.path), slog.String("reason", r.reason))
-	}
-	if s.platforms[p.platform] {
-		return s, nil
-	}
-	if len(s.platforms) > 0 {
-		return s, &NotPublishedError{Kind: ErrUnknownPlatform, App: p.app, Platform: p.platform,
-			Known: slices.Sorted(maps.Keys(s.platforms))}
-	}
-	apps, err := c.knownApps()
-	if err != nil {
-		return s, err
-	}
-	if slices.Contains(apps, p.app) {
-		return s, &NotPublishedError{Kind: ErrUnknownPlatform, App: p.app, Platform: p.platform}
-	}
-	return s, &NotPublishedError{Kind: ErrUnknownApp, App: p.app, Platform: p.platform, Known: apps}
-}
-
 // knownApps lists the applications the trusted top-level targets role
 // names: each delegation path pattern's and each own target path's first
 // segment that is an application name (see release.AppOfPattern).
-func (c *Client) knownApps() ([]string, error) {
-	tc, err := c.trust()
-	if err != nil {
-		return nil, err
-	}
+func knownApps(tc *trust.Client) ([]string, error) {
 	paths, err := tc.TopLevelPaths()
 	if err != nil {
 		return nil, err

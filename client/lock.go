@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/ferry-updates/ferry/internal/lockfile"
 	"github.com/ferry-updates/ferry/internal/sentinel"
@@ -18,11 +19,40 @@ var ErrBusy = sentinel.ErrBusy
 // have other names, so an installer may keep its state in StateDir.
 const lockName = "client.lock"
 
-// lock takes the state directory's lock for one operation: two runs that
-// share a state directory never interleave their downloads and metadata
-// writes; the second one is told the directory is busy, and by whom.
-func (c *Client) lock() (unlock func(), err error) {
-	return lockState(c.cfg.StateDir)
+// stateLock is a Repository's hold on the state directory's lock: taken
+// when the first of its operations starts and released when the last one
+// ends, so that the Repository's own goroutines share it while two runs
+// that share a state directory never interleave their downloads and
+// metadata writes: the second one is told the directory is busy, and by
+// whom.
+type stateLock struct {
+	dir     string
+	mu      sync.Mutex
+	n       int    // operations running
+	release func() // the file lock's release while n > 0
+}
+
+// acquire takes the lock for one operation; the returned unlock is
+// idempotent.
+func (l *stateLock) acquire() (unlock func(), err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		rel, err := lockState(l.dir)
+		if err != nil {
+			return nil, err
+		}
+		l.release = rel
+	}
+	l.n++
+	return sync.OnceFunc(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.n--; l.n == 0 {
+			l.release()
+			l.release = nil
+		}
+	}), nil
 }
 
 func lockState(dir string) (func(), error) {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"path"
 
@@ -27,7 +26,7 @@ func (e *MirrorError) Unwrap() error { return e.Err }
 // mirror is one repository base URL; it is the trust.Source for that mirror.
 type mirror struct {
 	base     string // ends in "/"
-	f        *fetch.Fetcher
+	f        Fetcher
 	insecure bool // InsecureAllowHTTPLoopback, for fetch.Join
 }
 
@@ -35,8 +34,7 @@ var _ trust.Source = (*mirror)(nil)
 
 // FetchMetadata fetches BASE/metadata/NAME (see MetadataSource).
 func (m *mirror) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
-	src := MetadataSource{URL: m.base + "metadata/", Fetcher: m.f, InsecureAllowHTTPLoopback: m.insecure}
-	return src.FetchMetadata(ctx, name, maxLen)
+	return fetchMetadata(ctx, m.f, m.base+"metadata/", name, maxLen, m.insecure)
 }
 
 // MetadataSource is a trust.Source over one metadata base URL, for callers
@@ -55,11 +53,16 @@ var _ trust.Source = (*MetadataSource)(nil)
 // segment (role names from signed metadata percent-encoded); it is appended
 // as it is, only if it is one segment, so it stays under the base.
 func (s *MetadataSource) FetchMetadata(ctx context.Context, name string, maxLen int64) ([]byte, error) {
-	u, err := fetch.JoinEscaped(s.URL, name, s.InsecureAllowHTTPLoopback)
+	return fetchMetadata(ctx, s.Fetcher, s.URL, name, maxLen, s.InsecureAllowHTTPLoopback)
+}
+
+// fetchMetadata fetches base/name with f (see MetadataSource.FetchMetadata).
+func fetchMetadata(ctx context.Context, f Fetcher, base, name string, maxLen int64, insecure bool) ([]byte, error) {
+	u, err := fetch.JoinEscaped(base, name, insecure)
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.Fetcher.Bytes(ctx, u, maxLen)
+	b, err := f.Bytes(ctx, u, maxLen)
 	var se *fetch.StatusError
 	switch {
 	case errors.Is(err, fetch.ErrNotFound):
@@ -75,40 +78,4 @@ func (s *MetadataSource) FetchMetadata(ctx context.Context, name string, maxLen 
 func (m *mirror) targetURL(p string, sha256 []byte) (string, error) {
 	dir, file := path.Split(p)
 	return fetch.Join(m.base+"targets/", dir+hex.EncodeToString(sha256)+"."+file, m.insecure)
-}
-
-// withMirrors runs op against the mirrors in order until one succeeds. If
-// the metadata has not been refreshed since the trust client was loaded,
-// each attempt refreshes first. A failed attempt drops the in-memory trust
-// state (it is reloaded from what was verified and saved) so the next
-// mirror starts clean; it is recorded as a *MirrorError.
-func (c *Client) withMirrors(ctx context.Context, refresh bool, op func(*trust.Client, *mirror) error) error {
-	if refresh {
-		c.current = nil
-	}
-	var errs []error
-	for _, m := range c.mirrors {
-		if err := ctx.Err(); err != nil {
-			return errors.Join(append(errs, err)...)
-		}
-		tc, err := c.trust()
-		if err != nil {
-			return err
-		}
-		if c.current == nil {
-			err = tc.Refresh(ctx, m)
-		}
-		if err == nil {
-			c.current = m
-			if err = op(tc, m); err == nil {
-				return nil
-			}
-		}
-		c.tc, c.current = nil, nil
-		errs = append(errs, &MirrorError{URL: m.base, Err: err})
-		if se := (*trust.SecurityError)(nil); !errors.As(err, &se) { // trust logged those
-			c.event("client.mirror_error", slog.String("mirror", m.base), slog.String("reason", err.Error()))
-		}
-	}
-	return errors.Join(errs...)
 }

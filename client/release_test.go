@@ -212,8 +212,8 @@ func TestStagingPrivate_R51(t *testing.T) {
 			if ents, _ := os.ReadDir(attacker); len(ents) > 0 {
 				t.Fatalf("files written into the attacker's directory: %v", ents)
 			}
-			if ev.count(t, "client.staging_refused") != 1 {
-				t.Fatalf("want one client.staging_refused event, log:\n%s", ev.buf.String())
+			if ev.count(t, "staging.refused") != 1 {
+				t.Fatalf("want one staging.refused event, log:\n%s", ev.buf.String())
 			}
 		})
 	}

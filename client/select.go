@@ -5,14 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/internal/sentinel"
 	"github.com/ferry-updates/ferry/release"
+	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/trust"
 )
 
@@ -24,6 +25,9 @@ type policy struct {
 	installed  string // a valid release version, or ""
 	prerelease bool
 	bad        map[string]bool // versions marked bad on this machine: never offered
+	// chosen is the version the rollout decision offers (see decide),
+	// which may be below installed after a signed pull; "" before.
+	chosen string
 }
 
 // release returns the Release that the signed target tf at path p
@@ -63,7 +67,7 @@ func (p policy) release(path string, tf *metadata.TargetFiles) (*Release, error)
 		hashes[alg] = bytes.Clone(h)
 	}
 	return &Release{App: rp.App, Version: rp.Version, Platform: rp.Platform, Kind: cm.Kind,
-		Path: path, Length: tf.Length, Hashes: hashes}, nil
+		Path: path, Length: tf.Length, Hashes: hashes, manifest: cm.Files}, nil
 }
 
 // errOtherPlatform marks a target of the application for another platform:
@@ -73,11 +77,40 @@ var errOtherPlatform = errors.New("another platform")
 // allows reports whether version ver may be offered: strictly above the
 // installed version (never a downgrade or a reinstall), not a pre-release
 // unless pre-releases are enabled, and not marked bad on this machine.
+// The version a rollout decision chose (p.chosen: a signed pull may lead
+// below the installed one) is allowed too.
 func (p policy) allows(ver string) bool {
-	if !p.prerelease && release.Prerelease(ver) || p.bad[ver] {
+	if !p.candidate(ver) {
 		return false
 	}
-	return p.installed == "" || release.CompareVersions(ver, p.installed) > 0
+	return p.installed == "" || release.CompareVersions(ver, p.installed) > 0 || ver == p.chosen
+}
+
+// candidate reports whether ver may be given to rollout.Choose: not a
+// pre-release unless pre-releases are enabled, and not marked bad here.
+// Choose itself offers a version below the installed one only after a
+// signed pull (R49).
+func (p policy) candidate(ver string) bool {
+	return (p.prerelease || !release.Prerelease(ver)) && !p.bad[ver]
+}
+
+// choose runs rollout.Choose for p's installation over the candidates
+// among rels, with in's decisions, minimum and installation identity.
+func (p policy) choose(rels []*Release, in rollout.Input) rollout.Choice {
+	in.Versions = p.versions(rels)
+	in.Installed = p.installed
+	return rollout.Choose(in)
+}
+
+// versions returns the distinct versions among rels that are candidates.
+func (p policy) versions(rels []*Release) []string {
+	var out []string
+	for _, rel := range rels {
+		if p.candidate(rel.Version) && !slices.Contains(out, rel.Version) {
+			out = append(out, rel.Version)
+		}
+	}
+	return out
 }
 
 // selection is what the signed targets under "APP/" hold for a policy.
@@ -108,21 +141,6 @@ func (p policy) sel(targets map[string]*metadata.TargetFiles) selection {
 	return s
 }
 
-// pick returns the newest allowed release among rels (sorted by path), or
-// nil. Among files of the same version, the path that sorts first wins.
-func pick(rels []*Release, p policy) *Release {
-	var best *Release
-	for _, rel := range rels {
-		if !p.allows(rel.Version) {
-			continue
-		}
-		if best == nil || release.CompareVersions(rel.Version, best.Version) > 0 {
-			best = rel
-		}
-	}
-	return best
-}
-
 // ErrRefused is wrapped by Download's error when the release it was given
 // is not one this client may take: not signed, another application or
 // platform, or not newer than the installed version. It is
@@ -133,9 +151,10 @@ var ErrRefused = sentinel.ErrRefused
 // resolve looks path up in trusted metadata and returns the signed release,
 // refusing anything Check would not offer. The caller's Release is never
 // trusted beyond its Path.
-func (c *Client) resolve(ctx context.Context, path string, p policy) (*Release, error) {
+func (c *call) resolve(ctx context.Context, path string) (*Release, error) {
+	p := c.p
 	var tf *metadata.TargetFiles
-	err := c.withMirrors(ctx, c.current == nil, func(tc *trust.Client, m *mirror) (err error) {
+	err := c.r.withTrust(ctx, false, func(tc *trust.Client, m *mirror) (err error) {
 		tf, err = tc.Target(ctx, m, path)
 		return err
 	})
@@ -153,7 +172,7 @@ func (c *Client) resolve(ctx context.Context, path string, p policy) (*Release, 
 		err = fmt.Errorf("%s %s is not newer than installed %s", rel.App, rel.Version, p.installed)
 	}
 	if err != nil {
-		c.event("client.release_refused", slog.String("target", path), slog.String("reason", err.Error()))
+		c.ev.Emit(event.ReleaseRefused, "", err.Error(), "target", path)
 		return nil, fmt.Errorf("release %w: %w", ErrRefused, err)
 	}
 	return rel, nil

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // target builds a signed-target description as trust would return it.
@@ -132,6 +134,16 @@ func TestPick(t *testing.T) {
 			t.Fatalf("pick = %v, want hello/1.2.0/linux-amd64/hello", got)
 		}
 	}
+}
+
+// pick is the release p's installation gets among rels when the
+// repository has no rollout decisions: the first file of the chosen version.
+func pick(rels []*Release, p policy) *Release {
+	ch := p.choose(rels, rollout.Input{})
+	if ch.Version == "" {
+		return nil
+	}
+	return releaseFiles(rels, ch.Version)[0]
 }
 
 func TestTargetURL(t *testing.T) {

@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/install"
 	"github.com/ferry-updates/ferry/release"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // Installer puts a verified artifact in place. *install.Binary and
@@ -36,11 +37,11 @@ var (
 
 // Outcome says what Update did.
 type Outcome struct {
-	// From is the version installed before: the higher of Config.Installed
+	// From is the version installed before: the higher of App.Installed
 	// and the installer's record ("" if neither knows one).
 	From string
 	// Release is the signed release that was installed or tried; nil when
-	// there was nothing newer to install.
+	// there was nothing to install.
 	Release *Release
 	// Result is what the installer reported. On a rollback, Result.Version
 	// is the version running again and Result.Reason says why.
@@ -53,6 +54,9 @@ type Outcome struct {
 	// are marked bad on this machine, with the recorded reason, oldest
 	// first. A version marked bad is never retried; a newer release is.
 	Skipped []Skipped
+	// Choice is the rollout decision the update followed: the version
+	// (or "" for nothing to do), whether it is a downgrade and why.
+	Choice rollout.Choice
 }
 
 // Skipped is a release passed over because it failed here before.
@@ -66,79 +70,119 @@ func (o *Outcome) Updated() bool {
 	return o != nil && o.Release != nil && !o.Result.RolledBack && !o.Result.Unchanged && o.Result.Version != ""
 }
 
-// Update checks for the newest release and installs it with inst, in one
-// call:
+// Update checks what app should install (as Check does, on the trusted
+// state of the last Refresh) and installs it with inst, in one call:
 //
 //  1. inst.State finishes or rolls back an interrupted install and tells
 //     which version is installed and which versions are marked bad;
-//  2. the newest signed release above the installed version that is not
-//     marked bad is picked (nil Release, nil error: nothing to do, nothing
-//     downloaded or installed);
-//  3. every signed file of that release (same app, version and platform)
+//  2. the rollout decision is taken over the signed releases that are not
+//     marked bad (nil Release, nil error: nothing to do, nothing
+//     downloaded or installed; Outcome.Choice says why);
+//  3. a signed pull of the installed version leads to an older release
+//     (Choice.Downgrade): an installer that is an install.Reverter first
+//     tries to switch back to the copy it kept on disk, re-verified
+//     against the signed length and hashes; when it has none
+//     (install.ErrNotOnDisk) the release is downloaded and applied;
+//  4. every signed file of the release (same app, version and platform)
 //     is downloaded and verified into a private 0700 directory under
 //     StateDir/staging, which is removed afterwards; if any one is missing
 //     or bad, nothing is installed (R47);
-//  4. the installer gets install.Artifacts whose Length and Hashes come
+//  5. the installer gets install.Artifacts whose Length and Hashes come
 //     from the signed metadata, never from the files, and re-verifies the
 //     bytes it installs: an installer with ApplyAll (install.Slots) gets
 //     them all, to install into one slot; any other (install.Binary) gets
 //     the one file named like the application, or the release's only
-//     "binary" file, and the other files are ignored with a logged
-//     "client.release_file_ignored" event. A release with several files and
-//     no such one is refused.
+//     "binary" file, and the other files are ignored with a
+//     release.file_ignored event. A release with several files and no
+//     such one is refused.
 //
 // StateDir/staging and StateDir/downloads must be directories (not
 // symlinks) that only this user can use: owned by it, with no group or
-// other permissions (R51); otherwise Update refuses to download anything.
+// other permissions (R51); otherwise Update refuses to download anything
+// (a staging.refused event).
 //
 // Apply's error is returned as is, with the Outcome filled in so far: test
 // it with errors.Is(err, install.ErrRolledBack) and
-// errors.As(err, new(*install.RollbackError)). After a successful update
-// the Client treats the new version as installed.
-func (c *Client) Update(ctx context.Context, inst Installer) (*Outcome, error) {
+// errors.As(err, new(*install.RollbackError)).
+func (r *Repository) Update(ctx context.Context, app App, inst Installer) (*Outcome, error) {
 	if inst == nil {
 		return nil, errors.New("update: no installer")
 	}
-	unlock, err := c.lock()
+	a, err := r.app(app)
 	if err != nil {
-		return nil, fmt.Errorf("update %s: %w", c.cfg.App, err)
+		return nil, fmt.Errorf("update %s: %w", app.Name, err)
+	}
+	unlock, err := r.lock.acquire()
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", a.Name, err)
 	}
 	defer unlock()
+	return r.newCall(a).update(ctx, inst, false)
+}
+
+// update is Update for c's application; refresh makes the check refresh
+// the metadata first.
+func (c *call) update(ctx context.Context, inst Installer, refresh bool) (*Outcome, error) {
 	st, err := inst.State(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("update %s: %w", c.cfg.App, err)
+		return nil, fmt.Errorf("update %s: %w", c.a.Name, err)
 	}
-	if st.Lost && c.cfg.Installed == "" {
+	if st.Lost && c.a.Installed == "" {
 		// Without its record the installer cannot tell a downgrade or a
 		// version that failed here before (R52): the caller must say
 		// which version is installed.
-		return nil, fmt.Errorf("update %s: %w; give the installed version (Config.Installed)", c.cfg.App, install.ErrStateLost)
+		return nil, fmt.Errorf("update %s: %w; give the installed version (Config.Installed)", c.a.Name, install.ErrStateLost)
 	}
-	p := c.policy()
-	p.installed = higher(p.installed, st.Installed)
-	p.bad = map[string]bool{}
+	c.p.installed = higher(c.p.installed, st.Installed)
+	c.p.bad = map[string]bool{}
 	for v := range st.Bad {
-		p.bad[v] = true
+		c.p.bad[v] = true
 	}
-	out := &Outcome{From: p.installed}
-	s, err := c.selection(ctx, p)
-	if err != nil {
-		return out, fmt.Errorf("check %s: %w", c.cfg.App, err)
-	}
-	out.Skipped = skipped(s.rels, p, st.Bad)
-	rel := pick(s.rels, p)
-	if rel == nil {
-		return out, nil
-	}
-	out.Release = rel
-	out.Files = releaseFiles(s.rels, p, rel.Version)
-	res, err := c.install(ctx, inst, out, p)
-	out.Result = res
+	out := &Outcome{From: c.p.installed}
+	offer, v, err := c.check(ctx, refresh)
 	if err != nil {
 		return out, err
 	}
-	c.cfg.Installed = rel.Version
-	return out, nil
+	out.Choice = offer.Choice
+	out.Skipped = skipped(v.sel.rels, c.p, st.Bad)
+	if offer.Release == nil {
+		return out, nil
+	}
+	out.Release, out.Files = offer.Release, offer.Files
+	if offer.Choice.Downgrade {
+		if res, done, err := c.revert(ctx, inst, out); done {
+			out.Result = res
+			return out, err
+		}
+	}
+	res, err := c.install(ctx, inst, out)
+	out.Result = res
+	return out, err
+}
+
+// revert asks an installer that keeps older versions on disk to switch
+// back to out.Release (a signed pull's downgrade). done is false when the
+// installer cannot (not a Reverter, or install.ErrNotOnDisk): the release
+// is then downloaded and applied.
+func (c *call) revert(ctx context.Context, inst Installer, out *Outcome) (install.Result, bool, error) {
+	rv, ok := inst.(reverter)
+	if !ok {
+		return install.Result{}, false, nil
+	}
+	one := out.Release
+	if _, multi := inst.(MultiInstaller); !multi {
+		f, err := c.single(out.Release, out.Files)
+		if err != nil {
+			return install.Result{}, true, err
+		}
+		one = f
+	}
+	res, err := rv.Revert(ctx, artifact(one, ""))
+	if isNotOnDisk(err) {
+		return install.Result{}, false, nil
+	}
+	*out.Release = *one
+	return res, true, err
 }
 
 // MultiInstaller is an Installer that installs all files of one release
@@ -152,7 +196,7 @@ var _ MultiInstaller = (*install.Slots)(nil)
 
 // install downloads every file of out.Release into a fresh private
 // directory, verifying each, and only then applies them (R47).
-func (c *Client) install(ctx context.Context, inst Installer, out *Outcome, p policy) (install.Result, error) {
+func (c *call) install(ctx context.Context, inst Installer, out *Outcome) (install.Result, error) {
 	multi, isMulti := inst.(MultiInstaller)
 	files := out.Files
 	if !isMulti {
@@ -164,14 +208,14 @@ func (c *Client) install(ctx context.Context, inst Installer, out *Outcome, p po
 	}
 	dir, err := c.stagingDir()
 	if err != nil {
-		return install.Result{}, fmt.Errorf("update %s: %w", c.cfg.App, err)
+		return install.Result{}, fmt.Errorf("update %s: %w", c.a.Name, err)
 	}
 	defer os.RemoveAll(dir)
 	arts := make(map[string]install.Artifact, len(out.Files))
 	for _, f := range out.Files {
-		file, signed, err := c.download(ctx, f, dir, p)
+		file, signed, err := c.download(ctx, f, dir)
 		if err != nil {
-			return install.Result{}, fmt.Errorf("update %s %s: file %s of the release: %w; nothing installed", c.cfg.App, f.Version, f.Path, err)
+			return install.Result{}, fmt.Errorf("update %s %s: file %s of the release: %w; nothing installed", c.a.Name, f.Version, f.Path, err)
 		}
 		*f = *signed
 		arts[f.Path] = artifact(signed, file)
@@ -190,7 +234,7 @@ func (c *Client) install(ctx context.Context, inst Installer, out *Outcome, p po
 // single chooses the file an installer of one executable gets: the one
 // named like the application (or APP.exe), else the only "binary" file,
 // else the only file. The others are logged as ignored.
-func (c *Client) single(rel *Release, files []*Release) (*Release, error) {
+func (c *call) single(rel *Release, files []*Release) (*Release, error) {
 	var named, bins []*Release
 	for _, f := range files {
 		if base := path.Base(f.Path); base == rel.App || base == rel.App+".exe" {
@@ -213,19 +257,18 @@ func (c *Client) single(rel *Release, files []*Release) (*Release, error) {
 	}
 	for _, f := range files {
 		if f != one {
-			c.note("client.release_file_ignored", slog.String("target", f.Path),
-				slog.String("reason", "installing one executable: "+one.Path))
+			c.ev.Emit(event.FileIgnored, f.Version, "installing one executable: "+one.Path, "target", f.Path)
 		}
 	}
 	return one, nil
 }
 
 // releaseFiles returns every release among rels (sorted by path) of
-// version ver, if p allows it, in the same order.
-func releaseFiles(rels []*Release, p policy, ver string) []*Release {
+// version ver, in the same order.
+func releaseFiles(rels []*Release, ver string) []*Release {
 	var out []*Release
 	for _, rel := range rels {
-		if rel.Version == ver && p.allows(ver) {
+		if rel.Version == ver {
 			out = append(out, rel)
 		}
 	}
@@ -235,14 +278,14 @@ func releaseFiles(rels []*Release, p policy, ver string) []*Release {
 // stagingDir checks that StateDir/staging and StateDir/downloads are
 // private to this user (R51) and returns a fresh 0700 directory in
 // staging.
-func (c *Client) stagingDir() (string, error) {
-	staging := filepath.Join(c.cfg.StateDir, "staging")
+func (c *call) stagingDir() (string, error) {
+	staging := filepath.Join(c.r.cfg.StateDir, "staging")
 	if err := os.Mkdir(staging, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", err
 	}
-	for _, d := range []string{staging, c.downloads} {
+	for _, d := range []string{staging, c.r.downloads} {
 		if err := checkPrivate(d); err != nil {
-			c.event("client.staging_refused", slog.String("dir", d), slog.String("reason", err.Error()))
+			c.ev.Emit(event.StagingRefused, "", err.Error(), "dir", d)
 			return "", err
 		}
 	}
@@ -281,14 +324,14 @@ func higher(cfg string, rec *install.Installed) string {
 	return cfg
 }
 
-// skipped lists the releases among rels that p would offer if they were
-// not marked bad, oldest first.
+// skipped lists the releases among rels above the installed version that
+// are marked bad, oldest first.
 func skipped(rels []*Release, p policy, bad map[string]install.Bad) []Skipped {
 	if len(bad) == 0 {
 		return nil
 	}
 	q := p
-	q.bad = nil
+	q.bad, q.chosen = nil, ""
 	seen := map[string]bool{}
 	var out []Skipped
 	for _, rel := range rels {

@@ -100,6 +100,10 @@ type Client struct {
 	// RefTime is the reference time of the last successful refresh, against
 	// which expiry of delegated roles is judged. Zero before a refresh.
 	RefTime time.Time
+	// Changed reports whether the last successful Refresh trusted new
+	// metadata (a root, timestamp, snapshot or targets other than the ones
+	// held before it).
+	Changed bool
 }
 
 // New loads trusted state from the Store and returns a Client. The
@@ -277,10 +281,11 @@ func (c *Client) Refresh(ctx context.Context, src Source) (err error) {
 	if err := r.run(); err != nil {
 		return fmt.Errorf("trust: refresh: %w", err)
 	}
-	if sameTrust(c.st, r.st) {
-		c.keepMemo(r.st)
-	} else {
+	c.Changed = !sameTrust(c.st, r.st)
+	if c.Changed {
 		c.memo = nil
+	} else {
+		c.keepMemo(r.st)
 	}
 	c.st, c.RefTime = r.st, ref
 	return nil
