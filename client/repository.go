@@ -180,7 +180,8 @@ func validateRepository(cfg *RepositoryConfig) ([]byte, error) {
 // new was trusted; when the timestamp is unchanged only timestamp.json is
 // fetched (and the next root probed, as TUF requires). On error the
 // previously trusted state is kept, and the error joins one *MirrorError
-// per mirror.
+// per mirror; the next Check or Update then refreshes again rather than
+// decide on metadata whose refresh failed (a freeze must not go unseen).
 func (r *Repository) Refresh(ctx context.Context) (changed bool, err error) {
 	unlock, err := r.lock.acquire()
 	if err != nil {
