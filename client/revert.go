@@ -7,17 +7,42 @@ import (
 	"github.com/ferry-updates/ferry/install"
 )
 
-// reverter is an installer that can switch back to a version it still
-// keeps on disk (install.Reverter): Revert re-verifies that copy against
-// a's signed length and hashes (a.File is empty) and switches to it like
-// an install; an error wrapping errNotOnDisk means there is no such copy
-// and nothing changed.
-type reverter interface {
-	Revert(ctx context.Context, a install.Artifact) (install.Result, error)
+// multiReverter is a MultiInstaller that can switch back to a release of
+// several files still on disk; *install.Slots satisfies it.
+type multiReverter interface {
+	RevertAll(ctx context.Context, arts []install.Artifact) (install.Result, error)
 }
 
-// errNotOnDisk is what a reverter's error wraps when it has no verified
-// copy of the version asked for: the client then downloads and applies it.
-var errNotOnDisk = errors.New("version not on disk")
+var _ multiReverter = (*install.Slots)(nil)
 
-func isNotOnDisk(err error) bool { return errors.Is(err, errNotOnDisk) }
+// revert asks an installer that keeps older versions on disk
+// (install.Reverter) to switch back to out.Release, a signed pull's
+// downgrade, re-verifying its copy against the signed length and hashes.
+// done is false when it cannot (not a Reverter, or install.ErrNotOnDisk):
+// the release is then downloaded and applied.
+func (c *call) revert(ctx context.Context, inst Installer, out *Outcome) (res install.Result, done bool, err error) {
+	if mr, ok := inst.(multiReverter); ok {
+		if _, multi := inst.(MultiInstaller); multi {
+			arts := make([]install.Artifact, len(out.Files))
+			for i, f := range out.Files {
+				arts[i] = artifact(f, "")
+			}
+			res, err = mr.RevertAll(ctx, arts)
+			return res, !errors.Is(err, install.ErrNotOnDisk), err
+		}
+	}
+	rv, ok := inst.(install.Reverter)
+	if !ok {
+		return install.Result{}, false, nil
+	}
+	one, err := c.single(out.Release, out.Files)
+	if err != nil {
+		return install.Result{}, true, err
+	}
+	res, err = rv.Revert(ctx, artifact(one, ""))
+	if errors.Is(err, install.ErrNotOnDisk) {
+		return install.Result{}, false, nil
+	}
+	*out.Release = *one
+	return res, true, err
+}

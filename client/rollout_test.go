@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -308,4 +309,75 @@ func x509PoolOf(s *repoSim) *x509.CertPool {
 	p := x509Pool(nil)
 	p.AddCert(s.srv.Certificate())
 	return p
+}
+
+// A pull with the real installer: install.Binary kept the previous
+// executable, so the downgrade is a Revert (re-verified against the signed
+// hashes, health-checked) and nothing is downloaded; an installation that
+// never had the older version gets it downloaded and applied
+// (install.ErrNotOnDisk).
+func TestPullRevertsFromDisk(t *testing.T) {
+	needShell(t)
+	s := newRepoSim(t, "hello")
+	s.add("hello", "1.0.0", "linux/amd64", map[string][]byte{"hello": script("1.0.0", healthy)}, false)
+	s.add("hello", "1.1.0", "linux/amd64", map[string][]byte{"hello": script("1.1.0", healthy)}, false)
+	s.r.Publish()
+	ctx := context.Background()
+	id := ids(1)[0]
+
+	kept := filepath.Join(t.TempDir(), "hello")
+	r := s.repo(t, nil)
+	b := binary(t, kept)
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		s.setDoc(doc("hello", map[string]rollout.Entry{"1.1.0": entry(map[string]int{"1.0.0": 0, "1.1.0": rollout.Full}[v], rollout.Active)}))
+		if _, err := r.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := r.Update(ctx, hello("", id), b); err != nil || out.Result.Version != v {
+			t.Fatalf("install %s: %+v, %v", v, out, err)
+		}
+	}
+	s.setDoc(doc("hello", map[string]rollout.Entry{"1.1.0": entry(rollout.Full, rollout.Pulled)}))
+	if _, err := r.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.reset()
+	out, err := r.Update(ctx, hello("", id), b)
+	if err != nil || !out.Updated() || out.Result.Version != "1.0.0" || !out.Choice.Downgrade {
+		t.Fatalf("pull: %+v, %v", out, err)
+	}
+	for p := range s.log() {
+		if strings.HasPrefix(p, "/targets/") {
+			t.Errorf("the revert downloaded %s", p)
+		}
+	}
+	mustFile(t, kept, script("1.0.0", healthy))
+
+	// A fresh installation at 1.1.0 (no older copy on disk) downloads 1.0.0.
+	fresh := filepath.Join(t.TempDir(), "hello")
+	r2 := s.repo(t, nil)
+	s.setDoc(doc("hello", map[string]rollout.Entry{"1.1.0": entry(rollout.Full, rollout.Active)}))
+	b2 := binary(t, fresh)
+	if out, err := r2.Update(ctx, hello("", id), b2); err != nil || out.Result.Version != "1.1.0" {
+		t.Fatalf("fresh install: %+v, %v", out, err)
+	}
+	s.setDoc(doc("hello", map[string]rollout.Entry{"1.1.0": entry(rollout.Full, rollout.Pulled)}))
+	if _, err := r2.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.reset()
+	out, err = r2.Update(ctx, hello("", id), b2)
+	if err != nil || out.Result.Version != "1.0.0" {
+		t.Fatalf("pull without a kept copy: %+v, %v", out, err)
+	}
+	downloaded := 0
+	for p := range s.log() {
+		if strings.HasPrefix(p, "/targets/hello/1.0.0/") {
+			downloaded++
+		}
+	}
+	if downloaded != 1 {
+		t.Errorf("requests %v: want 1.0.0 downloaded once", s.log())
+	}
+	mustFile(t, fresh, script("1.0.0", healthy))
 }

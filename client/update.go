@@ -160,31 +160,6 @@ func (c *call) update(ctx context.Context, inst Installer, refresh bool) (*Outco
 	return out, err
 }
 
-// revert asks an installer that keeps older versions on disk to switch
-// back to out.Release (a signed pull's downgrade). done is false when the
-// installer cannot (not a Reverter, or install.ErrNotOnDisk): the release
-// is then downloaded and applied.
-func (c *call) revert(ctx context.Context, inst Installer, out *Outcome) (install.Result, bool, error) {
-	rv, ok := inst.(reverter)
-	if !ok {
-		return install.Result{}, false, nil
-	}
-	one := out.Release
-	if _, multi := inst.(MultiInstaller); !multi {
-		f, err := c.single(out.Release, out.Files)
-		if err != nil {
-			return install.Result{}, true, err
-		}
-		one = f
-	}
-	res, err := rv.Revert(ctx, artifact(one, ""))
-	if isNotOnDisk(err) {
-		return install.Result{}, false, nil
-	}
-	*out.Release = *one
-	return res, true, err
-}
-
 // MultiInstaller is an Installer that installs all files of one release
 // together; *install.Slots satisfies it.
 type MultiInstaller interface {
