@@ -208,6 +208,12 @@ func TestTruncatedTailCaught_R65(t *testing.T) {
 	if _, err := VerifyKnown(bytes.NewReader(join(ls[5:])), State{}, mid); err == nil || !strings.Contains(err.Error(), "rotated files") {
 		t.Errorf("a log starting after the reported seq: %v; want a refusal", err)
 	}
+	// Nothing reported yet: any valid log, also one that starts later.
+	for _, k := range []State{Start, {}} {
+		if _, err := VerifyKnown(bytes.NewReader(join(ls[3:])), State{}, k); err != nil {
+			t.Errorf("against %v: %v", k, err)
+		}
+	}
 	// One that starts right after it is checked through its first prev.
 	if _, err := VerifyKnown(bytes.NewReader(join(ls[4:])), State{}, mid); err != nil {
 		t.Errorf("a log starting right after the reported seq: %v", err)

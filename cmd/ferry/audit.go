@@ -45,9 +45,18 @@ breaks, "FILE: line L (seq S): what is wrong", and exits 1.`,
   ferry audit verify audit.log.2 audit.log.1 audit.log   # rotated files, oldest first`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, st, err := readAudit(args, nil)
+			first := uint64(0)
+			n, st, err := readAudit(args, func(r audit.Record) error {
+				if first == 0 {
+					first = r.Seq
+				}
+				return nil
+			})
 			if err != nil {
 				return err
+			}
+			if first > 1 {
+				fmt.Fprintf(e.stderr, "ferry: note: %s starts at seq %d: its first line's prev can only be checked with the rotated file before it (%s.1)\n", args[0], first, args[0])
 			}
 			fmt.Fprintf(e.stdout, "%d lines, last seq %d hash %s\n", n, st.Seq, st.Hash)
 			return nil

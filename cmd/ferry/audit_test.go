@@ -91,6 +91,10 @@ func TestCLIAuditRotated(t *testing.T) {
 	if code != 0 || !strings.HasSuffix(out, " lines, last seq 12 hash "+st.Hash+"\n") {
 		t.Fatalf("in order: exit %d, %q %q", code, out, errs)
 	}
+	code, out, errs = runFerry(t, "audit", "verify", path)
+	if code != 0 || !strings.HasSuffix(out, "last seq 12 hash "+st.Hash+"\n") || !strings.Contains(errs, "ferry: note: "+path+" starts at seq ") {
+		t.Fatalf("the newest file alone: exit %d, %q %q", code, out, errs)
+	}
 	code, _, errs = runFerry(t, "audit", "verify", path+".1", path+".2", path)
 	if code != 1 || !strings.Contains(errs, "audit.log.2: line 1") || !strings.Contains(errs, "ferry: hint: give rotated files oldest first") {
 		t.Fatalf("out of order: exit %d, %q", code, errs)
