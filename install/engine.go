@@ -99,8 +99,8 @@ func (e *engine) load(ctx context.Context) (*State, Result, error) {
 	e.s.cleanup(ctx)
 	switch status {
 	case stateFromCopy:
-		e.ev.Emit(event.StateCorrupt, "", "the state file was torn or corrupt: its copy is used",
-			"state", e.statePath, "recovered_from", e.statePath+copySuffix, "moved_to", e.statePath+".corrupt")
+		e.ev.Emit(event.StateCorrupt, "", "the state file was torn, corrupt or missing: its copy is used",
+			"state", e.statePath, "recovered_from", e.statePath+copySuffix)
 		if err := e.save(st); err != nil {
 			return nil, Result{}, err
 		}

@@ -4,6 +4,7 @@ package install
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -70,8 +71,27 @@ func TestEvents(t *testing.T) {
 	if len(ev) != 1 || ev[0].Kind != event.InstallUnchanged {
 		t.Errorf("re-apply: events %+v, want one install.unchanged", ev)
 	}
+	damage(t, filepath.Join(b.StateDir, "state.json"), stateMangles["flipped"])
+	ev = steps(func() { b.State(ctx) })
+	if len(ev) != 1 || ev[0].Kind != event.StateCorrupt || ev[0].Evidence["recovered_from"] == "" {
+		t.Errorf("corrupt state file: events %+v, want one install.state_corrupt", ev)
+	}
+	b.failpoint = func(n string) {
+		if n == "swapped" {
+			panic("crash")
+		}
+	}
+	func() {
+		defer func() { recover() }()
+		b.Apply(ctx, artifact(t, dir, "hello", "1.4.0", KindBinary, script("1.4.0", 0)))
+	}()
+	b.failpoint = nil
+	ev = steps(func() { b.Recover(ctx) })
+	if len(ev) < 2 || ev[0].Kind != event.Recovered || ev[0].Evidence["action"] != "resume_trial" || ev[len(ev)-1].Kind != event.InstallDone {
+		t.Errorf("recovery after a crash once 1.4.0 was live: events %+v, want install.recovered (resume_trial) ... install.done", ev)
+	}
 	b.Restart = []string{"false"}
-	b.Apply(ctx, artifact(t, dir, "hello", "1.3.0", KindBinary, script("1.3.0", 0)))
+	b.Apply(ctx, artifact(t, dir, "hello", "1.5.0", KindBinary, script("1.5.0", 0)))
 	ev = rec.Events()
 	if last := ev[len(ev)-1]; last.Kind != event.RolledBack || last.Evidence["step"] != "restart" || last.Evidence["restart_error"] == "" {
 		t.Errorf("restart failure: last event %+v, want a rollback from the restart step that also says the restart after it failed", last)
