@@ -30,6 +30,9 @@ func (r *Repo) List(ctx context.Context) ([]Entry, error) {
 			continue // decisions, not releases (Rollouts)
 		}
 		for p, t := range st.apps[app].Signed.Targets {
+			if p == rollout.PolicyPath(app) {
+				continue // the minimum safe version (MinVersion), not a release
+			}
 			e, err := entryOf(p, t)
 			if err != nil {
 				return nil, fmt.Errorf("list: role %s: %w", app, err)

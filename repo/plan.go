@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/release"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // publishPlan is what a publish will change, worked out in memory.
@@ -28,6 +29,9 @@ type publishPlan struct {
 	todo    []sourceFile // target files to write
 	ch      change
 	newApps []string // applications without a delegation yet
+	// decisions are the rollout entries of the releases added (Release.Rollout),
+	// by application and version.
+	decisions map[string]map[string]rollout.Entry
 }
 
 // plan adds the new targets to the in-memory state, refusing any change to
@@ -67,6 +71,9 @@ func (r *Repo) plan(st *state, batches []Batch, files [][]sourceFile) (*publishP
 			p.todo = append(p.todo, f)
 			p.res.Published = append(p.res.Published, f.entry)
 		}
+		if err := p.addDecision(rel); err != nil {
+			return p, err
+		}
 		if !slices.Contains(p.ch.apps, rel.App) {
 			p.ch.apps = append(p.ch.apps, rel.App)
 		}
@@ -74,6 +81,86 @@ func (r *Repo) plan(st *state, batches []Batch, files [][]sourceFile) (*publishP
 	sortEntries(p.res.Published)
 	p.ch.targets = len(p.newApps) > 0
 	return p, nil
+}
+
+// addDecision records rel.Rollout, if any, for rel's version; two
+// platforms of one version in a batch must carry the same decision.
+func (p *publishPlan) addDecision(rel Release) error {
+	if rel.Rollout == nil {
+		return nil
+	}
+	e := *rel.Rollout
+	if p.decisions == nil {
+		p.decisions = map[string]map[string]rollout.Entry{}
+	}
+	if p.decisions[rel.App] == nil {
+		p.decisions[rel.App] = map[string]rollout.Entry{}
+	}
+	if have, ok := p.decisions[rel.App][rel.Version]; ok {
+		if e.Salt == "" {
+			e.Salt = have.Salt
+		}
+		if have != e {
+			return fmt.Errorf("%s %s has two rollout decisions in the batch (%+v and %+v)", rel.App, rel.Version, have, e)
+		}
+		return nil
+	}
+	if e.Salt == "" {
+		e.Salt = rollout.NewSalt()
+	}
+	if err := e.Check(); err != nil {
+		return fmt.Errorf("%s: rollout decision: %w", rel, err)
+	}
+	p.decisions[rel.App][rel.Version] = e
+	return nil
+}
+
+// planDecisions records the decisions of p in the rollout role of st, for
+// every version the decisions name no entry for yet, and returns the
+// decision files to write; the rollout role then joins p's change. A
+// decision for a version below the application's minimum safe version is
+// refused (R63), and a repository without a rollout role cannot take one.
+func planDecisions(st *state, p *publishPlan) ([]dataTarget, error) {
+	if len(p.decisions) == 0 {
+		return nil, nil
+	}
+	md, err := rolloutRole(st)
+	if err != nil {
+		return nil, err
+	}
+	var out []dataTarget
+	for _, app := range sortedKeys(p.decisions) {
+		doc, err := docOf(md, app)
+		if err != nil {
+			return nil, err
+		}
+		min, err := minVersionOf(st.apps[app], app)
+		if err != nil {
+			return nil, err
+		}
+		changed := false
+		for v, e := range p.decisions[app] {
+			if _, ok := doc.Releases[v]; ok {
+				continue
+			}
+			if min != "" && release.CompareVersions(v, min) < 0 {
+				return nil, fmt.Errorf("rollout decision for %s %s: below the minimum safe version %s (R63), no installation is offered it", app, v, min)
+			}
+			doc.Releases[v], changed = e, true
+		}
+		if !changed {
+			continue
+		}
+		f, err := setDoc(md, doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	if len(out) > 0 {
+		p.ch.apps = append(p.ch.apps, rollout.RoleName)
+	}
+	return out, nil
 }
 
 func indexByRelease(md *targetsMD) map[string]map[string]*metadata.TargetFiles {
@@ -106,7 +193,11 @@ func sameFiles(rel Release, existing map[string]*metadata.TargetFiles, files []s
 			return differ(fmt.Sprintf("%s: published sha256 %x, length %d; given sha256 %s, length %d",
 				f.entry.Path, []byte(t.Hashes["sha256"]), t.Length, f.entry.SHA256, f.entry.Length))
 		}
-		if have, err := signedCustom(t); err != nil || !have.Equal(f.meta) {
+		want := f.meta
+		if have, err := signedCustom(t); err == nil && have.Files == nil {
+			want.Files = nil // published before manifests: it stays as it is
+		}
+		if have, err := signedCustom(t); err != nil || !have.Equal(want) {
 			return differ(fmt.Sprintf("%s: other custom metadata (kind %q)", f.entry.Path, have.Kind))
 		}
 	}
@@ -117,9 +208,13 @@ func sameFiles(rel Release, existing map[string]*metadata.TargetFiles, files []s
 // wrong passphrase changes nothing; then target files, new application
 // keys and delegations, and the metadata (commit).
 func (r *Repo) apply(ctx context.Context, st *state, p *publishPlan) error {
+	docs, err := planDecisions(st, p)
+	if err != nil {
+		return err
+	}
 	var existing []string
 	for _, app := range p.ch.apps {
-		if !slices.Contains(p.newApps, app) {
+		if !slices.Contains(p.newApps, app) && app != rollout.RoleName {
 			existing = append(existing, app)
 		}
 	}
@@ -136,10 +231,17 @@ func (r *Repo) apply(ctx context.Context, st *state, p *publishPlan) error {
 	if err := r.resignTargetsIfDue(ctx, st, &p.ch); err != nil {
 		return err
 	}
-	if _, err := r.signerKeys(ctx, st, change{apps: existing, targets: p.ch.targets, snapshot: true}); err != nil {
+	open := change{apps: existing, targets: p.ch.targets, snapshot: true}
+	if len(docs) > 0 {
+		open.apps = append(slices.Clone(existing), rollout.RoleName)
+	}
+	if _, err := r.signerKeys(ctx, st, open); err != nil {
 		return err
 	}
 	if err := writeTargetFiles(ctx, r.dir, p.todo); err != nil {
+		return err
+	}
+	if err := writeDataTargets(r.dir, docs); err != nil {
 		return err
 	}
 	if err := r.fail("target-files"); err != nil {

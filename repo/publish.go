@@ -119,7 +119,28 @@ func prepare(ctx context.Context, b Batch) ([]sourceFile, error) {
 		}
 		out = append(out, f)
 	}
-	return out, nil
+	return withManifest(out)
+}
+
+// withManifest writes the release manifest (R48) into the signed custom
+// metadata of each of files, the files of one release: every file's name
+// and sha256, so a client takes only files that were published together.
+func withManifest(files []sourceFile) ([]sourceFile, error) {
+	if len(files) > release.MaxManifestFiles {
+		return nil, fmt.Errorf("%d files: a release has at most %d", len(files), release.MaxManifestFiles)
+	}
+	manifest := map[string]string{}
+	for _, f := range files {
+		manifest[path.Base(f.entry.Path)] = f.entry.SHA256
+	}
+	for i := range files {
+		files[i].meta.Files = manifest
+		var err error
+		if files[i].custom, err = files[i].meta.Marshal(); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
 }
 
 func hashSource(rel Release, src string) (sourceFile, error) {
@@ -149,10 +170,7 @@ func hashSource(rel Release, src string) (sourceFile, error) {
 	if rel.Kind == "" {
 		rel.Kind = release.InferKind(base)
 	}
-	sf.meta = rel.custom()
-	if sf.custom, err = sf.meta.Marshal(); err != nil {
-		return sourceFile{}, err
-	}
+	sf.meta = rel.custom() // custom is marshalled with the manifest (withManifest)
 	sf.entry.Release, sf.entry.Path = rel, rel.path(base).String()
 	return sf, nil
 }

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -54,7 +55,8 @@ func TestPublishRoundTrip(t *testing.T) {
 		t.Errorf("kinds %v, want %v", kinds, wantKinds)
 	}
 	custom := string(*s.targets[want[0]].Custom)
-	if custom != `{"ferry":{"app":"hello","version":"1.0.0","platform":"linux/amd64","kind":"binary"}}` {
+	manifest := fmt.Sprintf(`"files":{"hello":"%x","hello.tar.gz":"%x"}`, sha256.Sum256([]byte("#!/bin/sh\necho hello 1.0.0\n")), sha256.Sum256([]byte("not really gzip")))
+	if custom != `{"ferry":{"app":"hello","version":"1.0.0","platform":"linux/amd64","kind":"binary",`+manifest+`}}` {
 		t.Errorf("custom metadata %s", custom)
 	}
 	// Each application is its own role, and one app's role cannot sign the

@@ -311,6 +311,16 @@ type Release struct {
 	Version  string // semver without "v", e.g. 1.4.2
 	Platform string // os/arch, e.g. linux/amd64
 	Kind     string // "", "binary", "tar.gz", "tar.zst", "zip"; "" infers from the file name
+
+	// Rollout, if set, is the rollout decision to record for this version
+	// in the same commit as the release (one timestamp makes both visible
+	// together): its channel, share, state, and cohort salt (generated when
+	// empty). It is recorded only if the decisions name no entry for the
+	// version yet (another platform of it published earlier keeps its
+	// entry; Repo.Rollout changes it), and only when this publish adds the
+	// release. Nil publishes the release with no decision: in
+	// rollout.DefaultChannel, active, at full share.
+	Rollout *rollout.Entry
 }
 
 // Entry is one published target.

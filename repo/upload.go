@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ferry-updates/ferry/internal/sentinel"
 	"github.com/ferry-updates/ferry/release"
+	"github.com/ferry-updates/ferry/rollout"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -43,8 +45,13 @@ type Upload struct {
 	Version int64    // the uploaded role's version
 	New     []Entry  // targets the role adds; each needs its file uploaded
 	KeyIDs  []string // the keys whose signatures on the role verified, sorted
-	role    *targetsMD
-	raw     []byte
+	// MinVersion is the minimum safe version the role signs, when it adds
+	// or changes it (SignPolicy); "" otherwise. Its target needs no
+	// uploaded file: the file is the signed custom metadata.
+	MinVersion string
+	role       *targetsMD
+	raw        []byte
+	policy     []dataTarget // the policy target's file, when added or changed
 }
 
 // Want is the total length of the files the upload still needs.
@@ -87,14 +94,30 @@ func (r *Repo) CheckUpload(ctx context.Context, app string, role []byte) (*Uploa
 // adds a file to a published release (ErrImmutable); and files missing,
 // extra or different from what the role signed (ErrRefused).
 func (r *Repo) PublishUpload(ctx context.Context, app string, role []byte, files []string) (Result, error) {
-	res, err := r.publishUpload(ctx, app, role, files)
+	return r.PublishUploadWith(ctx, app, role, files, UploadOptions{})
+}
+
+// UploadOptions are the server's choices for an upload (PublishUploadWith).
+type UploadOptions struct {
+	// Rollout, if set, is the rollout decision to record, in the same
+	// commit, for the one version the upload adds, as Release.Rollout for
+	// Publish: signed with the online rollout key, salt generated when
+	// empty, recorded only if the decisions name no entry for the version
+	// yet. An upload that adds no release, or several versions, cannot
+	// take one.
+	Rollout *rollout.Entry
+}
+
+// PublishUploadWith is PublishUpload with the server's choices o.
+func (r *Repo) PublishUploadWith(ctx context.Context, app string, role []byte, files []string, o UploadOptions) (Result, error) {
+	res, err := r.publishUpload(ctx, app, role, files, o)
 	if err != nil {
 		return Result{}, fmt.Errorf("upload %s: %w", app, err)
 	}
 	return res, nil
 }
 
-func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files []string) (Result, error) {
+func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files []string, o UploadOptions) (Result, error) {
 	unlock, err := r.lock()
 	if err != nil {
 		return Result{}, err
@@ -112,12 +135,22 @@ func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files
 	if err != nil {
 		return Result{}, err
 	}
+	old := st.apps[app]
+	st.apps[app] = u.role
+	docs, ch, err := uploadDecision(st, u, o)
+	if err != nil {
+		st.apps[app] = old
+		return Result{}, err
+	}
 	// Decrypt the online keys before writing anything: a server without
 	// them changes nothing.
-	if _, err := r.signerKeys(ctx, st, change{snapshot: true}); err != nil {
+	if _, err := r.signerKeys(ctx, st, ch); err != nil {
 		return Result{}, err
 	}
 	if err := writeTargetFiles(ctx, r.dir, src); err != nil {
+		return Result{}, err
+	}
+	if err := writeDataTargets(r.dir, append(u.policy, docs...)); err != nil {
 		return Result{}, err
 	}
 	if err := r.fail("target-files"); err != nil {
@@ -131,16 +164,40 @@ func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files
 		return Result{}, err
 	}
 	st.snapshot.Signed.Meta[app+".json"] = m
-	st.apps[app] = u.role
 	if err := r.fail("app-roles"); err != nil {
 		return Result{}, err
 	}
-	if err := r.commit(ctx, st, change{snapshot: true}); err != nil {
+	if err := r.commit(ctx, st, ch); err != nil {
 		return Result{}, err
 	}
 	res := Result{Published: slices.Clone(u.New)}
 	sortEntries(res.Published)
 	return res, nil
+}
+
+// uploadDecision plans o.Rollout for the release u adds (u's role already
+// in st) and returns the decision files and the change to commit.
+func uploadDecision(st *state, u *Upload, o UploadOptions) ([]dataTarget, change, error) {
+	ch := change{snapshot: true}
+	if o.Rollout == nil {
+		return nil, ch, nil
+	}
+	var versions []string
+	for _, e := range u.New {
+		if !slices.Contains(versions, e.Version) {
+			versions = append(versions, e.Version)
+		}
+	}
+	if len(versions) != 1 {
+		return nil, ch, fmt.Errorf("a rollout decision goes with an upload of one new version; this one adds %d (%s)", len(versions), strings.Join(orNone(versions), ", "))
+	}
+	p := &publishPlan{}
+	if err := p.addDecision(Release{App: u.App, Version: versions[0], Platform: u.New[0].Platform, Rollout: o.Rollout}); err != nil {
+		return nil, ch, err
+	}
+	docs, err := planDecisions(st, p)
+	ch.apps = p.ch.apps
+	return docs, ch, err
 }
 
 // checkUpload checks an uploaded role against st (see PublishUpload).
@@ -182,7 +239,45 @@ func (r *Repo) checkUpload(st *state, app string, raw []byte) (*Upload, error) {
 	if u.New, err = newTargets(d, old, md.Signed.Targets); err != nil {
 		return nil, err
 	}
+	if err := u.checkPolicy(old); err != nil {
+		return nil, err
+	}
 	return u, nil
+}
+
+// checkPolicy checks the policy target of an uploaded role, if it adds or
+// changes one: the target is exactly the policy's signed bytes (custom
+// metadata, length and sha256 agree), for this application, naming a
+// release the role signs. A role may not remove a published policy.
+func (u *Upload) checkPolicy(old map[string]*metadata.TargetFiles) error {
+	pp := rollout.PolicyPath(u.App)
+	was, t := old[pp], u.role.Signed.Targets[pp]
+	switch {
+	case t == nil && was != nil:
+		return fmt.Errorf("upload %w: the role removes the minimum safe version (%s); sign a new one instead", ErrRefused, pp)
+	case t == nil || was != nil && sameTarget(was, t) == nil:
+		return nil
+	}
+	bad := func(why string, args ...any) error {
+		return fmt.Errorf("upload %w: minimum safe version target %s: %s", ErrRefused, pp, fmt.Sprintf(why, args...))
+	}
+	if t.Custom == nil {
+		return bad("no custom metadata")
+	}
+	p, err := rollout.ParsePolicy(u.App, *t.Custom)
+	if err != nil {
+		return bad("%v", err)
+	}
+	sum := sha256.Sum256(*t.Custom)
+	if t.Length != int64(len(*t.Custom)) || len(t.Hashes) != 1 || !bytes.Equal(t.Hashes["sha256"], sum[:]) {
+		return bad("its length and sha256 are not those of its custom metadata")
+	}
+	if versions := roleVersions(u.role, u.App); !slices.Contains(versions, p.MinVersion) {
+		return bad("%s is not a release the role signs (%s)", p.MinVersion, strings.Join(orNone(versions), ", "))
+	}
+	u.MinVersion = p.MinVersion
+	u.policy = []dataTarget{{path: pp, data: slices.Clone(*t.Custom), sum: sum}}
+	return nil
 }
 
 func delegationOf(t *targetsMD, app string) *metadata.DelegatedRole {
@@ -203,7 +298,11 @@ func delegationOf(t *targetsMD, app string) *metadata.DelegatedRole {
 // delegation.
 func newTargets(d *metadata.DelegatedRole, old, next map[string]*metadata.TargetFiles) ([]Entry, error) {
 	published := map[string]bool{} // release directories
+	pp := rollout.PolicyPath(d.Name)
 	for p, t := range old {
+		if p == pp {
+			continue // may change: checkPolicy
+		}
 		published[path.Dir(p)] = true
 		n, ok := next[p]
 		if !ok {
@@ -215,7 +314,7 @@ func newTargets(d *metadata.DelegatedRole, old, next map[string]*metadata.Target
 	}
 	var out []Entry
 	for _, p := range sortedKeys(next) {
-		if _, ok := old[p]; ok {
+		if _, ok := old[p]; ok || p == pp {
 			continue
 		}
 		e, err := uploadedEntry(d, p, next[p])

@@ -1,0 +1,193 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/ferry-updates/ferry/keys"
+	"github.com/ferry-updates/ferry/release"
+	"github.com/ferry-updates/ferry/rollout"
+)
+
+// The minimum safe version of an application is signed by the
+// application's own role (its offline key), never by the rollout key: the
+// target rollout.PolicyPath(APP), APP/_/_/policy, whose signed custom
+// metadata is the rollout.Policy and whose file holds the same bytes. No
+// rollout decision can offer or move an installation below it (R63).
+
+// SetMinVersion signs version as app's minimum safe version: the next
+// version of app's role, with the policy target, signed by the
+// application's key (Options.AppKeys, or the offline keys directory), and
+// snapshot and timestamp, atomically. version must be a release of app
+// that its role signed. Setting the minimum it already has changes
+// nothing.
+func (r *Repo) SetMinVersion(ctx context.Context, app, version string) error {
+	if err := r.setMinVersion(ctx, app, version); err != nil {
+		return fmt.Errorf("set the minimum safe version of %s to %s: %w", app, version, err)
+	}
+	return nil
+}
+
+func (r *Repo) setMinVersion(ctx context.Context, app, version string) error {
+	if err := release.ValidApp(app); err != nil {
+		return err
+	}
+	if err := release.ValidVersion(version); err != nil {
+		return err
+	}
+	unlock, err := r.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := r.loadState()
+	if err != nil {
+		return err
+	}
+	if err := r.checkAppKeys(st, []string{app}); err != nil {
+		return err
+	}
+	md := st.apps[app]
+	if md == nil {
+		return fmt.Errorf("%s has no release yet: the minimum safe version must be one of its signed releases", app)
+	}
+	f, changed, err := setPolicy(md, app, version)
+	if err != nil || !changed {
+		return err
+	}
+	ch := change{apps: []string{app}}
+	if _, err := r.signerKeys(ctx, st, ch); err != nil {
+		return err
+	}
+	if err := writeDataTargets(r.dir, []dataTarget{f}); err != nil {
+		return err
+	}
+	if err := r.fail("target-files"); err != nil {
+		return err
+	}
+	return r.commit(ctx, st, ch)
+}
+
+// setPolicy lists the policy "minimum version" in app's role md, after
+// checking that md signs a release of that version. It reports false when
+// md lists that policy already.
+func setPolicy(md *targetsMD, app, version string) (dataTarget, bool, error) {
+	versions := roleVersions(md, app)
+	if !slices.Contains(versions, version) {
+		return dataTarget{}, false, fmt.Errorf("%s is not a signed release of %s (its releases: %s)", version, app, strings.Join(orNone(versions), ", "))
+	}
+	data, err := rollout.Policy{App: app, MinVersion: version}.Marshal()
+	if err != nil {
+		return dataTarget{}, false, err
+	}
+	if t := md.Signed.Targets[rollout.PolicyPath(app)]; t != nil && t.Custom != nil && bytes.Equal(*t.Custom, data) {
+		return dataTarget{}, false, nil
+	}
+	return setDataTarget(md, rollout.PolicyPath(app), data), true, nil
+}
+
+// roleVersions lists the release versions app's role md signs, sorted.
+func roleVersions(md *targetsMD, app string) []string {
+	var versions []string
+	for p := range md.Signed.Targets {
+		rp, err := release.ParsePath(p)
+		if err != nil || rp.App != app || slices.Contains(versions, rp.Version) {
+			continue
+		}
+		versions = append(versions, rp.Version)
+	}
+	slices.SortFunc(versions, release.CompareVersions)
+	return versions
+}
+
+// minVersionOf returns the minimum safe version app's role md signs, or "".
+func minVersionOf(md *targetsMD, app string) (string, error) {
+	t := md.Signed.Targets[rollout.PolicyPath(app)]
+	if t == nil {
+		return "", nil
+	}
+	if t.Custom == nil {
+		return "", fmt.Errorf("target %s has no custom metadata", rollout.PolicyPath(app))
+	}
+	p, err := rollout.ParsePolicy(app, *t.Custom)
+	if err != nil {
+		return "", err
+	}
+	return p.MinVersion, nil
+}
+
+// MinVersion returns app's signed minimum safe version as the repository
+// serves it, or "" when it has none. It needs no passphrase.
+func (r *Repo) MinVersion(app string) (string, error) {
+	if err := release.ValidApp(app); err != nil {
+		return "", err
+	}
+	st, err := loadState(r.dir)
+	if err != nil {
+		return "", err
+	}
+	if delegationOf(st.targets, app) == nil {
+		return "", fmt.Errorf("minimum safe version of %s: %w", app, ErrNoDelegation)
+	}
+	md := st.apps[app]
+	if md == nil {
+		return "", nil
+	}
+	min, err := minVersionOf(md, app)
+	if err != nil {
+		return "", fmt.Errorf("minimum safe version of %s: %w", app, err)
+	}
+	return min, nil
+}
+
+// SignPolicy is SetMinVersion for a remote publisher, as SignRelease is
+// Publish's: it returns the next version of app's role, current (the role
+// as the server publishes it now, checked as SignRelease checks it) with
+// the policy target whose minimum safe version is version, signed by each
+// of signers. The server accepts it through PublishUpload with no file.
+// version must be a release current signs; a policy current has already
+// returns (nil, nil), nothing to upload.
+func SignPolicy(ctx context.Context, signers []keys.Signer, app string, current []byte, version string, opts SignOptions) (*Signed, error) {
+	out, err := signPolicy(ctx, signers, app, current, version, opts)
+	if err != nil {
+		return nil, fmt.Errorf("sign the minimum safe version of %s: %w", app, err)
+	}
+	return out, nil
+}
+
+func signPolicy(ctx context.Context, signers []keys.Signer, app string, current []byte, version string, opts SignOptions) (*Signed, error) {
+	if len(signers) == 0 {
+		return nil, errors.New("no application key")
+	}
+	if err := release.ValidApp(app); err != nil {
+		return nil, err
+	}
+	if len(current) == 0 {
+		return nil, fmt.Errorf("%s has no role yet: publish a release first", app)
+	}
+	var targets *targetsMD
+	if len(opts.Targets) > 0 {
+		var err error
+		if targets, err = metadata.Targets().FromBytes(opts.Targets); err != nil {
+			return nil, fmt.Errorf("targets: %w", err)
+		}
+	}
+	md, err := currentRole(signers, app, current, targets)
+	if err != nil {
+		return nil, err
+	}
+	if _, changed, err := setPolicy(md, app, version); err != nil || !changed {
+		return nil, err
+	}
+	raw, err := signNextVersion(ctx, signers, app, md, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Signed{Role: raw}, nil
+}
