@@ -326,7 +326,30 @@ func newTargets(d *metadata.DelegatedRole, old, next map[string]*metadata.Target
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, checkManifests(out, next)
+}
+
+// checkManifests refuses new releases whose files' manifests disagree
+// (release.CheckManifest): a client would refuse them (R48).
+func checkManifests(es []Entry, next map[string]*metadata.TargetFiles) error {
+	byRelease := map[string]map[string]release.FileSig{}
+	for _, e := range es {
+		c, err := signedCustom(next[e.Path])
+		if err != nil {
+			return fmt.Errorf("upload %w: target %s: %v", ErrRefused, e.Path, err)
+		}
+		dir := path.Dir(e.Path)
+		if byRelease[dir] == nil {
+			byRelease[dir] = map[string]release.FileSig{}
+		}
+		byRelease[dir][path.Base(e.Path)] = release.FileSig{SHA256: e.SHA256, Files: c.Files}
+	}
+	for _, dir := range sortedKeys(byRelease) {
+		if err := release.CheckManifest(byRelease[dir]); err != nil {
+			return fmt.Errorf("upload %w: release %s: %v", ErrRefused, dir, err)
+		}
+	}
+	return nil
 }
 
 func sameTarget(a, b *metadata.TargetFiles) error {
