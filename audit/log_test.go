@@ -127,9 +127,11 @@ func TestCrashAfterRotateRename(t *testing.T) {
 // (R65).
 func TestTornLastLineRepaired_R65(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	orig, _ := writeLog(t, testEvents(6))
+	events := testEvents(6)
+	events[5].Cause = strings.Repeat("long ", 600) // longer than what is written after the repair
+	orig, _ := writeLog(t, events)
 	complete := orig[:bytes.LastIndexByte(orig[:len(orig)-1], '\n')+1] // lines 1-5
-	torn := lines(orig)[5][:37]                                        // what a crash left of line 6
+	torn := lines(orig)[5][:2000]                                      // what a crash left of line 6
 	if err := os.WriteFile(path, append(bytes.Clone(complete), torn...), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +154,7 @@ func TestTornLastLineRepaired_R65(t *testing.T) {
 		t.Fatalf("after repair: %v, %v; want 7 lines", st, err)
 	}
 	rep := recs[5]
-	if rep.Kind != Repaired || rep.Evidence["bytes"] != "37" || rep.Evidence["sha256"] != hashLine(torn) {
+	if rep.Kind != Repaired || rep.Evidence["bytes"] != "2000" || rep.Evidence["sha256"] != hashLine(torn) {
 		t.Errorf("repair line = %+v", rep)
 	}
 	if recs[6].Version != "1.4.7" {
