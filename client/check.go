@@ -30,6 +30,11 @@ type Offer struct {
 	// Choice is the rollout decision: the version (or ""), whether it is
 	// a downgrade (only a signed pull leads there) and why, in words.
 	Choice rollout.Choice
+	// Held is the newest signed version above both the installed and the
+	// offered one that the rollout decisions do not offer to this
+	// installation (another cohort or channel, halted, pulled, below the
+	// minimum), or "" when there is none.
+	Held string
 }
 
 // Check returns what app should install now, according to the trusted
@@ -186,9 +191,14 @@ func (c *call) decide(v *view) *Offer {
 	case inst != "" && v.doc != nil && v.doc.Releases[inst].State == rollout.Pulled:
 		c.ev.Emit(event.Pulled, inst, ch.Reason, "to", ch.Version)
 	}
+	held := newestAbove(c.p.versions(v.sel.rels), inst, ch.Version)
 	if ch.Version == "" {
-		c.ev.Emit(event.CheckUpToDate, inst, ch.Reason, "channel", c.a.Channel)
-		return &Offer{Choice: ch}
+		ev := []string{"channel", c.a.Channel}
+		if held != "" {
+			ev = append(ev, "held", held)
+		}
+		c.ev.Emit(event.CheckUpToDate, inst, ch.Reason, ev...)
+		return &Offer{Choice: ch, Held: held}
 	}
 	files := releaseFiles(v.sel.rels, ch.Version)
 	ev := []string{"channel", c.a.Channel, "from", inst, "downgrade", strconv.FormatBool(ch.Downgrade)}
@@ -197,7 +207,23 @@ func (c *call) decide(v *view) *Offer {
 	}
 	c.ev.Emit(event.CheckOffered, ch.Version, ch.Reason, ev...)
 	c.p.chosen = ch.Version
-	return &Offer{Release: files[0], Files: files, Choice: ch}
+	return &Offer{Release: files[0], Files: files, Choice: ch, Held: held}
+}
+
+// newestAbove returns the newest of versions above every one of floors
+// ("" floors are ignored), or "".
+func newestAbove(versions []string, floors ...string) string {
+	best := ""
+	for _, v := range versions {
+		above := true
+		for _, f := range floors {
+			above = above && (f == "" || release.CompareVersions(v, f) > 0)
+		}
+		if above && (best == "" || release.CompareVersions(v, best) > 0) {
+			best = v
+		}
+	}
+	return best
 }
 
 // docEntry returns the decision d records for version ver, if any.

@@ -177,6 +177,17 @@ func (c *Client) begin() (*call, func(), error) {
 // App, or no release of it for Platform, is an error wrapping a
 // *NotPublishedError (ErrUnknownApp or ErrUnknownPlatform).
 func (c *Client) Check(ctx context.Context) (*Release, error) {
+	offer, err := c.CheckOffer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return offer.Release, nil
+}
+
+// CheckOffer is Check returning the whole Offer: the release (nil when
+// there is nothing to install), all its files, the rollout decision and
+// the version it holds back, if any.
+func (c *Client) CheckOffer(ctx context.Context) (*Offer, error) {
 	call, unlock, err := c.begin()
 	if err != nil {
 		return nil, fmt.Errorf("check %s: %w", c.cfg.App, err)
@@ -190,7 +201,7 @@ func (c *Client) Check(ctx context.Context) (*Release, error) {
 	if offer.Choice.Downgrade {
 		c.offered = offer.Choice.Version
 	}
-	return offer.Release, nil
+	return offer, nil
 }
 
 // Download fetches rel into dir after verifying length and hashes; it returns the final path.

@@ -52,8 +52,8 @@ func TestRolloutCohort(t *testing.T) {
 		if got := o.Release != nil; got != want {
 			t.Fatalf("install %s (bucket %d): offered %v, want %v", id, rollout.Bucket(id, e.Salt), o.Release, want)
 		}
-		if !want && !strings.Contains(o.Choice.Reason, "cohort") {
-			t.Errorf("reason for an installation out of the cohort: %q", o.Choice.Reason)
+		if !want && (!strings.Contains(o.Choice.Reason, "cohort") || o.Held != "1.1.0") {
+			t.Errorf("out of the cohort: reason %q, held %q", o.Choice.Reason, o.Held)
 		}
 		in[id] = want
 	}
@@ -91,7 +91,7 @@ func TestRolloutHalt(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, err := r.Check(context.Background(), hello("1.0.0", id))
-	if err != nil || o.Release != nil || !strings.Contains(o.Choice.Reason, "halted") {
+	if err != nil || o.Release != nil || !strings.Contains(o.Choice.Reason, "halted") || o.Held != "1.1.0" {
 		t.Fatalf("after the halt: %+v, %v", o, err)
 	}
 }

@@ -57,6 +57,9 @@ type Outcome struct {
 	// Choice is the rollout decision the update followed: the version
 	// (or "" for nothing to do), whether it is a downgrade and why.
 	Choice rollout.Choice
+	// Held is the newest signed version the rollout decisions hold back
+	// from this installation (see Offer.Held), or "".
+	Held string
 }
 
 // Skipped is a release passed over because it failed here before.
@@ -143,7 +146,7 @@ func (c *call) update(ctx context.Context, inst Installer, refresh bool) (*Outco
 	if err != nil {
 		return out, err
 	}
-	out.Choice = offer.Choice
+	out.Choice, out.Held = offer.Choice, offer.Held
 	out.Skipped = skipped(v.sel.rels, c.p, st.Bad)
 	if offer.Release == nil {
 		return out, nil

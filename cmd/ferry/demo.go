@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/repo"
 )
 
@@ -62,6 +63,7 @@ type demo struct {
 	pass     []byte // the throw-away keys' passphrase
 	sh       string // path of sh, "" if none: the sample program is a shell script
 	step     int
+	events   *event.Recorder // the events of the clients, for the refusals' evidence
 }
 
 func (e *env) demo(ctx context.Context, keep bool) (err error) {
@@ -201,6 +203,7 @@ func (d *demo) newClient(installed string) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.events = &event.Recorder{}
 	return client.New(client.Config{
 		URLs:            []string{d.url},
 		TrustedRootFile: filepath.Join(d.repoDir, "root.json"),
@@ -209,6 +212,7 @@ func (d *demo) newClient(installed string) (*client.Client, error) {
 		Platform:        d.platform,
 		Installed:       installed,
 		RootCAs:         pool,
+		Events:          event.Tee(d.events, event.Slog(d.e.logger())),
 	})
 }
 
@@ -311,6 +315,9 @@ func (d *demo) tamperArtifact(ctx context.Context) error {
 	} else {
 		d.note("refused: %v", err)
 	}
+	if _, ok := d.refusal(event.DownloadRejected); !ok {
+		return errors.New("the refused download was not reported as a download.rejected event")
+	}
 	d.note("the bytes do not hash to the sha256 that the hello role signed, so the client threw them away.")
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		return fmt.Errorf("%d file(s) left in %s after a refused download", len(ents), out)
@@ -341,9 +348,24 @@ func (d *demo) tamperMetadata(ctx context.Context) error {
 	} else {
 		d.note("refused: %v", err)
 	}
+	ev, ok := d.refusal(event.MetadataRejected)
+	if !ok || ev.Evidence["role"] != "timestamp" || ev.Evidence["reason"] != "bad_signature" {
+		return fmt.Errorf("the refused metadata was not reported as a bad timestamp signature: %+v", ev)
+	}
 	d.note("the signature no longer verifies with the timestamp key listed in the trusted root,")
 	d.note("so the client trusts nothing new and downloads nothing.")
 	return restore()
+}
+
+// refusal returns the last event of kind k that the last client reported.
+func (d *demo) refusal(k event.Kind) (event.Event, bool) {
+	evs := d.events.Events()
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Kind == k {
+			return evs[i], true
+		}
+	}
+	return event.Event{}, false
 }
 
 // flipByte changes the byte at the offset that at chooses (a hex digit

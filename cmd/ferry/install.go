@@ -134,16 +134,19 @@ func (e *env) updateInstall(ctx context.Context, c *client.Client, cfg client.Co
 	case err != nil:
 		return installError(notPublishedHint(err))
 	case out.Release == nil && out.From == "":
-		return fmt.Errorf("no release of %s for %s", cfg.App, platformOr(cfg.Platform))
+		return noRelease(cfg, out.Held, out.Choice)
 	case out.Release == nil:
-		e.result(asJSON, updateResult{App: cfg.App, Status: "up-to-date", From: out.From, Version: out.From},
-			"%s %s is up to date\n", cfg.App, out.From)
+		e.result(asJSON, updateResult{App: cfg.App, Status: "up-to-date", From: out.From, Version: out.From,
+			Channel: cfg.Channel, Reason: out.Choice.Reason, Held: out.Held},
+			"%s %s is up to date%s\n", cfg.App, out.From, heldBack(out.Held, out.Choice))
 	case out.Result.Unchanged:
-		e.result(asJSON, updateResult{App: cfg.App, Status: "already-installed", From: out.From, Version: out.Result.Version, Path: out.Result.Path},
+		e.result(asJSON, updateResult{App: cfg.App, Status: "already-installed", From: out.From, Version: out.Result.Version, Path: out.Result.Path,
+			Channel: cfg.Channel},
 			"%s %s is already installed (%s)\n", cfg.App, out.Result.Version, where(fl, out.Result))
 	default:
-		e.result(asJSON, updateResult{App: cfg.App, Status: "updated", From: out.From, Version: out.Result.Version, Path: out.Result.Path},
-			"updated %s %s → %s (%s)\n", cfg.App, orNone(out.From), out.Result.Version, where(fl, out.Result))
+		e.result(asJSON, updateResult{App: cfg.App, Status: "updated", From: out.From, Version: out.Result.Version, Path: out.Result.Path,
+			Channel: cfg.Channel, Reason: out.Choice.Reason, Downgrade: out.Choice.Downgrade},
+			"updated %s %s → %s%s (%s)\n", cfg.App, orNone(out.From), out.Result.Version, downgrade(out.Choice), where(fl, out.Result))
 	}
 	return nil
 }

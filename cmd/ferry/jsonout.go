@@ -20,12 +20,17 @@ type updateResult struct {
 	// that a crash interrupted was rolled back) or "skipped" (a release
 	// marked bad on this machine).
 	Status  string `json:"status"`
-	From    string `json:"from,omitempty"`   // version before the update, if known
-	Version string `json:"version"`          // the version this result is about
-	Failed  string `json:"failed,omitempty"` // rolled-back: the version that failed, now marked bad
-	Path    string `json:"path,omitempty"`   // updated: where the verified file or install is
-	SHA256  string `json:"sha256,omitempty"` // updated with --out: the file's full SHA-256
-	Reason  string `json:"reason,omitempty"` // rolled-back, recovered, skipped: why
+	From    string `json:"from,omitempty"`    // version before the update, if known
+	Version string `json:"version"`           // the version this result is about
+	Failed  string `json:"failed,omitempty"`  // rolled-back: the version that failed, now marked bad
+	Path    string `json:"path,omitempty"`    // updated: where the verified file or install is
+	SHA256  string `json:"sha256,omitempty"`  // updated with --out: the file's full SHA-256
+	Reason  string `json:"reason,omitempty"`  // rolled-back, recovered, skipped: why; updated, up-to-date: the rollout decision's reason
+	Channel string `json:"channel,omitempty"` // updated, up-to-date, already-installed: the channel followed
+	// Held: up-to-date, the newest signed version the rollout holds back
+	// from this installation (its cohort, channel, a halt, a pull).
+	Held      string `json:"held,omitempty"`
+	Downgrade bool   `json:"downgrade,omitempty"` // updated: to an older version, after a signed pull
 }
 
 // releaseJSON is one line of ferry release list --json.

@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/release"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 type updateFlags struct {
@@ -25,6 +27,7 @@ type updateFlags struct {
 	out       string
 	stateDir  string
 	platform  string
+	channel   string
 	insecureH bool
 	json      bool
 	inst      installFlags
@@ -36,8 +39,11 @@ func (e *env) updateCmd() *cobra.Command {
 		Use:   "update --repo URL --root root.json --app APP (--out DIR | --install binary|slots ...)",
 		Short: "Check for, download, verify and optionally install the newest release of an application",
 		Long: `Refresh the signed metadata from the repository (and --mirror URLs, tried in order), pick the
-newest release of APP for this platform above --current, download it, and verify its length and
-hashes against the signed metadata. Then:
+release of APP for this platform that the signed rollout decisions offer this installation (the
+newest above --current in --channel or stable, if its staged rollout includes this installation's
+install ID, kept in the state directory; the newest at or above the signed minimum safe version when
+--current is below it; the newest good one, even older, when the installed version was pulled),
+download it, and verify its length and hashes against the signed metadata. Then:
 
   --out DIR                  put the verified file in DIR; nothing is executed or installed.
   --install binary           replace the executable --target PATH atomically, keeping the old one
@@ -64,6 +70,9 @@ stopped when the command runs again.
 ` + stateDirHelp,
 		Example: `  # Download and verify only; --json prints the result as one JSON object
   ferry update --repo https://updates.example.com/ --root ./root.json --app hello --current 1.4.1 --out ./bin --json
+
+  # Follow the beta channel (releases promoted to beta, and stable ones); -v shows every event
+  ferry update --repo https://updates.example.com/ --root ./root.json --app hello --current 1.4.1 --out ./bin --channel beta -v
   ferry update --repo https://updates.example.com/ --root ./root.json --app hello --current 1.4.1 --out ./bin
   ferry update --repo https://127.0.0.1:8443/ --root ./repo/root.json --ca ./ca.pem \
       --app hello --current 1.0.0 --out ./bin --state-dir ./state
@@ -95,6 +104,7 @@ stopped when the command runs again.
 	f.StringVar(&fl.out, "out", "", "directory to put the verified file in (without --install)")
 	f.StringVar(&fl.stateDir, "state-dir", "", "private directory for trusted metadata, partial downloads and binary install state (default: the user's state directory, see --help)")
 	f.StringVar(&fl.platform, "platform", "", "os/arch to look for (default: this machine's)")
+	f.StringVar(&fl.channel, "channel", rollout.DefaultChannel, "rollout channel to follow: releases in it and in stable are offered")
 	f.BoolVar(&fl.insecureH, "insecure-allow-http-loopback", false, "INSECURE: allow plain http:// to a loopback address (tests only)")
 	f.BoolVar(&fl.json, "json", false, "print each result as a JSON object on a line (see docs/json.md)")
 	fl.inst.register(f)
@@ -121,16 +131,18 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 		bar.finish()
 		return err
 	}
-	rel, err := c.Check(ctx)
+	offer, err := c.CheckOffer(ctx)
 	if err != nil {
 		return notPublishedHint(err) // already says "check APP: ..."
 	}
+	rel := offer.Release
 	if rel == nil {
 		if fl.current == "" {
-			return fmt.Errorf("no release of %s for %s", fl.app, platformOr(cfg.Platform))
+			return noRelease(cfg, offer.Held, offer.Choice)
 		}
-		e.result(fl.json, updateResult{App: fl.app, Status: "up-to-date", From: fl.current, Version: fl.current},
-			"%s %s is up to date\n", fl.app, fl.current)
+		e.result(fl.json, updateResult{App: fl.app, Status: "up-to-date", From: fl.current, Version: fl.current,
+			Channel: fl.channel, Reason: offer.Choice.Reason, Held: offer.Held},
+			"%s %s is up to date%s\n", fl.app, fl.current, heldBack(offer.Held, offer.Choice))
 		return nil
 	}
 	path, err := c.Download(ctx, rel, fl.out) // creates fl.out if needed
@@ -143,9 +155,37 @@ func (e *env) update(cmd *cobra.Command, fl updateFlags) error {
 		from = "(none)"
 	}
 	sum := hex.EncodeToString(rel.Hashes["sha256"])
-	e.result(fl.json, updateResult{App: rel.App, Status: "updated", From: fl.current, Version: rel.Version, Path: path, SHA256: sum},
-		"updated %s %s → %s: %s (sha256 %s)\n", rel.App, from, rel.Version, path, short(sum))
+	e.result(fl.json, updateResult{App: rel.App, Status: "updated", From: fl.current, Version: rel.Version, Path: path, SHA256: sum,
+		Channel: fl.channel, Reason: offer.Choice.Reason, Downgrade: offer.Choice.Downgrade},
+		"updated %s %s → %s%s: %s (sha256 %s)\n", rel.App, from, rel.Version, downgrade(offer.Choice), path, short(sum))
 	return nil
+}
+
+// noRelease is the error of a run with no version installed and nothing
+// offered: the application has no release for the platform, or the
+// rollout holds back the ones it has.
+func noRelease(cfg client.Config, held string, ch rollout.Choice) error {
+	if held != "" {
+		return withHint(fmt.Errorf("no release of %s for %s is offered to this installation: %s", cfg.App, platformOr(cfg.Platform), ch.Reason),
+			"a staged rollout reaches installations by their install ID; --channel follows another channel")
+	}
+	return fmt.Errorf("no release of %s for %s", cfg.App, platformOr(cfg.Platform))
+}
+
+// heldBack says why a newer signed version is not offered here, if one is.
+func heldBack(held string, ch rollout.Choice) string {
+	if held == "" {
+		return ""
+	}
+	return " (" + ch.Reason + ")"
+}
+
+// downgrade notes a signed pull's downgrade.
+func downgrade(ch rollout.Choice) string {
+	if !ch.Downgrade {
+		return ""
+	}
+	return " (a downgrade: " + ch.Reason + ")"
 }
 
 // notPublishedHint adds a hint to the error of an application or platform
@@ -166,6 +206,9 @@ func (e *env) clientConfig(fl updateFlags) (client.Config, error) {
 			return client.Config{}, withHint(fmt.Errorf("--current: %w", err), "give the installed version exactly as it was published, e.g. --current 1.4.2")
 		}
 	}
+	if err := release.ValidChannel(fl.channel); err != nil {
+		return client.Config{}, withHint(fmt.Errorf("--channel: %w", err), "the default channel is stable; publishers name others, e.g. --channel beta")
+	}
 	root, err := checkRootFile(fl.root)
 	if err != nil {
 		return client.Config{}, err
@@ -177,8 +220,9 @@ func (e *env) clientConfig(fl updateFlags) (client.Config, error) {
 		App:                       fl.app,
 		Platform:                  fl.platform,
 		Installed:                 fl.current,
+		Channel:                   fl.channel,
 		InsecureAllowHTTPLoopback: fl.insecureH,
-		Log:                       e.logger(),
+		Events:                    event.Slog(e.logger()),
 	}
 	if cfg.StateDir == "" {
 		d, err := e.defaultStateDir(fl.app, root)
