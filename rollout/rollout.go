@@ -11,6 +11,12 @@
 // among the versions it is given, which the caller takes from targets the
 // application key signed: a Doc can never add a version (R61), and no
 // decision can offer or move an installation below the minimum (R63).
+//
+// ParseDoc and (*Doc).Marshal read and write the decision document,
+// ParsePolicy and Policy.Marshal the policy: strict, size-bounded,
+// canonical JSON, fuzzed. (*Doc).Apply makes the publisher's transitions
+// (start, halt, resume, pull, promote) and refuses a version the
+// application key did not sign or one below the minimum.
 package rollout
 
 import (
