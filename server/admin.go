@@ -23,9 +23,13 @@ import (
 //
 //	GET  /api/v1/apps/{app}/role      the application's signed role as published now
 //	                                  (200 application/json; 204 when delegated but not signed yet)
-//	POST /api/v1/apps/{app}/releases  multipart/form-data: a part named "role" first (the signed
-//	                                  role, at most MaxRole bytes), then one part named "file" per
-//	                                  new target, in any order (matched by length and sha256)
+//	POST /api/v1/apps/{app}/releases  multipart/form-data: optionally parts named "channel" and
+//	                                  "basis_points" (the release's rollout decision, signed with
+//	                                  the online rollout key in the same commit), then a part
+//	                                  named "role" (the signed role, at most MaxRole bytes), then
+//	                                  one part named "file" per new target, in any order
+//	                                  (matched by length and sha256)
+//	GET, POST /api/v1/apps/{app}/rollout  rollout status and decisions (see rollout.go)
 //
 // Every request carries "Authorization: Bearer TOKEN" with a publisher token
 // of that application (401 without a known token, 403 for another
@@ -125,6 +129,8 @@ func Admin(cfg AdminConfig) (http.Handler, error) {
 	a.byIP, a.byToken = newLimiter(cfg.IPRate, cfg.Now), newLimiter(cfg.TokenRate, cfg.Now)
 	a.mux.HandleFunc("GET /api/v1/apps/{app}/role", a.role)
 	a.mux.HandleFunc("POST /api/v1/apps/{app}/releases", a.upload)
+	a.mux.HandleFunc("GET /api/v1/apps/{app}/rollout", a.rolloutStatus)
+	a.mux.HandleFunc("POST /api/v1/apps/{app}/rollout", a.rolloutDecide)
 	return a, nil
 }
 

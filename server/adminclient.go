@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferry-updates/ferry/fetch"
 	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 // maxAnswer bounds what the client reads of an admin API answer.
@@ -90,14 +91,27 @@ func (c *AdminClient) AppRole(ctx context.Context, app string) ([]byte, error) {
 	return body, nil
 }
 
+// PublishOptions are the optional parts of an upload.
+type PublishOptions struct {
+	// Rollout, if set, is the release's rollout decision (its channel and
+	// share; the state is active), signed by the server with its online
+	// rollout key in the same commit as the release.
+	Rollout *rollout.Entry
+}
+
 // Publish uploads a role signed by SignRelease and its files, streaming the
 // files from disk. A server busy with another upload (503 with Retry-After)
 // is tried again a few times.
 func (c *AdminClient) Publish(ctx context.Context, app string, s *repo.Signed) ([]repo.Entry, error) {
+	return c.PublishWith(ctx, app, s, PublishOptions{})
+}
+
+// PublishWith is Publish with options.
+func (c *AdminClient) PublishWith(ctx context.Context, app string, s *repo.Signed, o PublishOptions) ([]repo.Entry, error) {
 	var body []byte
 	var err error
 	for attempt := 0; ; attempt++ {
-		body, err = c.publishOnce(ctx, app, s)
+		body, err = c.publishOnce(ctx, app, s, o)
 		var ae *APIError
 		if attempt < 3 && errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable && ae.RetryAfter > 0 {
 			select {
@@ -129,10 +143,10 @@ func (c *AdminClient) Publish(ctx context.Context, app string, s *repo.Signed) (
 	return es, nil
 }
 
-func (c *AdminClient) publishOnce(ctx context.Context, app string, s *repo.Signed) ([]byte, error) {
+func (c *AdminClient) publishOnce(ctx context.Context, app string, s *repo.Signed, o PublishOptions) ([]byte, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	go func() { pw.CloseWithError(writeUpload(mw, s)) }()
+	go func() { pw.CloseWithError(writeUpload(mw, s, o)) }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(app, "releases"), pr)
 	if err != nil {
 		pr.Close()
@@ -140,7 +154,7 @@ func (c *AdminClient) publishOnce(ctx context.Context, app string, s *repo.Signe
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Expect", "100-continue")
-	if n, ok := uploadLength(mw.Boundary(), s); ok {
+	if n, ok := uploadLength(mw.Boundary(), s, o); ok {
 		req.ContentLength = n
 	}
 	body, _, err := c.do(req)
@@ -148,8 +162,12 @@ func (c *AdminClient) publishOnce(ctx context.Context, app string, s *repo.Signe
 	return body, err
 }
 
-// writeUpload writes the role part, then one part per file.
-func writeUpload(mw *multipart.Writer, s *repo.Signed) error {
+// writeUpload writes the rollout fields, the role part, then one part per
+// file.
+func writeUpload(mw *multipart.Writer, s *repo.Signed, o PublishOptions) error {
+	if err := writeFields(mw, o); err != nil {
+		return err
+	}
 	p, err := mw.CreateFormFile("role", "role.json")
 	if err != nil {
 		return err
@@ -163,6 +181,16 @@ func writeUpload(mw *multipart.Writer, s *repo.Signed) error {
 		}
 	}
 	return mw.Close()
+}
+
+func writeFields(mw *multipart.Writer, o PublishOptions) error {
+	if o.Rollout == nil {
+		return nil
+	}
+	if err := mw.WriteField("channel", o.Rollout.Channel); err != nil {
+		return err
+	}
+	return mw.WriteField("basis_points", strconv.Itoa(o.Rollout.BasisPoints))
 }
 
 func writeFilePart(mw *multipart.Writer, name string) error {
@@ -215,10 +243,10 @@ func (c *AdminClient) do(req *http.Request) ([]byte, int, error) {
 // writes, so that the server can refuse an oversized upload from its
 // Content-Length; false if a file cannot be measured (the body is then
 // sent chunked).
-func uploadLength(boundary string, s *repo.Signed) (int64, bool) {
+func uploadLength(boundary string, s *repo.Signed, o PublishOptions) (int64, bool) {
 	var cw countWriter
 	mw := multipart.NewWriter(&cw)
-	if mw.SetBoundary(boundary) != nil {
+	if mw.SetBoundary(boundary) != nil || writeFields(mw, o) != nil {
 		return 0, false
 	}
 	p, _ := mw.CreateFormFile("role", "role.json")
@@ -240,4 +268,45 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return len(p), nil
+}
+
+// Rollout asks the server for one decision about a release of app (start,
+// halt, resume, pull or promote), which it signs with its online rollout
+// key, and returns the release's new entry.
+func (c *AdminClient) Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+	body, err := json.Marshal(RolloutRequest{Action: string(a.Kind), Version: a.Version, BasisPoints: a.BasisPoints, Channel: a.Channel})
+	if err != nil {
+		return rollout.Entry{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(app, "rollout"), bytes.NewReader(body))
+	if err != nil {
+		return rollout.Entry{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	answer, _, err := c.do(req)
+	if err != nil {
+		return rollout.Entry{}, fmt.Errorf("rollout %s %s %s on %s: %w", a.Kind, app, a.Version, c.base.Redacted(), err)
+	}
+	var out RolloutAnswer
+	if err := json.Unmarshal(answer, &out); err != nil {
+		return rollout.Entry{}, fmt.Errorf("rollout %s %s on %s: bad answer: %w", app, a.Version, c.base.Redacted(), err)
+	}
+	return out.Entry, nil
+}
+
+// Rollouts returns app's rollout status as the server publishes it now.
+func (c *AdminClient) Rollouts(ctx context.Context, app string) (RolloutStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint(app, "rollout"), nil)
+	if err != nil {
+		return RolloutStatus{}, err
+	}
+	answer, _, err := c.do(req)
+	if err != nil {
+		return RolloutStatus{}, fmt.Errorf("rollout status %s on %s: %w", app, c.base.Redacted(), err)
+	}
+	var out RolloutStatus
+	if err := json.Unmarshal(answer, &out); err != nil {
+		return RolloutStatus{}, fmt.Errorf("rollout status %s on %s: bad answer: %w", app, c.base.Redacted(), err)
+	}
+	return out, nil
 }

@@ -151,7 +151,7 @@ func multipartBody(t *testing.T, s *repo.Signed) (string, []byte) {
 	t.Helper()
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
-	if err := writeUpload(mw, s); err != nil {
+	if err := writeUpload(mw, s, PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return mw.FormDataContentType(), b.Bytes()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 var (
@@ -69,7 +72,7 @@ func (a *admin) receive(r *http.Request, app string) (repo.Result, error) {
 	if err != nil {
 		return repo.Result{}, fmt.Errorf("%w: want a multipart/form-data body: %v", errBadRequest, err)
 	}
-	role, err := a.readRole(mr)
+	role, ro, err := a.readHead(mr)
 	if err != nil {
 		return repo.Result{}, err
 	}
@@ -88,7 +91,7 @@ func (a *admin) receive(r *http.Request, app string) (repo.Result, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	res, err := a.cfg.Repo.PublishUpload(r.Context(), app, role, files)
+	res, err := a.publish(r.Context(), app, role, files, ro)
 	if err != nil {
 		return res, err
 	}
@@ -97,18 +100,79 @@ func (a *admin) receive(r *http.Request, app string) (repo.Result, error) {
 		a.log.Info("admin: published", "app", app, "path", e.Path, "sha256", e.SHA256, "role_version", u.Version,
 			"keyids", u.KeyIDs, "token", tok.ID, "remote", clientIP(r))
 	}
+	if ro != nil {
+		a.log.Info("admin: rollout", "app", app, "action", "publish", "channel", ro.Channel,
+			"basis_points", ro.BasisPoints, "token", tok.ID, "remote", clientIP(r))
+	}
 	return res, nil
 }
 
-func (a *admin) readRole(mr *multipart.Reader) ([]byte, error) {
-	p, err := mr.NextPart()
-	if err != nil {
-		return nil, fmt.Errorf("%w: read the role part: %w", errBadRequest, err)
+// readHead reads the parts before the files: the optional rollout fields
+// "channel" and "basis_points" (each at most once), then the role. A
+// rollout decision is returned when either field is given: the channel
+// defaults to rollout.DefaultChannel, the share to rollout.Full.
+func (a *admin) readHead(mr *multipart.Reader) ([]byte, *rollout.Entry, error) {
+	fields := map[string]string{}
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: read the role part: %w", errBadRequest, err)
+		}
+		name := p.FormName()
+		if name == "role" {
+			role, err := a.readRole(p)
+			if err != nil {
+				return nil, nil, err
+			}
+			e, err := uploadRollout(fields)
+			return role, e, err
+		}
+		if name != "channel" && name != "basis_points" || fields[name] != "" {
+			p.Close()
+			return nil, nil, fmt.Errorf("%w: part %q before the role, want \"channel\", \"basis_points\" (each once) or \"role\"", errBadRequest, name)
+		}
+		v, err := io.ReadAll(io.LimitReader(p, maxField+1))
+		p.Close()
+		switch {
+		case err != nil:
+			return nil, nil, fmt.Errorf("read the %s part: %w", name, err)
+		case len(v) > maxField:
+			return nil, nil, fmt.Errorf("%w: part %s over %d bytes", errTooLarge, name, maxField)
+		case len(v) == 0:
+			return nil, nil, fmt.Errorf("%w: part %s is empty", errBadRequest, name)
+		}
+		fields[name] = string(v)
 	}
+}
+
+// maxField bounds a form field of an upload.
+const maxField = 64
+
+// uploadRollout is the rollout decision that the fields of an upload ask
+// for, nil when they ask for none.
+func uploadRollout(fields map[string]string) (*rollout.Entry, error) {
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	e := &rollout.Entry{Channel: rollout.DefaultChannel, BasisPoints: rollout.Full, State: rollout.Active}
+	if c, ok := fields["channel"]; ok {
+		if err := release.ValidChannel(c); err != nil {
+			return nil, fmt.Errorf("%w: channel %q: %v", errBadRequest, c, err)
+		}
+		e.Channel = c
+	}
+	if s, ok := fields["basis_points"]; ok {
+		bp, err := strconv.Atoi(s)
+		if err != nil || bp < 0 || bp > rollout.Full || strconv.Itoa(bp) != s {
+			return nil, fmt.Errorf("%w: basis_points %q is not an integer within 0..%d", errBadRequest, s, rollout.Full)
+		}
+		e.BasisPoints = bp
+	}
+	return e, nil
+}
+
+func (a *admin) readRole(p *multipart.Part) ([]byte, error) {
 	defer p.Close()
-	if p.FormName() != "role" {
-		return nil, fmt.Errorf("%w: the first part is %q, want \"role\"", errBadRequest, p.FormName())
-	}
 	role, err := io.ReadAll(io.LimitReader(p, a.cfg.MaxRole+1))
 	if err != nil {
 		return nil, fmt.Errorf("read the role part: %w", err)
@@ -186,4 +250,13 @@ func (b *stallBody) Read(p []byte) (int, error) {
 		b.extended = now
 	}
 	return b.ReadCloser.Read(p)
+}
+
+// publish publishes an upload; with a rollout decision, the decision is
+// signed in the same commit as the release.
+func (a *admin) publish(ctx context.Context, app string, role []byte, files []string, ro *rollout.Entry) (repo.Result, error) {
+	if ro == nil {
+		return a.cfg.Repo.PublishUpload(ctx, app, role, files)
+	}
+	return repo.Result{}, fmt.Errorf("%w: this server cannot publish with a rollout decision", errBadRequest)
 }

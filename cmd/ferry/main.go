@@ -128,6 +128,15 @@ const rootExamples = `  # See the whole loop on this machine (temporary director
   ferry release publish --server https://127.0.0.1:8443/ --ca ./ca.pem --token-file hello.token \
       --app-key ./offline-keys/apps/hello.age --app hello --version 1.1.0 --platform linux/amd64 ./hello
 
+  # Staged rollout: a release to 5% of the installations, then 50%; halt it, or pull it
+  ferry rollout start --repo ./repo --app hello --version 1.1.0 --percent 5
+  ferry rollout start --repo ./repo --app hello --version 1.1.0 --percent 50
+  ferry rollout halt --repo ./repo --app hello --version 1.1.0
+  ferry rollout pull --repo ./repo --app hello --version 1.1.0
+  ferry rollout status --repo ./repo --app hello
+  ferry release promote --repo ./repo --app hello --version 1.2.0 --to stable   # from a channel such as beta
+  ferry release min-version --repo ./repo --offline-keys ./offline-keys --app hello 1.0.0
+
   # Root holders: change root (here: a new timestamp key) through a k-of-n ceremony
   ferry key rotate --repo ./repo --role timestamp --out ./rotate.json
   ferry root sign --key ./offline-keys/root-1.age ./rotate.json   # each holder, with their own key
@@ -166,6 +175,7 @@ func (e *env) rootCmd() *cobra.Command {
 		e.initCmd(),
 		e.keyCmd(),
 		e.releaseCmd(),
+		e.rolloutCmd(),
 		e.repoCmd(),
 		e.rootCeremonyCmd(),
 		e.targetsCeremonyCmd(),

@@ -131,9 +131,12 @@ func (e *env) releaseCmd() *cobra.Command {
 		Use:   "release",
 		Short: "Publish and list releases",
 		Example: `  ferry release publish --repo ./repo --app hello --version 1.4.2 --platform linux/amd64 ./hello
+  ferry release publish --repo ./repo --app hello --version 1.5.0 --platform linux/amd64 --channel beta --percent 5 ./hello
+  ferry release promote --repo ./repo --app hello --version 1.5.0 --to stable
+  ferry release min-version --repo ./repo --offline-keys ./offline-keys --app hello 1.4.0
   ferry release list --repo ./repo`,
 	}
-	cmd.AddCommand(e.publishCmd(), e.listCmd())
+	cmd.AddCommand(e.publishCmd(), e.listCmd(), e.promoteCmd(), e.minVersionCmd())
 	return cmd
 }
 
@@ -143,6 +146,7 @@ func (e *env) publishCmd() *cobra.Command {
 		rel repo.Release
 		kf  keyFlags
 		rf  remoteFlags
+		ch  publishRollout
 	)
 	cmd := &cobra.Command{
 		Use:   "publish (--repo DIR [--app-key KEY | --offline-keys KEYDIR] | --server URL --token-file F --app-key KEY) --app APP --version V --platform OS/ARCH FILE...",
@@ -160,16 +164,27 @@ version of the application's role is signed on this machine with --app-key only,
 with the files to the server's admin API (authenticated with the token in --token-file, made by
 ferry token create), which checks it against the application's delegation and signs snapshot and
 timestamp with its online keys. No online key is needed here, and the server never sees the
-application key.`,
+application key.
+
+With --channel C and/or --percent P the release starts as a staged rollout: it is offered only to
+installations of channel C (default stable) and to P% of them (default 100), decided by the
+rollout role in the same commit as the release, so it is never offered to more. Widen, halt or
+pull it with ferry rollout; move it to stable with ferry release promote.`,
 		Example: `  ferry release publish --repo ./repo --offline-keys ./offline-keys --app hello --version 1.4.2 --platform linux/amd64 ./hello
   ferry release publish --repo ./repo --app-key ./hello.key --app hello --version 1.4.3 --platform linux/amd64 ./hello
   ferry release publish --repo ./repo --offline-keys ./offline-keys --app-key a.key --app-key b.key --app-threshold 2 \
       --app tool --version 1.0.0 --platform darwin/arm64 --kind tar.gz ./tool.tar.gz
   ferry release publish --server https://updates.example.com/ --token-file ./hello.token \
-      --app-key ./hello.key --app hello --version 1.4.2 --platform linux/amd64 ./hello`,
+      --app-key ./hello.key --app hello --version 1.4.2 --platform linux/amd64 ./hello
+  ferry release publish --repo ./repo --app-key ./hello.key --app hello --version 1.5.0 --platform linux/amd64 \
+      --channel beta --percent 5 ./hello`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := rf.check(dir, kf); err != nil {
+				return err
+			}
+			var err error
+			if rel.Rollout, err = ch.entry(); err != nil {
 				return err
 			}
 			if rf.server != "" {
@@ -184,17 +199,20 @@ application key.`,
 				return missingKeyHint(err)
 			}
 			if len(res.Published) == 0 {
-				fmt.Fprintf(e.stdout, "%s %s for %s is already published with these files: nothing to do\n", rel.App, rel.Version, rel.Platform)
+				e.alreadyPublished(rel)
 				return nil
 			}
 			for _, en := range res.Published {
 				fmt.Fprintf(e.stdout, "published %s (%d bytes, sha256 %s)\n", en.Path, en.Length, short(en.SHA256))
 			}
+			e.printStaged(rel)
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "repo", "", "repository directory (or --server)")
+	f.StringVar(&ch.channel, "channel", "", "publish into this channel (a staged rollout; default stable)")
+	f.StringVar(&ch.percent, "percent", "", "offer the release to this share of its channel's installations, 0-100 (default 100)")
 	f.StringVar(&rel.App, "app", "", "application name (required)")
 	f.StringVar(&rel.Version, "version", "", "semantic version MAJOR.MINOR.PATCH[-PRERELEASE], no v, no +build, e.g. 1.4.2 (required)")
 	f.StringVar(&rel.Platform, "platform", "", "os/arch, e.g. linux/amd64 (required)")

@@ -70,16 +70,17 @@ func (e *env) publishRemote(ctx context.Context, rf remoteFlags, passFn keys.Pas
 		return err
 	}
 	if signed == nil {
-		fmt.Fprintf(e.stdout, "%s %s for %s is already published with these files: nothing to do\n", rel.App, rel.Version, rel.Platform)
+		e.alreadyPublished(rel)
 		return nil
 	}
-	published, err := c.Publish(ctx, rel.App, signed)
+	published, err := c.PublishWith(ctx, rel.App, signed, server.PublishOptions{Rollout: rel.Rollout})
 	if err != nil {
 		return err
 	}
 	for _, en := range published {
 		fmt.Fprintf(e.stdout, "published %s (%d bytes, sha256 %s)\n", en.Path, en.Length, short(en.SHA256))
 	}
+	e.printStaged(rel)
 	return nil
 }
 

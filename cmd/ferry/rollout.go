@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/rollout"
+	"github.com/ferry-updates/ferry/server"
+)
+
+const rolloutExamples = `  # Offer hello 1.4.2 to 5% of the installations, then to half of them, then to everyone
+  ferry rollout start --repo ./repo --app hello --version 1.4.2 --percent 5
+  ferry rollout start --repo ./repo --app hello --version 1.4.2 --percent 50
+  ferry rollout start --repo ./repo --app hello --version 1.4.2 --percent 100
+
+  # Something is wrong: offer it to no new installation; later, go on
+  ferry rollout halt --repo ./repo --app hello --version 1.4.2
+  ferry rollout resume --repo ./repo --app hello --version 1.4.2
+
+  # It is bad: installations that run it move to the newest good release
+  ferry rollout pull --repo ./repo --app hello --version 1.4.2
+
+  # Where each release stands, and the minimum safe version
+  ferry rollout status --repo ./repo --app hello
+  ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json`
+
+func (e *env) rolloutCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rollout",
+		Short: "Stage a release to a share of the installations, halt it, resume it or pull it",
+		Long: `A rollout decision says, for one release, which channel it is in, what share of the
+installations is offered it (each installation's cohort is a hash of its install ID and a salt
+of the release, so widening the share keeps everyone who was in), and whether it is active,
+halted (offered to no new installation) or pulled (offered to nobody; installations that run it
+move to the newest good release, an older one if need be). Decisions are signed by the
+repository's rollout role with its own online key: locally with --repo DIR (the key in
+DIR/keys, opened with the passphrase like the other online keys), or by a ferry server with
+--server URL --token-file F (the server signs with its rollout key). The rollout key can only
+choose among releases the application key signed, and never below the minimum safe version
+(ferry release min-version). See docs/rollouts.md.`,
+		Example: rolloutExamples,
+	}
+	cmd.AddCommand(
+		e.rolloutActionCmd("start", "Offer a release to a share of the installations (--percent), or widen it",
+			"  ferry rollout start --repo ./repo --app hello --version 1.4.2 --percent 5\n"+
+				"  ferry rollout start --repo ./repo --app hello --version 1.4.2 --percent 0.5 --channel beta\n"+
+				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --percent 50"),
+		e.rolloutActionCmd("halt", "Stop offering a release to new installations (those that have it keep it)",
+			"  ferry rollout halt --repo ./repo --app hello --version 1.4.2\n"+
+				"  ferry rollout halt --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2"),
+		e.rolloutActionCmd("resume", "Offer a halted release again, at the share it had",
+			"  ferry rollout resume --repo ./repo --app hello --version 1.4.2"),
+		e.rolloutActionCmd("pull", "Offer a release to nobody; installations that run it move to the newest good release",
+			"  ferry rollout pull --repo ./repo --app hello --version 1.4.2\n"+
+				"  ferry rollout pull --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2"),
+		e.rolloutStatusCmd(),
+	)
+	return cmd
+}
+
+// rolloutFlags are the flags every rollout command shares: where the
+// decision is signed (--repo, or --server with its token) and the release.
+type rolloutFlags struct {
+	dir     string
+	app     string
+	version string
+	percent string
+	channel string
+	asJSON  bool
+	rf      remoteFlags
+	kf      keyFlags
+}
+
+func (fl *rolloutFlags) add(f *pflag.FlagSet, release bool) {
+	f.StringVar(&fl.dir, "repo", "", "repository directory, signed here with its online rollout key (or --server)")
+	f.StringVar(&fl.app, "app", "", "application name (required)")
+	if release {
+		f.StringVar(&fl.version, "version", "", "the release's version, e.g. 1.4.2 (required)")
+	}
+	f.StringVar(&fl.rf.server, "server", "", "ask this ferry server's admin API (https://...) to sign the decision, instead of --repo")
+	f.StringVar(&fl.rf.ca, "ca", "", "with --server: PEM CA certificate(s) to verify the server with (default: system roots)")
+	f.StringVar(&fl.rf.tokenFile, "token-file", "", "with --server: file holding the application's token (ferry token create)")
+	f.StringVar(&fl.kf.pass.file, "passphrase-file", "", "with --repo: read the online keys' passphrase from this file")
+	f.BoolVar(&fl.asJSON, "json", false, "print the result as a JSON object on one line (see docs/json.md)")
+}
+
+// check says what is missing or conflicting in where a decision is signed.
+func (fl *rolloutFlags) check() error {
+	rf := fl.rf
+	switch {
+	case rf.server == "" && fl.dir == "":
+		return withHint(errors.New("no repository: pass --repo DIR (local) or --server URL (remote)"),
+			"--repo DIR signs here with DIR's online rollout key; --server URL --token-file F asks ferry serve to sign (see --help)")
+	case rf.server != "" && fl.dir != "":
+		return errors.New("use either --repo (local) or --server (remote), not both")
+	case rf.server == "" && (rf.tokenFile != "" || rf.ca != ""):
+		return errors.New("--token-file and --ca go with --server")
+	case rf.server != "" && rf.tokenFile == "":
+		return withHint(errors.New("--server needs --token-file"), "create a token on the server with: ferry token create --repo REPO --app APP")
+	case rf.server != "" && fl.kf.pass.file != "":
+		return errors.New("--passphrase-file goes with --repo: with --server the server signs with its own key")
+	}
+	return nil
+}
+
+// decider signs rollout decisions: *repo.Repo here, *server.AdminClient on
+// a server.
+type decider interface {
+	Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error)
+}
+
+// decider opens the repository (--repo) or the admin API (--server).
+func (e *env) decider(ctx context.Context, fl *rolloutFlags) (decider, error) {
+	if err := fl.check(); err != nil {
+		return nil, err
+	}
+	if fl.rf.server != "" {
+		return e.adminClient(fl.rf)
+	}
+	return e.openRepo(ctx, fl.dir, fl.kf)
+}
+
+// where names where a decision was signed, for the result line.
+func (fl *rolloutFlags) where() string {
+	if fl.rf.server != "" {
+		return "signed by " + fl.rf.server
+	}
+	return "signed in " + fl.dir
+}
+
+func (e *env) rolloutActionCmd(kind, short, example string) *cobra.Command {
+	var fl rolloutFlags
+	use := kind + " (--repo DIR | --server URL --token-file F) --app APP --version V"
+	if kind == "start" {
+		use += " --percent P [--channel C]"
+	}
+	cmd := &cobra.Command{
+		Use:     use,
+		Short:   short,
+		Long:    rolloutLong[kind],
+		Example: example,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a := rollout.Action{Kind: kind, Version: fl.version, Channel: fl.channel}
+			if kind == "start" {
+				bp, err := parsePercent(fl.percent)
+				if err != nil {
+					return err
+				}
+				a.BasisPoints = bp
+			}
+			return e.decide(cmd.Context(), &fl, a)
+		},
+	}
+	f := cmd.Flags()
+	fl.add(f, true)
+	if kind == "start" {
+		f.StringVar(&fl.percent, "percent", "", "share of the installations offered the release, 0-100, at most two decimals (e.g. 5, 0.5) (required)")
+		f.StringVar(&fl.channel, "channel", "", "channel of the release (default: the one it is in, stable for a release no decision names)")
+		cmd.MarkFlagRequired("percent")
+	}
+	cmd.MarkFlagRequired("app")
+	cmd.MarkFlagRequired("version")
+	return cmd
+}
+
+var rolloutLong = map[string]string{
+	"start": `Offer the release to --percent of the installations (of its channel and of stable's): the first
+start of a release gives it a fresh salt, so its cohort is independent of the last release's;
+a later start changes only the share, so widening it keeps every installation that was in, and
+narrowing it offers it to no new installation outside the new share. A halted or pulled release
+is made active again. --percent 100 offers it to everyone.`,
+	"halt": `Offer the release to no new installation from their next check on; installations that already
+run it keep it. Its share and salt are kept, so resume goes on where it stopped.`,
+	"resume": `Make a halted release active again, at the share and with the cohort it had.`,
+	"pull": `Offer the release to nobody. Installations that run it move to the newest release that is
+still offered to them, an older one if need be (through the installer's rollback when the old
+version is still on disk): a signed pull is the only downgrade a client accepts. start makes it
+active again.`,
+}
+
+// parsePercent parses --percent into basis points.
+func parsePercent(s string) (int, error) {
+	bp, err := rollout.ParsePercent(s)
+	if err != nil {
+		return 0, withHint(fmt.Errorf("--percent %q: %w", s, err), "a share from 0 to 100 with at most two decimals: 5, 0.5, 100")
+	}
+	return bp, nil
+}
+
+// decide signs one decision and prints the release's new entry.
+func (e *env) decide(ctx context.Context, fl *rolloutFlags, a rollout.Action) error {
+	d, err := e.decider(ctx, fl)
+	if err != nil {
+		return err
+	}
+	entry, err := d.Rollout(ctx, fl.app, a)
+	if err != nil {
+		return rolloutHint(err, fl)
+	}
+	if fl.asJSON {
+		return writeJSONLine(e.stdout, decisionJSON{App: fl.app, Version: a.Version, Entry: entry})
+	}
+	fmt.Fprintf(e.stdout, "%s %s: %s (%s)\n", fl.app, a.Version, describeEntry(entry), fl.where())
+	return nil
+}
+
+// describeEntry says in words what an entry offers: "active at 5% in
+// channel stable".
+func describeEntry(en rollout.Entry) string {
+	switch en.State {
+	case rollout.Halted:
+		return fmt.Sprintf("halted at %s in channel %s (offered to no new installation)", rollout.Percent(en.BasisPoints), en.Channel)
+	case rollout.Pulled:
+		return fmt.Sprintf("pulled from channel %s (offered to nobody; installations that run it move to the newest good release)", en.Channel)
+	}
+	return fmt.Sprintf("active at %s in channel %s", rollout.Percent(en.BasisPoints), en.Channel)
+}
+
+// decisionJSON is the line a decision prints with --json (docs/json.md).
+type decisionJSON struct {
+	App     string `json:"app"`
+	Version string `json:"version"`
+	rollout.Entry
+}
+
+// rolloutHint attaches what to do next to a refused decision.
+func rolloutHint(err error, fl *rolloutFlags) error {
+	var ae *server.APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotImplemented {
+		return withHint(err, "the server's repository has no rollout role yet")
+	}
+	where := "--repo " + fl.dir
+	if fl.rf.server != "" {
+		where = "--server " + fl.rf.server + " --token-file " + fl.rf.tokenFile
+	}
+	if errors.Is(err, repo.ErrRefused) || errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity {
+		return withHint(err, "ferry rollout status "+where+" --app "+fl.app+" lists the releases the application key signed and the minimum safe version")
+	}
+	return missingKeyHint(err)
+}
+
+func (e *env) rolloutStatusCmd() *cobra.Command {
+	var fl rolloutFlags
+	cmd := &cobra.Command{
+		Use:   "status (--repo DIR | --server URL --token-file F) --app APP [--json]",
+		Short: "Show each release's channel, share and state, and the minimum safe version",
+		Long: `List every release the application key signed, newest first: its channel, the share of the
+installations it is offered to, and its state (active, halted, pulled; "no decision" for a
+release no decision names, which is in stable at 100%), and the minimum safe version: releases
+below it are offered to nobody. With --json, one JSON object (docs/json.md). Reads only what is
+published: no key or passphrase is needed.`,
+		Example: `  ferry rollout status --repo ./repo --app hello
+  ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := e.rolloutStatus(cmd.Context(), &fl)
+			if err != nil {
+				return err
+			}
+			if fl.asJSON {
+				return writeJSONLine(e.stdout, st)
+			}
+			return printRolloutStatus(e.stdout, st)
+		},
+	}
+	fl.add(cmd.Flags(), false)
+	cmd.MarkFlagRequired("app")
+	return cmd
+}
+
+func (e *env) rolloutStatus(ctx context.Context, fl *rolloutFlags) (server.RolloutStatus, error) {
+	if err := fl.check(); err != nil {
+		return server.RolloutStatus{}, err
+	}
+	if fl.rf.server != "" {
+		c, err := e.adminClient(fl.rf)
+		if err != nil {
+			return server.RolloutStatus{}, err
+		}
+		return c.Rollouts(ctx, fl.app)
+	}
+	r, err := repo.Open(fl.dir, nil)
+	if err != nil {
+		return server.RolloutStatus{}, err
+	}
+	return server.RolloutStatusOf(ctx, r, fl.app)
+}
+
+func printRolloutStatus(w io.Writer, st server.RolloutStatus) error {
+	min := st.MinVersion
+	if min == "" {
+		min = "none"
+	}
+	fmt.Fprintf(w, "%s: minimum safe version %s\n", st.App, min)
+	if len(st.Releases) == 0 {
+		fmt.Fprintln(w, "no releases published")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tCHANNEL\tSHARE\tSTATE")
+	for _, r := range st.Releases {
+		state := string(r.State)
+		switch {
+		case r.BelowMin:
+			state += " (below the minimum: offered to nobody)"
+		case !r.Decided:
+			state += " (no decision)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Version, r.Channel, rollout.Percent(r.BasisPoints), state)
+	}
+	return tw.Flush()
+}
