@@ -101,7 +101,7 @@ func (a *admin) receive(r *http.Request, app string) (repo.Result, error) {
 			"keyids", u.KeyIDs, "token", tok.ID, "remote", clientIP(r))
 	}
 	if ro != nil {
-		a.log.Info("admin: rollout", "app", app, "action", "publish", "channel", ro.Channel,
+		a.log.Info("admin: rollout", "app", app, "action", "publish", "version", uploadVersion(u), "channel", ro.Channel,
 			"basis_points", ro.BasisPoints, "token", tok.ID, "remote", clientIP(r))
 	}
 	return res, nil
@@ -259,4 +259,12 @@ func (a *admin) publish(ctx context.Context, app string, role []byte, files []st
 		return a.cfg.Repo.PublishUpload(ctx, app, role, files)
 	}
 	return repo.Result{}, fmt.Errorf("%w: this server cannot publish with a rollout decision", errBadRequest)
+}
+
+// uploadVersion is the release version of an upload's new targets.
+func uploadVersion(u *repo.Upload) string {
+	if len(u.New) == 0 {
+		return ""
+	}
+	return u.New[0].Version
 }

@@ -52,7 +52,7 @@ var docRuns = []struct {
 	headings []string // sections run, in the order of the file
 	platform string   // GOOS/GOARCH the commands are written for ("": any)
 }{
-	{"README.md", []string{"Quickstart"}, "linux/amd64"},
+	{"README.md", []string{"Quickstart", "Staged rollouts"}, "linux/amd64"},
 	{"docs/keys.md", keysDocSections, "linux/amd64"},
 	{"docs/signers.md", []string{"A key of your own"}, ""},
 	{"docs/publishing.md", []string{"Remote publishing from CI", "Static hosting and CDNs"}, "linux/amd64"},
