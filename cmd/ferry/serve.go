@@ -57,7 +57,9 @@ updating until it expires.
 The admin API is served under /api/v1/ on the same listener: release pipelines publish with
 ferry release publish --server, authenticated by a token of ferry token create, and each upload,
 signed by the application's key, is checked against its delegation; the server signs snapshot and
-timestamp with its online keys (so it needs the passphrase). Uploads are streamed to DIR/.uploads.` + serveLimits,
+timestamp with its online keys (so it needs the passphrase). Uploads are streamed to DIR/.uploads.
+Rollout decisions (ferry rollout ... --server, ferry release promote --server) are signed by the
+server with the repository's online rollout key, with the same tokens.` + serveLimits,
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
   ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt
