@@ -83,12 +83,7 @@ type ReleaseRollout struct {
 // key signed). A decision about a version that is not signed is left out.
 func NewRolloutStatus(app string, doc *rollout.Doc, min string, entries []repo.Entry) RolloutStatus {
 	st := RolloutStatus{App: app, MinVersion: min, Releases: []ReleaseRollout{}}
-	var versions []string
-	for _, e := range entries {
-		if e.App == app && !slices.Contains(versions, e.Version) {
-			versions = append(versions, e.Version)
-		}
-	}
+	versions := signedVersions(app, entries)
 	slices.SortFunc(versions, func(a, b string) int { return release.CompareVersions(b, a) })
 	for _, v := range versions {
 		r := ReleaseRollout{Version: v, Entry: rollout.Entry{Channel: rollout.DefaultChannel, BasisPoints: rollout.Full, State: rollout.Active}}
@@ -155,9 +150,9 @@ func (a *admin) rolloutDecide(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	act := rollout.Action{Kind: req.Action, Version: req.Version, BasisPoints: req.BasisPoints, Channel: req.Channel}
 	a.mu.Lock() // one signing at a time, with the uploads
-	entry, err := ro.Rollout(r.Context(), app, rollout.Action{
-		Kind: req.Action, Version: req.Version, BasisPoints: req.BasisPoints, Channel: req.Channel})
+	entry, err := decide(r.Context(), ro, app, act)
 	a.mu.Unlock()
 	if err != nil {
 		a.fail(w, r, err)
@@ -168,6 +163,42 @@ func (a *admin) rolloutDecide(w http.ResponseWriter, r *http.Request) {
 		"channel", entry.Channel, "basis_points", entry.BasisPoints, "state", string(entry.State),
 		"token", tok.ID, "remote", clientIP(r))
 	writeJSON(w, http.StatusOK, RolloutAnswer{Version: req.Version, Entry: entry})
+}
+
+// decide checks act against app's current decisions, signed versions and
+// minimum safe version, as the repository will (a refusal is
+// repo.ErrRefused, answered 422 with the reason), then has it signed.
+func decide(ctx context.Context, ro Rollouter, app string, act rollout.Action) (rollout.Entry, error) {
+	doc, err := ro.Rollouts(app)
+	if err != nil {
+		return rollout.Entry{}, err
+	}
+	min, err := ro.MinVersion(app)
+	if err != nil {
+		return rollout.Entry{}, err
+	}
+	entries, err := ro.List(ctx)
+	if err != nil {
+		return rollout.Entry{}, err
+	}
+	if doc == nil {
+		doc = &rollout.Doc{App: app}
+	}
+	if _, err := doc.Apply(act, signedVersions(app, entries), min); err != nil {
+		return rollout.Entry{}, fmt.Errorf("%w: %w", repo.ErrRefused, err)
+	}
+	return ro.Rollout(ctx, app, act)
+}
+
+// signedVersions are the versions of app among entries.
+func signedVersions(app string, entries []repo.Entry) []string {
+	var out []string
+	for _, e := range entries {
+		if e.App == app && !slices.Contains(out, e.Version) {
+			out = append(out, e.Version)
+		}
+	}
+	return out
 }
 
 // readRolloutRequest reads and checks the JSON body of a decision: exact
