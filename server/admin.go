@@ -226,7 +226,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, repo.ErrNoDelegation):
 		return http.StatusNotFound
-	case errors.Is(err, repo.ErrImmutable), errors.Is(err, repo.ErrStaleRole):
+	case errors.Is(err, repo.ErrImmutable), errors.Is(err, repo.ErrStaleRole), errors.Is(err, repo.ErrNoRolloutRole):
 		return http.StatusConflict
 	case errors.Is(err, repo.ErrRefused):
 		return http.StatusUnprocessableEntity

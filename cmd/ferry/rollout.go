@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ferry-updates/ferry/keys"
 	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/server"
@@ -62,6 +64,7 @@ choose among releases the application key signed, and never below the minimum sa
 			"  ferry rollout pull --repo ./repo --app hello --version 1.4.2\n"+
 				"  ferry rollout pull --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2"),
 		e.rolloutStatusCmd(),
+		e.rolloutEnableCmd(),
 	)
 	return cmd
 }
@@ -242,6 +245,9 @@ func rolloutHint(err error, fl *rolloutFlags) error {
 	if fl.rf.server != "" {
 		where = "--server " + fl.rf.server + " --token-file " + fl.rf.tokenFile
 	}
+	if errors.Is(err, repo.ErrNoRolloutRole) {
+		return withHint(err, "add it with: ferry rollout enable --repo "+fl.dir+" --offline-keys KEYDIR (it needs the targets key)")
+	}
 	if errors.Is(err, repo.ErrRefused) || errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity {
 		return withHint(err, "ferry rollout status "+where+" --app "+fl.app+" lists the releases the application key signed and the minimum safe version")
 	}
@@ -318,4 +324,60 @@ func printRolloutStatus(w io.Writer, st server.RolloutStatus) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Version, r.Channel, rollout.Percent(r.BasisPoints), state)
 	}
 	return tw.Flush()
+}
+
+func (e *env) rolloutEnableCmd() *cobra.Command {
+	var (
+		dir string
+		kf  keyFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "enable --repo DIR (--offline-keys KEYDIR | --signer REF) [--online-key rollout=REF]",
+		Short: "Add the rollout role to a repository made before rollouts",
+		Long: `A repository made by ferry init has a rollout role. One made before rollouts gets it here:
+targets delegates the role ` + rollout.RoleName + ` (its paths are only ` + rollout.PathPattern + `, so it can sign
+decisions and nothing else) to a new online key, DIR/keys/rollout.age (encrypted with the
+passphrase of the online keys), or to --online-key rollout=REF held in a KMS or HSM. Re-signing
+targets needs the targets key: --offline-keys KEYDIR or --signer REF. Without it, the holders of
+targets delegate the role in a targets ceremony instead (the error says how). A repository that
+has the role is left as it is.`,
+		Example: `  ferry rollout enable --repo ./repo --offline-keys ./offline-keys
+  ferry rollout enable --repo ./repo --signer 'pkcs11:token=ferry;object=targets' \
+      --online-key 'rollout=awskms://alias/ferry-rollout?region=eu-west-1'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			var ref string
+			var others []string
+			for _, v := range kf.online {
+				if r, ok := strings.CutPrefix(v, repo.RolloutKeyName+"="); ok && ref == "" {
+					ref = r
+					continue
+				}
+				others = append(others, v)
+			}
+			kf.online = others
+			r, err := e.openRepo(ctx, dir, kf)
+			if err != nil {
+				return err
+			}
+			var s keys.Signer
+			if ref != "" {
+				if s, err = keys.Open(ctx, ref, e.keyPassphrase(kf)); err != nil {
+					return fmt.Errorf("open online key rollout: %w", err)
+				}
+			}
+			if err := r.AddRolloutRoleWith(ctx, s); err != nil {
+				return missingKeyHint(err)
+			}
+			fmt.Fprintf(e.stdout, "%s has a rollout role: decisions are signed with its online rollout key (ferry rollout --help)\n", dir)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "repo", "", "repository directory (required)")
+	kf.addOffline(f)
+	kf.addOnline(f)
+	cmd.MarkFlagRequired("repo")
+	return cmd
 }

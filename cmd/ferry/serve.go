@@ -80,7 +80,7 @@ server with the repository's online rollout key, with the same tokens.` + serveL
 	f.StringVar(&fl.accessLog, "access-log", "", "write the access log (JSON lines, duration_ms) to FILE (appended) or - for stdout (default: stderr)")
 	f.DurationVar(&fl.refresh, "refresh-interval", time.Hour, "how often to re-sign metadata that is due (0: never)")
 	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the online keys' passphrase from this file (enables automatic refresh and remote publishing)")
-	f.StringArrayVar(&fl.online, "online-key", nil, "snapshot=REF or timestamp=REF: an online key in a KMS or HSM, so DIR holds no private key (repeatable)")
+	f.StringArrayVar(&fl.online, "online-key", nil, "snapshot=REF, timestamp=REF or rollout=REF: an online key in a KMS or HSM, so DIR holds no private key (repeatable)")
 	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
 	cmd.MarkFlagRequired("repo")
 	return cmd
