@@ -59,11 +59,16 @@ var (
 
 // Publisher is the repository behind the admin API; *repo.Repo is one. Its
 // errors are those of repo: ErrNoDelegation, ErrRefused, ErrStaleRole,
-// ErrImmutable and ErrBusy are answered with their own status.
+// ErrImmutable, ErrNoRolloutRole and ErrBusy are answered with their own
+// status.
 type Publisher interface {
 	AppRole(ctx context.Context, app string) ([]byte, error)
 	CheckUpload(ctx context.Context, app string, role []byte) (*repo.Upload, error)
 	PublishUpload(ctx context.Context, app string, role []byte, files []string) (repo.Result, error)
+	// PublishUploadWith is PublishUpload with a rollout decision recorded
+	// in the same commit (the upload fields channel and basis_points).
+	PublishUploadWith(ctx context.Context, app string, role []byte, files []string, o repo.UploadOptions) (repo.Result, error)
+	Rollouter
 }
 
 // AdminConfig configures Admin. Repo, Tokens and TempDir are required.

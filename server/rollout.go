@@ -115,18 +115,8 @@ func RolloutStatusOf(ctx context.Context, r Rollouter, app string) (RolloutStatu
 	return NewRolloutStatus(app, doc, min, entries), nil
 }
 
-func (a *admin) rollouter() (Rollouter, bool) {
-	r, ok := a.cfg.Repo.(Rollouter)
-	return r, ok
-}
-
 func (a *admin) rolloutStatus(w http.ResponseWriter, r *http.Request) {
-	ro, ok := a.rollouter()
-	if !ok {
-		writeError(w, http.StatusNotImplemented, "this server's repository has no rollouts")
-		return
-	}
-	st, err := RolloutStatusOf(r.Context(), ro, r.PathValue("app"))
+	st, err := RolloutStatusOf(r.Context(), a.cfg.Repo, r.PathValue("app"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -136,11 +126,6 @@ func (a *admin) rolloutStatus(w http.ResponseWriter, r *http.Request) {
 
 // rolloutDecide is POST /api/v1/apps/{app}/rollout.
 func (a *admin) rolloutDecide(w http.ResponseWriter, r *http.Request) {
-	ro, ok := a.rollouter()
-	if !ok {
-		writeError(w, http.StatusNotImplemented, "this server's repository has no rollouts")
-		return
-	}
 	app := r.PathValue("app")
 	req, err := readRolloutRequest(w, r)
 	if err != nil {
@@ -152,7 +137,7 @@ func (a *admin) rolloutDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	act := rollout.Action{Kind: req.Action, Version: req.Version, BasisPoints: req.BasisPoints, Channel: req.Channel}
 	a.mu.Lock() // one signing at a time, with the uploads
-	entry, err := decide(r.Context(), ro, app, act)
+	entry, err := Decide(r.Context(), a.cfg.Repo, app, act)
 	a.mu.Unlock()
 	if err != nil {
 		a.fail(w, r, err)
@@ -165,10 +150,11 @@ func (a *admin) rolloutDecide(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, RolloutAnswer{Version: req.Version, Entry: entry})
 }
 
-// decide checks act against app's current decisions, signed versions and
-// minimum safe version, as the repository will (a refusal is
-// repo.ErrRefused, answered 422 with the reason), then has it signed.
-func decide(ctx context.Context, ro Rollouter, app string, act rollout.Action) (rollout.Entry, error) {
+// Decide checks act against app's current decisions, signed versions and
+// minimum safe version, as the repository will, then has ro sign it. A
+// decision rollout.Doc.Apply refuses (R61, R63, a pulled release halted)
+// wraps repo.ErrRefused, and the admin API answers it 422 with the reason.
+func Decide(ctx context.Context, ro Rollouter, app string, act rollout.Action) (rollout.Entry, error) {
 	doc, err := ro.Rollouts(app)
 	if err != nil {
 		return rollout.Entry{}, err

@@ -258,7 +258,7 @@ func (a *admin) publish(ctx context.Context, app string, role []byte, files []st
 	if ro == nil {
 		return a.cfg.Repo.PublishUpload(ctx, app, role, files)
 	}
-	return repo.Result{}, fmt.Errorf("%w: this server cannot publish with a rollout decision", errBadRequest)
+	return a.cfg.Repo.PublishUploadWith(ctx, app, role, files, repo.UploadOptions{Rollout: ro})
 }
 
 // uploadVersion is the release version of an upload's new targets.

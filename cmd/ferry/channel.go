@@ -153,9 +153,13 @@ func (e *env) minVersionRemote(ctx context.Context, rf remoteFlags, passFn keys.
 	if err != nil {
 		return err
 	}
-	s, err := repo.SignPolicy(ctx, signers, cur, rollout.Policy{App: app, MinVersion: v}, repo.SignOptions{})
+	s, err := repo.SignPolicy(ctx, signers, app, cur, v, repo.SignOptions{})
 	if err != nil {
 		return err
+	}
+	if s == nil {
+		fmt.Fprintf(e.stdout, "%s: minimum safe version is %s already: nothing to do\n", app, v)
+		return nil
 	}
 	if _, err := c.Publish(ctx, app, s); err != nil {
 		return err

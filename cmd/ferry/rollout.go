@@ -128,7 +128,19 @@ func (e *env) decider(ctx context.Context, fl *rolloutFlags) (decider, error) {
 	if fl.rf.server != "" {
 		return e.adminClient(fl.rf)
 	}
-	return e.openRepo(ctx, fl.dir, fl.kf)
+	r, err := e.openRepo(ctx, fl.dir, fl.kf)
+	if err != nil {
+		return nil, err
+	}
+	return checkedRepo{r}, nil
+}
+
+// checkedRepo decides through server.Decide, so that a refused decision
+// is repo.ErrRefused here as on a server.
+type checkedRepo struct{ r *repo.Repo }
+
+func (c checkedRepo) Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+	return server.Decide(ctx, c.r, app, a)
 }
 
 // where names where a decision was signed, for the result line.
@@ -238,9 +250,6 @@ type decisionJSON struct {
 // rolloutHint attaches what to do next to a refused decision.
 func rolloutHint(err error, fl *rolloutFlags) error {
 	var ae *server.APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotImplemented {
-		return withHint(err, "the server's repository has no rollout role yet")
-	}
 	where := "--repo " + fl.dir
 	if fl.rf.server != "" {
 		where = "--server " + fl.rf.server + " --token-file " + fl.rf.tokenFile
