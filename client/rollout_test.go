@@ -381,3 +381,58 @@ func TestPullRevertsFromDisk(t *testing.T) {
 	}
 	mustFile(t, fresh, script("1.0.0", healthy))
 }
+
+// The publisher's own rollout signing (package repo, served by package
+// server): a staged rollout at 0% reaches nobody, at 100% everyone, a halt
+// stops it, a pull takes an installation on 1.1.0 back to 1.0.0, and the
+// application key's minimum safe version lifts an installation below it;
+// the release manifests package repo writes are accepted.
+func TestRolloutFromPublisher(t *testing.T) {
+	f := newFixture(t)
+	f.publish("hello", "1.0.0", "linux/amd64", "hello", []byte("hello 1.0.0"))
+	f.publish("hello", "1.1.0", "linux/amd64", "hello", []byte("hello 1.1.0"))
+	ctx := context.Background()
+	r, err := client.NewRepository(client.RepositoryConfig{URLs: []string{f.srv.URL}, TrustedRoot: f.root,
+		StateDir: filepath.Join(t.TempDir(), "state"), RootCAs: f.pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide := func(a rollout.Action) {
+		t.Helper()
+		if _, err := f.rp.Rollout(ctx, "hello", a); err != nil {
+			t.Fatalf("rollout %+v: %v", a, err)
+		}
+		if _, err := r.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := ids(1)[0]
+	decide(rollout.Action{Kind: rollout.Start, Version: "1.1.0", BasisPoints: 0})
+	if v := offered(t, r, hello("1.0.0", id)); v != "" {
+		t.Fatalf("at 0%%: offered %q", v)
+	}
+	decide(rollout.Action{Kind: rollout.Start, Version: "1.1.0", BasisPoints: rollout.Full})
+	if v := offered(t, r, hello("1.0.0", id)); v != "1.1.0" {
+		t.Fatalf("at 100%%: offered %q", v)
+	}
+	decide(rollout.Action{Kind: rollout.Halt, Version: "1.1.0"})
+	if v := offered(t, r, hello("1.0.0", id)); v != "" {
+		t.Fatalf("halted: offered %q", v)
+	}
+	decide(rollout.Action{Kind: rollout.Pull, Version: "1.1.0"})
+	o, err := r.Check(ctx, hello("1.1.0", id))
+	if err != nil || o.Release == nil || o.Release.Version != "1.0.0" || !o.Choice.Downgrade {
+		t.Fatalf("pulled: %+v, %v", o, err)
+	}
+	f.publish("hello", "1.2.0", "linux/amd64", "hello", []byte("hello 1.2.0"))
+	decide(rollout.Action{Kind: rollout.Start, Version: "1.2.0", BasisPoints: 0})
+	if err := f.rp.SetMinVersion(ctx, "hello", "1.2.0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := offered(t, r, hello("1.0.0", id)); v != "1.2.0" {
+		t.Fatalf("below the minimum: offered %q, want 1.2.0 although its share is 0", v)
+	}
+}

@@ -134,7 +134,7 @@ func (c *call) update(ctx context.Context, inst Installer, refresh bool) (*Outco
 		// Without its record the installer cannot tell a downgrade or a
 		// version that failed here before (R52): the caller must say
 		// which version is installed.
-		return nil, fmt.Errorf("update %s: %w; give the installed version (Config.Installed)", c.a.Name, install.ErrStateLost)
+		return nil, fmt.Errorf("update %s: %w; give the installed version (App.Installed or Config.Installed)", c.a.Name, install.ErrStateLost)
 	}
 	c.p.installed = higher(c.p.installed, st.Installed)
 	c.p.bad = map[string]bool{}
