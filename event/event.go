@@ -76,6 +76,12 @@ const (
 	BelowMin  Kind = "rollout.below_min" // the installed version is below the signed minimum safe version
 	Stale     Kind = "refresh.stale"     // no successful refresh for longer than the configured limit (R15)
 	Refreshed Kind = "refresh.done"      // metadata refreshed; Evidence["changed"] is "true" or "false"
+
+	// The agent.
+	InstallDeferred Kind = "install.deferred" // Version is downloaded and verified; it installs when the maintenance window opens (Evidence["opens"])
+	AgentStarted    Kind = "agent.started"
+	AgentStopping   Kind = "agent.stopping" // SIGTERM or SIGINT: nothing new starts; a running install finishes first
+	AgentReexec     Kind = "agent.reexec"   // the agent's own new version (Version) starts in place of this process
 )
 
 // Security reports whether k is a refusal of something that failed

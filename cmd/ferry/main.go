@@ -171,6 +171,7 @@ func (e *env) rootCmd() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "show the structured events of the update libraries (slog) on stderr")
 	root.AddCommand(
+		e.agentCmd(),
 		e.auditCmd(),
 		e.initCmd(),
 		e.keyCmd(),

@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ferry-updates/ferry/client"
+	"github.com/ferry-updates/ferry/event"
+	"github.com/ferry-updates/ferry/install"
+	"github.com/ferry-updates/ferry/internal/atomicfile"
+)
+
+// Target is one application as the agent asks its repository about it.
+type Target struct {
+	Name       string
+	Platform   string
+	Channel    string
+	Installed  string // the installed version, "" if unknown
+	InstallID  string // this installation's ID (STATEDIR/install-id)
+	Prerelease bool
+}
+
+// Outcome is what one Update of one application did.
+type Outcome struct {
+	From       string // the version installed before ("" if unknown)
+	Version    string // the version installed now ("" if unknown)
+	Offered    string // the release offered and tried or downloaded; "" when nothing was offered
+	Reason     string // why: the rollout's reason, or the rollback's
+	Updated    bool   // Version is newly installed and healthy
+	RolledBack bool   // Offered failed and From runs again
+}
+
+// Repository is one repository's client, shared by every application that
+// uses it. The agent calls Refresh once per cycle, then Update (or
+// Download, outside a maintenance window) per application, all from one
+// goroutine.
+//
+// Refresh's error means nothing was learnt: the agent does not call Update
+// for the repository's applications in that cycle. Update's error wraps
+// install.ErrRolledBack when the offered release failed its health check
+// and the previous one is back (the Outcome says which), or is a
+// *install.RollbackError; any other error is a failed check. Download
+// downloads and verifies what Update would install into the repository's
+// cache, and installs nothing.
+type Repository interface {
+	Refresh(ctx context.Context) (changed bool, err error)
+	Update(ctx context.Context, t Target, inst client.Installer) (Outcome, error)
+	Download(ctx context.Context, t Target, inst client.Installer) (Outcome, error)
+}
+
+// RepositoryConfig is what opens one repository (Options.NewRepository).
+type RepositoryConfig struct {
+	URLs            []string
+	TrustedRootFile string
+	RootCAs         *x509.CertPool // nil: the system's roots
+	StateDir        string         // private: trusted metadata, download cache
+	Events          event.Observer
+	Log             *slog.Logger
+	Now             func() time.Time
+}
+
+// legacyRepository is a Repository over the per-application client.Client:
+// each Update refreshes on its own, so Refresh only opens the trusted
+// state.
+type legacyRepository struct{ cfg RepositoryConfig }
+
+// NewRepository opens a repository with package client.
+func NewRepository(cfg RepositoryConfig) (Repository, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("repository state: %w", err)
+	}
+	return &legacyRepository{cfg: cfg}, nil
+}
+
+func (r *legacyRepository) client(t Target) (*client.Client, error) {
+	return client.New(client.Config{
+		URLs: r.cfg.URLs, TrustedRootFile: r.cfg.TrustedRootFile, StateDir: r.cfg.StateDir,
+		App: t.Name, Platform: t.Platform, Installed: t.Installed, Prerelease: t.Prerelease,
+		RootCAs: r.cfg.RootCAs, Now: r.cfg.Now, Log: r.cfg.Log,
+	})
+}
+
+func (r *legacyRepository) Refresh(ctx context.Context) (bool, error) { return false, nil }
+
+func (r *legacyRepository) Update(ctx context.Context, t Target, inst client.Installer) (Outcome, error) {
+	c, err := r.client(t)
+	if err != nil {
+		return Outcome{From: t.Installed, Version: t.Installed}, err
+	}
+	out, err := c.Update(ctx, inst)
+	return outcome(t, out, err), err
+}
+
+func (r *legacyRepository) Download(ctx context.Context, t Target, inst client.Installer) (Outcome, error) {
+	park := &parking{Installer: inst, cache: filepath.Join(r.cfg.StateDir, "downloads")}
+	o, err := r.Update(ctx, t, park)
+	if errors.Is(err, errParked) {
+		err = nil
+	}
+	o.Updated, o.Version = false, o.From
+	return o, err
+}
+
+func outcome(t Target, out *client.Outcome, err error) Outcome {
+	o := Outcome{From: t.Installed, Version: t.Installed}
+	if out == nil {
+		return o
+	}
+	o.From, o.Version = out.From, out.From
+	if out.Release != nil {
+		o.Offered = out.Release.Version
+	}
+	switch {
+	case errors.Is(err, install.ErrRolledBack):
+		o.RolledBack, o.Version, o.Reason = true, out.Result.Version, out.Result.Reason
+	case err == nil && out.Updated():
+		o.Updated, o.Version = true, out.Result.Version
+	case err == nil && out.Result.Unchanged:
+		o.Version = out.Result.Version
+	}
+	return o
+}
+
+// errParked is parking's Apply error: the files are in the cache.
+var errParked = errors.New("downloaded and verified; not installed outside the maintenance window")
+
+// parking is an Installer that installs nothing: it moves each verified
+// file it is handed back into the client's download cache
+// (STATEDIR/downloads/SHA256HEX, see package client), where the next
+// Update finds it, verifies it again and installs it without downloading.
+type parking struct {
+	client.Installer
+	cache string
+}
+
+func (p *parking) Apply(ctx context.Context, a install.Artifact) (install.Result, error) {
+	return install.Result{}, p.park(a)
+}
+
+func (p *parking) ApplyAll(ctx context.Context, arts []install.Artifact) (install.Result, error) {
+	for _, a := range arts {
+		if err := p.park(a); err != nil {
+			return install.Result{}, err
+		}
+	}
+	return install.Result{}, errParked
+}
+
+func (p *parking) park(a install.Artifact) error {
+	sum := a.Hashes["sha256"]
+	if len(sum) == 0 {
+		return fmt.Errorf("keep %s %s for the maintenance window: no sha256", a.App, a.Version)
+	}
+	if err := atomicfile.Rename(a.File, filepath.Join(p.cache, hex.EncodeToString(sum))); err != nil {
+		return fmt.Errorf("keep %s %s for the maintenance window: %w", a.App, a.Version, err)
+	}
+	return errParked
+}
+
+// noCancel is an Installer whose installs are never interrupted: once a
+// swap may begin, a shutdown waits for it (the install, its health check
+// and any rollback) to finish.
+type noCancel struct{ client.Installer }
+
+func (n noCancel) State(ctx context.Context) (install.State, error) {
+	return n.Installer.State(context.WithoutCancel(ctx))
+}
+
+func (n noCancel) Apply(ctx context.Context, a install.Artifact) (install.Result, error) {
+	return n.Installer.Apply(context.WithoutCancel(ctx), a)
+}
+
+// multiNoCancel is noCancel for an installer of several files.
+type multiNoCancel struct {
+	noCancel
+	multi client.MultiInstaller
+}
+
+func (n multiNoCancel) ApplyAll(ctx context.Context, arts []install.Artifact) (install.Result, error) {
+	return n.multi.ApplyAll(context.WithoutCancel(ctx), arts)
+}
+
+// uninterrupted wraps inst so that no install is cancelled by ctx.
+func uninterrupted(inst client.Installer) client.Installer {
+	if m, ok := inst.(client.MultiInstaller); ok {
+		return multiNoCancel{noCancel{inst}, m}
+	}
+	return noCancel{inst}
+}
