@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ferry-updates/ferry/client"
 	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/install"
 	"github.com/ferry-updates/ferry/internal/lockfile"
@@ -36,7 +36,6 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // systemd notifications.
 type Options struct {
 	Events   event.Observer // every event of the agent, the client and the installers
-	Log      *slog.Logger   // the installers' log, until they take Events
 	Clock    Clock
 	Rand     func(n int64) int64 // jitter: a number in [0, n)
 	Notifier *Notifier
@@ -100,8 +99,8 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 }
 
 func (a *Agent) open() error {
-	a.events = event.Emitter{Observer: event.Tee(a.opts.Events, event.Func(a.observe)), Now: a.clock.Now}
-	id, err := installID(a.cfg.StateDir)
+	a.events = event.Emitter{Observer: a.observer(), Now: a.clock.Now}
+	id, err := client.InstallID(a.cfg.StateDir)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -145,8 +144,13 @@ func (a *Agent) openRepo(app *App) (Repository, error) {
 	return a.opts.NewRepository(RepositoryConfig{
 		URLs: app.URLs, TrustedRootFile: app.TrustedRoot, RootCAs: pool,
 		StateDir: filepath.Join(a.cfg.StateDir, "repos", app.repoDir()),
-		Events:   event.Tee(a.opts.Events, event.Func(a.observe)), Log: a.opts.Log, Now: a.clock.Now,
+		Events:   a.observer(), Now: a.clock.Now,
 	})
+}
+
+// observer is where every event goes: Options.Events and the status.
+func (a *Agent) observer() event.Observer {
+	return event.Tee(a.opts.Events, event.Func(a.observe))
 }
 
 // lockState takes STATEDIR/agent.lock: one agent per state directory.

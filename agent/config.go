@@ -306,7 +306,7 @@ func (v *validator) app(fa *fileApp, i int) (*App, error) {
 	if a.Channel == "" {
 		a.Channel = rollout.DefaultChannel
 	}
-	if err := validChannel(a.Channel); err != nil {
+	if err := release.ValidChannel(a.Channel); err != nil {
 		return nil, bad("channel", "%v", err)
 	}
 	if a.Platform == "" {
@@ -435,21 +435,6 @@ func (v *validator) across(c *Config) error {
 			return v.errf("app.ca", i, "app %q: same repository as app %q but another ca (%q, %q)", a.Name, o.Name, a.CA, o.CA)
 		}
 		cas[a.Repo()] = a
-	}
-	return nil
-}
-
-// validChannel is release.ValidChannel's rule (docs/rollouts.md): 1-32 of
-// [a-z0-9-], first a letter.
-func validChannel(ch string) error {
-	ok := len(ch) >= 1 && len(ch) <= 32 && ch[0] >= 'a' && ch[0] <= 'z'
-	for _, r := range ch {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			ok = false
-		}
-	}
-	if !ok {
-		return fmt.Errorf("%q is not a channel name (1-32 of a-z, 0-9 and -, starting with a letter)", ch)
 	}
 	return nil
 }

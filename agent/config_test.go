@@ -81,7 +81,7 @@ root = "/opt/apps"
 		{"no app", "state_dir = \"/x\"\n", `no [[app]]`},
 		{"plain http", strings.Replace(minimal, "https://", "http://", 1), `a.toml:6: app "hello": urls: "http://updates.example.com/"`},
 		{"no root", strings.Replace(minimal, `trusted_root = "/etc/ferry/root.json"`, "", 1), `a.toml:4: app "hello": trusted_root: required`},
-		{"bad channel", strings.Replace(minimal, `name = "hello"`, "name = \"hello\"\nchannel = \"Beta\"", 1), `a.toml:6: app "hello": channel: "Beta" is not a channel name`},
+		{"bad channel", strings.Replace(minimal, `name = "hello"`, "name = \"hello\"\nchannel = \"Beta\"", 1), `a.toml:6: app "hello": channel: invalid channel "Beta"`},
 		{"bad strategy", strings.Replace(minimal, `"binary"`, `"tarball"`, 1), `a.toml:9: app "hello": install.strategy: "tarball": want "binary" or "slots"`},
 		{"binary without target", strings.Replace(minimal, `target = "/usr/local/bin/hello"`, "", 1), `a.toml:8: app "hello": install.target: required`},
 		{"slots keep", strings.Replace(second, `root = "/opt/apps"`, "root = \"/opt/apps\"\nkeep = 1", 1), `a.toml:19: app "world": install.keep: 1: at least 2`},

@@ -218,10 +218,10 @@ func (a *Agent) installer(app *App) client.Installer {
 		health = &install.Health{Cmd: app.HealthCmd, URL: app.HealthURL, Timeout: app.Timeout, Retries: app.Retries}
 	}
 	if app.Strategy == "slots" {
-		return &install.Slots{Root: app.Root, App: app.Name, Keep: app.Keep, Health: health, Restart: app.Restart, Logger: a.opts.Log}
+		return &install.Slots{Root: app.Root, App: app.Name, Keep: app.Keep, Health: health, Restart: app.Restart, Events: a.observer()}
 	}
 	return &install.Binary{App: app.Name, Target: app.Target, StateDir: filepath.Join(a.cfg.StateDir, "apps", app.Name),
-		Health: health, Restart: app.Restart, Logger: a.opts.Log}
+		Health: health, Restart: app.Restart, Events: a.observer()}
 }
 
 // observe takes what the status needs from the events of the client and

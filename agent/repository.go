@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -62,49 +60,41 @@ type RepositoryConfig struct {
 	RootCAs         *x509.CertPool // nil: the system's roots
 	StateDir        string         // private: trusted metadata, download cache
 	Events          event.Observer
-	Log             *slog.Logger
 	Now             func() time.Time
 }
 
-// legacyRepository is a Repository over the per-application client.Client:
-// each Update refreshes on its own, so Refresh only opens the trusted
-// state.
-type legacyRepository struct{ cfg RepositoryConfig }
+// clientRepository is a Repository over client.Repository.
+type clientRepository struct {
+	r     *client.Repository
+	cache string // the client's download cache, StateDir/downloads
+}
 
 // NewRepository opens a repository with package client.
 func NewRepository(cfg RepositoryConfig) (Repository, error) {
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("repository state: %w", err)
-	}
-	return &legacyRepository{cfg: cfg}, nil
-}
-
-func (r *legacyRepository) client(t Target) (*client.Client, error) {
-	return client.New(client.Config{
-		URLs: r.cfg.URLs, TrustedRootFile: r.cfg.TrustedRootFile, StateDir: r.cfg.StateDir,
-		App: t.Name, Platform: t.Platform, Installed: t.Installed, Prerelease: t.Prerelease,
-		RootCAs: r.cfg.RootCAs, Now: r.cfg.Now, Log: r.cfg.Log,
+	r, err := client.NewRepository(client.RepositoryConfig{
+		URLs: cfg.URLs, TrustedRootFile: cfg.TrustedRootFile, StateDir: cfg.StateDir,
+		RootCAs: cfg.RootCAs, Now: cfg.Now, Events: cfg.Events,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &clientRepository{r: r, cache: filepath.Join(cfg.StateDir, "downloads")}, nil
 }
 
-func (r *legacyRepository) Refresh(ctx context.Context) (bool, error) { return false, nil }
+func (c *clientRepository) Refresh(ctx context.Context) (bool, error) { return c.r.Refresh(ctx) }
 
-func (r *legacyRepository) Update(ctx context.Context, t Target, inst client.Installer) (Outcome, error) {
-	c, err := r.client(t)
-	if err != nil {
-		return Outcome{From: t.Installed, Version: t.Installed}, err
-	}
-	out, err := c.Update(ctx, inst)
+func (c *clientRepository) Update(ctx context.Context, t Target, inst client.Installer) (Outcome, error) {
+	out, err := c.r.Update(ctx, client.App{Name: t.Name, Platform: t.Platform, Channel: t.Channel,
+		Installed: t.Installed, InstallID: t.InstallID, Prerelease: t.Prerelease}, inst)
 	return outcome(t, out, err), err
 }
 
-func (r *legacyRepository) Download(ctx context.Context, t Target, inst client.Installer) (Outcome, error) {
-	park := &parking{Installer: inst, cache: filepath.Join(r.cfg.StateDir, "downloads")}
-	o, err := r.Update(ctx, t, park)
+func (c *clientRepository) Download(ctx context.Context, t Target, inst client.Installer) (Outcome, error) {
+	o, err := c.Update(ctx, t, &parking{Installer: inst, cache: c.cache})
 	if errors.Is(err, errParked) {
 		err = nil
 	}
-	o.Updated, o.Version = false, o.From
+	o.Updated, o.RolledBack, o.Version = false, false, o.From
 	return o, err
 }
 
@@ -113,7 +103,7 @@ func outcome(t Target, out *client.Outcome, err error) Outcome {
 	if out == nil {
 		return o
 	}
-	o.From, o.Version = out.From, out.From
+	o.From, o.Version, o.Reason = out.From, out.From, out.Choice.Reason
 	if out.Release != nil {
 		o.Offered = out.Release.Version
 	}

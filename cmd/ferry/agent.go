@@ -65,7 +65,7 @@ func (e *env) agentRun(ctx context.Context, file string, once bool) error {
 		return withHint(err, "docs/agent.md describes every key of the configuration file")
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	a, err := agent.New(cfg, agent.Options{Events: event.Slog(log), Log: log, Notifier: agent.NewNotifier(e.getenv)})
+	a, err := agent.New(cfg, agent.Options{Events: event.Slog(log), Notifier: agent.NewNotifier(e.getenv)})
 	if err != nil {
 		if errors.Is(err, agent.ErrBusy) {
 			return withHint(err, "ferry agent status --state-dir "+cfg.StateDir+" shows what it is doing")
