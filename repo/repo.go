@@ -1,19 +1,21 @@
 // Package repo is the publisher side of ferry: it creates a TUF repository,
-// adds signed releases to it atomically, and re-signs snapshot and timestamp.
+// adds signed releases to it atomically, signs rollout decisions and the
+// minimum safe version, and re-signs snapshot and timestamp.
 //
 // On-disk layout of a repository directory DIR:
 //
 //	DIR/ferry-repo.json           repository settings (format version, expiries, key custody)
 //	DIR/root.json                 the current root, to ship to clients as their trust anchor
 //	DIR/proposals/1.root.json     the unsigned first root, while its holders have not signed it
-//	DIR/keys/                     the online keys: snapshot.age, timestamp.age (0700 dir, 0600 files)
+//	DIR/keys/                     the online keys: snapshot.age, timestamp.age, rollout.age (0700 dir, 0600 files)
 //	DIR/public/                   everything served (ferry serve serves this directory)
-//	DIR/public/metadata/          N.root.json, N.targets.json, N.snapshot.json, N.APP.json, timestamp.json
-//	DIR/public/targets/           APP/VERSION/OS-ARCH/SHA256HEX.FILE (consistent snapshot names)
+//	DIR/public/metadata/          N.root.json, N.targets.json, N.snapshot.json, N.APP.json, N._rollout.json, timestamp.json
+//	DIR/public/targets/           APP/VERSION/OS-ARCH/SHA256HEX.FILE (consistent snapshot names),
+//	                              _rollout/SHA256HEX.APP (decisions), APP/_/_/SHA256HEX.policy (minimum safe version)
 //
 // # Key custody
 //
-// A server holds only the online keys (snapshot, timestamp). The offline
+// A server holds only the online keys (snapshot, timestamp, rollout). The offline
 // keys live in an offline keys directory (InitOptions.OfflineKeys,
 // Options.OfflineKeys) that is never inside DIR: root-1.age ... root-N.age
 // (unless the root keys are held by their holders, InitOptions.RootPublic),
@@ -22,7 +24,8 @@
 // it (keys.WritePublic). A repository of the old layout (settings without
 // "custody") keeps every key under DIR/keys and keeps working; SplitKeys
 // moves its offline keys out. A Repo opens a key only when it signs with
-// it: a release opens its application's key, snapshot and timestamp.
+// it: a release opens its application's key, snapshot and timestamp; a
+// rollout decision the rollout key, snapshot and timestamp.
 //
 // Who re-signs what: the server re-signs timestamp and snapshot with the
 // online keys (RefreshWith, OnlineOnly) and reports the offline roles that
@@ -53,6 +56,14 @@
 //
 // go-tuf matches delegation patterns one path segment at a time, so the
 // pattern has one "*" per segment below APP.
+//
+// Targets also delegates the rollout role rollout.RoleName ("_rollout",
+// rolloutrole.go) to its online key, for the paths "_rollout/*" only: it
+// signs each application's rollout decisions (Rollout, Rollouts,
+// Release.Rollout) and can add or change no release. The minimum safe
+// version is signed by the application's own role (SetMinVersion,
+// SignPolicy). Every file of a release carries the release's manifest in
+// its custom metadata (release.Custom.Files).
 //
 // # Atomic publishing
 //
