@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/ferry-updates/ferry/keys"
 	"github.com/ferry-updates/ferry/rollout"
+	"github.com/ferry-updates/ferry/trust"
 )
 
 // checkRolloutRole checks that dir's served targets delegate the rollout
@@ -227,5 +229,88 @@ func TestUploadTouchingRolloutRefused(t *testing.T) {
 	}
 	if _, err := r.AppRole(ctx, rollout.RoleName); err == nil {
 		t.Error("AppRole serves the rollout role as an application's")
+	}
+}
+
+// TestRotateRolloutKey: after a theft of the rollout key, a targets
+// ceremony rotates it; the server decides with the new key, and a client
+// refuses the rollout role signed with the old one.
+func TestRotateRolloutKey(t *testing.T) {
+	holder, server, _, clk := rolloutFixture(t)
+	oldFile := filepath.Join(holder.dir, "keys", "rollout.age")
+	oldKey, err := keys.Load(oldFile, []byte(testPassphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stolen, err := keys.NewFileSigner(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := holder.ProposeTargets(ctx, TargetsChange{App: rollout.RoleName, Rotate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := keys.Load(filepath.Join(holder.opts.OfflineKeys, "targets.age"), []byte(testPassphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := keys.NewFileSigner(tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sign(context.Background(), ts); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.PublishProposal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	newID := pubKeyID(t, oldFile+".pub")
+	if newID == keyID(t, stolen) {
+		t.Fatal("the rollout key file was not replaced by the new key")
+	}
+	checkRolloutRole(t, holder.dir, newID)
+	server2, err := OpenWith(holder.dir, Options{Passphrase: Passphrase([]byte(testPassphrase)), Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server2.Rollout(ctx, "hello", rollout.Action{Kind: rollout.Halt, Version: "1.2.0"}); err != nil {
+		t.Fatal(err)
+	}
+	tc := newTUFClient(t, holder.dir, clk)
+	if e := tc.doc("hello").Releases["1.2.0"]; e.State != rollout.Halted {
+		t.Fatalf("the client trusts %+v", e)
+	}
+	// The thief signs a resume with the old key.
+	st, err := loadState(holder.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := docOf(st.apps[rollout.RoleName], "hello")
+	e := doc.Releases["1.2.0"]
+	e.State = rollout.Active
+	doc.Releases["1.2.0"] = e
+	f, err := setDoc(st.apps[rollout.RoleName], doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeDataTargets(holder.dir, []dataTarget{f}); err != nil {
+		t.Fatal(err)
+	}
+	sk, err := newRoleKey(stolen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(time.Minute)
+	if err := server2.writeTargetsRole(st, rollout.RoleName, st.apps[rollout.RoleName], []*roleKey{sk}, clk.t.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := server2.commit(ctx, st, change{snapshot: true}); err != nil { // the online keys are the thief's too
+		t.Fatal(err)
+	}
+	if err := tc.refresh(); err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if _, err := tc.c.Target(ctx, tc.src, rollout.DocPath("hello")); !errors.Is(err, trust.ErrBadSignature) {
+		t.Errorf("a rollout role signed with the revoked key: err = %v, want a threshold error", err)
 	}
 }
