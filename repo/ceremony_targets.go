@@ -193,12 +193,7 @@ func (r *Repo) publishTargets(ctx context.Context, p *Proposal, opts PublishOpti
 	if err := dropReleases(st, resign, opts); err != nil {
 		return err
 	}
-	if delegationOf(nt, rollout.RoleName) != nil && st.apps[rollout.RoleName] == nil {
-		// The rollout role, delegated by this change: its first, empty
-		// version is signed in the same commit, with the online rollout key.
-		st.apps[rollout.RoleName] = emptyRole()
-		resign = append(resign, rollout.RoleName)
-	}
+	resign = newRolloutRole(st, nt, resign)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -215,6 +210,18 @@ func (r *Repo) publishTargets(ctx context.Context, p *Proposal, opts PublishOpti
 	}
 	st.targets = nt
 	return r.commit(ctx, st, change{apps: resign, snapshot: true})
+}
+
+// newRolloutRole adds to st the first, empty version of the rollout role
+// when nt delegates it and st has none (a ceremony that adds it), and to
+// resign its name: it is signed in the same commit, with the online
+// rollout key.
+func newRolloutRole(st *state, nt *targetsMD, resign []string) []string {
+	if delegationOf(nt, rollout.RoleName) == nil || st.apps[rollout.RoleName] != nil {
+		return resign
+	}
+	st.apps[rollout.RoleName] = emptyRole()
+	return append(resign, rollout.RoleName)
 }
 
 // appsToResign returns the applications whose current role no longer
