@@ -95,6 +95,19 @@ func TestInitRolloutOnlineSigner(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.dir, "keys", "rollout.age")); err == nil {
 		t.Error("a rollout key held elsewhere: Init made a key file all the same")
 	}
+	// A server with the rollout key in its HSM (Options.Signers) decides;
+	// that signer does not make it a holder of offline keys.
+	if err := r.Publish(ctx, hello("1.0.0"), []string{writeFile(t, "hello", "v1")}); err != nil {
+		t.Fatal(err)
+	}
+	server, err := OpenWith(r.dir, Options{Passphrase: Passphrase([]byte(testPassphrase)), Signers: []keys.Signer{s}, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Rollout(ctx, "hello", rollout.Action{Kind: rollout.Start, Version: "1.0.0", BasisPoints: 1}); err != nil {
+		t.Fatalf("a decision with the rollout key in Options.Signers: %v", err)
+	}
+	verifyServed(t, r.dir, clk.t)
 	for _, bad := range []string{rollout.RoleName, "targets", "root"} {
 		err := Init(ctx, filepath.Join(t.TempDir(), "r"), InitOptions{Passphrase: []byte("p"), OnlineSigners: map[string]keys.Signer{bad: s}})
 		if err == nil || !strings.Contains(err.Error(), "want a signer for snapshot, timestamp or rollout") {
