@@ -100,6 +100,10 @@ func (a *admin) receive(r *http.Request, app string) (repo.Result, error) {
 		a.log.Info("admin: published", "app", app, "path", e.Path, "sha256", e.SHA256, "role_version", u.Version,
 			"keyids", u.KeyIDs, "token", tok.ID, "remote", clientIP(r))
 	}
+	if len(res.Published) == 0 { // a re-signed role, or a new minimum safe version
+		a.log.Info("admin: role published", "app", app, "role_version", u.Version, "keyids", u.KeyIDs,
+			"token", tok.ID, "remote", clientIP(r))
+	}
 	if ro != nil {
 		a.log.Info("admin: rollout", "app", app, "action", "publish", "version", uploadVersion(u), "channel", ro.Channel,
 			"basis_points", ro.BasisPoints, "token", tok.ID, "remote", clientIP(r))
