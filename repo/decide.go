@@ -31,7 +31,8 @@ import (
 // opened. It refuses, changing nothing, a version that app's own key did
 // not sign (R61) or one below app's minimum safe version (R63), and a
 // repository without a rollout role (ErrNoRolloutRole). It returns the
-// release's new entry.
+// release's new entry; a decision that changes nothing (a halt of a
+// halted release) signs nothing.
 func (r *Repo) Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
 	e, err := r.decide(ctx, app, a)
 	if err != nil {
@@ -65,9 +66,13 @@ func (r *Repo) decide(ctx context.Context, app string, a rollout.Action) (rollou
 	if err != nil {
 		return rollout.Entry{}, err
 	}
+	was, named := doc.Releases[a.Version]
 	e, err := doc.Apply(a, signed, min)
 	if err != nil {
 		return rollout.Entry{}, unwrapApply(err)
+	}
+	if named && was == e {
+		return e, nil // already so: nothing to sign
 	}
 	f, err := setDoc(md, doc)
 	if err != nil {

@@ -150,6 +150,10 @@ func TestRolloutKeyAlone_R61(t *testing.T) {
 		}
 		verifyServed(t, holder.dir, clk.t)
 	}
+	tsBefore := timestampVersion(t, holder.dir)
+	if _, err := server.Rollout(ctx, "hello", rollout.Action{Kind: rollout.Pull, Version: "1.1.0"}); err != nil || timestampVersion(t, holder.dir) != tsBefore {
+		t.Errorf("a pull of a pulled release: %v; timestamp %d, was %d (want nothing signed)", err, timestampVersion(t, holder.dir), tsBefore)
+	}
 	doc, err := server.Rollouts("hello")
 	if err != nil || len(doc.Releases) != 2 || doc.Releases["1.1.0"].State != rollout.Pulled {
 		t.Errorf("Rollouts = %+v, %v", doc, err)
