@@ -463,3 +463,50 @@ func TestPublishRolloutPerVersion(t *testing.T) {
 		t.Errorf("Rollouts without a rollout role: %+v, %v", doc, err)
 	}
 }
+
+// TestDecisionFailpoints: a decision or a minimum safe version that fails
+// after any step leaves the old state served; a retry publishes it.
+func TestDecisionFailpoints(t *testing.T) {
+	ops := map[string]func(r *Repo) error{
+		"rollout": func(r *Repo) error {
+			_, err := r.Rollout(ctx, "hello", rollout.Action{Kind: rollout.Start, Version: "1.2.0", BasisPoints: 700})
+			return err
+		},
+		"min-version": func(r *Repo) error { return r.SetMinVersion(ctx, "hello", "1.1.0") },
+	}
+	for name, op := range ops {
+		for _, step := range []string{"target-files", "app-roles", "snapshot"} {
+			t.Run(name+"/"+step, func(t *testing.T) {
+				holder, _, _, clk := rolloutFixture(t)
+				before := verifyServed(t, holder.dir, clk.t)
+				reached := false
+				holder.failpoint = func(s string) error {
+					if s == step {
+						reached = true
+						return errInjected
+					}
+					return nil
+				}
+				if err := op(holder); !errors.Is(err, errInjected) || !reached {
+					t.Fatalf("err = %v, want the injected failure at %s", err, step)
+				}
+				assertSameServed(t, before, verifyServed(t, holder.dir, clk.t))
+				doc, _ := holder.Rollouts("hello")
+				min, _ := holder.MinVersion("hello")
+				if len(doc.Releases) != 0 || min != "" {
+					t.Fatalf("a failed %s is served: %+v, minimum %q", name, doc, min)
+				}
+				holder.failpoint = nil
+				if err := op(holder); err != nil {
+					t.Fatalf("retry: %v", err)
+				}
+				doc, _ = holder.Rollouts("hello")
+				min, _ = holder.MinVersion("hello")
+				if len(doc.Releases) == 0 && min == "" {
+					t.Fatal("the retry published nothing")
+				}
+				verifyServed(t, holder.dir, clk.t)
+			})
+		}
+	}
+}
