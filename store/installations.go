@@ -1,0 +1,174 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+func (s *sqlStore) Enroll(ctx context.Context, in Installation, tokenHash string) error {
+	if in.ID == "" || in.CredentialHash == "" || in.Enrolled.IsZero() {
+		return fmt.Errorf("enroll installation %q: needs an install ID, a credential hash and an enrollment time", in.ID)
+	}
+	return s.write(ctx, func(tx *txn) error {
+		t, err := useToken(ctx, tx, Enroll, tokenHash, in.Enrolled)
+		if err != nil {
+			return fmt.Errorf("enroll installation %q: %w", in.ID, err)
+		}
+		seen := in.LastSeen
+		if seen.IsZero() {
+			seen = in.Enrolled
+		}
+		_, err = tx.exec(ctx, "INSERT INTO installations (id, credential_hash, token_id, enrolled, last_seen) VALUES (?, ?, ?, ?, ?)",
+			in.ID, in.CredentialHash, t.ID, nanos(in.Enrolled), nanos(seen))
+		if c := s.constraint(err); c == ErrConflict {
+			return fmt.Errorf("enroll installation %q: already enrolled: %w", in.ID, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("enroll installation %q: %w", in.ID, err)
+		}
+		return putApps(ctx, tx, in.ID, seen, in.Apps)
+	})
+}
+
+// putApps records what an installation runs.
+func putApps(ctx context.Context, tx *txn, id string, at time.Time, apps []App) error {
+	for _, a := range apps {
+		if a.App == "" {
+			return fmt.Errorf("installation %q: an application without a name", id)
+		}
+		_, err := tx.exec(ctx, `INSERT INTO installation_apps (install_id, app, version, channel, updated) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (install_id, app) DO UPDATE SET version = excluded.version, channel = excluded.channel, updated = excluded.updated`,
+			id, a.App, a.Version, a.Channel, nanos(at))
+		if err != nil {
+			return fmt.Errorf("installation %q: record %s: %w", id, a.App, err)
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) Seen(ctx context.Context, id string, at time.Time, apps []App) error {
+	return s.write(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, "UPDATE installations SET last_seen = ? WHERE id = ? AND last_seen < ?", nanos(at), id, nanos(at))
+		if err != nil {
+			return fmt.Errorf("installation %q seen: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			// Either unknown, or seen later already: tell them apart.
+			var one int
+			if err := tx.queryRow(ctx, "SELECT 1 FROM installations WHERE id = ?", id).Scan(&one); err != nil {
+				return fmt.Errorf("installation %q seen: %w", id, noRows(err))
+			}
+		}
+		return putApps(ctx, tx, id, at, apps)
+	})
+}
+
+const installationColumns = "id, credential_hash, token_id, enrolled, last_seen"
+
+func (s *sqlStore) Installation(ctx context.Context, id string) (Installation, error) {
+	in, err := scanInstallation(s.queryRow(ctx, "SELECT "+installationColumns+" FROM installations WHERE id = ?", id))
+	if err != nil {
+		return Installation{}, fmt.Errorf("installation %q: %w", id, noRows(err))
+	}
+	apps, err := s.apps(ctx, "WHERE install_id = ?", id)
+	if err != nil {
+		return Installation{}, err
+	}
+	in.Apps = apps[id]
+	return in, nil
+}
+
+func (s *sqlStore) ListInstallations(ctx context.Context, q InstallationQuery) ([]Installation, error) {
+	where, args := "", []any{}
+	if !q.SeenBefore.IsZero() {
+		where, args = " WHERE last_seen < ?", append(args, nanos(q.SeenBefore))
+	}
+	args = append(args, limit(q.Limit))
+	rows, err := s.query(ctx, "SELECT "+installationColumns+" FROM installations"+where+" ORDER BY id LIMIT ?", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list installations: %w", err)
+	}
+	defer rows.Close()
+	var out []Installation
+	for rows.Next() {
+		in, err := scanInstallation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list installations: %w", err)
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list installations: %w", err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	apps, err := s.apps(ctx, "WHERE install_id >= ? AND install_id <= ?", out[0].ID, out[len(out)-1].ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Apps = apps[out[i].ID]
+	}
+	return out, nil
+}
+
+// apps returns the applications of the installations that where selects, by install ID.
+func (s *sqlStore) apps(ctx context.Context, where string, args ...any) (map[string][]App, error) {
+	rows, err := s.query(ctx, "SELECT install_id, app, version, channel, updated FROM installation_apps "+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("installation applications: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]App{}
+	for rows.Next() {
+		var id string
+		var a App
+		var updated int64
+		if err := rows.Scan(&id, &a.App, &a.Version, &a.Channel, &updated); err != nil {
+			return nil, fmt.Errorf("installation applications: %w", err)
+		}
+		a.Updated = fromNanos(updated)
+		out[id] = append(out[id], a)
+	}
+	for _, as := range out {
+		slices.SortFunc(as, func(a, b App) int { return strings.Compare(a.App, b.App) })
+	}
+	return out, rows.Err()
+}
+
+func scanInstallation(r scanner) (Installation, error) {
+	var in Installation
+	var enrolled, seen int64
+	if err := r.Scan(&in.ID, &in.CredentialHash, &in.TokenID, &enrolled, &seen); err != nil {
+		return Installation{}, err
+	}
+	in.Enrolled, in.LastSeen = fromNanos(enrolled), fromNanos(seen)
+	return in, nil
+}
+
+func (s *sqlStore) Fleet(ctx context.Context, app string) ([]FleetCount, error) {
+	rows, err := s.query(ctx, "SELECT version, channel, COUNT(*) FROM installation_apps WHERE app = ? GROUP BY version, channel", app)
+	if err != nil {
+		return nil, fmt.Errorf("fleet of %s: %w", app, err)
+	}
+	defer rows.Close()
+	var out []FleetCount
+	for rows.Next() {
+		var f FleetCount
+		if err := rows.Scan(&f.Version, &f.Channel, &f.Installations); err != nil {
+			return nil, fmt.Errorf("fleet of %s: %w", app, err)
+		}
+		out = append(out, f)
+	}
+	// Sorted here, not by the database's collation, so that both
+	// databases give the same order.
+	slices.SortFunc(out, func(a, b FleetCount) int {
+		return cmp.Or(strings.Compare(a.Version, b.Version), strings.Compare(a.Channel, b.Channel))
+	})
+	return out, rows.Err()
+}

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func testEnroll(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.newStore(t)
+	h := newToken(t, s, Enroll, Token{ID: "tok", MaxUses: 2})
+	in := Installation{ID: "inst-1", CredentialHash: hashOf("cred"), Enrolled: t0,
+		Apps: []App{{App: "web", Version: "1.0.0", Channel: "stable"}, {App: "api", Channel: "beta"}}}
+	if err := s.Enroll(ctx, in, h); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Installation(ctx, "inst-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != "inst-1" || got.CredentialHash != in.CredentialHash || got.TokenID != "tok" ||
+		!got.Enrolled.Equal(t0) || !got.LastSeen.Equal(t0) || len(got.Apps) != 2 ||
+		got.Apps[0].App != "api" || got.Apps[0].Channel != "beta" || got.Apps[1].Version != "1.0.0" {
+		t.Fatalf("Installation = %+v", got)
+	}
+	// Enrolling the same ID again fails and takes no use of the token.
+	if err := s.Enroll(ctx, in, h); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second enrollment of inst-1: %v, want ErrConflict", err)
+	}
+	in2 := in
+	in2.ID = "inst-2"
+	if err := s.Enroll(ctx, in2, h); err != nil {
+		t.Fatalf("enroll inst-2 with the token's second use: %v (did the refused enrollment count a use?)", err)
+	}
+	in2.ID = "inst-3"
+	if err := s.Enroll(ctx, in2, h); !errors.Is(err, ErrTokenUsedUp) {
+		t.Fatalf("third enrollment with a 2-use token: %v, want ErrTokenUsedUp", err)
+	}
+	if err := s.Enroll(ctx, Installation{ID: "x", CredentialHash: "h", Enrolled: t0}, hashOf("no such token")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("enroll with an unknown token: %v, want ErrNotFound", err)
+	}
+	pub := newToken(t, s, Publisher, Token{})
+	if err := s.Enroll(ctx, Installation{ID: "x", CredentialHash: "h", Enrolled: t0}, pub); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("enroll with a publisher token: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Installation(ctx, "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Installation(x) = %v, want ErrNotFound", err)
+	}
+}
+
+func testSeenAndFleet(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.newStore(t)
+	enroll(t, s, "a", "b", "c", "d")
+	seen := func(id string, at time.Duration, apps ...App) {
+		t.Helper()
+		if err := s.Seen(ctx, id, t0.Add(at), apps); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen("a", time.Hour, App{App: "web", Version: "1.0.0", Channel: "stable"})
+	seen("b", time.Hour, App{App: "web", Version: "1.1.0", Channel: "beta"})
+	seen("c", 2*time.Hour, App{App: "web", Version: "1.0.0", Channel: "stable"}, App{App: "api", Version: "2.0.0", Channel: "stable"})
+	seen("a", 3*time.Hour, App{App: "web", Version: "1.1.0", Channel: "beta"})
+	seen("a", 30*time.Minute) // late and out of order: last seen stays at 3h
+	if err := s.Seen(ctx, "nobody", t0, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Seen of an unknown installation: %v, want ErrNotFound", err)
+	}
+	a, err := s.Installation(ctx, "a")
+	if err != nil || !a.LastSeen.Equal(t0.Add(3*time.Hour)) || len(a.Apps) != 1 || a.Apps[0].Version != "1.1.0" {
+		t.Fatalf("Installation(a) = %+v, %v", a, err)
+	}
+	fleet, err := s.Fleet(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FleetCount{{"1.0.0", "stable", 1}, {"1.1.0", "beta", 2}}
+	if len(fleet) != len(want) || fleet[0] != want[0] || fleet[1] != want[1] {
+		t.Fatalf("Fleet(web) = %v, want %v", fleet, want)
+	}
+	stale, err := s.ListInstallations(ctx, InstallationQuery{SeenBefore: t0.Add(90 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stale) != 2 || stale[0].ID != "b" || stale[1].ID != "d" || stale[0].Apps[0].Version != "1.1.0" || len(stale[1].Apps) != 0 {
+		t.Fatalf("installations last seen before 1h30 = %+v, want b and d", stale)
+	}
+	all, err := s.ListInstallations(ctx, InstallationQuery{Limit: 3})
+	if err != nil || len(all) != 3 || all[2].ID != "c" || len(all[2].Apps) != 2 {
+		t.Fatalf("ListInstallations(limit 3) = %+v, %v", all, err)
+	}
+}

@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ferry-updates/ferry/event"
+	"github.com/ferry-updates/ferry/rollout"
+)
+
+// The error contract. Every method returns nil or an error that wraps one
+// of these where the caller can act on the condition, and any other error
+// (a database that is unreachable, full or corrupt) wrapped with what failed.
+var (
+	// ErrNotFound: the installation, token, release or rollout named does
+	// not exist (for AppendEvents: the installation is not enrolled).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the record exists already (an install ID, a token ID or
+	// hash), or an event sequence number is stored with another hash.
+	ErrConflict = errors.New("conflict")
+	// ErrTokenExpired, ErrTokenRevoked and ErrTokenUsedUp: UseToken and
+	// Enroll found the token but it may no longer be used.
+	ErrTokenExpired = errors.New("token expired")
+	ErrTokenRevoked = errors.New("token revoked")
+	ErrTokenUsedUp  = errors.New("token used up")
+	// ErrSchemaNewer: Open found a database whose schema a newer ferry
+	// wrote; this one does not know it and changes nothing.
+	ErrSchemaNewer = errors.New("database schema is newer than this ferry")
+)
+
+// Store is the server's state. Implementations are safe for concurrent use
+// by many goroutines, and by several processes on one database.
+type Store interface {
+	Installations
+	Events
+	Releases
+	Tokens
+	// Close releases the database; the Store is unusable afterwards.
+	Close() error
+}
+
+// Installations holds the enrolled installations and what each reported
+// it runs.
+type Installations interface {
+	// Enroll records a new installation, using one use of the enrollment
+	// token whose hash is tokenHash, in one transaction: either both
+	// happen or neither. Errors: ErrNotFound (no enroll token has that
+	// hash), ErrTokenExpired, ErrTokenRevoked, ErrTokenUsedUp,
+	// ErrConflict (the install ID is enrolled already).
+	Enroll(ctx context.Context, in Installation, tokenHash string) error
+	// Installation returns one installation (ErrNotFound if none).
+	Installation(ctx context.Context, id string) (Installation, error)
+	// ListInstallations returns the installations, by install ID, with
+	// their applications. SeenBefore, when set, keeps those last seen
+	// before it (the stale ones).
+	ListInstallations(ctx context.Context, q InstallationQuery) ([]Installation, error)
+	// Seen records a check-in: the time, and the version and channel of
+	// each application listed (others are left as they are). ErrNotFound
+	// if the installation is not enrolled.
+	Seen(ctx context.Context, id string, at time.Time, apps []App) error
+	// Fleet counts the installations of app by version and channel.
+	Fleet(ctx context.Context, app string) ([]FleetCount, error)
+}
+
+// Events holds the events installations reported.
+type Events interface {
+	// AppendEvents stores a batch of events of one installation, keyed
+	// by (install ID, Seq), atomically, and returns how many were new:
+	// an event already stored with the same Seq and Hash is not stored
+	// again (a resent batch counts once). ErrNotFound if the installation
+	// is not enrolled; ErrConflict, and nothing stored, if a Seq is
+	// stored with another Hash.
+	AppendEvents(ctx context.Context, installID string, batch []Event) (added int, err error)
+	// QueryEvents returns the events that match q, oldest first (by
+	// Time, then install ID, then Seq), at most q.Limit of them.
+	QueryEvents(ctx context.Context, q EventQuery) ([]Event, error)
+	// ChainHead returns the (Seq, Hash) of the newest event stored for
+	// an installation, the end of its audit chain as the server knows it
+	// ({0, ""} if it reported nothing yet). ErrNotFound if the
+	// installation is not enrolled.
+	ChainHead(ctx context.Context, installID string) (Head, error)
+}
+
+// Releases holds the releases and rollouts as the server last signed
+// them, and the counters the events give for each release.
+type Releases interface {
+	// PutRelease records a release or updates its channel.
+	PutRelease(ctx context.Context, r Release) error
+	// ListReleases returns app's releases ("" for every application), by
+	// application and then by the time they were first recorded.
+	ListReleases(ctx context.Context, app string) ([]Release, error)
+	// PutRollout records the rollout state of a release (ErrNotFound if
+	// the release is not recorded).
+	PutRollout(ctx context.Context, r Rollout) error
+	// Rollout returns the rollout state of a release (ErrNotFound if none).
+	Rollout(ctx context.Context, app, version string) (Rollout, error)
+	// ListRollouts returns app's rollouts ("" for every application).
+	ListRollouts(ctx context.Context, app string) ([]Rollout, error)
+	// ReleaseStats counts, from the stored events, the installations
+	// that reported each step for one release. A release nobody reported
+	// on has zero counts, not ErrNotFound.
+	ReleaseStats(ctx context.Context, app, version string) (Stats, error)
+}
+
+// Tokens holds the tokens that authenticate publishers and enrollments,
+// by the hash of their secret (the secret is never stored).
+type Tokens interface {
+	// CreateToken stores t (ErrConflict if its ID or Hash is taken).
+	CreateToken(ctx context.Context, t Token) error
+	// ListTokens returns every token, revoked and expired ones included, by ID.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken marks a token revoked at the given time (ErrNotFound if
+	// no token has that ID). Revoking a revoked token keeps the first time.
+	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// UseToken returns the token of this kind whose hash is hash, and
+	// counts one use, if it may be used at now. Errors: ErrNotFound,
+	// ErrTokenExpired, ErrTokenRevoked, ErrTokenUsedUp; no use is counted
+	// then.
+	UseToken(ctx context.Context, kind TokenKind, hash string, now time.Time) (Token, error)
+}
+
+// Installation is one enrolled installation (one agent state directory).
+type Installation struct {
+	ID             string    // the install ID
+	CredentialHash string    // SHA-256 (hex) of its per-installation credential
+	TokenID        string    // the enrollment token it used
+	Enrolled       time.Time // when it enrolled
+	LastSeen       time.Time // its last check-in (Enrolled until the first)
+	Apps           []App     // what it last reported it runs, by application
+}
+
+// App is what an installation runs of one application.
+type App struct {
+	App     string
+	Version string // "" if nothing is installed yet
+	Channel string
+	Updated time.Time // when the installation reported it (set by Seen)
+}
+
+// InstallationQuery selects installations; the zero value selects all.
+type InstallationQuery struct {
+	SeenBefore time.Time // if set: last seen before this time
+	Limit      int       // at most this many (0: DefaultLimit)
+}
+
+// FleetCount is how many installations run one version in one channel.
+type FleetCount struct {
+	Version, Channel string
+	Installations    int
+}
+
+// Event is one event an installation reported, with its place in the
+// installation's audit chain.
+type Event struct {
+	InstallID string    // set by the store from AppendEvents' argument
+	Seq       uint64    // its audit-log sequence number, >= 1
+	Prev      string    // the hash of the line before it in the audit log
+	Hash      string    // the hash of its own audit-log line
+	Received  time.Time // when the server received it (AppendEvents' caller sets it)
+	event.Event
+}
+
+// EventQuery selects events; zero fields select everything.
+type EventQuery struct {
+	InstallID string
+	App       string
+	Version   string
+	Kinds     []event.Kind // any of these
+	Since     time.Time    // Time at or after
+	Until     time.Time    // Time before
+	Limit     int          // at most this many (0: DefaultLimit; at most MaxLimit)
+}
+
+// DefaultLimit is the number of rows a query returns when it names no
+// limit; MaxLimit is the most it returns.
+const (
+	DefaultLimit = 1000
+	MaxLimit     = 100000
+)
+
+// Head is the end of an installation's audit chain as the server knows it.
+type Head struct {
+	Seq  uint64
+	Hash string
+}
+
+// Release is one version of one application the server published.
+type Release struct {
+	App, Version, Channel string
+	Created               time.Time
+}
+
+// Rollout is the rollout state of one release as the server last signed it.
+type Rollout struct {
+	App, Version string
+	BasisPoints  int           // share offered, 0..rollout.Full
+	State        rollout.State // active, halted or pulled
+	Salt         string
+	Reason       string // why it is in this state ("halted: failure budget 5% crossed")
+	Updated      time.Time
+}
+
+// Stats are, for one release, the number of distinct installations that
+// reported each step of it.
+type Stats struct {
+	Started    int // install.started
+	Installed  int // install.done
+	Healthy    int // health.passed
+	Failed     int // health.failed, install.failed or install.rollback_failed
+	RolledBack int // install.rolled_back
+}
+
+// TokenKind says what a token may do.
+type TokenKind string
+
+const (
+	Publisher TokenKind = "publisher" // the admin API, for one application (Scope)
+	Enroll    TokenKind = "enroll"    // enrolling installations (Scope names what it may enroll for)
+)
+
+// Token is one stored token: its hash, never the secret.
+type Token struct {
+	ID      string
+	Kind    TokenKind
+	Scope   string // an application, or "*"
+	Hash    string // SHA-256 (hex) of the secret
+	Created time.Time
+	Expires time.Time // zero: never
+	Revoked time.Time // zero: not revoked
+	Uses    int       // how many times UseToken or Enroll accepted it
+	MaxUses int       // 0: no limit
+}
