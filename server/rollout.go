@@ -210,7 +210,7 @@ func readRolloutRequest(w http.ResponseWriter, r *http.Request) (RolloutRequest,
 	return req, checkRolloutRequest(req)
 }
 
-var rolloutActions = []string{"start", "halt", "resume", "pull", "promote"}
+var rolloutActions = []string{rollout.Start, rollout.Halt, rollout.Resume, rollout.Pull, rollout.Promote}
 
 func checkRolloutRequest(req RolloutRequest) error {
 	bad := func(format string, args ...any) error {
@@ -225,7 +225,7 @@ func checkRolloutRequest(req RolloutRequest) error {
 		return bad("basis_points %d is not within 0..%d", req.BasisPoints, rollout.Full)
 	case req.Channel != "" && release.ValidChannel(req.Channel) != nil:
 		return bad("channel %q: %v", req.Channel, release.ValidChannel(req.Channel))
-	case req.Action == "promote" && req.Channel == "":
+	case req.Action == rollout.Promote && req.Channel == "":
 		return bad("promote needs a channel")
 	}
 	return nil

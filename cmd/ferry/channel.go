@@ -37,7 +37,7 @@ with a letter; stable is the default channel of every installation.`,
 			if err := release.ValidChannel(fl.channel); err != nil {
 				return withHint(fmt.Errorf("--to %q: %w", fl.channel, err), "a channel is 1-32 of a-z, 0-9 and -, starting with a letter, e.g. stable or beta")
 			}
-			a := rollout.Action{Kind: "promote", Version: fl.version, Channel: fl.channel, BasisPoints: -1}
+			a := rollout.Action{Kind: rollout.Promote, Version: fl.version, Channel: fl.channel, BasisPoints: -1}
 			if fl.percent != "" {
 				bp, err := parsePercent(fl.percent)
 				if err != nil {
@@ -59,7 +59,9 @@ with a letter; stable is the default channel of every installation.`,
 }
 
 // promote moves the release to a.Channel and, when a.BasisPoints is not
-// -1, sets its share: two decisions, the channel first.
+// -1, sets its share: two decisions, ordered so that the release is never
+// offered to more than the larger of its old share in its old channel and
+// its new share in the new one (narrowed first, or widened last).
 func (e *env) promote(ctx context.Context, fl *rolloutFlags, a rollout.Action) error {
 	d, err := e.decider(ctx, fl)
 	if err != nil {
@@ -67,13 +69,23 @@ func (e *env) promote(ctx context.Context, fl *rolloutFlags, a rollout.Action) e
 	}
 	share := a.BasisPoints
 	a.BasisPoints = 0
-	entry, err := d.Rollout(ctx, fl.app, a)
-	if err != nil {
-		return rolloutHint(err, fl)
-	}
-	if share >= 0 && share != entry.BasisPoints {
-		entry, err = d.Rollout(ctx, fl.app, rollout.Action{Kind: "start", Version: a.Version, BasisPoints: share, Channel: a.Channel})
+	steps := []rollout.Action{a}
+	if share >= 0 {
+		cur, err := currentShare(ctx, d, fl.app, a.Version)
 		if err != nil {
+			return err
+		}
+		start := rollout.Action{Kind: rollout.Start, Version: a.Version, BasisPoints: share}
+		switch {
+		case share < cur:
+			steps = []rollout.Action{start, a}
+		case share > cur:
+			steps = append(steps, start)
+		}
+	}
+	var entry rollout.Entry
+	for _, step := range steps {
+		if entry, err = d.Rollout(ctx, fl.app, step); err != nil {
 			return rolloutHint(err, fl)
 		}
 	}
@@ -82,6 +94,21 @@ func (e *env) promote(ctx context.Context, fl *rolloutFlags, a rollout.Action) e
 	}
 	fmt.Fprintf(e.stdout, "%s %s: %s (%s)\n", fl.app, a.Version, describeEntry(entry), fl.where())
 	return nil
+}
+
+// currentShare is the share a release is offered at now (rollout.Full for
+// one no decision names).
+func currentShare(ctx context.Context, d decider, app, version string) (int, error) {
+	st, err := d.Rollouts(ctx, app)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range st.Releases {
+		if r.Version == version {
+			return r.BasisPoints, nil
+		}
+	}
+	return rollout.Full, nil
 }
 
 func (e *env) minVersionCmd() *cobra.Command {

@@ -118,6 +118,7 @@ func (fl *rolloutFlags) check() error {
 // a server.
 type decider interface {
 	Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error)
+	Rollouts(ctx context.Context, app string) (server.RolloutStatus, error)
 }
 
 // decider opens the repository (--repo) or the admin API (--server).
@@ -141,6 +142,10 @@ type checkedRepo struct{ r *repo.Repo }
 
 func (c checkedRepo) Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
 	return server.Decide(ctx, c.r, app, a)
+}
+
+func (c checkedRepo) Rollouts(ctx context.Context, app string) (server.RolloutStatus, error) {
+	return server.RolloutStatusOf(ctx, c.r, app)
 }
 
 // where names where a decision was signed, for the result line.
