@@ -1,8 +1,10 @@
 package server
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -99,4 +101,24 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // Flush passes through for streaming handlers.
 func (w *logWriter) Flush() {
 	_ = w.rc.Flush()
+}
+
+// ReadFrom copies src through Write (so that the bytes are counted and the
+// deadline moves) with a pooled buffer: io.Copy would otherwise allocate
+// 32 KiB for every response that http.ServeContent sends.
+func (w *logWriter) ReadFrom(src io.Reader) (int64, error) {
+	return copyBuffered(writerOnly{w}, src)
+}
+
+// writerOnly hides every method but Write (so io.CopyBuffer does not call
+// ReadFrom again).
+type writerOnly struct{ io.Writer }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBuffered is io.Copy with a buffer from a pool.
+func copyBuffered(dst io.Writer, src io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(dst, src, *bp)
 }

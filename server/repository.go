@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -24,6 +25,9 @@ const (
 	cacheRevalidate  = "no-cache"
 	maxPathLen       = 1024
 	maxETagCacheSize = 4096
+	// maxInMemory is the largest file that changes in place (timestamp.json)
+	// read whole into memory per request; larger ones are streamed.
+	maxInMemory = 1 << 20
 )
 
 var (
@@ -79,17 +83,17 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r) // directories are never listed
 		return
 	}
+	cc := cacheControl(name)
+	if isMetadata(name) && cc != cacheImmutable && st.Size() <= maxInMemory {
+		serveInMemory(w, r, name, cc, f, st.Size())
+		return
+	}
 	etag, err := h.etag(name, f, st)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	cc := cacheControl(name)
-	hdr := w.Header()
-	hdr.Set("ETag", etag)
-	hdr.Set("Cache-Control", cc)
-	hdr.Set("Content-Type", contentType(name))
-	hdr.Set("X-Content-Type-Options", "nosniff")
+	setHeaders(w.Header(), name, cc, etag)
 	modtime := st.ModTime()
 	if cc != cacheImmutable {
 		// A file that changes in place is validated by its ETag only:
@@ -97,7 +101,42 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// signed within a second must not look the same.
 		modtime = time.Time{}
 	}
-	http.ServeContent(w, r, path.Base(name), modtime, f)
+	// A section reader knows the size: ServeContent's seeks cost no
+	// system calls, and reads are preads.
+	http.ServeContent(w, r, path.Base(name), modtime, io.NewSectionReader(f, 0, st.Size()))
+}
+
+// serveInMemory serves metadata that changes in place (timestamp.json): it
+// is read once, and hashed and served from the same bytes, so the ETag
+// always matches the body, however often the file is replaced.
+func serveInMemory(w http.ResponseWriter, r *http.Request, name, cc string, f *os.File, size int64) {
+	body, err := readAll(f, size)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	setHeaders(w.Header(), name, cc, contentETagOf(body))
+	http.ServeContent(w, r, path.Base(name), time.Time{}, bytes.NewReader(body))
+}
+
+func setHeaders(hdr http.Header, name, cc, etag string) {
+	hdr.Set("ETag", etag)
+	hdr.Set("Cache-Control", cc)
+	hdr.Set("Content-Type", contentType(name))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+}
+
+// readAll reads the first size bytes of f.
+func readAll(f *os.File, size int64) ([]byte, error) {
+	body := make([]byte, size)
+	n, err := f.ReadAt(body, 0)
+	if n == len(body) {
+		return body, nil
+	}
+	if err == nil || err == io.EOF {
+		err = errors.New("file changed while reading")
+	}
+	return nil, err
 }
 
 // servable maps a request path to a name relative to the public directory,
@@ -178,7 +217,7 @@ func (h *repository) etag(name string, f *os.File, st fs.FileInfo) (string, erro
 // contentETag is the quoted hex sha256 of the first size bytes of f.
 func contentETag(f *os.File, size int64) (string, error) {
 	sum := sha256.New()
-	n, err := io.Copy(sum, io.NewSectionReader(f, 0, size))
+	n, err := copyBuffered(sum, io.NewSectionReader(f, 0, size))
 	if err != nil {
 		return "", err
 	}
@@ -186,4 +225,10 @@ func contentETag(f *os.File, size int64) (string, error) {
 		return "", errors.New("file changed while hashing")
 	}
 	return `"` + hex.EncodeToString(sum.Sum(nil)) + `"`, nil
+}
+
+// contentETagOf is the quoted hex sha256 of b.
+func contentETagOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:]) + `"`
 }
