@@ -14,12 +14,12 @@ import (
 	"github.com/ferry-updates/ferry/event"
 )
 
-// TestAgentStale_R15: a repository that answers 503 for longer than
+// TestAgentStaleEvent_R15: a repository that answers 503 for longer than
 // max_staleness makes the application stale, in the status file and with
 // a refresh.stale event; a successful refresh clears it. The clock is
-// injected; the 503 comes from the fake repository (see also the
-// end-to-end test against a real server).
-func TestAgentStale_R15(t *testing.T) {
+// injected; the 503 comes from the fake repository (see also
+// TestAgentStale_R15 against a real server).
+func TestAgentStaleEvent_R15(t *testing.T) {
 	e := newTestEnv(t)
 	c := e.config(t, "interval = \"1h\"\njitter = \"0s\"\nmax_staleness = \"3h\"", appTOML("hello", "a.example", ""))
 	a := e.agent(t, c, e.options())
