@@ -57,6 +57,7 @@ var docRuns = []struct {
 	{"docs/signers.md", []string{"A key of your own"}, ""},
 	{"docs/publishing.md", []string{"Remote publishing from CI", "Static hosting and CDNs"}, "linux/amd64"},
 	{"docs/rollouts.md", []string{"Staged rollouts from the command line", "Rollouts through ferry serve"}, "linux/amd64"},
+	{"docs/agent.md", []string{"Try it on one machine"}, "linux/amd64"},
 	{"docs/audit.md", []string{"Checking a log"}, ""},
 }
 
