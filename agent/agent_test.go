@@ -241,11 +241,12 @@ func TestScheduleRun(t *testing.T) {
 	r := e.repo("a.example")
 	fail := errors.New("503 Service Unavailable")
 	r.script = []error{nil, fail, fail, fail, fail, nil}
+	cycles := len(r.script)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	var waits []time.Duration
-	for range r.script {
+	for range cycles {
 		waits = append(waits, e.clock.next(t))
 	}
 	cancel()

@@ -150,7 +150,7 @@ func (e *ConfigError) Error() string {
 }
 
 // Load reads and validates the configuration file. Relative paths in it
-// are relative to the file's directory. It checks the file only; files it
+// are relative to the file's directory (and made absolute). It checks the file only; files it
 // names (roots, CAs, targets) are opened when the agent starts.
 func Load(file string) (*Config, error) {
 	f, err := os.Open(file)
@@ -185,8 +185,17 @@ func Parse(name string, b []byte) (*Config, error) {
 	v := validator{file: name, idx: idx, dir: ""}
 	if name != "" {
 		v.dir = filepath.Dir(name)
+		if abs, err := filepath.Abs(v.dir); err == nil {
+			v.dir = abs
+		}
 	}
-	return v.config(&fc)
+	c, err := v.config(&fc)
+	if c != nil && name != "" {
+		if abs, err := filepath.Abs(name); err == nil {
+			c.File = abs
+		}
+	}
+	return c, err
 }
 
 // tomlError turns the TOML library's error into one line with the file

@@ -206,9 +206,9 @@ func (a *Agent) isSelf(target string) bool {
 	if a.opts.Executable == "" {
 		return false
 	}
-	t, err1 := filepath.EvalSymlinks(target)
-	e, err2 := filepath.EvalSymlinks(a.opts.Executable)
-	return err1 == nil && err2 == nil && t == e
+	t, err1 := os.Stat(target)
+	e, err2 := os.Stat(a.opts.Executable)
+	return err1 == nil && err2 == nil && os.SameFile(t, e)
 }
 
 // installer is the install strategy of app.
