@@ -75,12 +75,6 @@ func (l *liveRepo) publish(t *testing.T, app, version string, body []byte) {
 	}
 }
 
-func (l *liveRepo) count(path string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.counts[path]
-}
-
 // appTOML returns an [[app]] of this repository, with its root and CA
 // copied into dir.
 func (l *liveRepo) appTOML(t *testing.T, dir, name string) string {
