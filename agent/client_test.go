@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/server"
 )
 
@@ -235,4 +236,50 @@ func TestDeferredDownloadIsReused(t *testing.T) {
 	if n := downloads(); n != 1 {
 		t.Errorf("%d target downloads in all, want 1: the install must use the verified download", n)
 	}
+}
+
+// TestPullRevertsFromDisk_R49: a signed pull of the installed release moves
+// the agent's application back to the previous release, which the
+// installer still keeps on disk: nothing is downloaded for it.
+func TestPullRevertsFromDisk_R49(t *testing.T) {
+	l := newLiveRepo(t)
+	v1, v2 := []byte("#!/bin/sh\necho hello 1.0.0\n"), []byte("#!/bin/sh\necho hello 1.1.0\n")
+	l.publish(t, "hello", "1.0.0", v1)
+	e, opts := liveEnv(t)
+	c := e.config(t, "", l.appTOML(t, e.dir, "hello"))
+	a := e.agent(t, c, opts)
+	target := filepath.Join(e.dir, "bin", "hello")
+	if rep := a.RunOnce(context.Background()); rep.Apps[0].Version != "1.0.0" {
+		t.Fatalf("first cycle: %+v", rep.Apps[0])
+	}
+	l.publish(t, "hello", "1.1.0", v2)
+	if rep := a.RunOnce(context.Background()); rep.Apps[0].Version != "1.1.0" {
+		t.Fatalf("second cycle: %+v", rep.Apps[0])
+	}
+	before := l.targetFetches()
+	if _, err := l.rp.Rollout(context.Background(), "hello", rollout.Action{Kind: rollout.Pull, Version: "1.1.0"}); err != nil {
+		t.Fatal(err)
+	}
+	rep := a.RunOnce(context.Background())
+	if r := rep.Apps[0]; r.Result != ResultUpdated || r.Version != "1.0.0" || r.From != "1.1.0" {
+		t.Fatalf("after the pull: %+v, want 1.1.0 → 1.0.0", r)
+	}
+	if b, _ := os.ReadFile(target); string(b) != string(v1) {
+		t.Errorf("target holds %q after the pull", b)
+	}
+	if n := l.targetFetches() - before; n != 0 {
+		t.Errorf("%d target downloads for the pull, want 0 (the previous version is on disk)", n)
+	}
+}
+
+func (l *liveRepo) targetFetches() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for p, k := range l.counts {
+		if strings.HasPrefix(p, "/targets/") {
+			n += k
+		}
+	}
+	return n
 }

@@ -154,33 +154,64 @@ func (p *parking) park(a install.Artifact) error {
 	return errParked
 }
 
-// noCancel is an Installer whose installs are never interrupted: once a
-// swap may begin, a shutdown waits for it (the install, its health check
-// and any rollback) to finish.
-type noCancel struct{ client.Installer }
+// The installers the agent builds, wrapped so that no install is
+// cancelled: once a swap may begin, a shutdown waits for it (the install,
+// its health check and any rollback) to finish. Each wrapper keeps every
+// method the client looks for (ApplyAll, Revert, RevertAll), so a signed
+// pull still switches back to a version kept on disk.
+type (
+	binaryNoCancel struct{ b *install.Binary }
+	slotsNoCancel  struct{ s *install.Slots }
+	// noCancel is the wrapper of any other installer.
+	noCancel struct{ client.Installer }
+)
+
+var (
+	_ install.Reverter      = binaryNoCancel{}
+	_ client.MultiInstaller = slotsNoCancel{}
+	_ install.Reverter      = slotsNoCancel{}
+)
+
+func keep(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+func (w binaryNoCancel) State(ctx context.Context) (install.State, error) {
+	return w.b.State(keep(ctx))
+}
+func (w binaryNoCancel) Apply(ctx context.Context, a install.Artifact) (install.Result, error) {
+	return w.b.Apply(keep(ctx), a)
+}
+func (w binaryNoCancel) Revert(ctx context.Context, a install.Artifact) (install.Result, error) {
+	return w.b.Revert(keep(ctx), a)
+}
+
+func (w slotsNoCancel) State(ctx context.Context) (install.State, error) { return w.s.State(keep(ctx)) }
+func (w slotsNoCancel) Apply(ctx context.Context, a install.Artifact) (install.Result, error) {
+	return w.s.Apply(keep(ctx), a)
+}
+func (w slotsNoCancel) ApplyAll(ctx context.Context, arts []install.Artifact) (install.Result, error) {
+	return w.s.ApplyAll(keep(ctx), arts)
+}
+func (w slotsNoCancel) Revert(ctx context.Context, a install.Artifact) (install.Result, error) {
+	return w.s.Revert(keep(ctx), a)
+}
+func (w slotsNoCancel) RevertAll(ctx context.Context, arts []install.Artifact) (install.Result, error) {
+	return w.s.RevertAll(keep(ctx), arts)
+}
 
 func (n noCancel) State(ctx context.Context) (install.State, error) {
-	return n.Installer.State(context.WithoutCancel(ctx))
+	return n.Installer.State(keep(ctx))
 }
-
 func (n noCancel) Apply(ctx context.Context, a install.Artifact) (install.Result, error) {
-	return n.Installer.Apply(context.WithoutCancel(ctx), a)
-}
-
-// multiNoCancel is noCancel for an installer of several files.
-type multiNoCancel struct {
-	noCancel
-	multi client.MultiInstaller
-}
-
-func (n multiNoCancel) ApplyAll(ctx context.Context, arts []install.Artifact) (install.Result, error) {
-	return n.multi.ApplyAll(context.WithoutCancel(ctx), arts)
+	return n.Installer.Apply(keep(ctx), a)
 }
 
 // uninterrupted wraps inst so that no install is cancelled by ctx.
 func uninterrupted(inst client.Installer) client.Installer {
-	if m, ok := inst.(client.MultiInstaller); ok {
-		return multiNoCancel{noCancel{inst}, m}
+	switch i := inst.(type) {
+	case *install.Binary:
+		return binaryNoCancel{i}
+	case *install.Slots:
+		return slotsNoCancel{i}
 	}
 	return noCancel{inst}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ferry-updates/ferry/client"
 	"github.com/ferry-updates/ferry/install"
 )
 
@@ -40,5 +41,35 @@ func TestParking(t *testing.T) {
 	}
 	if _, err := os.Stat(art.File); err == nil {
 		t.Error("the staged file was copied, not moved")
+	}
+}
+
+// TestUninterruptedKeepsMethods: the wrapped installers keep what the
+// client looks for, so a signed pull reverts to a version on disk and a
+// release of several files goes into one slot.
+func TestUninterruptedKeepsMethods(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.config(t, "", appTOML("hello", "a.example", ""), `
+[[app]]
+name = "world"
+urls = ["https://a.example/"]
+trusted_root = "root.json"
+[app.install]
+strategy = "slots"
+root = "apps"
+`)
+	a := e.agent(t, c, e.options())
+	bin := uninterrupted(a.installer(c.Apps[0]))
+	if _, ok := bin.(install.Reverter); !ok {
+		t.Error("the wrapped Binary is not an install.Reverter")
+	}
+	slots := uninterrupted(a.installer(c.Apps[1]))
+	_, multi := slots.(client.MultiInstaller)
+	_, rev := slots.(install.Reverter)
+	_, revAll := slots.(interface {
+		RevertAll(context.Context, []install.Artifact) (install.Result, error)
+	})
+	if !multi || !rev || !revAll {
+		t.Errorf("the wrapped Slots: ApplyAll %v, Revert %v, RevertAll %v; want all", multi, rev, revAll)
 	}
 }
