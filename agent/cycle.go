@@ -99,6 +99,7 @@ func (a *Agent) cycle(ctx context.Context) Report {
 				rep.Interrupted = true
 				break
 			}
+			a.opts.Notifier.Status("checking " + app.Name)
 			r := a.check(ctx, g.repo, app, rerr)
 			a.record(app, r)
 			rep.Apps = append(rep.Apps, r)
