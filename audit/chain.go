@@ -154,6 +154,22 @@ func check(line []byte, st State, n int) (Record, string) {
 	return rec, ""
 }
 
+// ParseLine checks one line on its own (without its "\n"), as Verify
+// checks each line before it looks at the chain: the canonical encoding of
+// a record, a seq from 1, a prev of 64 hex digits and a kind. It returns
+// the record and the line's hash. A server receiving lines one batch at a
+// time uses it, and checks the links between lines itself.
+func ParseLine(line []byte) (Record, string, error) {
+	if len(line) > MaxLine {
+		return Record{}, "", fmt.Errorf("longer than %d bytes", MaxLine)
+	}
+	rec, reason := parse(line)
+	if reason != "" {
+		return Record{}, "", errors.New(reason)
+	}
+	return rec, hashLine(line), nil
+}
+
 // parse decodes one line strictly: known fields only, the canonical
 // encoding of its own content, a seq from 1, a prev of 64 hex digits and a
 // kind.

@@ -34,6 +34,11 @@ type Options struct {
 	// Now is the clock for events without a time and for the repair line
 	// (nil: time.Now).
 	Now func() time.Time
+	// OnAppend, if set, is called with each line (without its "\n") and
+	// the State after it, once the line is durable, with the log's lock
+	// held: so in the order of the chain. A reporter queues the lines it
+	// is given. It must not call the Log.
+	OnAppend func(line []byte, st State)
 }
 
 // Log is an event.Observer that appends every event to a file as one line
@@ -246,6 +251,9 @@ func (l *Log) append(e event.Event) error {
 	}
 	l.size += int64(len(line)) + 1
 	l.state = State{Seq: l.state.Seq + 1, Hash: hashLine(line)}
+	if l.opts.OnAppend != nil {
+		l.opts.OnAppend(line, l.state)
+	}
 	return nil
 }
 

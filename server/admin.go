@@ -204,9 +204,14 @@ func clientIP(r *http.Request) string {
 }
 
 func (a *admin) tooMany(w http.ResponseWriter, wait time.Duration, by, who string) {
+	tooMany(w, a.log, wait, by, who)
+}
+
+// tooMany answers 429 with the seconds until the next request may pass.
+func tooMany(w http.ResponseWriter, log *slog.Logger, wait time.Duration, by, who string) {
 	secs := int(math.Ceil(wait.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-	a.log.Warn("admin: rate limited", "by", by, "who", who, "retry_after_s", max(secs, 1))
+	log.Warn("rate limited", "by", by, "who", who, "retry_after_s", max(secs, 1))
 	writeError(w, http.StatusTooManyRequests, "too many requests")
 }
 

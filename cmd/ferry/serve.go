@@ -32,6 +32,7 @@ type serveFlags struct {
 	pass            passphraseSource
 	online          []string // --online-key ROLE=REF
 	maxUpload       int64
+	db              string
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -59,7 +60,12 @@ ferry release publish --server, authenticated by a token of ferry token create, 
 signed by the application's key, is checked against its delegation; the server signs snapshot and
 timestamp with its online keys (so it needs the passphrase). Uploads are streamed to DIR/.uploads.
 Rollout decisions (ferry rollout ... --server, ferry release promote --server) are signed by the
-server with the repository's online rollout key, with the same tokens.` + serveLimits,
+server with the repository's online rollout key, with the same tokens.
+
+Installations report to /api/v1/enroll and /api/v1/events (docs/reporting.md): agents enroll
+with a token of ferry token create --enroll and send their audit-log events. The server's
+state (installations, events, enrollment tokens) is kept in --db: a SQLite file, DIR/` + storeFile + ` by
+default, or a PostgreSQL database given by a postgres:// URL.` + serveLimits,
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
   ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt
@@ -82,6 +88,7 @@ server with the repository's online rollout key, with the same tokens.` + serveL
 	f.StringVar(&fl.pass.file, "passphrase-file", "", "read the online keys' passphrase from this file (enables automatic refresh and remote publishing)")
 	f.StringArrayVar(&fl.online, "online-key", nil, "snapshot=REF, timestamp=REF or rollout=REF: an online key in a KMS or HSM, so DIR holds no private key (repeatable)")
 	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
+	f.StringVar(&fl.db, "db", "", "the server's database: a SQLite file or a postgres:// URL (default: DIR/"+storeFile+")")
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -108,6 +115,15 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	if err != nil {
 		return err
 	}
+	st, err := openStore(ctx, fl.dir, fl.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	report, err := server.Reporting(server.ReportConfig{Store: st, Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))})
+	if err != nil {
+		return err
+	}
 	// Only now that the address is ours and the rest is ready: a start that
 	// fails leaves the CA file that clients of a running server use alone.
 	if err := e.saveCA(ca, fl.selfSigned); err != nil {
@@ -129,7 +145,7 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 		return err
 	}
 	defer closeLog()
-	err = runServer(ctx, ln, filepath.Join(fl.dir, "public"), admin, tlsCfg, logw)
+	err = runServerWith(ctx, ln, filepath.Join(fl.dir, "public"), apiHandlers{admin: admin, report: report}, tlsCfg, logw)
 	if err == nil || errors.Is(err, context.Canceled) {
 		fmt.Fprintln(e.stdout, "server stopped")
 		return nil

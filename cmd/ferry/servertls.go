@@ -74,15 +74,31 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 // ctx is cancelled, and the admin API under /api/v1/ when admin is not nil.
 // The access log goes to logw as JSON (nowhere if nil).
 func runServer(ctx context.Context, ln net.Listener, publicDir string, admin http.Handler, tlsCfg *tls.Config, logw io.Writer) error {
+	return runServerWith(ctx, ln, publicDir, apiHandlers{admin: admin}, tlsCfg, logw)
+}
+
+// apiHandlers are the APIs ferry serve mounts next to the repository.
+type apiHandlers struct {
+	admin  http.Handler // /api/v1/ (publishers)
+	report http.Handler // /api/v1/enroll and /api/v1/events (installations)
+}
+
+func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api apiHandlers, tlsCfg *tls.Config, logw io.Writer) error {
 	var h http.Handler
 	h, err := server.Repository(publicDir)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	if admin != nil {
+	if api.admin != nil || api.report != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/api/v1/", admin)
+		if api.admin != nil {
+			mux.Handle("/api/v1/", api.admin)
+		}
+		if api.report != nil {
+			mux.Handle("/api/v1/enroll", api.report)
+			mux.Handle("/api/v1/events", api.report)
+		}
 		mux.Handle("/", h)
 		h = mux
 	}

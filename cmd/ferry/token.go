@@ -1,22 +1,31 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/server"
+	"github.com/ferry-updates/ferry/store"
 )
 
 func (e *env) tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
-		Short: "Manage the publisher tokens of the admin API",
+		Short: "Manage the publisher tokens of the admin API and the enrollment tokens of agents",
 		Example: `  (umask 077 && ferry token create --repo ./repo --app hello > hello.token)
+  (umask 077 && ferry token create --repo ./repo --enroll --app hello --expires 24h --uses 10 > enroll.token)
   ferry token list --repo ./repo
   ferry token revoke --repo ./repo 0123456789ab`,
 	}
@@ -32,25 +41,48 @@ func tokensFile(dir string) (string, error) {
 	return filepath.Join(dir, server.TokensFile), nil
 }
 
+type tokenCreateFlags struct {
+	dir, app, db string
+	enroll       bool
+	expires      time.Duration
+	uses         int
+}
+
 func (e *env) tokenCreateCmd() *cobra.Command {
-	var dir, app string
+	var fl tokenCreateFlags
 	cmd := &cobra.Command{
-		Use:   "create --repo DIR --app APP",
-		Short: "Make a publisher token for one application",
+		Use:   "create --repo DIR (--app APP | --enroll [--app APP] [--expires D] [--uses N])",
+		Short: "Make a publisher token for one application, or an enrollment token for agents",
 		Long: `Make a token that lets a release pipeline publish APP through ferry serve's admin API
 (ferry release publish --server). Only its SHA-256 is stored, in DIR/` + server.TokensFile + ` (mode
 0600); the token itself is printed once, alone on standard output (what it is goes to standard
 error), and cannot be shown again: redirect it into a file only its pipeline can read. A token publishes nothing on its own: every upload must also be signed by the
-application's key.`,
+application's key.
+
+With --enroll, the token enrolls agents instead (ferry agent enroll, docs/reporting.md): each
+enrollment exchanges it for a credential of one installation. It is kept by its hash in the
+server's database (--db, default DIR/` + storeFile + `), may be limited to installations of one
+application (--app), expire (--expires) and enroll at most --uses installations; ferry token list
+shows how often it was used, and ferry token revoke ends it at once.`,
 		Example: `  (umask 077 && ferry token create --repo ./repo --app hello > hello.token)
-  ferry token create --repo ./repo --app hello      # the token on stdout, what it is on stderr`,
+  ferry token create --repo ./repo --app hello      # the token on stdout, what it is on stderr
+  (umask 077 && ferry token create --repo ./repo --enroll --expires 24h --uses 50 > enroll.token)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			file, err := tokensFile(dir)
+			if fl.enroll {
+				return e.createEnrollToken(cmd.Context(), fl)
+			}
+			if fl.app == "" {
+				return withHint(errors.New("no --app given"), "a publisher token is for one application: --app APP; or --enroll for an enrollment token")
+			}
+			if fl.expires != 0 || fl.uses != 0 || fl.db != "" {
+				return errors.New("--expires, --uses and --db are for enrollment tokens (--enroll)")
+			}
+			file, err := tokensFile(fl.dir)
 			if err != nil {
 				return err
 			}
-			secret, t, err := server.CreateToken(file, app, time.Now())
+			secret, t, err := server.CreateToken(file, fl.app, time.Now())
 			if err != nil {
 				return err
 			}
@@ -59,18 +91,80 @@ application's key.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
-	cmd.Flags().StringVar(&app, "app", "", "the application the token may publish (required)")
+	f := cmd.Flags()
+	f.StringVar(&fl.dir, "repo", "", "repository directory (required)")
+	f.StringVar(&fl.app, "app", "", "the application the token may publish (required without --enroll); with --enroll, the only application it enrolls")
+	f.BoolVar(&fl.enroll, "enroll", false, "make an enrollment token for agents (ferry agent enroll)")
+	f.DurationVar(&fl.expires, "expires", 0, "with --enroll: the token expires after this long (0: never)")
+	f.IntVar(&fl.uses, "uses", 0, "with --enroll: the token enrolls at most this many installations (0: no limit)")
+	f.StringVar(&fl.db, "db", "", "with --enroll: the server's database (default: DIR/"+storeFile+")")
 	cmd.MarkFlagRequired("repo")
-	cmd.MarkFlagRequired("app")
 	return cmd
 }
 
+func (e *env) createEnrollToken(ctx context.Context, fl tokenCreateFlags) error {
+	if fl.expires < 0 || fl.uses < 0 {
+		return errors.New("--expires and --uses must not be negative")
+	}
+	if fl.app != "" {
+		if err := release.ValidApp(fl.app); err != nil {
+			return err
+		}
+	}
+	if _, err := repo.Open(fl.dir, nil); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, fl.dir, fl.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	secret, t, err := server.NewEnrollToken(now)
+	if err != nil {
+		return err
+	}
+	if fl.app != "" {
+		t.Scope = fl.app
+	}
+	if fl.expires > 0 {
+		t.Expires = now.Add(fl.expires).UTC().Truncate(time.Second)
+	}
+	t.MaxUses = fl.uses
+	if err := st.CreateToken(ctx, t); err != nil {
+		return err
+	}
+	scope := "any application"
+	if fl.app != "" {
+		scope = "application " + fl.app
+	}
+	fmt.Fprintf(e.stderr, "created enrollment token %s for %s (%s, %s); it is shown only now, on standard output\n", t.ID, scope, expiresText(t.Expires), usesText(t))
+	fmt.Fprintln(e.stdout, secret)
+	return nil
+}
+
+func expiresText(t time.Time) string {
+	if t.IsZero() {
+		return "never expires"
+	}
+	return "expires " + t.Format(time.RFC3339)
+}
+
+func usesText(t store.Token) string {
+	if t.MaxUses == 0 {
+		return fmt.Sprintf("%d uses, no limit", t.Uses)
+	}
+	return fmt.Sprintf("%d of %d uses", t.Uses, t.MaxUses)
+}
+
 func (e *env) tokenListCmd() *cobra.Command {
-	var dir string
+	var dir, db string
 	cmd := &cobra.Command{
-		Use:     "list --repo DIR",
-		Short:   "List the publisher tokens (their IDs, never the tokens)",
+		Use:   "list --repo DIR",
+		Short: "List the publisher and enrollment tokens (their IDs, never the tokens)",
+		Long: `List the tokens: publisher tokens (DIR/` + server.TokensFile + `) and enrollment tokens (the server's
+database, --db, default DIR/` + storeFile + `), with how often each enrollment token was used, when it
+expires and whether it was revoked.`,
 		Example: `  ferry token list --repo ./repo`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -82,28 +176,76 @@ func (e *env) tokenListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(ts) == 0 {
+			es, err := enrollTokens(cmd.Context(), dir, db)
+			if err != nil {
+				return err
+			}
+			if len(ts)+len(es) == 0 {
 				fmt.Fprintln(e.stdout, "no tokens")
 				return nil
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tAPP\tCREATED")
+			fmt.Fprintln(tw, "ID\tAPP\tCREATED\tKIND\tUSES\tEXPIRES\tSTATE")
 			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", t.ID, t.App, t.Created.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\tpublisher\t-\tnever\tactive\n", t.ID, t.App, t.Created.Format(time.RFC3339))
+			}
+			now := time.Now()
+			for _, t := range es {
+				uses, expires := strconv.Itoa(t.Uses), "never"
+				if t.MaxUses > 0 {
+					uses += "/" + strconv.Itoa(t.MaxUses)
+				}
+				if !t.Expires.IsZero() {
+					expires = t.Expires.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\tenroll\t%s\t%s\t%s\n", t.ID, t.Scope, t.Created.Format(time.RFC3339), uses, expires, tokenState(t, now))
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
+	cmd.Flags().StringVar(&db, "db", "", "the server's database (default: DIR/"+storeFile+")")
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }
 
+// enrollTokens lists the enrollment tokens; a default database that does
+// not exist yet holds none (and is not created).
+func enrollTokens(ctx context.Context, dir, db string) ([]store.Token, error) {
+	if db == "" {
+		if _, err := os.Stat(filepath.Join(dir, storeFile)); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	st, err := openStore(ctx, dir, db)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	ts, err := st.ListTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(ts, func(t store.Token) bool { return t.Kind != store.Enroll }), nil
+}
+
+func tokenState(t store.Token, now time.Time) string {
+	switch {
+	case !t.Revoked.IsZero():
+		return "revoked " + t.Revoked.Format(time.RFC3339)
+	case !t.Expires.IsZero() && !now.Before(t.Expires):
+		return "expired"
+	case t.MaxUses > 0 && t.Uses >= t.MaxUses:
+		return "used up"
+	}
+	return "active"
+}
+
 func (e *env) tokenRevokeCmd() *cobra.Command {
-	var dir string
+	var dir, db string
 	cmd := &cobra.Command{
 		Use:     "revoke --repo DIR ID",
-		Short:   "Revoke a publisher token; a running server refuses it from its next request",
+		Short:   "Revoke a publisher or enrollment token; a running server refuses it from its next request",
 		Example: `  ferry token revoke --repo ./repo 0123456789ab`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -112,14 +254,41 @@ func (e *env) tokenRevokeCmd() *cobra.Command {
 				return err
 			}
 			t, err := server.RevokeToken(file, args[0])
-			if err != nil {
+			if err == nil {
+				fmt.Fprintf(e.stdout, "revoked token %s of application %s\n", t.ID, t.App)
+				return nil
+			}
+			if !errors.Is(err, server.ErrNoToken) {
+				return err
+			}
+			if err := e.revokeEnrollToken(cmd.Context(), dir, db, args[0]); err != nil {
 				return withHint(err, "ferry token list --repo "+dir+" shows the token IDs")
 			}
-			fmt.Fprintf(e.stdout, "revoked token %s of application %s\n", t.ID, t.App)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dir, "repo", "", "repository directory (required)")
+	cmd.Flags().StringVar(&db, "db", "", "the server's database (default: DIR/"+storeFile+")")
 	cmd.MarkFlagRequired("repo")
 	return cmd
+}
+
+func (e *env) revokeEnrollToken(ctx context.Context, dir, db, id string) error {
+	es, err := enrollTokens(ctx, dir, db)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(es, func(t store.Token) bool { return t.ID == id }) {
+		return fmt.Errorf("revoke token %q: %w", id, server.ErrNoToken)
+	}
+	st, err := openStore(ctx, dir, db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.RevokeToken(ctx, id, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "revoked enrollment token %s\n", id)
+	return nil
 }

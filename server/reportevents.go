@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/ferry-updates/ferry/audit"
+	"github.com/ferry-updates/ferry/store"
+)
+
+// errRewritten is a batch that contradicts the chain the server stored.
+var errRewritten = errors.New("the audit log was rewritten")
+
+// SecurityRewritten is the event name the server logs when an
+// installation's batch contradicts what it reported before (R65).
+const SecurityRewritten = "report.log_rewritten"
+
+func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
+	in, ok := p.installation(w, r)
+	if !ok {
+		return
+	}
+	if ok, wait := p.byCred.allow("install:" + in.ID); !ok {
+		tooMany(w, p.log, wait, "installation", in.ID)
+		return
+	}
+	var req EventsRequest
+	if err := readJSON(w, r, p.cfg.MaxBody, &req); err != nil {
+		p.refuse(w, r, in.ID, statusOf(err), err.Error())
+		return
+	}
+	if req.InstallID != in.ID {
+		p.log.Warn("report: events for another installation", "event", "report.wrong_installation",
+			"install_id", in.ID, "claimed", req.InstallID, "remote", clientIP(r))
+		writeError(w, http.StatusForbidden, fmt.Sprintf("this credential reports for installation %s, not %q", in.ID, req.InstallID))
+		return
+	}
+	batch, err := parseBatch(req)
+	if err == nil {
+		err = checkApps(req.Apps)
+	}
+	if err != nil {
+		p.refuse(w, r, in.ID, http.StatusBadRequest, err.Error())
+		return
+	}
+	ans, err := p.store(r.Context(), in.ID, batch, req.Apps)
+	switch {
+	case errors.Is(err, errRewritten), errors.Is(err, store.ErrConflict):
+		p.log.Warn("report: audit log rewritten", "event", SecurityRewritten, "install_id", in.ID, "err", err.Error(), "remote", clientIP(r))
+		writeError(w, http.StatusConflict, err.Error())
+	case err != nil:
+		p.refuse(w, r, in.ID, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, ans)
+	}
+}
+
+// installation authenticates the request's credential: 401 unless it is
+// the credential of an enrolled installation (compared in constant time).
+func (p *reporting) installation(w http.ResponseWriter, r *http.Request) (store.Installation, bool) {
+	cred, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	deny := func(msg string) (store.Installation, bool) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
+		p.refuse(w, r, "", http.StatusUnauthorized, msg)
+		return store.Installation{}, false
+	}
+	if cred == "" {
+		return deny("an installation credential is required (Authorization: Bearer CREDENTIAL; ferry agent enroll)")
+	}
+	id := credentialInstall(cred)
+	if id == "" {
+		return deny("unknown installation credential")
+	}
+	in, err := p.cfg.Store.Installation(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return deny("unknown installation credential")
+	}
+	if err != nil {
+		p.refuse(w, r, id, http.StatusInternalServerError, err.Error())
+		return store.Installation{}, false
+	}
+	want, err := hex.DecodeString(in.CredentialHash)
+	got, _ := hex.DecodeString(hashToken(cred))
+	if err != nil || subtle.ConstantTimeCompare(got, want) != 1 {
+		return deny("unknown installation credential")
+	}
+	return in, true
+}
+
+// parseBatch checks every line and the links between consecutive ones.
+func parseBatch(req EventsRequest) ([]store.Event, error) {
+	if len(req.Lines) > MaxBatch {
+		return nil, fmt.Errorf("%d lines in one batch, at most %d", len(req.Lines), MaxBatch)
+	}
+	out := make([]store.Event, 0, len(req.Lines))
+	for i, l := range req.Lines {
+		rec, hash, err := audit.ParseLine([]byte(l))
+		if err != nil {
+			return nil, fmt.Errorf("line %d of the batch: %v", i+1, err)
+		}
+		if i > 0 {
+			last := out[i-1]
+			switch {
+			case rec.Seq <= last.Seq:
+				return nil, fmt.Errorf("line %d of the batch: seq %d after seq %d; lines go in order", i+1, rec.Seq, last.Seq)
+			case rec.Seq == last.Seq+1 && rec.Prev != last.Hash:
+				return nil, fmt.Errorf("line %d of the batch (seq %d): prev %s, but seq %d hashes to %s", i+1, rec.Seq, rec.Prev, last.Seq, last.Hash)
+			}
+		}
+		out = append(out, store.Event{Seq: rec.Seq, Prev: rec.Prev, Hash: hash, Event: rec.Event()})
+	}
+	return out, nil
+}
+
+// store checks the batch against the chain stored before and stores it.
+func (p *reporting) store(ctx context.Context, id string, batch []store.Event, apps []App) (EventsAnswer, error) {
+	head, err := p.cfg.Store.ChainHead(ctx, id)
+	if err != nil {
+		return EventsAnswer{}, err
+	}
+	for _, e := range batch {
+		if e.Seq == head.Seq+1 && head.Seq > 0 && e.Prev != head.Hash {
+			return EventsAnswer{}, fmt.Errorf("%w: seq %d has prev %s, but the server has seq %d with hash %s", errRewritten, e.Seq, e.Prev, head.Seq, head.Hash)
+		}
+	}
+	now := p.cfg.Now()
+	for i := range batch {
+		batch[i].Received = now
+	}
+	added, err := p.cfg.Store.AppendEvents(ctx, id, batch)
+	if err != nil {
+		return EventsAnswer{}, err
+	}
+	if err := p.cfg.Store.Seen(ctx, id, now, storeApps(apps)); err != nil {
+		return EventsAnswer{}, err
+	}
+	if len(batch) > 0 && batch[len(batch)-1].Seq > head.Seq {
+		last := batch[len(batch)-1]
+		head = store.Head{Seq: last.Seq, Hash: last.Hash}
+	}
+	return EventsAnswer{Added: added, Head: audit.State{Seq: head.Seq, Hash: head.Hash}}, nil
+}
