@@ -45,11 +45,12 @@ func Repository(publicDir string) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serve repository %s: %w", publicDir, err)
 	}
-	return &repository{root: root, etags: make(map[etagKey]string)}, nil
+	return &repository{root: root, beneath: newBeneath(root), etags: make(map[etagKey]string)}, nil
 }
 
 type repository struct {
-	root *os.Root
+	root    *os.Root
+	beneath *beneath // nil: open through root
 
 	mu    sync.Mutex
 	etags map[etagKey]string // content hashes of metadata files
@@ -72,7 +73,7 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	f, err := h.root.Open(filepath.FromSlash(name))
+	f, err := h.open(name)
 	if err != nil {
 		http.NotFound(w, r)
 		return
@@ -109,7 +110,7 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveInMemory serves metadata that changes in place (timestamp.json): it
 // is read once, and hashed and served from the same bytes, so the ETag
 // always matches the body, however often the file is replaced.
-func serveInMemory(w http.ResponseWriter, r *http.Request, name, cc string, f *os.File, size int64) {
+func serveInMemory(w http.ResponseWriter, r *http.Request, name, cc string, f io.ReaderAt, size int64) {
 	body, err := readAll(f, size)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -127,7 +128,7 @@ func setHeaders(hdr http.Header, name, cc, etag string) {
 }
 
 // readAll reads the first size bytes of f.
-func readAll(f *os.File, size int64) ([]byte, error) {
+func readAll(f io.ReaderAt, size int64) ([]byte, error) {
 	body := make([]byte, size)
 	n, err := f.ReadAt(body, 0)
 	if n == len(body) {
@@ -137,6 +138,27 @@ func readAll(f *os.File, size int64) ([]byte, error) {
 		err = errors.New("file changed while reading")
 	}
 	return nil, err
+}
+
+// servedFile is an open file of the public directory.
+type servedFile interface {
+	io.ReaderAt
+	io.Closer
+	Stat() (fs.FileInfo, error)
+}
+
+// open opens a name that servable returned, never outside the public
+// directory: with openat2 where the kernel has it, else through os.Root
+// (with O_NONBLOCK where it exists, so a FIFO cannot block the open).
+func (h *repository) open(name string) (servedFile, error) {
+	if h.beneath != nil {
+		return h.beneath.open(name)
+	}
+	f, err := h.root.OpenFile(filepath.FromSlash(name), os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // servable maps a request path to a name relative to the public directory,
@@ -187,7 +209,7 @@ func contentType(name string) string {
 // immutable (version-prefixed) metadata are cached by name, size and
 // modification time. Targets are immutable and can be large: their ETag is
 // derived from size and modification time.
-func (h *repository) etag(name string, f *os.File, st fs.FileInfo) (string, error) {
+func (h *repository) etag(name string, f io.ReaderAt, st fs.FileInfo) (string, error) {
 	if !isMetadata(name) {
 		return `"` + strconv.FormatInt(st.Size(), 16) + "-" + strconv.FormatInt(st.ModTime().UnixNano(), 16) + `"`, nil
 	}
@@ -215,7 +237,7 @@ func (h *repository) etag(name string, f *os.File, st fs.FileInfo) (string, erro
 }
 
 // contentETag is the quoted hex sha256 of the first size bytes of f.
-func contentETag(f *os.File, size int64) (string, error) {
+func contentETag(f io.ReaderAt, size int64) (string, error) {
 	sum := sha256.New()
 	n, err := copyBuffered(sum, io.NewSectionReader(f, 0, size))
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 
 // testRepo lays out DIR/public as package repo does, plus a secret outside
 // it and traps inside it. It returns DIR.
-func testRepo(t *testing.T) string {
+func testRepo(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{
@@ -288,6 +288,23 @@ func TestHead(t *testing.T) {
 // directory listing, however the path is spelled.
 func TestTraversal_R24(t *testing.T) {
 	s, _ := newRepoServer(t)
+	checkTraversal(t, s)
+}
+
+// TestTraversalOSRoot_R24 is TestTraversal_R24 through os.Root, which
+// serves where openat2 is not available.
+func TestTraversalOSRoot_R24(t *testing.T) {
+	dir := testRepo(t)
+	h, err := Repository(filepath.Join(dir, "public"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.(*repository).beneath = nil
+	checkTraversal(t, startRun(t, h, Config{}))
+}
+
+func checkTraversal(t *testing.T, s *started) {
+	t.Helper()
 	paths := []string{
 		"/metadata/../../keys/x",
 		"/metadata/../metadata/1.root.json",

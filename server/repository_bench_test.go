@@ -1,0 +1,53 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkServe is the per-request work of ferry serve's repository path
+// in process, without the network and TLS: the access log (JSON to a
+// file, as ferry serve writes it to stderr), deadlines, opening, ETag,
+// headers and body. bench/serve measures the whole server against nginx.
+func BenchmarkServe(b *testing.B) {
+	dir := testRepo(b)
+	repoH, err := Repository(filepath.Join(dir, "public"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(b.TempDir(), "access.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logf.Close()
+	target := "/targets/hello/1.0.0/linux-amd64/" + strings.Repeat("ab", 32) + ".hello"
+	for _, c := range []struct {
+		name string
+		log  io.Writer
+		path string
+	}{
+		{"timestamp/log-file", logf, "/metadata/timestamp.json"},
+		{"timestamp/log-discard", io.Discard, "/metadata/timestamp.json"},
+		{"target/log-file", logf, target},
+	} {
+		h := accessLog(slog.New(slog.NewJSONHandler(c.log, nil)), deadlines{time.Minute, 1 << 10}, repoH)
+		req := httptest.NewRequest("GET", c.path, nil)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &plainWriter{h: http.Header{}}
+				h.ServeHTTP(w, req)
+				if w.n == 0 {
+					b.Fatal("nothing served")
+				}
+			}
+		})
+	}
+}
