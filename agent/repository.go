@@ -131,7 +131,10 @@ type parking struct {
 }
 
 func (p *parking) Apply(ctx context.Context, a install.Artifact) (install.Result, error) {
-	return install.Result{}, p.park(a)
+	if err := p.park(a); err != nil {
+		return install.Result{}, err
+	}
+	return install.Result{}, errParked
 }
 
 func (p *parking) ApplyAll(ctx context.Context, arts []install.Artifact) (install.Result, error) {
@@ -151,7 +154,7 @@ func (p *parking) park(a install.Artifact) error {
 	if err := atomicfile.Rename(a.File, filepath.Join(p.cache, hex.EncodeToString(sum))); err != nil {
 		return fmt.Errorf("keep %s %s for the maintenance window: %w", a.App, a.Version, err)
 	}
-	return errParked
+	return nil
 }
 
 // The installers the agent builds, wrapped so that no install is

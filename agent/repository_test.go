@@ -73,3 +73,40 @@ root = "apps"
 		t.Errorf("the wrapped Slots: ApplyAll %v, Revert %v, RevertAll %v; want all", multi, rev, revAll)
 	}
 }
+
+// TestReview8AgentHidesReverter (review8 F5): the installers the agent
+// wraps are still install.Reverters, so a signed pull reverts from disk.
+func TestReview8AgentHidesReverter(t *testing.T) {
+	for _, inst := range []any{
+		uninterrupted(&install.Binary{App: "hello", Target: "/x/hello", StateDir: "/x/s"}),
+		uninterrupted(&install.Slots{Root: "/x", App: "hello"}),
+	} {
+		if _, ok := inst.(install.Reverter); !ok {
+			t.Errorf("%T: the agent's installer is no install.Reverter", inst)
+		}
+	}
+}
+
+// TestParkingKeepsEveryFile (review8 F10): outside the maintenance window
+// every verified file of a release of several is kept in the cache, not
+// only the first.
+func TestParkingKeepsEveryFile(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	var arts []install.Artifact
+	for i, name := range []string{"a", "b", "c"} {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sum := make([]byte, 32)
+		sum[0] = byte(i + 1)
+		arts = append(arts, install.Artifact{App: "hello", Version: "1.0.0", File: f, Hashes: map[string][]byte{"sha256": sum}})
+	}
+	p := &parking{cache: cache}
+	if _, err := p.ApplyAll(context.Background(), arts); err != errParked {
+		t.Fatalf("ApplyAll: %v, want errParked", err)
+	}
+	if ents, _ := os.ReadDir(cache); len(ents) != len(arts) {
+		t.Errorf("%d of %d files parked in the cache", len(ents), len(arts))
+	}
+}
