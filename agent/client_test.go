@@ -283,3 +283,39 @@ func (l *liveRepo) targetFetches() int {
 	}
 	return n
 }
+
+// TestLostStateNoDowngrade_R52: the agent installed 1.5.0 over the
+// configured "installed = 1.0.0"; 1.5.0 is halted since (those that run it
+// keep it) and 1.4.0 is the newest release offered to others. When the
+// installer's state and its copy are lost, the agent must not take its
+// static config version for the installed one again: the live executable
+// is the signed 1.5.0, and nothing may move it to 1.4.0 without a signed
+// pull (R49).
+func TestLostStateNoDowngrade_R52(t *testing.T) {
+	l := newLiveRepo(t)
+	for _, v := range []string{"1.0.0", "1.4.0", "1.5.0"} {
+		l.publish(t, "hello", v, []byte("#!/bin/sh\necho hello "+v+"\n"))
+	}
+	e, opts := liveEnv(t)
+	app := strings.Replace(l.appTOML(t, e.dir, "hello"), "[app.install]", "installed = \"1.0.0\"\n[app.install]", 1)
+	c := e.config(t, "", app)
+	a := e.agent(t, c, opts)
+	if r := a.RunOnce(context.Background()).Apps[0]; r.Result != ResultUpdated || r.Version != "1.5.0" {
+		t.Fatalf("first cycle: %+v, want 1.0.0 → 1.5.0", r)
+	}
+	if _, err := l.rp.Rollout(context.Background(), "hello", rollout.Action{Kind: rollout.Halt, Version: "1.5.0"}); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(c.StateDir, "apps", "hello", "state.json")
+	for _, f := range []string{state, state + ".copy"} {
+		if err := os.WriteFile(f, []byte("{corrupt"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := a.RunOnce(context.Background()).Apps[0]
+	target := filepath.Join(e.dir, "bin", "hello")
+	if b, _ := os.ReadFile(target); string(b) != "#!/bin/sh\necho hello 1.5.0\n" || r.Result == ResultUpdated {
+		t.Fatalf("after the state was lost: %+v, target holds %q; want 1.5.0 kept (an error or up to date)", r, b)
+	}
+	t.Logf("after the state was lost: %s: %s", r.Result, r.Detail)
+}

@@ -118,8 +118,9 @@ func (a *Agent) check(ctx context.Context, repo Repository, app *App, refreshErr
 	}
 	inst := uninterrupted(a.installer(app))
 	st, err := inst.State(ctx)
-	if err == nil && st.Installed != nil && st.Installed.Version != "" {
-		r.From, r.Version = st.Installed.Version, st.Installed.Version
+	if err == nil {
+		r.From = installedVersion(app, st)
+		r.Version = r.From
 	}
 	if err == nil {
 		err = refreshErr
@@ -159,6 +160,23 @@ func (a *Agent) check(ctx context.Context, repo Repository, app *App, refreshErr
 		}
 	}
 	return r
+}
+
+// installedVersion is the version the agent tells the client is
+// installed. The configured one (the version before the agent's first
+// install) counts only while the installer has no record at all: once it
+// has one, the record's version counts, and after a lost record (R52) it
+// is "" so that the client decides from the live executable's signed
+// sha256 or refuses; the stale configured version would let the rollout
+// move the machine below what runs, without a signed pull (R49).
+func installedVersion(app *App, st install.State) string {
+	switch {
+	case st.Installed != nil && st.Installed.Version != "":
+		return st.Installed.Version
+	case st.Lost || st.Previous != nil || len(st.History) > 0:
+		return ""
+	}
+	return app.Installed
 }
 
 func (a *Agent) failed(r AppReport, err error) AppReport {
