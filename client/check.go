@@ -64,10 +64,11 @@ func (r *Repository) Check(ctx context.Context, app App) (*Offer, error) {
 
 // call is one operation for one application.
 type call struct {
-	r  *Repository
-	a  App // validated, with defaults
-	p  policy
-	ev event.Emitter // stamps a.Name
+	r    *Repository
+	a    App // validated, with defaults
+	p    policy
+	ev   event.Emitter // stamps a.Name
+	live *live         // Update: the live sha256 when the installer's record names no version
 }
 
 func (r *Repository) newCall(a App) *call {
@@ -89,6 +90,9 @@ type view struct {
 func (c *call) check(ctx context.Context, refresh bool) (*Offer, *view, error) {
 	c.ev.Emit(event.CheckStarted, c.p.installed, "", "channel", c.a.Channel, "platform", c.a.Platform)
 	v, err := c.view(ctx, refresh)
+	if err == nil && c.live != nil {
+		err = c.recognise(v)
+	}
 	if err != nil {
 		c.ev.Emit(event.CheckFailed, c.p.installed, err.Error())
 		return nil, v, fmt.Errorf("check %s: %w", c.a.Name, err)
@@ -113,11 +117,11 @@ func (c *call) view(ctx context.Context, refresh bool) (*view, error) {
 		delete(targets, rollout.PolicyPath(c.a.Name)) // not a release, and not a refusal
 		v.sel = c.p.sel(targets)
 		docTF, err = tc.Target(ctx, m, rollout.DocPath(c.a.Name))
-		if errors.Is(err, trust.ErrNotFound) {
+		if errors.Is(err, trust.ErrNotListed) { // no role lists it: no decision
 			docTF, err = nil, nil
 		}
-		if err != nil {
-			return fmt.Errorf("rollout decisions: %w", err)
+		if err != nil { // a hidden or bad role file is no "no decision" (R62)
+			return fmt.Errorf("rollout decisions %s: %w", rollout.DocPath(c.a.Name), err)
 		}
 		if len(v.sel.platforms) == 0 {
 			apps, err = knownApps(tc)
@@ -132,6 +136,9 @@ func (c *call) view(ctx context.Context, refresh bool) (*view, error) {
 		return v, err
 	}
 	if v.min, err = signedMin(c.a.Name, policyTF); err != nil {
+		return v, err
+	}
+	if v.min, err = c.floorMin(v.min); err != nil {
 		return v, err
 	}
 	return v, c.published(v.sel, apps)

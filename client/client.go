@@ -89,9 +89,6 @@ func shortHex(b []byte) string {
 type Client struct {
 	cfg  Config
 	repo *Repository
-	// offered is the version the last Check offered as a signed pull's
-	// downgrade, which Download may then fetch; "" if none.
-	offered string
 }
 
 // maxRootSize bounds a trusted root read from TrustedRootFile (go-tuf's
@@ -197,28 +194,30 @@ func (c *Client) CheckOffer(ctx context.Context) (*Offer, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.offered = ""
-	if offer.Choice.Downgrade {
-		c.offered = offer.Choice.Version
-	}
 	return offer, nil
 }
 
 // Download fetches rel into dir after verifying length and hashes; it returns the final path.
 //
 // Only rel.Path is read: the release is looked up again in trusted metadata,
-// and refused (ErrRefused) if Check would not offer it: another
-// application or platform, a version not above Installed (unless the last
-// Check offered it after a signed pull). The file is named after the last
-// element of the path; a "binary" gets mode 0755, an archive 0644. dir is
-// created if missing.
+// and refused (ErrRefused) unless it is a file of the release Check would
+// offer now, on the same trusted state: the rollout decision (not a
+// halted or pulled release, not another channel or cohort, not below the
+// minimum safe version, a downgrade only after a signed pull) and the
+// release's signed manifest (R48) bind Download as they bind Update. The
+// file is named after the last element of the path; a "binary" gets mode
+// 0755, an archive 0644. dir is created if missing.
 func (c *Client) Download(ctx context.Context, rel *Release, dir string) (string, error) {
 	call, unlock, err := c.begin()
 	if err != nil {
 		return "", fmt.Errorf("download: %w", err)
 	}
 	defer unlock()
-	call.p.chosen = c.offered
+	if rel != nil {
+		if err := call.offers(ctx, rel.Path); err != nil {
+			return "", fmt.Errorf("download: %w", err)
+		}
+	}
 	dest, _, err := call.download(ctx, rel, dir)
 	return dest, err
 }

@@ -67,19 +67,19 @@ func (c *call) fetchCached(ctx context.Context, rel *Release) (string, error) {
 		}
 		u, err := m.targetURL(rel.Path, rel.Hashes["sha256"])
 		if err == nil {
-			c.ev.Emit(event.DownloadStarted, rel.Version, "", "target", rel.Path, "mirror", m.base, "bytes", strconv.FormatInt(rel.Length, 10))
+			c.ev.Emit(event.DownloadStarted, rel.Version, "", "target", rel.Path, "mirror", m.shown, "bytes", strconv.FormatInt(rel.Length, 10))
 			err = c.fetchFile(ctx, u, name, want)
 		}
 		if err == nil {
-			c.ev.Emit(event.DownloadDone, rel.Version, "", "target", rel.Path, "mirror", m.base, "sha256", sum, "bytes", strconv.FormatInt(rel.Length, 10))
+			c.ev.Emit(event.DownloadDone, rel.Version, "", "target", rel.Path, "mirror", m.shown, "sha256", sum, "bytes", strconv.FormatInt(rel.Length, 10))
 			return name, nil
 		}
-		errs = append(errs, &MirrorError{URL: m.base, Err: err})
+		errs = append(errs, &MirrorError{URL: m.shown, Err: err})
 		kind := event.MirrorFailed
 		if errors.Is(err, fetch.ErrMismatch) || errors.Is(err, fetch.ErrTooLarge) {
 			kind = event.DownloadRejected
 		}
-		c.ev.Emit(kind, rel.Version, err.Error(), "target", rel.Path, "mirror", m.base)
+		c.ev.Emit(kind, rel.Version, err.Error(), "target", rel.Path, "mirror", m.shown)
 	}
 	return "", errors.Join(errs...)
 }
@@ -96,7 +96,7 @@ func (c *call) fetchFile(ctx context.Context, url, name string, want fetch.Want)
 	resumed := exists(name)
 	err := c.r.fetcher.File(ctx, url, name, want, progress)
 	if err != nil && resumed && !exists(name) && ctx.Err() == nil {
-		c.ev.Emit(event.CacheRejected, "", "resumed download failed verification: "+err.Error(), "target", url, "file", name)
+		c.ev.Emit(event.CacheRejected, "", "resumed download failed verification: "+err.Error(), "target", redactURL(url), "file", name)
 		err = c.r.fetcher.File(ctx, url, name, want, progress)
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path"
 
 	"github.com/ferry-updates/ferry/fetch"
@@ -15,7 +16,7 @@ import (
 // MirrorError is one mirror's failure. When every mirror fails, the
 // returned error joins one MirrorError per mirror, in order.
 type MirrorError struct {
-	URL string // the mirror's base URL
+	URL string // the mirror's base URL, its password redacted (see redactURL)
 	Err error
 }
 
@@ -25,7 +26,8 @@ func (e *MirrorError) Unwrap() error { return e.Err }
 
 // mirror is one repository base URL; it is the trust.Source for that mirror.
 type mirror struct {
-	base     string // ends in "/"
+	base     string // ends in "/"; may hold credentials: requests only
+	shown    string // base for events and errors: redactURL(base)
 	f        Fetcher
 	insecure bool // InsecureAllowHTTPLoopback, for fetch.Join
 }
@@ -78,4 +80,17 @@ func fetchMetadata(ctx context.Context, f Fetcher, base, name string, maxLen int
 func (m *mirror) targetURL(p string, sha256 []byte) (string, error) {
 	dir, file := path.Split(p)
 	return fetch.Join(m.base+"targets/", dir+hex.EncodeToString(sha256)+"."+file, m.insecure)
+}
+
+// redactURL is how a URL appears in an event or an error: a password in
+// its userinfo (https://user:token@host/) replaced by "xxxxx", like the
+// fetch package's own errors. Every mirror, download and configuration
+// URL the client reports goes through it; the real URL is used only for
+// requests.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	return u.Redacted()
 }

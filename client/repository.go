@@ -20,9 +20,12 @@ import (
 // RepositoryConfig configures a Repository. URLs, a trusted root and
 // StateDir are required; everything else has a default.
 type RepositoryConfig struct {
-	URLs            []string // repository base URLs (https), tried in order
-	TrustedRoot     []byte   // trusted root.json bytes; or
-	TrustedRootFile string   // a path to it
+	// URLs are the repository base URLs (https), tried in order. One may
+	// carry credentials (https://user:token@host/): every event and
+	// error shows it with the password redacted.
+	URLs            []string
+	TrustedRoot     []byte // trusted root.json bytes; or
+	TrustedRootFile string // a path to it
 	// StateDir is the private directory of this repository's client:
 	// trusted metadata (unless Store is set), the download cache, the
 	// staging directories and the lock, and the install ID of the
@@ -129,7 +132,7 @@ func NewRepository(cfg RepositoryConfig) (*Repository, error) {
 		r.fetcher = f
 	}
 	for _, u := range cfg.URLs {
-		r.mirrors = append(r.mirrors, &mirror{base: u, f: r.fetcher, insecure: cfg.InsecureAllowHTTPLoopback})
+		r.mirrors = append(r.mirrors, &mirror{base: u, shown: redactURL(u), f: r.fetcher, insecure: cfg.InsecureAllowHTTPLoopback})
 	}
 	unlock, err := r.lock.acquire()
 	if err != nil {
@@ -153,10 +156,10 @@ func validateRepository(cfg *RepositoryConfig) ([]byte, error) {
 	urls := make([]string, len(cfg.URLs))
 	for i, u := range cfg.URLs {
 		if err := fetch.CheckURL(u, cfg.InsecureAllowHTTPLoopback); err != nil {
-			return nil, fmt.Errorf("repository URL %q: %w", u, err)
+			return nil, fmt.Errorf("repository URL %q: %w", redactURL(u), err)
 		}
 		if strings.ContainsAny(u, "?#") {
-			return nil, fmt.Errorf("repository URL %q: query or fragment not allowed", u)
+			return nil, fmt.Errorf("repository URL %q: query or fragment not allowed", redactURL(u))
 		}
 		urls[i] = strings.TrimSuffix(u, "/") + "/"
 	}
@@ -242,7 +245,7 @@ func (r *Repository) withMirrorsLocked(ctx context.Context, refresh bool, op fun
 		}
 		if r.current == nil {
 			if err = tc.Refresh(ctx, m); err == nil {
-				r.ev.Emit(event.Refreshed, "", "", "changed", fmt.Sprint(tc.Changed), "mirror", m.base)
+				r.ev.Emit(event.Refreshed, "", "", "changed", fmt.Sprint(tc.Changed), "mirror", m.shown)
 			}
 		}
 		if err == nil {
@@ -255,9 +258,9 @@ func (r *Repository) withMirrorsLocked(ctx context.Context, refresh bool, op fun
 			}
 		}
 		r.tc, r.current = nil, nil
-		errs = append(errs, &MirrorError{URL: m.base, Err: err})
+		errs = append(errs, &MirrorError{URL: m.shown, Err: err})
 		if se := (*trust.SecurityError)(nil); !errors.As(err, &se) {
-			r.ev.Emit(event.MirrorFailed, "", err.Error(), "mirror", m.base)
+			r.ev.Emit(event.MirrorFailed, "", err.Error(), "mirror", m.shown)
 		}
 	}
 	return errors.Join(errs...)

@@ -177,3 +177,40 @@ func (c *call) resolve(ctx context.Context, path string) (*Release, error) {
 	}
 	return rel, nil
 }
+
+// offers refuses path (ErrRefused, with a release.refused event) unless it
+// is a file of the release the rollout decision offers this installation
+// on the trusted state of the last Refresh: what Check would offer, with
+// mixed releases (R48) left out. It records that version as chosen, so
+// resolve allows it (a signed pull's downgrade too). Check's own events
+// are not emitted: this is no check.
+func (c *call) offers(ctx context.Context, path string) error {
+	quiet := *c
+	quiet.ev.Observer = event.Discard
+	v, err := quiet.view(ctx, false)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", path, err)
+	}
+	ch := c.p.choose(v.sel.rels, rollout.Input{Doc: v.doc, MinVersion: v.min,
+		Installation: rollout.Installation{ID: c.a.InstallID, Channel: c.a.Channel}})
+	for _, f := range releaseFiles(v.sel.rels, ch.Version) {
+		if f.Path == path {
+			c.p.chosen = ch.Version
+			return nil
+		}
+	}
+	if _, err := c.resolve(ctx, path); err != nil {
+		return err // not signed, another app or platform, ...: resolve says which
+	}
+	why := fmt.Errorf("%s is not a file of the release this installation is offered (%s: %s)", path, orNone(ch.Version), ch.Reason)
+	c.ev.Emit(event.ReleaseRefused, "", why.Error(), "target", path)
+	return fmt.Errorf("release %w: %w", ErrRefused, why)
+}
+
+// orNone is v, or "none" for "".
+func orNone(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
+}

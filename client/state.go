@@ -9,8 +9,9 @@ import (
 )
 
 // stateSubdirs are the directories under StateDir, all private to this
-// user: trusted metadata, the download cache and the installer's staging.
-var stateSubdirs = []string{"metadata", "downloads", "staging"}
+// user: trusted metadata, the download cache, the installer's staging and
+// the highest minimum safe version verified per application.
+var stateSubdirs = []string{"metadata", "downloads", "staging", minDir}
 
 // prepareState creates StateDir and its subdirectories (0700) where
 // missing and checks every one before anything is read from them: a

@@ -72,10 +72,14 @@ const (
 	StateLost        Kind = "install.state_lost"    // the install state file and its copy were unusable: rebuilt from disk (R52)
 
 	// Rollout decisions as this installation sees them.
-	Pulled    Kind = "rollout.pulled"    // the installed version was pulled; moving to Evidence["to"]
-	BelowMin  Kind = "rollout.below_min" // the installed version is below the signed minimum safe version
-	Stale     Kind = "refresh.stale"     // no successful refresh for longer than the configured limit (R15)
-	Refreshed Kind = "refresh.done"      // metadata refreshed; Evidence["changed"] is "true" or "false"
+	Pulled   Kind = "rollout.pulled"    // the installed version was pulled; moving to Evidence["to"]
+	BelowMin Kind = "rollout.below_min" // the installed version is below the signed minimum safe version
+	// MinLowered: the signed minimum safe version (Evidence["signed"]) is
+	// below one this installation verified before (Evidence["kept"]),
+	// which stays the minimum (R63).
+	MinLowered Kind = "rollout.min_lowered"
+	Stale      Kind = "refresh.stale" // no successful refresh for longer than the configured limit (R15)
+	Refreshed  Kind = "refresh.done"  // metadata refreshed; Evidence["changed"] is "true" or "false"
 
 	// The agent.
 	InstallDeferred Kind = "install.deferred" // Version is downloaded and verified; it installs when the maintenance window opens (Evidence["opens"])
@@ -88,7 +92,7 @@ const (
 // verification (what an operator alerts on).
 func (k Kind) Security() bool {
 	switch k {
-	case MetadataRejected, ReleaseRefused, ReleaseMixed, DownloadRejected, StagingRefused, InstallRejected:
+	case MetadataRejected, ReleaseRefused, ReleaseMixed, DownloadRejected, StagingRefused, InstallRejected, MinLowered:
 		return true
 	}
 	return false

@@ -18,10 +18,10 @@ import (
 // is reached through.
 type step struct{ role, parent string }
 
-// errNotListed is the ErrNotFound of a search: no role on the search path
-// lists the target (a Source's ErrNotFound for a role file is another
-// matter: an error).
-var errNotListed = fmt.Errorf("%w", ErrNotFound)
+// errLimited is the ErrNotFound of a search that MaxDelegations cut short
+// before any role listed the target: it may be listed further on, so it is
+// not ErrNotListed.
+var errLimited = fmt.Errorf("%w within the delegation limit", ErrNotFound)
 
 // budget is the cap on distinct roles visited by one Target or
 // TargetsUnder call (MaxDelegations, including the top-level targets).
@@ -162,9 +162,9 @@ func (c *Client) search(ctx context.Context, src Source, name string, b *budget,
 	case tf != nil:
 		return tf, nil
 	case limited:
-		return nil, fmt.Errorf("target %q: %w (gave up after %d delegated roles)", name, errNotListed, len(b.seen))
+		return nil, fmt.Errorf("target %q: %w (gave up after %d delegated roles)", name, errLimited, len(b.seen))
 	}
-	return nil, fmt.Errorf("target %q: %w", name, errNotListed)
+	return nil, fmt.Errorf("target %q: %w", name, ErrNotListed)
 }
 
 // under collects the targets under prefix from every role that may list
@@ -191,8 +191,8 @@ func (c *Client) under(ctx context.Context, src Source, prefix string, b *budget
 	out = map[string]*metadata.TargetFiles{}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
 		tf, err := c.search(ctx, src, n, b, sel)
-		if errors.Is(err, errNotListed) {
-			continue // listed, but not by the role the search chooses
+		if errors.Is(err, ErrNotListed) || errors.Is(err, errLimited) {
+			continue // listed, but not by the role the search chooses (or beyond the limit, reported above)
 		}
 		if err != nil {
 			return nil, err

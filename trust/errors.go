@@ -10,9 +10,20 @@ import (
 )
 
 // ErrNotFound is wrapped by Source errors for a file the mirror does not
-// have, and by Target for a target path that no trusted role lists. It is
-// fetch.ErrNotFound (one value, see internal/sentinel).
+// have, and by Target for a target path that no trusted role lists (then
+// with ErrNotListed) or that the delegation limit kept it from finding. It
+// is fetch.ErrNotFound (one value, see internal/sentinel).
 var ErrNotFound = sentinel.ErrNotFound
+
+// ErrNotListed is wrapped by Target's error when the search ended without
+// any trusted role listing the path: only this error means "there is no
+// such target". It also wraps ErrNotFound. A role file the mirror does not
+// have (a Source's ErrNotFound), a role that fails verification, or a
+// search cut short by MaxDelegations is another error, and never wraps
+// ErrNotListed: a caller that takes "not listed" for "nothing to apply"
+// (no rollout decision, no minimum) must branch on ErrNotListed, not on
+// ErrNotFound, or a mirror hiding a file would undo what it says.
+var ErrNotListed = fmt.Errorf("%w: listed by no trusted role", ErrNotFound)
 
 // ErrForbidden is wrapped by Source errors for a file the mirror refuses
 // to serve (HTTP 403). Hosts such as S3 answer 403 for a missing object, so

@@ -295,7 +295,9 @@ func (c *Client) Refresh(ctx context.Context, src Source) (err error) {
 // visited set, MaxDelegations) for the signed description of target path
 // name, fetching delegated roles from src as needed. Each delegated role is
 // verified against the delegator on the path being searched. It returns an
-// error wrapping ErrNotFound if no role lists name.
+// error wrapping ErrNotListed (and ErrNotFound) if no role lists name; a
+// role's fetch or verification failure is another error, even a 404
+// (which wraps ErrNotFound but not ErrNotListed).
 func (c *Client) Target(ctx context.Context, src Source, name string) (tf *metadata.TargetFiles, err error) {
 	defer func() { c.emitReject(err) }()
 	if err := c.ready(); err != nil {
