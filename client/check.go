@@ -91,7 +91,7 @@ func (c *call) check(ctx context.Context, refresh bool) (*Offer, *view, error) {
 	c.ev.Emit(event.CheckStarted, c.p.installed, "", "channel", c.a.Channel, "platform", c.a.Platform)
 	v, err := c.view(ctx, refresh)
 	if err == nil && c.live != nil {
-		err = c.recognise(v)
+		c.recognise(v)
 	}
 	if err != nil {
 		c.ev.Emit(event.CheckFailed, c.p.installed, err.Error())

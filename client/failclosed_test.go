@@ -263,7 +263,7 @@ func TestLostStateKeepsLiveVersion_R49(t *testing.T) {
 	sum := sha256.Sum256([]byte("hello 1.5.0"))
 	inst := &lostInstaller{liveSHA: hex.EncodeToString(sum[:])}
 	r := s.repo(t, nil)
-	for _, installed := range []string{"1.0.0", ""} {
+	for _, installed := range []string{"1.0.0", "1.4.0"} {
 		out, err := r.Update(context.Background(), hello(installed, ids(1)[0]), inst)
 		if err != nil {
 			t.Fatalf("installed %q: %v", installed, err)
@@ -275,12 +275,15 @@ func TestLostStateKeepsLiveVersion_R49(t *testing.T) {
 			t.Errorf("installed %q: From %q, want the live 1.5.0", installed, out.From)
 		}
 	}
-	// A live executable that is no signed release: the caller's word is
-	// needed, as before.
+	// Without a given version a lost state still installs nothing (the
+	// versions marked bad are gone too), recognised or not.
 	other := &lostInstaller{liveSHA: strings.Repeat("ab", 32)}
-	if _, err := r.Update(context.Background(), hello("", ids(1)[0]), other); !errors.Is(err, install.ErrStateLost) {
-		t.Errorf("unknown live executable, no Installed: err = %v, want ErrStateLost", err)
+	for _, in := range []*lostInstaller{inst, other} {
+		if _, err := r.Update(context.Background(), hello("", ids(1)[0]), in); !errors.Is(err, install.ErrStateLost) {
+			t.Errorf("live %s, no Installed: err = %v, want ErrStateLost", in.liveSHA[:8], err)
+		}
 	}
+	// A live executable that is no signed release: the given version counts.
 	out, err := r.Update(context.Background(), hello("1.4.0", ids(1)[0]), other)
 	if err != nil || out.Release != nil {
 		t.Errorf("unknown live executable at 1.4.0: %+v, %v; want nothing to do", out, err)

@@ -131,11 +131,14 @@ func (c *call) update(ctx context.Context, inst Installer, refresh bool) (*Outco
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.a.Name, err)
 	}
-	if rec := st.Installed; rec != nil && rec.Version == "" && rec.SHA256 != "" {
-		c.live = &live{sha256: rec.SHA256, lost: st.Lost}
+	if st.Lost && c.a.Installed == "" {
+		// Without its record the installer cannot tell a downgrade or a
+		// version that failed here before (R52): the caller must say
+		// which version is installed.
+		return nil, fmt.Errorf("update %s: %w; give the installed version (App.Installed or Config.Installed)", c.a.Name, install.ErrStateLost)
 	}
-	if st.Lost && c.a.Installed == "" && c.live == nil {
-		return nil, fmt.Errorf("update %s: %w", c.a.Name, c.errLost())
+	if rec := st.Installed; rec != nil && rec.Version == "" && rec.SHA256 != "" {
+		c.live = &live{sha256: rec.SHA256}
 	}
 	c.p.installed = higher(c.p.installed, st.Installed)
 	c.p.bad = map[string]bool{}
@@ -168,18 +171,14 @@ func (c *call) update(ctx context.Context, inst Installer, refresh bool) (*Outco
 // live is what an installer whose record names no version (an adopted
 // executable, or a state rebuilt from disk after a loss, R52) knows of
 // what runs: its sha256.
-type live struct {
-	sha256 string
-	lost   bool // the state was lost (install.State.Lost)
-}
+type live struct{ sha256 string }
 
 // recognise takes the signed release (of this application and platform)
 // whose file has the live sha256 as installed, unless the installed
-// version is already higher: a configured Installed below what runs (the
+// version is already higher: a given Installed below what runs (the
 // version before a first install, say) is no permission to downgrade
-// (R49). When nothing signed matches a lost state, the caller must say
-// which version is installed.
-func (c *call) recognise(v *view) error {
+// (R49). A live file that is no signed release leaves Installed as given.
+func (c *call) recognise(v *view) {
 	for _, rel := range v.sel.rels {
 		if hex.EncodeToString(rel.Hashes["sha256"]) != c.live.sha256 {
 			continue
@@ -187,21 +186,8 @@ func (c *call) recognise(v *view) error {
 		if c.p.installed == "" || release.CompareVersions(rel.Version, c.p.installed) > 0 {
 			c.p.installed = rel.Version
 		}
-		return nil
+		return
 	}
-	if c.live.lost && c.a.Installed == "" {
-		return c.errLost()
-	}
-	return nil
-}
-
-// errLost is the error of an update whose installer lost its state when
-// the caller did not say which version is installed: without the record
-// the installer cannot tell a downgrade or a version that failed here
-// before (R52).
-func (c *call) errLost() error {
-	return fmt.Errorf("%w, and the live executable is no known signed release of %s for %s; give the installed version (App.Installed or Config.Installed)",
-		install.ErrStateLost, c.a.Name, c.a.Platform)
 }
 
 // MultiInstaller is an Installer that installs all files of one release
