@@ -1,7 +1,9 @@
 // Package e2e holds end-to-end tests that join the publisher, the server
 // and the client with real parts only: keys in a real PKCS#11 token
 // (SoftHSM2) or a real KMS API server (local-kms), a repository on disk,
-// HTTPS on 127.0.0.1 and package client. The fleet simulations ask one
+// HTTPS on 127.0.0.1 and package client. The agent tests run the ferry
+// command itself (built once per test run): ferry serve, ferry rollout and
+// ferry agent processes, signals and all. The fleet simulations ask one
 // client.Repository what each of 1,000 install IDs should install, and
 // the halt-reach simulation runs 50 clients on a simulated clock.
 package e2e_test
