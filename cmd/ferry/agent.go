@@ -45,8 +45,11 @@ func (e *env) agentCmd() *cobra.Command {
   # One pass, for cron or a try-out; the exit status says what happened
   ferry agent --config ./agent.toml --once
 
-  # What the agent knows: installed versions, last checks, staleness
-  ferry agent status --config /etc/ferry/agent.toml`,
+  # What the agent knows: installed versions, last checks, staleness, the report queue
+  ferry agent status --config /etc/ferry/agent.toml
+
+  # Report events to a server (docs/reporting.md)
+  ferry agent enroll --server https://updates.example.com/ --token-file enroll.token --config /etc/ferry/agent.toml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.agentRun(cmd.Context(), file, once)
@@ -55,7 +58,7 @@ func (e *env) agentCmd() *cobra.Command {
 	cmd.Flags().StringVar(&file, "config", "", "the agent's configuration file (TOML, see docs/agent.md) (required)")
 	cmd.Flags().BoolVar(&once, "once", false, "check every application once, then exit with a status that says what happened")
 	cmd.MarkFlagRequired("config")
-	cmd.AddCommand(e.agentStatusCmd())
+	cmd.AddCommand(e.agentStatusCmd(), e.agentEnrollCmd())
 	return cmd
 }
 
@@ -65,7 +68,8 @@ func (e *env) agentRun(ctx context.Context, file string, once bool) error {
 		return withHint(err, "docs/agent.md describes every key of the configuration file")
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	a, err := agent.New(cfg, agent.Options{Events: event.Slog(log), Notifier: agent.NewNotifier(e.getenv)})
+	fw := &forward{}
+	a, err := agent.New(cfg, agent.Options{Events: event.Tee(event.Slog(log), fw), Notifier: agent.NewNotifier(e.getenv)})
 	if err != nil {
 		if errors.Is(err, agent.ErrBusy) {
 			return withHint(err, "ferry agent status --state-dir "+cfg.StateDir+" shows what it is doing")
@@ -73,10 +77,31 @@ func (e *env) agentRun(ctx context.Context, file string, once bool) error {
 		return err
 	}
 	defer a.Close()
+	// Enrolled (ferry agent enroll): every event also goes to the audit
+	// log and the report queue, and the uploader sends it.
+	reporter, err := openReporter(a, cfg.StateDir, log, fw)
+	if err != nil {
+		return err
+	}
+	if reporter != nil {
+		defer reporter.Close()
+	}
 	if !once {
-		return a.Run(ctx)
+		if reporter == nil {
+			return a.Run(ctx)
+		}
+		uctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { reporter.Run(uctx); close(done) }()
+		err := a.Run(ctx)
+		stop()
+		<-done
+		return err
 	}
 	rep := a.RunOnce(ctx)
+	if reporter != nil {
+		e.flushReport(ctx, reporter)
+	}
 	for _, r := range rep.Apps {
 		e.printAppReport(r)
 	}

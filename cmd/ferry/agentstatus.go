@@ -52,6 +52,7 @@ docs/json.md).`,
 type agentStatusJSON struct {
 	Running bool `json:"running"`
 	agent.Status
+	Report *reportStatusJSON `json:"report,omitempty"` // only when enrolled
 }
 
 func (e *env) agentStatus(file, dir string, asJSON bool) error {
@@ -77,12 +78,17 @@ func (e *env) agentStatus(file, dir string, asJSON bool) error {
 		stale = stale || st.Apps[i].Stale
 	}
 	pid, running, lerr := agent.Holder(dir)
+	rs, err := readReportStatus(dir)
+	if err != nil {
+		return err
+	}
 	if asJSON {
-		if err := writeJSONLine(e.stdout, agentStatusJSON{Running: running, Status: *st}); err != nil {
+		if err := writeJSONLine(e.stdout, agentStatusJSON{Running: running, Status: *st, Report: rs}); err != nil {
 			return err
 		}
 	} else {
 		e.printAgentStatus(st, pid, running, lerr, now, limit)
+		e.printReportStatus(rs, now)
 	}
 	if stale {
 		return exitStatus(exitStale)
