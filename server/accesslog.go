@@ -38,8 +38,9 @@ func (d deadlines) at(now, start time.Time, n int64) time.Time {
 // duration_ms in milliseconds, remote, proto) and, for each write of the
 // response, extends the connection's write deadline (deadlines.at), so
 // that the server's WriteTimeout limits a stall rather than a whole
-// download, and the minimum rate limits the whole response.
-func accessLog(log *slog.Logger, dl deadlines, h http.Handler) http.Handler {
+// download, and the minimum rate limits the whole response. m (if not
+// nil) counts the request.
+func accessLog(log *slog.Logger, dl deadlines, m *Metrics, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rc := http.NewResponseController(w)
@@ -50,6 +51,7 @@ func accessLog(log *slog.Logger, dl deadlines, h http.Handler) http.Handler {
 		}
 		lw := &logWriter{ResponseWriter: w, rc: rc, dl: dl, start: start, status: http.StatusOK}
 		h.ServeHTTP(lw, r)
+		m.observeRequest(r.URL.Path, lw.status, lw.bytes)
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),

@@ -42,6 +42,10 @@ type Config struct {
 	// the first connection is accepted.
 	OnListen func(net.Addr)
 	Logger   *slog.Logger // access log and server errors; nil: slog.Default()
+	// Metrics, if set, counts every request and its bytes by face and
+	// status class (an atomic add; nothing allocated). Serving them is
+	// the Handler's business (Metrics.Handler).
+	Metrics *Metrics
 
 	ReadHeaderTimeout time.Duration // to read a request's headers
 	ReadTimeout       time.Duration // to read a whole request
@@ -124,7 +128,7 @@ func newServer(cfg Config) (*http.Server, net.Listener, error) {
 	}
 	log := cfg.logger()
 	srv := &http.Server{
-		Handler:           accessLog(log, deadlines{write, rate}, cfg.Handler),
+		Handler:           accessLog(log, deadlines{write, rate}, cfg.Metrics, cfg.Handler),
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: durationOr(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       durationOr(cfg.ReadTimeout, DefaultReadTimeout),

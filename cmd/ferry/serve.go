@@ -33,6 +33,8 @@ type serveFlags struct {
 	online          []string // --online-key ROLE=REF
 	maxUpload       int64
 	db              string
+	// metricsTokenFile holds the bearer token of /metrics ("": no metrics).
+	metricsTokenFile string
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -65,11 +67,18 @@ server with the repository's online rollout key, with the same tokens.
 Installations report to /api/v1/enroll and /api/v1/events (docs/reporting.md): agents enroll
 with a token of ferry token create --enroll and send their audit-log events. The server's
 state (installations, events, enrollment tokens) is kept in --db: a SQLite file, DIR/` + storeFile + ` by
-default, or a PostgreSQL database given by a postgres:// URL.` + serveLimits,
+default, or a PostgreSQL database given by a postgres:// URL.
+
+With --metrics-token-file FILE, Prometheus metrics (requests and bytes served, check-ins, events,
+installs, failures, rollbacks, security events, each rollout's state and share, the seconds until
+each signed role expires; docs/metrics.md) are served on /metrics to a client that sends the
+token in FILE as "Authorization: Bearer TOKEN" (Prometheus: authorization.credentials_file);
+anyone else gets 401. Without the flag there is no /metrics.` + serveLimits,
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
   ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --access-log /var/log/ferry/access.log
+  ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --metrics-token-file /etc/ferry/metrics.token
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem \
       --online-key 'snapshot=awskms://alias/ferry-snapshot?region=eu-west-1' \
       --online-key 'timestamp=awskms://alias/ferry-timestamp?region=eu-west-1'`,
@@ -89,6 +98,7 @@ default, or a PostgreSQL database given by a postgres:// URL.` + serveLimits,
 	f.StringArrayVar(&fl.online, "online-key", nil, "snapshot=REF, timestamp=REF or rollout=REF: an online key in a KMS or HSM, so DIR holds no private key (repeatable)")
 	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
 	f.StringVar(&fl.db, "db", "", "the server's database: a SQLite file or a postgres:// URL (default: DIR/"+storeFile+")")
+	f.StringVar(&fl.metricsTokenFile, "metrics-token-file", "", "serve Prometheus metrics on /metrics to clients that send this file's token as a bearer token (docs/metrics.md)")
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -124,6 +134,10 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	if err != nil {
 		return err
 	}
+	metrics, metricsH, err := e.serveMetrics(fl, ko)
+	if err != nil {
+		return err
+	}
 	// Only now that the address is ours and the rest is ready: a start that
 	// fails leaves the CA file that clients of a running server use alone.
 	if err := e.saveCA(ca, fl.selfSigned); err != nil {
@@ -140,12 +154,15 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 		}
 	}
 	fmt.Fprintf(e.stdout, "admin API on %sapi/v1/ (publisher tokens: ferry token create)\n", url)
+	if metricsH != nil {
+		fmt.Fprintf(e.stdout, "metrics on %smetrics (bearer token: %s)\n", url, fl.metricsTokenFile)
+	}
 	logw, closeLog, err := e.accessLogWriter(fl.accessLog)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	err = runServerWith(ctx, ln, filepath.Join(fl.dir, "public"), apiHandlers{admin: admin, report: report}, tlsCfg, logw)
+	err = runServerWith(ctx, ln, filepath.Join(fl.dir, "public"), apiHandlers{admin: admin, report: report, metrics: metrics, metricsH: metricsH}, tlsCfg, logw)
 	if err == nil || errors.Is(err, context.Canceled) {
 		fmt.Fprintln(e.stdout, "server stopped")
 		return nil

@@ -71,7 +71,8 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 }
 
 // runServer serves the repository's public directory on ln over TLS until
-// ctx is cancelled, and the admin API under /api/v1/ when admin is not nil.
+// ctx is cancelled, and the admin API under /api/v1/ when admin is not nil
+// (runServerWith: also the reporting API and the metrics).
 // The access log goes to logw as JSON (nowhere if nil).
 func runServer(ctx context.Context, ln net.Listener, publicDir string, admin http.Handler, tlsCfg *tls.Config, logw io.Writer) error {
 	return runServerWith(ctx, ln, publicDir, apiHandlers{admin: admin}, tlsCfg, logw)
@@ -81,6 +82,10 @@ func runServer(ctx context.Context, ln net.Listener, publicDir string, admin htt
 type apiHandlers struct {
 	admin  http.Handler // /api/v1/ (publishers)
 	report http.Handler // /api/v1/enroll and /api/v1/events (installations)
+	// metrics counts every request (nil: nothing counted); metricsH
+	// serves them on /metrics (nil: no /metrics).
+	metrics  *server.Metrics
+	metricsH http.Handler
 }
 
 func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api apiHandlers, tlsCfg *tls.Config, logw io.Writer) error {
@@ -90,7 +95,7 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 		ln.Close()
 		return err
 	}
-	if api.admin != nil || api.report != nil {
+	if api.admin != nil || api.report != nil || api.metricsH != nil {
 		mux := http.NewServeMux()
 		if api.admin != nil {
 			mux.Handle("/api/v1/", api.admin)
@@ -98,6 +103,9 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 		if api.report != nil {
 			mux.Handle("/api/v1/enroll", api.report)
 			mux.Handle("/api/v1/events", api.report)
+		}
+		if api.metricsH != nil {
+			mux.Handle(server.MetricsPath, api.metricsH)
 		}
 		mux.Handle("/", h)
 		h = mux
@@ -110,5 +118,6 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 		TLS:      tlsCfg,
 		Listener: ln,
 		Logger:   slog.New(slog.NewJSONHandler(logw, nil)),
+		Metrics:  api.metrics,
 	})
 }

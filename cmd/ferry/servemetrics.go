@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/server"
+)
+
+// serveMetrics returns the metrics of serve and their handler for
+// /metrics, or nils without --metrics-token-file: the metrics are never
+// public, so they are served only to a client that presents the token in
+// that file as a bearer token.
+func (e *env) serveMetrics(fl serveFlags, ko repo.Options) (*server.Metrics, http.Handler, error) {
+	if fl.metricsTokenFile == "" {
+		return nil, nil, nil
+	}
+	token, err := readMetricsToken(fl.metricsTokenFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := repo.OpenWith(fl.dir, ko)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := server.NewMetrics(server.MetricsConfig{Repo: r, PublicDir: filepath.Join(fl.dir, "public")})
+	if err != nil {
+		return nil, nil, err
+	}
+	// TODO(report): once serve opens the server's store, count its stale
+	// installations: m.SetStaleInstallations(...) (ferry_installations_stale).
+	h, err := m.Handler(token)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, h, nil
+}
+
+// readMetricsToken reads the bearer token of /metrics: the file's content
+// without surrounding white space, at least server.MinMetricsToken bytes.
+func readMetricsToken(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", fmt.Errorf("--metrics-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < server.MinMetricsToken || strings.ContainsAny(token, " \t\r\n") {
+		return "", withHint(errors.New("--metrics-token-file "+name+": the token must be one word of at least "+fmt.Sprint(server.MinMetricsToken)+" bytes"),
+			"make one with: head -c 32 /dev/urandom | base64 > "+name)
+	}
+	return token, nil
+}
