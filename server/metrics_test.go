@@ -382,3 +382,15 @@ func TestKnownKindsComplete_Metrics(t *testing.T) {
 		t.Errorf("event.go has %d kinds, knownKinds %d", n, len(knownKinds))
 	}
 }
+
+// BenchmarkObserveRequest is what the metrics add to each request.
+func BenchmarkObserveRequest(b *testing.B) {
+	m, err := NewMetrics(MetricsConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.observeRequest("/metadata/timestamp.json", 200, 1234)
+	}
+}

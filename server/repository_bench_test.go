@@ -27,17 +27,23 @@ func BenchmarkServe(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer logf.Close()
+	m, err := NewMetrics(MetricsConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	target := "/targets/hello/1.0.0/linux-amd64/" + strings.Repeat("ab", 32) + ".hello"
 	for _, c := range []struct {
-		name string
-		log  io.Writer
-		path string
+		name    string
+		log     io.Writer
+		path    string
+		metrics *Metrics // ferry serve --metrics-token-file
 	}{
-		{"timestamp/log-file", logf, "/metadata/timestamp.json"},
-		{"timestamp/log-discard", io.Discard, "/metadata/timestamp.json"},
-		{"target/log-file", logf, target},
+		{"timestamp/log-file", logf, "/metadata/timestamp.json", nil},
+		{"timestamp/log-discard", io.Discard, "/metadata/timestamp.json", nil},
+		{"timestamp/log-discard/metrics", io.Discard, "/metadata/timestamp.json", m},
+		{"target/log-file", logf, target, nil},
 	} {
-		h := accessLog(slog.New(slog.NewJSONHandler(c.log, nil)), deadlines{time.Minute, 1 << 10}, repoH)
+		h := accessLog(slog.New(slog.NewJSONHandler(c.log, nil)), deadlines{time.Minute, 1 << 10}, c.metrics, repoH)
 		req := httptest.NewRequest("GET", c.path, nil)
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
