@@ -14,6 +14,6 @@ var knownKinds = []event.Kind{
 	event.InstallStarted, event.InstallDone, event.InstallUnchanged, event.HealthPassed, event.HealthFailed,
 	event.RolledBack, event.RollbackFailed, event.Recovered, event.InstallRejected, event.InstallFailed,
 	event.Adopted, event.Swapped, event.NotOnDisk, event.StateCorrupt, event.StateLost,
-	event.Pulled, event.BelowMin, event.Stale, event.Refreshed,
+	event.Pulled, event.BelowMin, event.MinLowered, event.Stale, event.Refreshed,
 	event.InstallDeferred, event.AgentStarted, event.AgentStopping, event.AgentReexec,
 }
