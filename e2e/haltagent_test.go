@@ -95,15 +95,17 @@ type simFerryAgent struct {
 	target  string
 	startAt time.Duration
 	sawAt   time.Duration // simulated time it installed 1.1.0 (-1: never)
+	backAt  time.Duration // simulated time it was back on 1.0.0 after the pull (-1: never)
 }
 
 // TestHaltReachAgents: 50 real agents (package agent, each with its own
 // state directory, install ID and executable, installing with
 // install.Binary) on a 10 s interval with the default jitter (1 s),
 // started at random moments of the first interval, on one simulated
-// clock. hello 1.1.0 goes to 50% at 20 s and is halted at 25 s. No agent
-// installs it after the halt (the goal: none later than 20 s after it),
-// and at least one did before it. Figures of one run are in BENCHMARKS.md
+// clock. hello 1.1.0 goes to 50% at 20 s, is halted at 25 s and pulled at
+// 40 s. No agent installs it after the halt (the goal: none later than 20 s
+// after it), at least one did before it, and every agent that runs it is
+// back on 1.0.0 within 20 s of the pull. Figures of one run are in BENCHMARKS.md
 // (FERRY_E2E_LONG=1 go test ./e2e -run TestHaltReachAgents -v). It takes
 // 20-30 s (50 agents' installs, each fsynced), so it runs only with
 // FERRY_E2E_LONG set, as .ci/run does; TestHaltReach is the quick
@@ -113,7 +115,7 @@ func TestHaltReachAgents(t *testing.T) {
 		t.Skip("FERRY_E2E_LONG is unset: the 50-agent simulation takes 20-30 s (.ci/run sets it)")
 	}
 	const n, interval = 50, 10 * time.Second
-	start, halt, end := 20*time.Second, 25*time.Second, 60*time.Second
+	start, halt, pull, end := 20*time.Second, 25*time.Second, 40*time.Second, 65*time.Second
 	s := newSite(t, nil)
 	k := fileKey(t)
 	s.publish("hello", "1.0.0", k)
@@ -145,7 +147,7 @@ func TestHaltReachAgents(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ag.Close() })
-		agents[i] = &simFerryAgent{ag: ag, target: target, startAt: time.Duration(rng.Int64N(int64(interval))), sawAt: -1}
+		agents[i] = &simFerryAgent{ag: ag, target: target, startAt: time.Duration(rng.Int64N(int64(interval))), sawAt: -1, backAt: -1}
 	}
 	ctx, cancel := context.WithCancel(bg)
 	exited := make(chan error, n)
@@ -160,6 +162,7 @@ func TestHaltReachAgents(t *testing.T) {
 	}{
 		{start, rollout.Action{Kind: "start", Version: "1.1.0", BasisPoints: 5000}},
 		{halt, rollout.Action{Kind: "halt", Version: "1.1.0"}},
+		{pull, rollout.Action{Kind: "pull", Version: "1.1.0"}},
 	}
 	// Each step runs one event in simulated-time order: an agent starts
 	// (its first cycle), a decision is signed, or an agent's wait ends
@@ -200,29 +203,44 @@ func TestHaltReachAgents(t *testing.T) {
 		}
 		now := clock.Now().Sub(epoch)
 		for _, a := range agents[:started] {
-			if b, err := os.ReadFile(a.target); err == nil && string(b) == "hello 1.1.0\n" && a.sawAt < 0 {
+			b, err := os.ReadFile(a.target)
+			switch {
+			case err != nil:
+			case string(b) == "hello 1.1.0\n" && a.sawAt < 0:
 				a.sawAt = now
+			case string(b) == "hello 1.0.0\n" && a.sawAt >= 0 && a.backAt < 0 && now >= pull:
+				a.backAt = now
 			}
 		}
 	}
-	var before, after int
-	var worst time.Duration
+	var before, after, back int
+	var worst, worstBack time.Duration
 	for _, a := range agents {
 		switch {
 		case a.sawAt < 0:
+			continue
 		case a.sawAt <= halt:
 			before++
 		default:
 			after++
 			worst = max(worst, a.sawAt-halt)
 		}
+		if a.backAt < 0 {
+			t.Errorf("an agent that installed 1.1.0 at %v is not back on 1.0.0 %v after the pull", a.sawAt, end-pull)
+			continue
+		}
+		back++
+		worstBack = max(worstBack, a.backAt-pull)
 	}
-	t.Logf("halt reach, real agents: %d agents, interval %v, default jitter; 1.1.0 at 50%% at %v, halted at %v: %d installed it before the halt, %d after (worst %v after the halt)",
-		n, interval, start, halt, before, after, worst)
+	t.Logf("halt reach, real agents: %d agents, interval %v, default jitter; 1.1.0 at 50%% at %v, halted at %v: %d installed it before the halt, %d after (worst %v after the halt); pulled at %v: %d back on 1.0.0, the last %v after the pull",
+		n, interval, start, halt, before, after, worst, pull, back, worstBack)
 	if before == 0 {
 		t.Fatal("no agent installed 1.1.0 before the halt: the simulation shows nothing")
 	}
 	if after > 0 {
 		t.Errorf("%d agents installed 1.1.0 after the halt, the last %v after it (goal: none later than 20 s)", after, worst)
+	}
+	if worstBack > 20*time.Second {
+		t.Errorf("an agent went back to 1.0.0 %v after the pull (goal: within 20 s)", worstBack)
 	}
 }
