@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -171,7 +170,7 @@ func BenchmarkChoose(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		in.ID = ids[i%len(ids)]
 		if c := Choose(in); c.Version == "" {
-			b.Fatal(fmt.Sprintf("no choice: %+v", c))
+			b.Fatalf("no choice: %+v", c)
 		}
 	}
 }
