@@ -28,10 +28,14 @@ max_staleness (R15: a server down, or someone holding updates back). It reads th
 agent rewrites after each check (STATE_DIR/agent-status.json), so it works whether the agent runs
 or not, and says which.
 
+When the state directory is enrolled (ferry agent enroll, docs/reporting.md), a last line shows the
+report queue: the server, how many events wait to be delivered, how many its bound dropped, and
+the last delivery.
+
 Exit status: 0; 3 some application is stale; 1 the status cannot be read.
 
---json prints the status file as one JSON object, staleness recomputed now, with "running" (see
-docs/json.md).`,
+--json prints the status file as one JSON object, staleness recomputed now, with "running" and,
+when enrolled, "report" (see docs/json.md).`,
 		Example: `  ferry agent status --config /etc/ferry/agent.toml
   ferry agent status --state-dir /var/lib/ferry-agent --json`,
 		Args: cobra.NoArgs,

@@ -59,6 +59,7 @@ var docRuns = []struct {
 	{"docs/rollouts.md", []string{"Staged rollouts from the command line", "Rollouts through ferry serve"}, "linux/amd64"},
 	{"docs/agent.md", []string{"Try it on one machine"}, "linux/amd64"},
 	{"docs/audit.md", []string{"Checking a log"}, ""},
+	{"docs/reporting.md", []string{"Try it on one machine"}, "linux/amd64"},
 }
 
 // keysDocSections are the sections of docs/keys.md with commands.
