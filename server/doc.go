@@ -40,6 +40,13 @@
 // is read when its length is declared) and in stall time. AdminClient is
 // the pipeline's side: it fetches the current role and streams an upload.
 //
+// Metrics are the server's Prometheus metrics in a registry of their own
+// (docs/metrics.md): Run counts each request in Config.Metrics, the
+// reporting side counts check-ins and events (ObserveCheckin,
+// ObserveEvent), the gauges of the signed metadata are read again when
+// timestamp.json changes, and Metrics.Handler serves them only to a client
+// with the metrics bearer token.
+//
 // The handlers returned by Repository and Admin, and AdminClient, are safe
 // for concurrent use.
 package server

@@ -60,6 +60,7 @@ var docRuns = []struct {
 	{"docs/agent.md", []string{"Try it on one machine"}, "linux/amd64"},
 	{"docs/audit.md", []string{"Checking a log"}, ""},
 	{"docs/reporting.md", []string{"Try it on one machine"}, "linux/amd64"},
+	{"docs/metrics.md", []string{"Try it"}, "linux/amd64"},
 }
 
 // keysDocSections are the sections of docs/keys.md with commands.

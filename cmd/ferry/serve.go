@@ -35,6 +35,7 @@ type serveFlags struct {
 	db              string
 	// metricsTokenFile holds the bearer token of /metrics ("": no metrics).
 	metricsTokenFile string
+	staleAfter       time.Duration // ferry_installations_stale: silent for longer than this
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -99,6 +100,7 @@ anyone else gets 401. Without the flag there is no /metrics.` + serveLimits,
 	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
 	f.StringVar(&fl.db, "db", "", "the server's database: a SQLite file or a postgres:// URL (default: DIR/"+storeFile+")")
 	f.StringVar(&fl.metricsTokenFile, "metrics-token-file", "", "serve Prometheus metrics on /metrics to clients that send this file's token as a bearer token (docs/metrics.md)")
+	f.DurationVar(&fl.staleAfter, "stale-after", 24*time.Hour, "an installation that has not checked in for this long counts in ferry_installations_stale (0: no such metric)")
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -134,7 +136,7 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	if err != nil {
 		return err
 	}
-	metrics, metricsH, err := e.serveMetrics(fl, ko)
+	metrics, metricsH, err := e.serveMetrics(fl, ko, st)
 	if err != nil {
 		return err
 	}

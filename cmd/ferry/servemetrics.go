@@ -1,22 +1,25 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/server"
+	"github.com/ferry-updates/ferry/store"
 )
 
 // serveMetrics returns the metrics of serve and their handler for
 // /metrics, or nils without --metrics-token-file: the metrics are never
 // public, so they are served only to a client that presents the token in
 // that file as a bearer token.
-func (e *env) serveMetrics(fl serveFlags, ko repo.Options) (*server.Metrics, http.Handler, error) {
+func (e *env) serveMetrics(fl serveFlags, ko repo.Options, st store.Installations) (*server.Metrics, http.Handler, error) {
 	if fl.metricsTokenFile == "" {
 		return nil, nil, nil
 	}
@@ -32,13 +35,24 @@ func (e *env) serveMetrics(fl serveFlags, ko repo.Options) (*server.Metrics, htt
 	if err != nil {
 		return nil, nil, err
 	}
-	// TODO(report): once serve opens the server's store, count its stale
-	// installations: m.SetStaleInstallations(...) (ferry_installations_stale).
+	if fl.staleAfter > 0 {
+		m.SetStaleInstallations(staleCounter(st, fl.staleAfter, time.Now))
+	}
 	h, err := m.Handler(token)
 	if err != nil {
 		return nil, nil, err
 	}
 	return m, h, nil
+}
+
+// staleCounter counts the installations of st last seen more than after
+// ago, up to store.MaxLimit (the store has no count of its own yet: the
+// rows are listed and counted).
+func staleCounter(st store.Installations, after time.Duration, now func() time.Time) func(context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		ins, err := st.ListInstallations(ctx, store.InstallationQuery{SeenBefore: now().Add(-after), Limit: store.MaxLimit})
+		return len(ins), err
+	}
 }
 
 // readMetricsToken reads the bearer token of /metrics: the file's content

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ferry-updates/ferry/store"
 )
 
 // TestServeMetrics runs ferry serve with --metrics-token-file: /metrics
@@ -77,6 +80,7 @@ func TestServeMetrics(t *testing.T) {
 		"\nferry_http_requests_total{code=\"2xx\",face=\"repository\"} 2\n",
 		"\nferry_http_requests_total{code=\"4xx\",face=\"metrics\"} 1\n",
 		"\nferry_metadata_up 1\n",
+		"\nferry_installations_stale 0\n",
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("metrics: %d, no line %q in:\n%s", code, strings.TrimSpace(want), body)
@@ -86,5 +90,37 @@ func TestServeMetrics(t *testing.T) {
 	<-done
 	if !strings.Contains(out.String(), "metrics on "+url+"metrics (bearer token: "+tokenFile+")") {
 		t.Errorf("serve did not say where the metrics are:\n%s", out.String())
+	}
+}
+
+// TestStaleCounter counts, in a real SQLite store, the installations last
+// seen longer ago than --stale-after.
+func TestStaleCounter(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "ferry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.CreateToken(ctx, store.Token{ID: "tok", Kind: store.Enroll, Scope: "*", Hash: strings.Repeat("ab", 32), Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"a", "b", "c"} {
+		in := store.Installation{ID: id, CredentialHash: strings.Repeat(string(rune('0'+i)), 64), Enrolled: t0}
+		if err := st.Enroll(ctx, in, strings.Repeat("ab", 32)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Seen(ctx, "c", t0.Add(47*time.Hour), nil); err != nil {
+		t.Fatal(err)
+	}
+	count := staleCounter(st, 24*time.Hour, func() time.Time { return t0.Add(48 * time.Hour) })
+	if n, err := count(ctx); n != 2 || err != nil {
+		t.Fatalf("stale installations: %d, %v; want 2 (a and b, not c seen an hour ago)", n, err)
+	}
+	count = staleCounter(st, 24*time.Hour, func() time.Time { return t0.Add(12 * time.Hour) })
+	if n, err := count(ctx); n != 0 || err != nil {
+		t.Fatalf("stale installations 12 h after enrolling: %d, %v; want 0", n, err)
 	}
 }
