@@ -77,8 +77,11 @@ type ReportConfig struct {
 	MaxBody        int64 // bytes of an events request; 0: DefaultMaxReport
 	CredentialRate Rate  // per installation; zero: DefaultCredentialRate
 	IPRate         Rate  // per client address; zero: DefaultReportIPRate
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Metrics, if set, counts each accepted batch as a check-in and each
+	// new event by kind (a resent one is not counted again).
+	Metrics *Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 type reporting struct {

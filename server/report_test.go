@@ -385,3 +385,35 @@ func TestReportFlood_R55(t *testing.T) {
 		t.Fatalf("after the wait: %d", code)
 	}
 }
+
+// TestReportMetrics: each accepted batch is a check-in, and each new event
+// is counted by kind once; a resent batch adds check-ins, not events.
+func TestReportMetrics(t *testing.T) {
+	m, err := NewMetrics(MetricsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newReportFixture(t, func(c *ReportConfig) { c.Metrics = m })
+	secret, _ := f.token(t, nil)
+	cred := f.enroll(t, secret, idA)
+	lines := auditLines(t, 3)
+	for _, batch := range [][]string{lines[:2], lines, lines} {
+		if code, _, body := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: idA, Lines: batch}); code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	const token = "0123456789abcdef0123"
+	h, err := m.Handler(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", MetricsPath, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	for _, want := range []string{"ferry_checkins_total 3\n", "ferry_events_total{kind=\"install.done\"} 3\n", "ferry_installs_total{app=\"_other\"} 3\n"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

@@ -139,6 +139,16 @@ func (p *reporting) store(ctx context.Context, id string, batch []store.Event, a
 	if err := p.cfg.Store.Seen(ctx, id, now, storeApps(apps)); err != nil {
 		return EventsAnswer{}, err
 	}
+	p.cfg.Metrics.ObserveCheckin()
+	if added > 0 {
+		// The new events are those above the head stored before (the
+		// batch is in order, and what the store skipped was resent).
+		for _, e := range batch {
+			if e.Seq > head.Seq {
+				p.cfg.Metrics.ObserveEvent(e.Kind, e.App)
+			}
+		}
+	}
 	if len(batch) > 0 && batch[len(batch)-1].Seq > head.Seq {
 		last := batch[len(batch)-1]
 		head = store.Head{Seq: last.Seq, Hash: last.Hash}

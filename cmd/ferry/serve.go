@@ -132,11 +132,11 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 		return err
 	}
 	defer st.Close()
-	report, err := server.Reporting(server.ReportConfig{Store: st, Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))})
+	metrics, metricsH, err := e.serveMetrics(fl, ko, st)
 	if err != nil {
 		return err
 	}
-	metrics, metricsH, err := e.serveMetrics(fl, ko, st)
+	report, err := server.Reporting(server.ReportConfig{Store: st, Metrics: metrics, Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))})
 	if err != nil {
 		return err
 	}
