@@ -20,8 +20,9 @@ import (
 // four fcntl and an epoll_ctl for every file it opens). The file is
 // read, stat'ed and closed through its bare descriptor.
 type beneath struct {
-	dir *os.File // the public directory, kept open for its descriptor
-	fd  int
+	dir   *os.File // the public directory, kept open for its descriptor
+	fd    int
+	memos memos // memo_linux.go
 }
 
 // beneathFlags: O_NONBLOCK so that opening a FIFO planted in the directory
@@ -36,7 +37,7 @@ func newBeneath(root *os.Root) *beneath {
 	if err != nil {
 		return nil
 	}
-	b := &beneath{dir: dir, fd: int(dir.Fd())}
+	b := &beneath{dir: dir, fd: int(dir.Fd()), memos: memos{margin: memoMargin, m: map[string]*memo{}}}
 	fd, err := b.openat2(".")
 	if err != nil {
 		dir.Close()

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ferry-updates/ferry/repo"
 )
 
 // TestBeneathInUse: on a kernel with openat2 the repository opens files
@@ -156,5 +160,98 @@ func TestFdFileStat(t *testing.T) {
 	}
 	if err := f.Close(); err == nil {
 		t.Error("second Close succeeded")
+	}
+}
+
+// memoRepository is a repository served by Run whose memo remembers
+// files at once (no margin), so that the tests reach the memo.
+func memoRepository(t *testing.T, public string, margin time.Duration) (*started, *beneath) {
+	t.Helper()
+	h, err := Repository(public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := h.(*repository).beneath
+	if b == nil {
+		t.Skip("no openat2 here")
+	}
+	b.memos.margin = margin
+	return startRun(t, h, Config{}), b
+}
+
+// TestMemoFollowsReplacement: once remembered, timestamp.json is served
+// from memory, and every replacement (same size, within milliseconds) is
+// served at once with its hash, as is its removal.
+func TestMemoFollowsReplacement(t *testing.T) {
+	dir := testRepo(t)
+	s, b := memoRepository(t, filepath.Join(dir, "public"), 0)
+	ts := filepath.Join(dir, "public/metadata/timestamp.json")
+	get(t, s, "/metadata/timestamp.json")
+	get(t, s, "/metadata/timestamp.json")
+	if b.memos.hits.Load() == 0 {
+		t.Fatal("the second request was not served from memory")
+	}
+	for _, v := range []string{"1", "2", "3", "4", "5"} {
+		next := `{"signed":{"_type":"timestamp","version":` + v + `}}`
+		if err := os.WriteFile(ts+".new", []byte(next), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(ts+".new", ts); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ { // the first reads the file, the second memory
+			resp, body := get(t, s, "/metadata/timestamp.json")
+			if string(body) != next || resp.Header.Get("ETag") != sha256ETag([]byte(next)) {
+				t.Fatalf("version %s: served %q with ETag %s", v, body, resp.Header.Get("ETag"))
+			}
+		}
+	}
+	if err := os.Remove(ts); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, s, "/metadata/timestamp.json"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("removed timestamp.json: status %d", resp.StatusCode)
+	}
+}
+
+// TestMemoResigned: TestTimestampResignedSeenAtOnce with the memo
+// remembering at once: a real repository re-signed five times in a row.
+func TestMemoResigned(t *testing.T) {
+	f := adminRepo(t, nil)
+	s, b := memoRepository(t, filepath.Join(f.dir, "public"), 0)
+	ts := filepath.Join(f.dir, "public", "metadata", "timestamp.json")
+	for i := 0; i < 5; i++ {
+		get(t, s, "/metadata/timestamp.json") // remembered
+		if _, err := f.repo.RefreshWith(context.Background(), repo.RefreshOptions{Force: true, OnlineOnly: true}); err != nil {
+			t.Fatal(err)
+		}
+		onDisk, err := os.ReadFile(ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := get(t, s, "/metadata/timestamp.json")
+		if string(body) != string(onDisk) || resp.Header.Get("ETag") != sha256ETag(onDisk) {
+			t.Fatalf("re-signing %d: served %d bytes, ETag %s, not the new timestamp", i, len(body), resp.Header.Get("ETag"))
+		}
+	}
+	if b.memos.hits.Load() == 0 {
+		t.Fatal("never served from memory")
+	}
+}
+
+// TestMemoSkipsRecentChange: a file changed less than memoMargin ago is
+// read at every request, never remembered, so an in-place write within
+// the same tick of the file clock cannot go unseen.
+func TestMemoSkipsRecentChange(t *testing.T) {
+	dir := testRepo(t)
+	s, b := memoRepository(t, filepath.Join(dir, "public"), memoMargin)
+	for i := 0; i < 3; i++ {
+		get(t, s, "/metadata/timestamp.json")
+	}
+	b.memos.mu.Lock()
+	n := len(b.memos.m)
+	b.memos.mu.Unlock()
+	if n != 0 || b.memos.hits.Load() != 0 {
+		t.Fatalf("a file changed just now was remembered (%d names, %d hits)", n, b.memos.hits.Load())
 	}
 }

@@ -4,7 +4,9 @@ package server
 
 import (
 	"errors"
+	"io/fs"
 	"os"
+	"time"
 )
 
 // beneath is the openat2 opener of Linux; elsewhere os.Root serves.
@@ -16,3 +18,7 @@ func (*beneath) open(string) (servedFile, error) { return nil, errors.ErrUnsuppo
 
 // openNonblock is O_NONBLOCK where os.Root passes it on.
 const openNonblock = 0
+
+func (*beneath) lookup(string) ([]byte, string, bool) { return nil, "", false }
+
+func (*beneath) remember(string, servedFile, fs.FileInfo, time.Time, []byte, string) {}

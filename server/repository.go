@@ -73,6 +73,15 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	cc := cacheControl(name)
+	mutable := isMetadata(name) && cc != cacheImmutable
+	if mutable {
+		if body, etag, ok := h.beneath.lookup(name); ok {
+			serveBytes(w, r, name, cc, body, etag)
+			return
+		}
+	}
+	opened := time.Now()
 	f, err := h.open(name)
 	if err != nil {
 		http.NotFound(w, r)
@@ -84,11 +93,23 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r) // directories are never listed
 		return
 	}
-	cc := cacheControl(name)
-	if isMetadata(name) && cc != cacheImmutable && st.Size() <= maxInMemory {
-		serveInMemory(w, r, name, cc, f, st.Size())
+	if mutable && st.Size() <= maxInMemory {
+		// timestamp.json: read once, hashed and served from the same
+		// bytes, so the ETag always matches the body.
+		body, err := readAll(f, st.Size())
+		if err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		etag := contentETagOf(body)
+		h.beneath.remember(name, f, st, opened, body, etag)
+		serveBytes(w, r, name, cc, body, etag)
 		return
 	}
+	h.serveFile(w, r, name, cc, f, st)
+}
+
+func (h *repository) serveFile(w http.ResponseWriter, r *http.Request, name, cc string, f servedFile, st fs.FileInfo) {
 	etag, err := h.etag(name, f, st)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -107,16 +128,10 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, path.Base(name), modtime, io.NewSectionReader(f, 0, st.Size()))
 }
 
-// serveInMemory serves metadata that changes in place (timestamp.json): it
-// is read once, and hashed and served from the same bytes, so the ETag
-// always matches the body, however often the file is replaced.
-func serveInMemory(w http.ResponseWriter, r *http.Request, name, cc string, f io.ReaderAt, size int64) {
-	body, err := readAll(f, size)
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	setHeaders(w.Header(), name, cc, contentETagOf(body))
+// serveBytes serves metadata held in memory, with conditional requests
+// and Range as for files.
+func serveBytes(w http.ResponseWriter, r *http.Request, name, cc string, body []byte, etag string) {
+	setHeaders(w.Header(), name, cc, etag)
 	http.ServeContent(w, r, path.Base(name), time.Time{}, bytes.NewReader(body))
 }
 
