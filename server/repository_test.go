@@ -149,6 +149,9 @@ func (w *plainWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p
 // TestServeAllocations: serving timestamp.json or a target allocates a few
 // kilobytes per request, not a 32 KiB copy buffer (or two) each time.
 func TestServeAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not measurable under the race detector")
+	}
 	dir := testRepo(t)
 	big := "/targets/big/" + strings.Repeat("cd", 32) + ".big" // larger than a copy buffer
 	if err := os.MkdirAll(filepath.Join(dir, "public/targets/big"), 0o755); err != nil {
