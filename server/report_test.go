@@ -292,6 +292,7 @@ func TestReportRewritten_R65(t *testing.T) {
 	if code, _, body := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: idA, Lines: other[1:2]}); code != http.StatusConflict {
 		t.Fatalf("seq 2 with another hash: %d %s, want 409", code, body)
 	}
+	f.advance(time.Second)
 	if code, _, body := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: idA, Lines: other[2:]}); code != http.StatusConflict {
 		t.Fatalf("seq 3 not continuing seq 2: %d %s, want 409", code, body)
 	}
@@ -300,6 +301,10 @@ func TestReportRewritten_R65(t *testing.T) {
 	}
 	if n := strings.Count(f.logs.String(), SecurityRewritten); n != 2 {
 		t.Fatalf("%d rewritten-log security events logged, want 2", n)
+	}
+	sec, err := f.st.ListSecurity(context.Background(), idA, 0)
+	if err != nil || len(sec) != 2 || sec[0].Kind != SecurityRewritten || !strings.Contains(sec[0].Cause, "seq 2") {
+		t.Fatalf("security events stored: %+v, %v", sec, err)
 	}
 	if code, _, _ := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: idA, Lines: []string{lines[0] + " "}}); code != http.StatusBadRequest {
 		t.Fatalf("a non-canonical line: %d, want 400", code)

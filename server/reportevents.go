@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/ferry-updates/ferry/audit"
@@ -16,8 +17,9 @@ import (
 // errRewritten is a batch that contradicts the chain the server stored.
 var errRewritten = errors.New("the audit log was rewritten")
 
-// SecurityRewritten is the event name the server logs when an
-// installation's batch contradicts what it reported before (R65).
+// SecurityRewritten is the kind of the security event the server logs and
+// records in its store (store.SecurityEvents) when an installation's batch
+// contradicts what it reported before (R65).
 const SecurityRewritten = "report.log_rewritten"
 
 func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +54,11 @@ func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errRewritten), errors.Is(err, store.ErrConflict):
 		p.log.Warn("report: audit log rewritten", "event", SecurityRewritten, "install_id", in.ID, "err", err.Error(), "remote", clientIP(r))
+		sec := store.SecurityEvent{InstallID: in.ID, Time: p.cfg.Now(), Kind: SecurityRewritten, Cause: err.Error(),
+			Evidence: map[string]string{"remote": clientIP(r), "lines": strconv.Itoa(len(batch))}}
+		if serr := p.cfg.Store.RecordSecurity(r.Context(), sec); serr != nil {
+			p.log.Error("report: record security event", "install_id", in.ID, "err", serr.Error())
+		}
 		writeError(w, http.StatusConflict, err.Error())
 	case err != nil:
 		p.refuse(w, r, in.ID, http.StatusInternalServerError, err.Error())

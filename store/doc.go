@@ -43,6 +43,10 @@
 // Release counters (Stats) are computed from the events, counting each
 // installation once.
 //
+// Security events (SecurityEvents) are what the server itself found wrong
+// in what an installation reported, such as a batch that contradicts the
+// chain stored before; they are kept apart from the events it reported.
+//
 // # Concurrency
 //
 // A Store is safe for concurrent use, and several processes may open one

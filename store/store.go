@@ -36,6 +36,7 @@ type Store interface {
 	Events
 	Releases
 	Tokens
+	SecurityEvents
 	// Close releases the database; the Store is unusable afterwards.
 	Close() error
 }
@@ -80,6 +81,27 @@ type Events interface {
 	// ({0, ""} if it reported nothing yet). ErrNotFound if the
 	// installation is not enrolled.
 	ChainHead(ctx context.Context, installID string) (Head, error)
+}
+
+// SecurityEvents holds what the server itself found wrong in what an
+// installation reported, such as a batch that contradicts the audit chain
+// stored before (R65).
+type SecurityEvents interface {
+	// RecordSecurity stores one (ErrNotFound if the installation is not
+	// enrolled). The same installation, time and kind again is stored once.
+	RecordSecurity(ctx context.Context, e SecurityEvent) error
+	// ListSecurity returns those of installID ("" for every installation),
+	// oldest first, at most limit of them (0: DefaultLimit; at most MaxLimit).
+	ListSecurity(ctx context.Context, installID string, limit int) ([]SecurityEvent, error)
+}
+
+// SecurityEvent is one security event the server found.
+type SecurityEvent struct {
+	InstallID string
+	Time      time.Time
+	Kind      string // "report.log_rewritten"
+	Cause     string // what was found, in one line
+	Evidence  map[string]string
 }
 
 // Releases holds the releases and rollouts as the server last signed

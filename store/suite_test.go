@@ -60,6 +60,7 @@ var suite = []struct {
 	{"ReleasesAndRollouts", testReleasesAndRollouts},
 	{"ReleaseStats", testReleaseStats},
 	{"ConcurrentWriters", testConcurrentWriters},
+	{"SecurityEvents", testSecurityEvents},
 }
 
 func runSuite(t *testing.T, b backend) {
