@@ -251,3 +251,57 @@ func TestServerDown_R66(t *testing.T) {
 }
 
 func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+// TestReporterDropsCounted_R66: with nothing sent (no uploader running)
+// and the queue at its bound, the oldest lines are dropped, counted, and
+// report.dropped events say so in the audit log, queued like any other;
+// once sent, everything kept arrives and the gap is the dropped count.
+func TestReporterDropsCounted_R66(t *testing.T) {
+	s := newSite(t)
+	dir, id := s.enroll(t)
+	r, err := Open(Options{StateDir: dir, Queue: QueueOptions{MaxCount: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := range 40 {
+		r.Observe(event.Event{Time: time.Now(), Kind: event.CheckStarted, App: "hello", Version: fmt.Sprintf("1.0.%d", i)})
+	}
+	st := r.Stats()
+	if st.Dropped == 0 || st.Depth > 16 {
+		t.Fatalf("queue at its bound: %+v", st)
+	}
+	f, _ := os.Open(filepath.Join(dir, AuditFile))
+	defer f.Close()
+	drops, lines := 0, 0
+	audit.Read(f, audit.Start, func(rec audit.Record) error {
+		lines++
+		if rec.Kind == Dropped {
+			n, _ := strconv.Atoi(rec.Evidence["lines"])
+			drops += n
+		}
+		return nil
+	})
+	if drops != st.Dropped {
+		t.Fatalf("report.dropped events count %d lines, the queue dropped %d", drops, st.Dropped)
+	}
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := s.st.QueryEvents(context.Background(), store.EventQuery{InstallID: id, Limit: store.MaxLimit})
+	if len(evs)+st.Dropped != lines {
+		t.Fatalf("server has %d events, %d dropped, the log %d lines", len(evs), st.Dropped, lines)
+	}
+	if !hasKind(evs, Dropped) {
+		t.Fatal("the report.dropped event did not reach the server")
+	}
+}
+
+func hasKind(evs []store.Event, k event.Kind) bool {
+	for _, e := range evs {
+		if e.Kind == k {
+			return true
+		}
+	}
+	return false
+}
