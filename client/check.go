@@ -203,6 +203,11 @@ func (c *call) decide(v *view) *Offer {
 		ev := []string{"channel", c.a.Channel}
 		if held != "" {
 			ev = append(ev, "held", held)
+			if e, ok := docEntry(v.doc, held); ok {
+				// The cohort this installation is held out of, for status pages.
+				ev = append(ev, "release", held, "basis_points", strconv.Itoa(e.BasisPoints),
+					"bucket", strconv.Itoa(rollout.Bucket(c.a.InstallID, e.Salt)))
+			}
 		}
 		c.ev.Emit(event.CheckUpToDate, inst, ch.Reason, ev...)
 		return &Offer{Choice: ch, Held: held}
