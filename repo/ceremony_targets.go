@@ -183,6 +183,9 @@ func (r *Repo) publishTargets(ctx context.Context, p *Proposal, opts PublishOpti
 	if err != nil {
 		return err
 	}
+	if err := checkDelegations(nt.Signed.Delegations); err != nil {
+		return err
+	}
 	if !nt.Signed.Expires.After(r.now()) {
 		return fmt.Errorf("the new targets expired at %s: propose again", nt.Signed.Expires.Format("2006-01-02 15:04:05Z"))
 	}

@@ -103,7 +103,7 @@ var ErrBadProposal = errors.New("invalid proposal")
 func ParseProposal(data []byte) (*Proposal, error) {
 	p, err := parseProposal(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadProposal, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadProposal, err)
 	}
 	return p, nil
 }
@@ -215,6 +215,9 @@ func checkSigned(role string, base int64, signed json.RawMessage) (_ []byte, err
 			if err := trust.CheckKeyIDs(role, d.Keys); err != nil {
 				return nil, fmt.Errorf("signed: %w", err)
 			}
+		}
+		if err := checkDelegations(md.Signed.Delegations); err != nil {
+			return nil, fmt.Errorf("signed: %w", err)
 		}
 		canon, err = cjson.EncodeCanonical(md.Signed)
 		if err != nil {
@@ -347,6 +350,9 @@ func (p *Proposal) checkKeys() error {
 		}
 		if d := md.Signed.Delegations; d != nil {
 			ks = append(ks, d.Keys)
+		}
+		if err := checkDelegations(md.Signed.Delegations); err != nil {
+			return fmt.Errorf("%w: signed: %w", ErrBadProposal, err)
 		}
 	}
 	for _, k := range ks {
@@ -503,8 +509,9 @@ func (p *Proposal) Status() []NamedTally {
 }
 
 // Summary describes, one line each, what the signed part says: the new
-// version and expiry, and the keys and threshold of every role it defines.
-// Holders read it before they sign.
+// version and expiry, and the keys and threshold of every role it defines
+// (for targets also each delegation's paths and terminating flag). Holders
+// read it before they sign.
 func (p *Proposal) Summary() []string {
 	env := envelope(p.Signed, nil)
 	var lines []string
@@ -531,7 +538,10 @@ func (p *Proposal) Summary() []string {
 	lines = append(lines, fmt.Sprintf("targets version %d, expires %s", md.Signed.Version, md.Signed.Expires.Format(time.RFC3339)))
 	if d := md.Signed.Delegations; d != nil {
 		for _, r := range d.Roles {
-			role(r.Name, r.Threshold, r.KeyIDs)
+			lines = append(lines, delegationLine(r))
+		}
+		if d.SuccinctRoles != nil {
+			lines = append(lines, "  succinct roles (ferry never writes them)")
 		}
 	}
 	return lines
