@@ -58,7 +58,7 @@ func (d *Doc) next(a Action, signed []string, min string) (Entry, error) {
 		return Entry{}, err
 	}
 	if !slices.Contains(signed, a.Version) {
-		return Entry{}, fmt.Errorf("the application key signed no release %s (R61: a decision can only choose among signed releases)", a.Version)
+		return Entry{}, fmt.Errorf("the application key signed no release %s; a rollout decision can only choose among signed releases", a.Version)
 	}
 	if min != "" && release.CompareVersions(a.Version, min) < 0 {
 		return Entry{}, fmt.Errorf("%s is below the minimum safe version %s (R63), and no installation is offered it", a.Version, min)

@@ -211,7 +211,7 @@ active again.`,
 func parsePercent(s string) (int, error) {
 	bp, err := rollout.ParsePercent(s)
 	if err != nil {
-		return 0, withHint(fmt.Errorf("--percent %q: %w", s, err), "a share from 0 to 100 with at most two decimals: 5, 0.5, 100")
+		return 0, fmt.Errorf("--percent: %w", err) // the error names the value and the rule
 	}
 	return bp, nil
 }
