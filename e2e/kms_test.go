@@ -54,12 +54,12 @@ func TestReleaseSignedInKMSInstalled(t *testing.T) {
 	s.spoilAppSignature("kmsapp")
 }
 
-// TestOnlineKeysInKMS: snapshot and timestamp keys live in the KMS, so
+// TestOnlineKeysInKMS: snapshot, timestamp and rollout keys live in the KMS, so
 // the repository's disk holds no private key of an online role at all;
 // releases still publish, the server's refresh re-signs with the KMS
 // alone (no passphrase, no key file), and clients install across it.
 func TestOnlineKeysInKMS(t *testing.T) {
-	online := map[string]keys.Signer{"snapshot": kmsKey(t), "timestamp": kmsKey(t)}
+	online := map[string]keys.Signer{"snapshot": kmsKey(t), "timestamp": kmsKey(t), "rollout": kmsKey(t)}
 	s := newSite(t, online)
 	s.noOnlineKeyFiles()
 	appKey := fileKey(t)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/rollout"
 )
 
 func (e *env) keyCmd() *cobra.Command {
@@ -79,7 +80,7 @@ func oneLineKey(pub string) string {
 // keyFileShown is where a key is kept: its file, or for an online key
 // without one, a note that a signer elsewhere holds it (--online-key).
 func keyFileShown(k repo.KeyInfo) string {
-	if k.Role != "snapshot" && k.Role != "timestamp" {
+	if k.Role != "snapshot" && k.Role != "timestamp" && k.Role != rollout.RoleName {
 		return k.File
 	}
 	if _, err := os.Stat(k.File); errors.Is(err, fs.ErrNotExist) {

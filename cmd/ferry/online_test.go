@@ -63,7 +63,7 @@ func (c *cli) ok(args ...string) string {
 	return out
 }
 
-// TestServeOnlineKeysInKMS_NoKeyOnDisk: with snapshot and timestamp in a
+// TestServeOnlineKeysInKMS_NoKeyOnDisk: with snapshot, timestamp and rollout in a
 // KMS, ferry init makes no key file for them, the server and refresh run
 // with no passphrase at all (nothing on the server's disk can sign), a
 // client installs over HTTPS, and a KMS key that root does not list is
@@ -72,16 +72,16 @@ func TestServeOnlineKeysInKMS_NoKeyOnDisk(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("ferry update --out uses a unix program")
 	}
-	refs := kmsRefs(t, 3)
-	snap, ts, stray := "snapshot="+refs[0], "timestamp="+refs[1], "timestamp="+refs[2]
+	refs := kmsRefs(t, 4)
+	snap, ts, stray, ro := "snapshot="+refs[0], "timestamp="+refs[1], "timestamp="+refs[2], "rollout="+refs[3]
 	d := t.TempDir()
 	repoDir, off := filepath.Join(d, "repo"), filepath.Join(d, "offline")
 	c := &cli{t: t, env: map[string]string{envPassphrase: "offline pass", envInsecureWorkFactor: "8"}}
-	c.ok("init", repoDir, "--offline-keys", off, "--online-key", snap, "--online-key", ts)
+	c.ok("init", repoDir, "--offline-keys", off, "--online-key", snap, "--online-key", ts, "--online-key", ro)
 	noKeyFiles(t, repoDir)
 	list := c.ok("key", "list", "--repo", repoDir)
-	if n := strings.Count(list, "ecdsa:MFkw"); n != 2 || strings.Count(list, "\n") != 5 || strings.Count(list, "held elsewhere") != 2 {
-		t.Fatalf("key list shows %d ECDSA keys, want 2, one line per key:\n%s", n, list)
+	if n := strings.Count(list, "ecdsa:MFkw"); n != 3 || strings.Count(list, "\n") != 6 || strings.Count(list, "held elsewhere") != 3 {
+		t.Fatalf("key list shows %d ECDSA keys, want 3, one line per key:\n%s", n, list)
 	}
 	app := filepath.Join(d, "hello")
 	os.WriteFile(app, []byte("#!/bin/sh\necho hello 1.0.0\n"), 0o755)
@@ -91,7 +91,7 @@ func TestServeOnlineKeysInKMS_NoKeyOnDisk(t *testing.T) {
 	// From here on, as on the server: no passphrase, no offline keys.
 	c.env = map[string]string{}
 	noKeyFiles(t, repoDir)
-	out := c.ok("repo", "refresh", "--repo", repoDir, "--online-only", "--force", "--online-key", snap, "--online-key", ts)
+	out := c.ok("repo", "refresh", "--repo", repoDir, "--online-only", "--force", "--online-key", snap, "--online-key", ts, "--online-key", ro)
 	if !strings.Contains(out, "re-signed") || !strings.Contains(out, "timestamp") {
 		t.Fatalf("refresh: %s", out)
 	}
@@ -110,7 +110,7 @@ func TestServeOnlineKeysInKMS_NoKeyOnDisk(t *testing.T) {
 	go func() {
 		defer close(done)
 		c.run(ctx, "serve", "--repo", repoDir, "--addr", "127.0.0.1:0", "--self-signed", ca, "--addr-file", urlFile,
-			"--online-key", snap, "--online-key", ts)
+			"--online-key", snap, "--online-key", ts, "--online-key", ro)
 	}()
 	defer func() { cancel(); <-done }()
 	url := waitFile(t, urlFile, done)
