@@ -24,6 +24,10 @@ var (
 	buildErr  error
 )
 
+// afterTests run once every test has finished (for example the PKCS#11
+// tests' SoftHSM2 token clean-up, under the pkcs11 build tag).
+var afterTests []func()
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ferry-e2e-bin-")
 	if err != nil {
@@ -32,6 +36,9 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	code := m.Run()
+	for _, f := range afterTests {
+		f()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

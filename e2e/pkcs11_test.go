@@ -3,7 +3,6 @@
 package e2e_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/ferry-updates/ferry/internal/softhsm"
@@ -11,11 +10,8 @@ import (
 	"github.com/ferry-updates/ferry/keys/pkcs11"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	softhsm.Cleanup()
-	os.Exit(code)
-}
+// The SoftHSM2 token is removed after the tests (TestMain in ferrycmd_test.go).
+func init() { afterTests = append(afterTests, softhsm.Cleanup) }
 
 // hsmKey creates an ECDSA P-256 key pair labelled object in the SoftHSM2
 // test token, or skips when SoftHSM2 is not installed.
