@@ -45,10 +45,10 @@ func TestReleaseSignedInHSMInstalled(t *testing.T) {
 
 // TestReleasesSignedInHSMAndKMSInstalled: one repository, one application
 // signed in the PKCS#11 token and another in the KMS, its snapshot key in
-// the token and its timestamp key in the KMS; clients install both.
+// the token and its timestamp and rollout keys in the KMS; clients install both.
 func TestReleasesSignedInHSMAndKMSInstalled(t *testing.T) {
 	kmsApp := kmsKey(t)
-	online := map[string]keys.Signer{"snapshot": hsmKey(t, "e2e-snapshot"), "timestamp": kmsKey(t)}
+	online := map[string]keys.Signer{"snapshot": hsmKey(t, "e2e-snapshot"), "timestamp": kmsKey(t), "rollout": kmsKey(t)}
 	s := newSite(t, online)
 	s.noOnlineKeyFiles()
 	hsmApp := hsmKey(t, "e2e-both-app")
