@@ -1,6 +1,9 @@
 package agent
 
-import "strings"
+import (
+	"iter"
+	"strings"
+)
 
 // The TOML library reports the line of a syntax or type error but not of a
 // key it did not decode, nor of a value that fails validation. keyIndex
@@ -139,19 +142,33 @@ func keyName(s string) string {
 	}
 }
 
+// unquoted yields the bytes of s that are outside quoted strings, with
+// their index; the quote characters themselves are not yielded.
+func unquoted(s string) iter.Seq2[int, byte] {
+	return func(yield func(int, byte) bool) {
+		var q byte
+		for i := 0; i < len(s); i++ {
+			switch b := s[i]; {
+			case q == '"' && b == '\\':
+				i++
+			case q != 0 && b == q:
+				q = 0
+			case q != 0:
+			case b == '"' || b == '\'':
+				q = b
+			default:
+				if !yield(i, b) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // cutUnquoted cuts s at the first c outside a quoted string.
 func cutUnquoted(s string, c byte) (string, string, bool) {
-	var q byte
-	for i := 0; i < len(s); i++ {
-		switch b := s[i]; {
-		case q == '"' && b == '\\':
-			i++
-		case q != 0 && b == q:
-			q = 0
-		case q != 0:
-		case b == '"' || b == '\'':
-			q = b
-		case b == c:
+	for i, b := range unquoted(s) {
+		if b == c {
 			return s[:i], s[i+1:], true
 		}
 	}
@@ -162,21 +179,13 @@ func cutUnquoted(s string, c byte) (string, string, bool) {
 // outside strings and comments.
 func nesting(s string) int {
 	n := 0
-	var q byte
-	for i := 0; i < len(s); i++ {
-		switch b := s[i]; {
-		case q == '"' && b == '\\':
-			i++
-		case q != 0 && b == q:
-			q = 0
-		case q != 0:
-		case b == '"' || b == '\'':
-			q = b
-		case b == '#':
+	for _, b := range unquoted(s) {
+		switch b {
+		case '#':
 			return n
-		case b == '[' || b == '{':
+		case '[', '{':
 			n++
-		case b == ']' || b == '}':
+		case ']', '}':
 			n--
 		}
 	}

@@ -41,17 +41,27 @@ type Binary struct {
 // Apply installs a, a KindBinary artifact. It returns an error wrapping
 // ErrBusy, ErrVerify, ErrMarkedBad or ErrRolledBack, or a *RollbackError.
 func (b *Binary) Apply(ctx context.Context, a Artifact) (Result, error) {
-	e, err := b.engine()
+	e, err := b.engineFor(a)
 	if err != nil {
 		return Result{}, err
 	}
+	return e.apply(ctx, &a)
+}
+
+// engineFor checks that a is an executable of this application and returns
+// the engine that installs it (Apply and Revert).
+func (b *Binary) engineFor(a Artifact) (*engine, error) {
+	e, err := b.engine()
+	if err != nil {
+		return nil, err
+	}
 	if err := a.checkFor(b.App); err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	if a.Kind != KindBinary {
-		return Result{}, fmt.Errorf("install %s/%s: kind %q cannot replace an executable", a.App, a.Version, a.Kind)
+		return nil, fmt.Errorf("install %s/%s: kind %q cannot replace an executable", a.App, a.Version, a.Kind)
 	}
-	return e.apply(ctx, &a)
+	return e, nil
 }
 
 // Revert makes a.Version live again from the executable kept as
@@ -61,15 +71,9 @@ func (b *Binary) Apply(ctx context.Context, a Artifact) (Result, error) {
 // installed as Apply installs a download, health trial and rollback
 // included. See Reverter for the errors.
 func (b *Binary) Revert(ctx context.Context, a Artifact) (Result, error) {
-	e, err := b.engine()
+	e, err := b.engineFor(a)
 	if err != nil {
 		return Result{}, err
-	}
-	if err := a.checkFor(b.App); err != nil {
-		return Result{}, err
-	}
-	if a.Kind != KindBinary {
-		return Result{}, fmt.Errorf("install %s/%s: kind %q cannot replace an executable", a.App, a.Version, a.Kind)
 	}
 	return e.revert(ctx, &a)
 }
