@@ -1,0 +1,31 @@
+// Package guard decides, from the health reports of enrolled installations,
+// whether a staged rollout may advance, must hold, or must halt (R68). It is
+// pure: it is given a plan, the evidence and the time, and answers a Verdict;
+// the server signs what the verdict asks for with its online rollout key.
+package guard
+
+import "time"
+
+// Status is what the guard last found for one release's rollout: what the
+// dashboard shows and the metrics export. The zero Stage (with no Plan)
+// means the release has no plan and the guard only watches its budget.
+type Status struct {
+	App, Version string
+	Plan         Plan // the stages, waits, budget and report minimum
+	Stage        int  // index into Plan.Stages of the share signed now
+	StageSince   time.Time
+	BasisPoints  int // share signed now (500 = 5%)
+
+	// The evidence, each installation counted once, only enrolled ones.
+	Started int // installations that reported starting this release
+	Healthy int // of those, reported healthy
+	Failed  int // reported a failed health check, a failed install or a roll-back
+	Silent  int // started, neither healthy nor failed, for longer than two check intervals
+
+	// FailedShare is (Failed+Silent)/Started, 0 when Started is 0.
+	FailedShare float64
+	Breached    bool   // FailedShare crossed Plan.Budget: the guard halted the rollout
+	Held        bool   // the stage's wait is over but it lacks Plan.MinHealthy healthy reports
+	Reason      string // one line: why it halted, holds, or what it waits for
+	Evaluated   time.Time
+}
