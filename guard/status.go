@@ -4,7 +4,11 @@
 // the server signs what the verdict asks for with its online rollout key.
 package guard
 
-import "time"
+import (
+	"time"
+
+	"github.com/ferry-updates/ferry/rollout"
+)
 
 // Status is what the guard last found for one release's rollout: what the
 // dashboard shows and the metrics export. The zero Stage (with no Plan)
@@ -14,18 +18,25 @@ type Status struct {
 	Plan         Plan // the stages, waits, budget and report minimum
 	Stage        int  // index into Plan.Stages of the share signed now
 	StageSince   time.Time
-	BasisPoints  int // share signed now (500 = 5%)
+	BasisPoints  int           // share signed now (500 = 5%)
+	State        rollout.State // the signed state (active, halted, pulled)
 
 	// The evidence, each installation counted once, only enrolled ones.
 	Started int // installations that reported starting this release
 	Healthy int // of those, reported healthy
 	Failed  int // reported a failed health check, a failed install or a roll-back
 	Silent  int // started, neither healthy nor failed, for longer than two check intervals
+	Pending int // started, neither healthy nor failed, not silent yet
+
+	// StageHealthy are the healthy installations that started the release
+	// in the current stage (at or after StageSince): what advancing needs.
+	StageHealthy int
 
 	// FailedShare is (Failed+Silent)/Started, 0 when Started is 0.
 	FailedShare float64
 	Breached    bool   // FailedShare crossed Plan.Budget: the guard halted the rollout
 	Held        bool   // the stage's wait is over but it lacks Plan.MinHealthy healthy reports
 	Reason      string // one line: why it halted, holds, or what it waits for
+	Verdict     string // what the guard signed or would sign: "none", "halt" or "advance"
 	Evaluated   time.Time
 }

@@ -47,6 +47,17 @@
 // in what an installation reported, such as a batch that contradicts the
 // chain stored before; they are kept apart from the events it reported.
 //
+// # Guarded rollouts
+//
+// Plans keeps, per release, the plan of a guarded rollout (package guard:
+// stages, stage wait, healthy-report minimum, failure budget, check
+// interval), the stage it is in and since when, and the guard's last
+// Status. Outcomes is the guard's evidence, computed from the events: one
+// row per installation that reported on the release, with the server's
+// first receipt of its start, of a healthy report and of a failure, so an
+// installation counts once however often it reports, and only enrolled
+// installations count (R68).
+//
 // # Concurrency
 //
 // A Store is safe for concurrent use, and several processes may open one

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ferry-updates/ferry/event"
+	"github.com/ferry-updates/ferry/guard"
 	"github.com/ferry-updates/ferry/rollout"
 )
 
@@ -37,6 +38,7 @@ type Store interface {
 	Releases
 	Tokens
 	SecurityEvents
+	Plans
 	// Close releases the database; the Store is unusable afterwards.
 	Close() error
 }
@@ -93,6 +95,36 @@ type SecurityEvents interface {
 	// ListSecurity returns those of installID ("" for every installation),
 	// oldest first, at most limit of them (0: DefaultLimit; at most MaxLimit).
 	ListSecurity(ctx context.Context, installID string, limit int) ([]SecurityEvent, error)
+}
+
+// Plans holds the plans of guarded rollouts and where each stands, and
+// gives the evidence the guard decides on (package guard, R68).
+type Plans interface {
+	// PutPlan records a release's plan and state, replacing any it had.
+	PutPlan(ctx context.Context, p RolloutPlan) error
+	// Plan returns a release's plan (ErrNotFound if it has none).
+	Plan(ctx context.Context, app, version string) (RolloutPlan, error)
+	// ListPlans returns app's plans ("" for every application), by
+	// application, then by the time they were made.
+	ListPlans(ctx context.Context, app string) ([]RolloutPlan, error)
+	// DeletePlan removes a release's plan; removing none is no error.
+	DeletePlan(ctx context.Context, app, version string) error
+	// Outcomes returns, for one release, one Outcome per installation that
+	// reported starting, passing or failing it, by install ID: the times
+	// the server first received each (only enrolled installations have
+	// events, and each counts once however often it reported).
+	Outcomes(ctx context.Context, app, version string) ([]guard.Outcome, error)
+}
+
+// RolloutPlan is a release's guarded rollout: its plan, the stage it is
+// in, and what the guard last found.
+type RolloutPlan struct {
+	App, Version string
+	Plan         guard.Plan
+	Stage        int          // index into Plan.Stages (0 for a plan without stages)
+	StageSince   time.Time    // when the stage was signed
+	Created      time.Time    // when the plan was given
+	Status       guard.Status // the guard's last evaluation; zero Evaluated before the first
 }
 
 // SecurityEvent is one security event the server found.

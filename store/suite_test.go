@@ -61,6 +61,8 @@ var suite = []struct {
 	{"ReleaseStats", testReleaseStats},
 	{"ConcurrentWriters", testConcurrentWriters},
 	{"SecurityEvents", testSecurityEvents},
+	{"Plans", testPlans},
+	{"Outcomes", testOutcomes},
 }
 
 func runSuite(t *testing.T, b backend) {

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ferry-updates/ferry/event"
+	"github.com/ferry-updates/ferry/guard"
+	"github.com/ferry-updates/ferry/rollout"
+)
+
+func testPlans(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.newStore(t)
+	p := RolloutPlan{App: "web", Version: "1.1.0", Created: t0, StageSince: t0,
+		Plan: guard.Plan{Stages: []int{100, 1000, 5000, rollout.Full}, StageWait: 30 * time.Minute, MinHealthy: 20, Budget: 500, CheckInterval: time.Hour}}
+	if err := s.PutPlan(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Plan(ctx, "web", "1.1.0")
+	if err != nil || !reflect.DeepEqual(got, p) {
+		t.Fatalf("Plan = %+v, %v; want %+v", got, err, p)
+	}
+	// The guard moves it on and records what it found.
+	p.Stage, p.StageSince = 1, t0.Add(time.Hour)
+	p.Status = guard.Status{App: "web", Version: "1.1.0", Plan: p.Plan, Stage: 1, StageSince: p.StageSince, BasisPoints: 1000,
+		State: rollout.Active, Started: 25, Healthy: 24, Failed: 1, StageHealthy: 3, FailedShare: 0.04,
+		Reason: "stage 2 of 4 (10%): 29m of its wait left", Verdict: "none", Evaluated: t0.Add(time.Hour + time.Minute)}
+	if err := s.PutPlan(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Plan(ctx, "web", "1.1.0"); err != nil || !reflect.DeepEqual(got, p) {
+		t.Fatalf("Plan after the guard's update = %+v, %v; want %+v", got, err, p)
+	}
+	watched := RolloutPlan{App: "api", Version: "2.0.0", Created: t0, Plan: guard.Plan{Budget: 1000}}
+	if err := s.PutPlan(ctx, watched); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := s.ListPlans(ctx, ""); err != nil || len(l) != 2 || l[0].App != "api" || l[0].Plan.Stages != nil {
+		t.Fatalf("ListPlans() = %+v, %v", l, err)
+	}
+	if l, err := s.ListPlans(ctx, "web"); err != nil || len(l) != 1 || l[0].Version != "1.1.0" {
+		t.Fatalf("ListPlans(web) = %+v, %v", l, err)
+	}
+	for _, bad := range []RolloutPlan{
+		{App: "web", Version: "1.2.0", Plan: guard.Plan{Stages: []int{1000, 100}}},
+		{App: "web", Version: "1.2.0", Plan: guard.Plan{Stages: []int{100}}, Stage: 1},
+		{App: "web", Version: "1.2.0", Stage: 1},
+		{App: "", Version: "1.2.0"},
+	} {
+		if err := s.PutPlan(ctx, bad); err == nil {
+			t.Errorf("PutPlan(%+v) accepted", bad)
+		}
+	}
+	if _, err := s.Plan(ctx, "web", "1.2.0"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Plan of a release without one: %v, want ErrNotFound", err)
+	}
+	if err := s.DeletePlan(ctx, "web", "1.1.0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeletePlan(ctx, "web", "1.1.0"); err != nil {
+		t.Fatalf("deleting no plan: %v", err)
+	}
+	if _, err := s.Plan(ctx, "web", "1.1.0"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Plan after DeletePlan: %v, want ErrNotFound", err)
+	}
+}
+
+// Outcomes gives one row per enrolled installation, its first receipt of
+// each kind of report, whatever else or however often it sent.
+func testOutcomes(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.newStore(t)
+	enroll(t, s, "a", "b", "c", "d", "e")
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	report := func(id string, m int, kinds ...event.Kind) {
+		t.Helper()
+		h, _ := s.ChainHead(ctx, id)
+		var batch []Event
+		for i, k := range kinds {
+			seq := h.Seq + uint64(i) + 1
+			// The installation's own clock says an hour earlier: the
+			// server's receive time is what counts.
+			batch = append(batch, Event{Seq: seq, Hash: lineHash(id, seq), Received: at(m),
+				Event: event.Event{Time: at(m - 60), Kind: k, App: "web", Version: "1.1.0"}})
+		}
+		if _, err := s.AppendEvents(ctx, id, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report("a", 1, event.CheckOffered, event.InstallStarted, event.Swapped, event.HealthPassed, event.InstallDone)
+	report("a", 5, event.InstallStarted, event.HealthPassed) // again, later: the first counts
+	report("b", 2, event.InstallStarted, event.HealthFailed)
+	report("b", 3, event.RolledBack)
+	report("c", 3, event.InstallStarted) // silent since
+	report("d", 4, event.InstallFailed)  // no install.started
+	for range 50 {                       // e repeats itself
+		report("e", 6, event.InstallStarted, event.HealthPassed)
+	}
+	// Other releases and applications, and kinds that are no outcome.
+	if _, err := s.AppendEvents(ctx, "c", []Event{
+		{Seq: 100, Hash: "h1", Received: at(9), Event: event.Event{Time: at(9), Kind: event.HealthFailed, App: "web", Version: "1.0.0"}},
+		{Seq: 101, Hash: "h2", Received: at(9), Event: event.Event{Time: at(9), Kind: event.HealthFailed, App: "api", Version: "1.1.0"}},
+		{Seq: 102, Hash: "h3", Received: at(9), Event: event.Event{Time: at(9), Kind: event.DownloadDone, App: "web", Version: "1.1.0"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Outcomes(ctx, "web", "1.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []guard.Outcome{
+		{InstallID: "a", Started: at(1), Healthy: at(1)},
+		{InstallID: "b", Started: at(2), Failed: at(2)},
+		{InstallID: "c", Started: at(3)},
+		{InstallID: "d", Failed: at(4)},
+		{InstallID: "e", Started: at(6), Healthy: at(6)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Outcomes =\n%+v\nwant\n%+v", got, want)
+	}
+	if got, err := s.Outcomes(ctx, "web", "9.9.9"); err != nil || len(got) != 0 {
+		t.Fatalf("Outcomes of a release nobody reported = %+v, %v", got, err)
+	}
+}
