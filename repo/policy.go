@@ -25,16 +25,31 @@ import (
 // version of app's role, with the policy target, signed by the
 // application's key (Options.AppKeys, or the offline keys directory), and
 // snapshot and timestamp, atomically. version must be a release of app
-// that its role signed. Setting the minimum it already has changes
-// nothing.
+// that its role signed, and not below the minimum the role signs now
+// (ErrLowerMin; see SetMinVersionWith). Setting the minimum it already has
+// changes nothing.
 func (r *Repo) SetMinVersion(ctx context.Context, app, version string) error {
-	if err := r.setMinVersion(ctx, app, version); err != nil {
+	return r.SetMinVersionWith(ctx, app, version, MinVersionOptions{})
+}
+
+// MinVersionOptions are the choices of SetMinVersionWith.
+type MinVersionOptions struct {
+	// Lower allows a version below the current minimum, and only that:
+	// the policy then signs the minimum it lowers
+	// (rollout.Policy.LoweredFrom), which is how an upload that lowers
+	// the minimum shows it was meant.
+	Lower bool
+}
+
+// SetMinVersionWith is SetMinVersion with the choices o.
+func (r *Repo) SetMinVersionWith(ctx context.Context, app, version string, o MinVersionOptions) error {
+	if err := r.setMinVersion(ctx, app, version, o); err != nil {
 		return fmt.Errorf("set the minimum safe version of %s to %s: %w", app, version, err)
 	}
 	return nil
 }
 
-func (r *Repo) setMinVersion(ctx context.Context, app, version string) error {
+func (r *Repo) setMinVersion(ctx context.Context, app, version string, o MinVersionOptions) error {
 	if err := release.ValidApp(app); err != nil {
 		return err
 	}
@@ -57,7 +72,7 @@ func (r *Repo) setMinVersion(ctx context.Context, app, version string) error {
 	if md == nil {
 		return fmt.Errorf("%s has no release yet: the minimum safe version must be one of its signed releases", app)
 	}
-	f, changed, err := setPolicy(md, app, version)
+	f, changed, err := setPolicy(md, app, version, o.Lower)
 	if err != nil || !changed {
 		return err
 	}
@@ -75,14 +90,31 @@ func (r *Repo) setMinVersion(ctx context.Context, app, version string) error {
 }
 
 // setPolicy lists the policy "minimum version" in app's role md, after
-// checking that md signs a release of that version. It reports false when
-// md lists that policy already.
-func setPolicy(md *targetsMD, app, version string) (dataTarget, bool, error) {
+// checking that md signs a release of that version and that it is not
+// below the minimum md signs now, unless lower (and then it must be). It
+// reports false when md lists that policy already.
+func setPolicy(md *targetsMD, app, version string, lower bool) (dataTarget, bool, error) {
 	versions := roleVersions(md, app)
 	if !slices.Contains(versions, version) {
 		return dataTarget{}, false, fmt.Errorf("%s is not a signed release of %s (its releases: %s)", version, app, strings.Join(orNone(versions), ", "))
 	}
-	data, err := rollout.Policy{App: app, MinVersion: version}.Marshal()
+	cur, err := policyOf(md, app)
+	if err != nil {
+		return dataTarget{}, false, err
+	}
+	p := rollout.Policy{App: app, MinVersion: version}
+	below := cur.MinVersion != "" && release.CompareVersions(version, cur.MinVersion) < 0
+	switch {
+	case below && !lower:
+		return dataTarget{}, false, fmt.Errorf("%s is below the current minimum %s: %w; lowering it must be asked for explicitly", version, cur.MinVersion, ErrLowerMin)
+	case below:
+		p.LoweredFrom = cur.MinVersion
+	case lower && cur.MinVersion == "":
+		return dataTarget{}, false, fmt.Errorf("asked to lower the minimum, but %s has none yet: set it without lowering", app)
+	case lower:
+		return dataTarget{}, false, fmt.Errorf("asked to lower the minimum, but %s is not below the current minimum %s", version, cur.MinVersion)
+	}
+	data, err := p.Marshal()
 	if err != nil {
 		return dataTarget{}, false, err
 	}
@@ -108,18 +140,8 @@ func roleVersions(md *targetsMD, app string) []string {
 
 // minVersionOf returns the minimum safe version app's role md signs, or "".
 func minVersionOf(md *targetsMD, app string) (string, error) {
-	t := md.Signed.Targets[rollout.PolicyPath(app)]
-	if t == nil {
-		return "", nil
-	}
-	if t.Custom == nil {
-		return "", fmt.Errorf("target %s has no custom metadata", rollout.PolicyPath(app))
-	}
-	p, err := rollout.ParsePolicy(app, *t.Custom)
-	if err != nil {
-		return "", err
-	}
-	return p.MinVersion, nil
+	p, err := policyOf(md, app)
+	return p.MinVersion, err
 }
 
 // MinVersion returns app's signed minimum safe version as the repository
@@ -151,8 +173,10 @@ func (r *Repo) MinVersion(app string) (string, error) {
 // as the server publishes it now, checked as SignRelease checks it) with
 // the policy target whose minimum safe version is version, signed by each
 // of signers. The server accepts it through PublishUpload with no file.
-// version must be a release current signs; a policy current has already
-// returns (nil, nil), nothing to upload.
+// version must be a release current signs, and not below the minimum
+// current signs unless opts.LowerMin (ErrLowerMin); a policy current has
+// already returns (nil, nil), nothing to upload. With opts.Last, current
+// is checked against the publisher's record first.
 func SignPolicy(ctx context.Context, signers []keys.Signer, app string, current []byte, version string, opts SignOptions) (*Signed, error) {
 	out, err := signPolicy(ctx, signers, app, current, version, opts)
 	if err != nil {
@@ -182,7 +206,10 @@ func signPolicy(ctx context.Context, signers []keys.Signer, app string, current 
 	if err != nil {
 		return nil, err
 	}
-	if _, changed, err := setPolicy(md, app, version); err != nil || !changed {
+	if err := checkCurrent(opts.Last, app, md, current); err != nil {
+		return nil, err
+	}
+	if _, changed, err := setPolicy(md, app, version, opts.LowerMin); err != nil || !changed {
 		return nil, err
 	}
 	raw, err := signNextVersion(ctx, signers, app, md, opts)

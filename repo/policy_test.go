@@ -72,7 +72,13 @@ func TestSignPolicyUpload(t *testing.T) {
 	if min, _ := r.MinVersion("hello"); min != "1.1.0" {
 		t.Errorf("after a release the minimum is %q", min)
 	}
-	low := signPolicyNext(t, r, s, "1.0.0")
+	if _, err := SignPolicy(ctx, []keys.Signer{s}, "hello", mustAppRole(t, r), "1.0.0", SignOptions{}); !errors.Is(err, ErrLowerMin) {
+		t.Fatalf("a lower minimum without LowerMin: err = %v, want ErrLowerMin", err)
+	}
+	low, err := SignPolicy(ctx, []keys.Signer{s}, "hello", mustAppRole(t, r), "1.0.0", SignOptions{Now: r.now(), LowerMin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.PublishUpload(ctx, "hello", low.Role, nil); err != nil {
 		t.Fatal(err)
 	}

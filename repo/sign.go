@@ -31,6 +31,16 @@ type SignOptions struct {
 	// current role must then also verify with the application's delegated
 	// keys and threshold in it.
 	Targets []byte
+	// Last, if set, is this publisher's record of the last role of the
+	// application it signed (ReadPublisherRecord): a current role older
+	// than it, or another role of its version, is refused (ErrOlderRole),
+	// and so is one whose minimum safe version is below the record's
+	// without being signed as lowered (ErrLowerMin). A stolen server then
+	// cannot replay an old role to get a lower minimum signed (F0, R63).
+	Last *PublisherRecord
+	// LowerMin, for SignPolicy only, allows a minimum below the current
+	// one (MinVersionOptions.Lower).
+	LowerMin bool
 }
 
 // SignRelease builds the next version of the application role of b.App:
@@ -69,6 +79,9 @@ func signRelease(ctx context.Context, signers []keys.Signer, current []byte, b B
 	}
 	md, err := currentRole(signers, b.App, current, targets)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCurrent(opts.Last, b.App, md, current); err != nil {
 		return nil, err
 	}
 	existing := indexByRelease(md)[b.Release.dirPath()]
@@ -114,6 +127,9 @@ func ResignRole(ctx context.Context, signers []keys.Signer, app string, current 
 	}
 	md, err := currentRole(signers, app, current, targets)
 	if err != nil {
+		return nil, fmt.Errorf("re-sign %s: %w", app, err)
+	}
+	if err := checkCurrent(opts.Last, app, md, current); err != nil {
 		return nil, fmt.Errorf("re-sign %s: %w", app, err)
 	}
 	raw, err := signNextVersion(ctx, signers, app, md, opts)

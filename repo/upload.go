@@ -275,6 +275,25 @@ func (u *Upload) checkPolicy(old map[string]*metadata.TargetFiles) error {
 	if versions := roleVersions(u.role, u.App); !slices.Contains(versions, p.MinVersion) {
 		return bad("%s is not a release the role signs (%s)", p.MinVersion, strings.Join(orNone(versions), ", "))
 	}
+	// The minimum goes down only when the application key signed that it
+	// lowers exactly the published one (F0): a pipeline that signed on
+	// top of an old role a stolen server gave it never does so.
+	published := ""
+	if was != nil && was.Custom != nil {
+		if q, err := rollout.ParsePolicy(u.App, *was.Custom); err == nil {
+			published = q.MinVersion
+		}
+	}
+	lowers := published != "" && release.CompareVersions(p.MinVersion, published) < 0
+	switch {
+	case lowers && p.LoweredFrom != published:
+		return fmt.Errorf("upload %w: the role lowers the minimum safe version from %s to %s without signing that it lowers %s (ferry release min-version --lower-min)",
+			ErrRefused, published, p.MinVersion, published)
+	case !lowers && p.LoweredFrom != "" && published == "":
+		return bad("it signs that it lowers the minimum from %s, but none is published", p.LoweredFrom)
+	case !lowers && p.LoweredFrom != "":
+		return bad("it signs that it lowers the minimum from %s, but the published minimum is %s", p.LoweredFrom, published)
+	}
 	u.MinVersion = p.MinVersion
 	u.policy = []dataTarget{{path: pp, data: slices.Clone(*t.Custom), sum: sum}}
 	return nil

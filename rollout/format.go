@@ -15,8 +15,9 @@ const MaxDocLength = 65536
 
 // Member names of the custom metadata of the two targets.
 const (
-	docMember    = "ferry-rollout"
-	policyMember = "ferry-policy"
+	docMember     = "ferry-rollout"
+	policyMember  = "ferry-policy"
+	loweredMember = "ferry-policy-lowered"
 )
 
 // Check reports whether every field of e is valid: a valid channel, a
@@ -211,6 +212,15 @@ func PolicyPath(app string) string { return app + "/_/_/policy" }
 type Policy struct {
 	App        string `json:"app"`
 	MinVersion string `json:"min_version"` // release.ValidVersion
+	// LoweredFrom, when set, is the minimum this policy deliberately
+	// lowers (ferry release min-version --lower-min): a version above
+	// MinVersion. It is signed in its own top-level member,
+	// "ferry-policy-lowered": {"from": VERSION}, beside "ferry-policy", so
+	// that readers which know only "ferry-policy" still read the policy.
+	// A server takes a role whose minimum is lower than the published one
+	// only when LoweredFrom names the published one (F0): a pipeline fed
+	// an old role by a stolen server never signs a lower minimum by itself.
+	LoweredFrom string `json:"-"`
 }
 
 func (p Policy) check() error {
@@ -220,13 +230,23 @@ func (p Policy) check() error {
 	if err := release.ValidVersion(p.MinVersion); err != nil {
 		return fmt.Errorf("min_version: %w", err)
 	}
+	if p.LoweredFrom != "" {
+		if err := release.ValidVersion(p.LoweredFrom); err != nil {
+			return fmt.Errorf("%s from: %w", loweredMember, err)
+		}
+		if release.CompareVersions(p.LoweredFrom, p.MinVersion) <= 0 {
+			return fmt.Errorf("%s from: %s is not above min_version %s", loweredMember, p.LoweredFrom, p.MinVersion)
+		}
+	}
 	return nil
 }
 
 // ParsePolicy parses and checks the signed custom metadata of the target
 // PolicyPath(app): at most MaxDocLength bytes of one JSON object whose
 // member "ferry-policy" is {"app": APP, "min_version": VERSION}, both
-// required, no other member, strict as ParseDoc; "app" must be app.
+// required, no other member, strict as ParseDoc; "app" must be app. An
+// optional member "ferry-policy-lowered" is {"from": VERSION} (only), a
+// version above the minimum (Policy.LoweredFrom).
 func ParsePolicy(app string, custom []byte) (Policy, error) {
 	p, err := parsePolicy(app, custom)
 	if err != nil {
@@ -250,20 +270,51 @@ func parsePolicy(app string, custom []byte) (Policy, error) {
 	if p.MinVersion, err = strictjson.String(m["min_version"]); err != nil {
 		return Policy{}, fmt.Errorf("min_version: %w", err)
 	}
+	if p.LoweredFrom, err = parseLowered(custom); err != nil {
+		return Policy{}, err
+	}
 	if err := p.check(); err != nil {
 		return Policy{}, err
 	}
 	return p, nil
 }
 
+// parseLowered returns the "from" of the policy's "ferry-policy-lowered"
+// member, "" when it has none.
+func parseLowered(custom []byte) (string, error) {
+	top, err := strictjson.Object(custom)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := top[loweredMember]; !ok {
+		return "", nil
+	}
+	m, err := member(custom, loweredMember, "from")
+	if err != nil {
+		return "", err
+	}
+	from, err := strictjson.String(m["from"])
+	if err != nil {
+		return "", fmt.Errorf("%s from: %w", loweredMember, err)
+	}
+	if from == "" {
+		return "", fmt.Errorf("%s from: empty", loweredMember)
+	}
+	return from, nil
+}
+
 // Marshal returns p as the custom metadata of the target PolicyPath(p.App),
-// {"ferry-policy":{"app":..,"min_version":..}}, canonical JSON, after
-// checking it.
+// {"ferry-policy":{"app":..,"min_version":..}} (and, with LoweredFrom,
+// "ferry-policy-lowered":{"from":..}), canonical JSON, after checking it.
 func (p Policy) Marshal() ([]byte, error) {
 	if err := p.check(); err != nil {
 		return nil, fmt.Errorf("rollout policy of %.70q: %w", p.App, err)
 	}
-	return json.Marshal(map[string]Policy{policyMember: p})
+	out := map[string]any{policyMember: p}
+	if p.LoweredFrom != "" {
+		out[loweredMember] = map[string]string{"from": p.LoweredFrom}
+	}
+	return json.Marshal(out)
 }
 
 // validSalt reports whether s is 32 lower-case hex digits.

@@ -177,3 +177,38 @@ func TestPolicy(t *testing.T) {
 		t.Error("Marshal of a bad policy succeeded")
 	}
 }
+
+// TestPolicyLowered: a policy that lowers the minimum on purpose signs the
+// minimum it lowers in "ferry-policy-lowered", beside "ferry-policy";
+// "from" must be a version above the minimum, and nothing else.
+func TestPolicyLowered(t *testing.T) {
+	p := Policy{App: "hello", MinVersion: "1.3.0", LoweredFrom: "1.4.0"}
+	b, err := p.Marshal()
+	if err != nil || string(b) != `{"ferry-policy":{"app":"hello","min_version":"1.3.0"},"ferry-policy-lowered":{"from":"1.4.0"}}` {
+		t.Fatalf("Marshal = %s, %v", b, err)
+	}
+	assertCanonical(t, b)
+	if got, err := ParsePolicy("hello", b); err != nil || got != p {
+		t.Fatalf("ParsePolicy(Marshal) = %+v, %v", got, err)
+	}
+	const pol = `{"ferry-policy":{"app":"hello","min_version":"1.3.0"},`
+	bad := map[string]string{
+		pol + `"ferry-policy-lowered":{"from":"1.3.0"}}`:                "not above",
+		pol + `"ferry-policy-lowered":{"from":"1.2.0"}}`:                "not above",
+		pol + `"ferry-policy-lowered":{"from":"1.4"}}`:                  "invalid version",
+		pol + `"ferry-policy-lowered":{"from":""}}`:                     "empty",
+		pol + `"ferry-policy-lowered":{"from":null}}`:                   "not a string",
+		pol + `"ferry-policy-lowered":{}}`:                              `no member "from"`,
+		pol + `"ferry-policy-lowered":{"from":"1.4.0","by":"x"}}`:       `unknown member "by"`,
+		pol + `"ferry-policy-lowered":"1.4.0"}`:                         "not a JSON object",
+		pol + `"ferry-policy-lowered":{"from":"1.4.0","from":"2.0.0"}}`: "twice",
+	}
+	for in, want := range bad {
+		if p, err := ParsePolicy("hello", []byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParsePolicy(%s) = %+v, %v; want an error containing %q", in, p, err, want)
+		}
+	}
+	if _, err := (Policy{App: "hello", MinVersion: "1.4.0", LoweredFrom: "1.4.0"}).Marshal(); err == nil {
+		t.Error("Marshal of a lowering to the same version succeeded")
+	}
+}

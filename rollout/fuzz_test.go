@@ -57,6 +57,8 @@ func FuzzParsePolicy(f *testing.F) {
 		`{"a":[],"ferry-policy":{"min_version":"2.0.0-rc.1","app":"hello"}}`,
 		`{"ferry-policy":{"app":"hello","min_version":"1.4.0","min_version":"0.1.0"}}`,
 		`{"ferry-policy":{"app":"hello","min_version":"v1.4.0"}}`,
+		`{"ferry-policy":{"app":"hello","min_version":"1.3.0"},"ferry-policy-lowered":{"from":"1.4.0"}}`,
+		`{"ferry-policy":{"app":"hello","min_version":"1.3.0"},"ferry-policy-lowered":{"from":"1.3.0"}}`,
 		`{"ferry-policy":{}}`, `null`, ``,
 	} {
 		f.Add([]byte(s))

@@ -114,11 +114,12 @@ func currentShare(ctx context.Context, d decider, app, version string) (int, err
 func (e *env) minVersionCmd() *cobra.Command {
 	var (
 		dir, app string
+		lower    bool
 		kf       keyFlags
 		rf       remoteFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "min-version (--repo DIR [--app-key KEY | --offline-keys KEYDIR] | --server URL --token-file F --app-key KEY) --app APP VERSION",
+		Use:   "min-version (--repo DIR [--app-key KEY | --offline-keys KEYDIR] | --server URL --token-file F --app-key KEY) --app APP [--lower-min] VERSION",
 		Short: "Set an application's minimum safe version (signed by its application key)",
 		Long: `Sign VERSION as APP's minimum safe version. Installations below it are moved to the newest release
 at or above it at their next check, whatever a rollout says, and no rollout decision can offer a
@@ -126,10 +127,17 @@ release below it or pull an installation back below it: a stolen rollout key can
 fleet onto a version with a known hole. It is signed by the application's own key (offline, as
 for a release), never by the rollout key: locally with --app-key KEY or --offline-keys KEYDIR,
 or, with --server URL, signed on this machine with --app-key and uploaded with the token in
---token-file like a release. A VERSION needs no release of its own; raising it again later
-replaces it.`,
+--token-file like a release. VERSION must be a release APP's role signs; raising it again later
+replaces it.
+
+A VERSION below the current minimum is refused unless --lower-min says it is meant: the policy then
+also signs the minimum it lowers, and the server takes a lower minimum only with that. Installations
+that verified the higher minimum keep it (docs/rollouts.md); only those that never saw it go lower.
+
+` + publisherStateHelp,
 		Example: `  ferry release min-version --repo ./repo --offline-keys ./offline-keys --app hello 1.4.0
   ferry release min-version --repo ./repo --app-key ./hello.key --app hello 1.4.0
+  ferry release min-version --repo ./repo --app-key ./hello.key --app hello --lower-min 1.3.0
   ferry release min-version --server https://updates.example.com/ --token-file ./hello.token --app-key ./hello.key --app hello 1.4.0`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -141,13 +149,13 @@ replaces it.`,
 				return err
 			}
 			if rf.server != "" {
-				return e.minVersionRemote(cmd.Context(), rf, e.keyPassphrase(kf), kf.appKeys, app, v)
+				return e.minVersionRemote(cmd.Context(), rf, e.keyPassphrase(kf), kf.appKeys, app, v, lower)
 			}
 			r, err := e.openRepo(cmd.Context(), dir, kf)
 			if err != nil {
 				return err
 			}
-			if err := r.SetMinVersion(cmd.Context(), app, v); err != nil {
+			if err := r.SetMinVersionWith(cmd.Context(), app, v, repo.MinVersionOptions{Lower: lower}); err != nil {
 				return missingKeyHint(err)
 			}
 			fmt.Fprintf(e.stdout, "%s: minimum safe version %s (signed by %s's key in %s)\n", app, v, app, dir)
@@ -157,6 +165,7 @@ replaces it.`,
 	f := cmd.Flags()
 	f.StringVar(&dir, "repo", "", "repository directory (or --server)")
 	f.StringVar(&app, "app", "", "application name (required)")
+	f.BoolVar(&lower, "lower-min", false, "VERSION is below the current minimum on purpose: sign it, and sign that it lowers the current one")
 	kf.addOffline(f)
 	kf.addApp(f, false)
 	kf.addOnline(f)
@@ -167,7 +176,7 @@ replaces it.`,
 
 // minVersionRemote signs the next version of the application's role with
 // the policy changed, on this machine, and uploads it.
-func (e *env) minVersionRemote(ctx context.Context, rf remoteFlags, passFn keys.Passphrase, appKeys []string, app, v string) error {
+func (e *env) minVersionRemote(ctx context.Context, rf remoteFlags, passFn keys.Passphrase, appKeys []string, app, v string, lower bool) error {
 	c, err := e.adminClient(rf)
 	if err != nil {
 		return err
@@ -176,19 +185,26 @@ func (e *env) minVersionRemote(ctx context.Context, rf remoteFlags, passFn keys.
 	if err != nil {
 		return err
 	}
+	file, last, err := e.publisherRecord(rf, app)
+	if err != nil {
+		return err
+	}
 	cur, err := c.AppRole(ctx, app)
 	if err != nil {
 		return err
 	}
-	s, err := repo.SignPolicy(ctx, signers, app, cur, v, repo.SignOptions{})
+	s, err := repo.SignPolicy(ctx, signers, app, cur, v, repo.SignOptions{Last: last, LowerMin: lower})
 	if err != nil {
-		return err
+		return recordError(err, file)
 	}
 	if s == nil {
 		fmt.Fprintf(e.stdout, "%s: minimum safe version is %s already: nothing to do\n", app, v)
-		return nil
+		return e.saveRecord(file, app, cur)
 	}
 	if _, err := c.Publish(ctx, app, s); err != nil {
+		return err
+	}
+	if err := e.saveRecord(file, app, s.Role); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s: minimum safe version %s (signed by %s's key here, published by %s)\n", app, v, app, rf.server)

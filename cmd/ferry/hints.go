@@ -27,6 +27,13 @@ func explain(err error) string {
 	case errors.Is(err, repo.ErrNoTrustedRoot):
 		return "pass --trusted-root FILE, the root.json your clients ship (or keep the pinned root.json that ferry init " +
 			"writes into the offline keys directory, and pass --offline-keys DIR): what the repository holds is checked against it before anything is signed"
+	case errors.Is(err, repo.ErrOlderRole):
+		return "the server serves an older application role than this pipeline signed last (a restored backup, or a server " +
+			"in someone else's hands): find out why before publishing; only if the repository was rebuilt on purpose, remove " +
+			"the publisher record named above"
+	case errors.Is(err, repo.ErrLowerMin):
+		return "if the minimum safe version is meant to go down, pass --lower-min (installations that verified the higher " +
+			"minimum keep it; only new ones go lower)"
 	case errors.As(err, &unknownCA):
 		return "the server's certificate is signed by a CA this machine does not trust: pass --ca FILE with that CA's " +
 			"certificate (for ferry serve --self-signed CAFILE, that CAFILE), or check that --repo is the server you mean"

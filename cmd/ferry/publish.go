@@ -166,6 +166,8 @@ ferry token create), which checks it against the application's delegation and si
 timestamp with its online keys. No online key is needed here, and the server never sees the
 application key.
 
+` + publisherStateHelp + `
+
 With --channel C and/or --percent P the release starts as a staged rollout: it is offered only to
 installations of channel C (default stable) and to P% of them (default 100), decided by the
 rollout role in the same commit as the release, so it is never offered to more. Widen, halt or

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -22,12 +26,73 @@ type remoteFlags struct {
 	server    string
 	ca        string
 	tokenFile string
+	state     string // --publisher-state
 }
 
 func (rf *remoteFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&rf.server, "server", "", "publish through this ferry server's admin API (https://...) instead of --repo")
 	f.StringVar(&rf.ca, "ca", "", "with --server: PEM CA certificate(s) to verify the server with (default: system roots)")
 	f.StringVar(&rf.tokenFile, "token-file", "", "with --server: file holding the publisher token (ferry token create)")
+	f.StringVar(&rf.state, "publisher-state", "", "with --server: directory of the record of the last role signed per application (default: in the user's state directory; keep it between pipeline runs)")
+}
+
+// publisherStateHelp is the paragraph of --help of the commands that sign
+// an application's role for a server.
+const publisherStateHelp = `The pipeline keeps a record of the last role it signed for each application and the server accepted
+(version, sha256, minimum safe version) in --publisher-state DIR (default: ferry/publisher/HASH in the
+user's state directory, one per server URL), and refuses to sign on top of an older role, another
+role of the recorded version, or one whose minimum safe version went down without being signed as
+lowered: a stolen server cannot replay an old role to get a lower minimum signed. Keep DIR between
+pipeline runs (a cache or artifact of the pipeline); remove APP.json in it only when the repository
+was rebuilt on purpose.`
+
+// recordFile is the file of app's publisher record.
+func (e *env) recordFile(rf remoteFlags, app string) (string, error) {
+	dir := rf.state
+	if dir == "" {
+		base, err := e.userStateDir()
+		if err != nil {
+			return "", withHint(fmt.Errorf("no state directory for the publisher record: %w", err), "pass --publisher-state DIR")
+		}
+		sum := sha256.Sum256([]byte(strings.TrimRight(rf.server, "/")))
+		dir = filepath.Join(base, "ferry", "publisher", hex.EncodeToString(sum[:6]))
+	}
+	return filepath.Join(dir, app+".json"), nil
+}
+
+// publisherRecord reads app's publisher record: its file and the record
+// (nil when this publisher has none yet).
+func (e *env) publisherRecord(rf remoteFlags, app string) (string, *repo.PublisherRecord, error) {
+	file, err := e.recordFile(rf, app)
+	if err != nil {
+		return "", nil, err
+	}
+	rec, err := repo.ReadPublisherRecord(file, app)
+	return file, rec, err
+}
+
+// saveRecord records role as the last role of app this publisher signed
+// or verified (nothing for an empty role).
+func (e *env) saveRecord(file, app string, role []byte) error {
+	if len(role) == 0 {
+		return nil
+	}
+	rec, err := repo.RecordOf(app, role)
+	if err != nil {
+		return err
+	}
+	if err := repo.WritePublisherRecord(file, rec); err != nil {
+		return fmt.Errorf("%w (the server accepted the role; the next run checks against the older record)", err)
+	}
+	return nil
+}
+
+// recordError names the publisher record in an error that comes from it.
+func recordError(err error, file string) error {
+	if errors.Is(err, repo.ErrOlderRole) {
+		return fmt.Errorf("%w (publisher record %s)", err, file)
+	}
+	return err
 }
 
 // check says what is missing or conflicting for a remote publish.
@@ -37,8 +102,8 @@ func (rf *remoteFlags) check(localRepo string, kf keyFlags) error {
 		return withHint(errors.New("no repository: pass --repo DIR (local) or --server URL (remote)"), "--repo DIR signs here with the keys it names; --server URL uploads to ferry serve's admin API (see --help)")
 	case rf.server != "" && localRepo != "":
 		return errors.New("use either --repo (local) or --server (remote), not both")
-	case rf.server == "" && (rf.tokenFile != "" || rf.ca != ""):
-		return errors.New("--token-file and --ca go with --server")
+	case rf.server == "" && (rf.tokenFile != "" || rf.ca != "" || rf.state != ""):
+		return errors.New("--token-file, --ca and --publisher-state go with --server")
 	case rf.server != "" && rf.tokenFile == "":
 		return withHint(errors.New("--server needs --token-file"), "create a token on the server with: ferry token create --repo REPO --app APP")
 	case rf.server != "" && len(kf.appKeys) == 0:
@@ -61,20 +126,27 @@ func (e *env) publishRemote(ctx context.Context, rf remoteFlags, passFn keys.Pas
 	if err != nil {
 		return err
 	}
+	file, last, err := e.publisherRecord(rf, rel.App)
+	if err != nil {
+		return err
+	}
 	cur, err := c.AppRole(ctx, rel.App)
 	if err != nil {
 		return err
 	}
-	signed, err := repo.SignRelease(ctx, signers, cur, repo.Batch{Release: rel, Files: files}, repo.SignOptions{})
+	signed, err := repo.SignRelease(ctx, signers, cur, repo.Batch{Release: rel, Files: files}, repo.SignOptions{Last: last})
 	if err != nil {
-		return err
+		return recordError(err, file)
 	}
 	if signed == nil {
 		e.alreadyPublished(rel)
-		return nil
+		return e.saveRecord(file, rel.App, cur)
 	}
 	published, err := c.PublishWith(ctx, rel.App, signed, server.PublishOptions{Rollout: rel.Rollout})
 	if err != nil {
+		return err
+	}
+	if err := e.saveRecord(file, rel.App, signed.Role); err != nil {
 		return err
 	}
 	for _, en := range published {
@@ -153,15 +225,22 @@ func (e *env) refreshRemote(ctx context.Context, rf remoteFlags, kf keyFlags, o 
 		return err
 	}
 	for _, app := range o.Roles {
+		file, last, err := e.publisherRecord(rf, app)
+		if err != nil {
+			return err
+		}
 		cur, err := c.AppRole(ctx, app)
 		if err != nil {
 			return err
 		}
-		s, err := repo.ResignRole(ctx, signers, app, cur, repo.SignOptions{})
+		s, err := repo.ResignRole(ctx, signers, app, cur, repo.SignOptions{Last: last})
 		if err != nil {
-			return err
+			return recordError(err, file)
 		}
 		if _, err := c.Publish(ctx, app, s); err != nil {
+			return err
+		}
+		if err := e.saveRecord(file, app, s.Role); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "re-signed role %s on %s\n", app, rf.server)

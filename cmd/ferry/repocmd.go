@@ -47,7 +47,8 @@ not. Root is never re-signed here: a new root is a ceremony of its holders.
 With --server URL instead of --repo, a release pipeline that holds only its application's key
 re-signs its role (--role APP, same targets, a new expiry) and uploads it to the server's admin API
 (--token-file, --ca as for ferry release publish --server), so the role does not expire between
-releases.`,
+releases, checked against the pipeline's publisher record (--publisher-state, as for ferry release
+publish --server).`,
 		Example: `  ferry repo refresh --repo ./repo --online-only
   ferry repo refresh --repo ./repo --online-only --force
   ferry repo refresh --repo ./repo --offline-keys ./offline-keys --role targets
