@@ -154,6 +154,9 @@ func (c *Client) Send(ctx context.Context, cred Credentials, items []Item, apps 
 	return ans.Head, nil
 }
 
+// CloseIdleConnections closes the client's idle keep-alive connections.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 func orEmpty(apps []App) []App {
 	if apps == nil {
 		return []App{}

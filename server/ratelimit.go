@@ -57,6 +57,26 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	return false, wait
 }
 
+// peek reports whether key's bucket holds a token, without taking it, and
+// if not how long until it does.
+func (l *limiter) peek(key string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		return true, 0
+	}
+	l.fill(b, l.now())
+	if b.tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) * float64(l.rate.Every))
+}
+
+// charge takes one token from key's bucket if it has one: requests that
+// passed peek at the same moment leave it empty, not in debt.
+func (l *limiter) charge(key string) { l.allow(key) }
+
 func (l *limiter) fill(b *bucket, now time.Time) {
 	if el := now.Sub(b.last); el > 0 {
 		b.tokens = min(float64(l.rate.Burst), b.tokens+float64(el)/float64(l.rate.Every))

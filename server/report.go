@@ -49,7 +49,20 @@ import (
 // with another hash, or a prev that does not continue the stored chain:
 // the log was rewritten, R65), logged as a security event; 413 for a body
 // over the limit, from its Content-Length before anything is read; 429
-// with Retry-After past an address's or a credential's rate.
+// with Retry-After past an installation's or an enrollment token's rate,
+// and from an address that had too many requests refused.
+//
+// Rates. Each installation has its own rate (CredentialRate), and so has
+// each enrollment token (EnrollRate). A client address is charged only for
+// the requests the server refuses (any answer of 400 or more: no or a
+// wrong credential, a malformed or oversized body, a batch of another
+// installation, a rate exceeded): once its bucket (IPRate) is empty, every
+// request from it is refused with 429 before anything is read or looked
+// up, until the bucket refills. So a fleet behind one address (a NAT, a
+// proxy) is limited per installation, never as a whole, however large it
+// is; a flood of bad requests costs the server one bucket lookup each; and
+// an address that floods stops the good requests from the same address
+// too, for as long as it floods.
 
 // Limits and rates of the reporting API.
 const (
@@ -66,8 +79,13 @@ var (
 	// DefaultCredentialRate: an agent sends its backlog in bursts of 20
 	// batches, then one a second.
 	DefaultCredentialRate = Rate{Burst: 20, Every: time.Second}
-	// DefaultReportIPRate is per client address; many agents may share one
-	// behind a NAT.
+	// DefaultEnrollRate is per enrollment token: a thousand machines
+	// provisioned at once, then a hundred a second. Its number of uses
+	// (ferry token create --uses), not its rate, bounds what a leaked
+	// token can enroll.
+	DefaultEnrollRate = Rate{Burst: 1000, Every: 10 * time.Millisecond}
+	// DefaultReportIPRate is per client address, for refused requests
+	// only: many agents may share one address behind a NAT.
 	DefaultReportIPRate = Rate{Burst: 200, Every: 10 * time.Millisecond}
 )
 
@@ -76,7 +94,8 @@ type ReportConfig struct {
 	Store          store.Store
 	MaxBody        int64 // bytes of an events request; 0: DefaultMaxReport
 	CredentialRate Rate  // per installation; zero: DefaultCredentialRate
-	IPRate         Rate  // per client address; zero: DefaultReportIPRate
+	EnrollRate     Rate  // per enrollment token; zero: DefaultEnrollRate
+	IPRate         Rate  // refused requests per client address; zero: DefaultReportIPRate
 	// Metrics, if set, counts each accepted batch as a check-in and each
 	// new event by kind (a resent one is not counted again).
 	Metrics *Metrics
@@ -85,11 +104,12 @@ type ReportConfig struct {
 }
 
 type reporting struct {
-	cfg    ReportConfig
-	log    *slog.Logger
-	byIP   *limiter
-	byCred *limiter
-	mux    *http.ServeMux
+	cfg     ReportConfig
+	log     *slog.Logger
+	byIP    *limiter // refused requests
+	byCred  *limiter
+	byToken *limiter
+	mux     *http.ServeMux
 }
 
 // Reporting returns the handler of /api/v1/enroll and /api/v1/events. It
@@ -104,6 +124,9 @@ func Reporting(cfg ReportConfig) (http.Handler, error) {
 	if cfg.CredentialRate.Burst <= 0 || cfg.CredentialRate.Every <= 0 {
 		cfg.CredentialRate = DefaultCredentialRate
 	}
+	if cfg.EnrollRate.Burst <= 0 || cfg.EnrollRate.Every <= 0 {
+		cfg.EnrollRate = DefaultEnrollRate
+	}
 	if cfg.IPRate.Burst <= 0 || cfg.IPRate.Every <= 0 {
 		cfg.IPRate = DefaultReportIPRate
 	}
@@ -114,7 +137,7 @@ func Reporting(cfg ReportConfig) (http.Handler, error) {
 	if p.log == nil {
 		p.log = slog.Default()
 	}
-	p.byIP, p.byCred = newLimiter(cfg.IPRate, cfg.Now), newLimiter(cfg.CredentialRate, cfg.Now)
+	p.byIP, p.byCred, p.byToken = newLimiter(cfg.IPRate, cfg.Now), newLimiter(cfg.CredentialRate, cfg.Now), newLimiter(cfg.EnrollRate, cfg.Now)
 	p.mux.HandleFunc("POST /api/v1/enroll", p.enroll)
 	p.mux.HandleFunc("POST /api/v1/events", p.events)
 	return p, nil
@@ -123,12 +146,39 @@ func Reporting(cfg ReportConfig) (http.Handler, error) {
 func (p *reporting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ip := clientIP(r)
-	if ok, wait := p.byIP.allow(ip); !ok {
+	if ok, wait := p.byIP.peek(ip); !ok {
 		tooMany(w, p.log, wait, "client", ip)
 		return
 	}
-	p.mux.ServeHTTP(w, r)
+	sw := &statusWriter{ResponseWriter: w}
+	p.mux.ServeHTTP(sw, r)
+	if sw.status >= 400 {
+		p.byIP.charge(ip)
+	}
 }
+
+// statusWriter keeps the status of the answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController and readJSON reach the server's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // App is what an installation runs of one application, as it reports it.
 type App struct {
@@ -187,7 +237,7 @@ func (p *reporting) enroll(w http.ResponseWriter, r *http.Request) {
 		p.tokenError(w, r, err)
 		return
 	}
-	if ok, wait := p.byCred.allow("token:" + tok.ID); !ok {
+	if ok, wait := p.byToken.allow(tok.ID); !ok {
 		tooMany(w, p.log, wait, "token", tok.ID)
 		return
 	}
@@ -349,6 +399,15 @@ func credentialInstall(cred string) string {
 func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if r.ContentLength > limit {
 		return fmt.Errorf("%w: body of %d bytes, limit %d", errTooLarge, r.ContentLength, limit)
+	}
+	// MaxBytesReader tells the server's own writer to close the
+	// connection after a body over the limit, rather than read the rest.
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {

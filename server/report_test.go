@@ -374,21 +374,81 @@ func TestReportFlood_R55(t *testing.T) {
 	if code, _, body := f.post(t, "/api/v1/events", credB, EventsRequest{InstallID: idB}); code != 200 {
 		t.Fatalf("another credential during A's flood: %d %s", code, body)
 	}
-	// The address: 2 enrollments + 6 batches so far; 4 more pass, then 429.
-	for i := range 6 {
+	// The address is charged for refused requests only: the two 429s so
+	// far; 10 more refusals pass, then 429 for everything from it, even
+	// a good credential, until the bucket refills.
+	for i := range 12 {
 		code, h, _ := f.post(t, "/api/v1/events", "", nil)
 		want := http.StatusUnauthorized
-		if i >= 4 {
+		if i >= 10 {
 			want = http.StatusTooManyRequests
 		}
 		if code != want || (code == 429 && h.Get("Retry-After") == "") {
 			t.Fatalf("address flood, request %d: %d, want %d", i, code, want)
 		}
 	}
+	if code, _, _ := f.post(t, "/api/v1/events", credB, EventsRequest{InstallID: idB}); code != http.StatusTooManyRequests {
+		t.Fatalf("a good credential from the flooding address: %d, want 429", code)
+	}
 	f.advance(time.Hour)
 	if code, _, _ := f.post(t, "/api/v1/events", credA, EventsRequest{InstallID: idA}); code != 200 {
 		t.Fatalf("after the wait: %d", code)
 	}
+}
+
+// TestReportFleetBehindOneAddress_R55: many installations behind one
+// address (a NAT) are limited each at its own rate, not together: far
+// more accepted batches than the address's bucket holds all pass, and so
+// do enrollments past it; only refusals empty the address's bucket.
+func TestReportFleetBehindOneAddress_R55(t *testing.T) {
+	f := newReportFixture(t, func(c *ReportConfig) {
+		c.CredentialRate = Rate{Burst: 2, Every: time.Minute}
+		c.IPRate = Rate{Burst: 5, Every: time.Minute}
+	})
+	secret, _ := f.token(t, nil)
+	var creds []string
+	var ids []string
+	for i := range 20 {
+		id := fmt.Sprintf("%032x", i+1)
+		ids, creds = append(ids, id), append(creds, f.enroll(t, secret, id))
+	}
+	for round := range 2 {
+		for i, cred := range creds {
+			if code, _, body := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: ids[i]}); code != http.StatusOK {
+				t.Fatalf("round %d, installation %d of the fleet behind one address: %d %s", round, i, code, body)
+			}
+		}
+	}
+	// 20 enrollments and 40 batches passed an address bucket of 5; now
+	// its refusals count.
+	for i := range 6 {
+		code, _, _ := f.post(t, "/api/v1/events", "ferryi_"+ids[0]+".wrong", EventsRequest{InstallID: ids[0]})
+		want := http.StatusUnauthorized
+		if i == 5 {
+			want = http.StatusTooManyRequests
+		}
+		if code != want {
+			t.Fatalf("wrong credential %d from the fleet's address: %d, want %d", i, code, want)
+		}
+	}
+}
+
+// TestReportEnrollRate_R55: an enrollment token has a rate of its own
+// (429 with Retry-After past it), which another token does not share.
+func TestReportEnrollRate_R55(t *testing.T) {
+	f := newReportFixture(t, func(c *ReportConfig) { c.EnrollRate = Rate{Burst: 3, Every: time.Minute} })
+	a, _ := f.token(t, nil)
+	b, _ := f.token(t, nil)
+	for i := range 3 {
+		f.enroll(t, a, fmt.Sprintf("%032x", i+1))
+	}
+	code, h, _ := f.post(t, "/api/v1/enroll", a, EnrollRequest{InstallID: fmt.Sprintf("%032x", 4)})
+	if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Fatalf("4th enrollment with a token of burst 3: %d (Retry-After %q), want 429 with Retry-After", code, h.Get("Retry-After"))
+	}
+	f.enroll(t, b, fmt.Sprintf("%032x", 5))
+	f.advance(time.Minute)
+	f.enroll(t, a, fmt.Sprintf("%032x", 4))
 }
 
 // TestReportMetrics: each accepted batch is a check-in, and each new event

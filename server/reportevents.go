@@ -27,7 +27,7 @@ func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ok, wait := p.byCred.allow("install:" + in.ID); !ok {
+	if ok, wait := p.byCred.allow(in.ID); !ok {
 		tooMany(w, p.log, wait, "installation", in.ID)
 		return
 	}

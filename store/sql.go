@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -14,11 +16,22 @@ import (
 type sqlStore struct {
 	db *sql.DB
 	d  dialect
-	// writer is the turn of the one writer transaction when d.oneWriter.
+	// writer is the turn of the one writer transaction when d.oneWriter;
+	// queue holds the writes waiting for it (group commit).
 	writer chan struct{}
+	mu     sync.Mutex
+	queue  []*writeReq
 }
 
-var _ Store = (*sqlStore)(nil)
+// writeReq is one write waiting for its turn: done gets its result.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(*txn) error
+	done chan error
+}
+
+// maxGroup is the most writes one group commit carries.
+const maxGroup = 256
 
 func (s *sqlStore) Close() error { return s.db.Close() }
 
@@ -28,28 +41,123 @@ type txn struct {
 	d *dialect
 }
 
+// The helpers run their statement to its end even when ctx ends: on
+// SQLite an INSERT interrupted inside a transaction rolls the whole
+// transaction back, and with it a group commit's other writes (see
+// write). A statement is short; a transaction whose context ends is still
+// rolled back by database/sql (PostgreSQL) before it commits.
 func (t *txn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.ExecContext(ctx, t.d.rebind(q), args...)
+	return t.ExecContext(context.WithoutCancel(ctx), t.d.rebind(q), args...)
 }
 
 func (t *txn) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.QueryRowContext(ctx, t.d.rebind(q), args...)
+	return t.QueryRowContext(context.WithoutCancel(ctx), t.d.rebind(q), args...)
 }
 
 func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.QueryContext(ctx, t.d.rebind(q), args...)
+	return t.QueryContext(context.WithoutCancel(ctx), t.d.rebind(q), args...)
 }
 
 // write runs fn in a transaction and commits it if fn returns nil.
+//
+// Where the database has one writer (SQLite), the writes of this process
+// take turns in Go, and those that queued while another one held the
+// turn are committed together, in one transaction (group commit): each
+// fn runs in a savepoint of its own, so one that fails is rolled back
+// alone and gets its error, and the commit, one fsync, is shared. Without
+// it every write pays its own fsync, and a fleet's reports queue behind
+// one another (BENCHMARKS.md section 12). A write whose context ends
+// before its turn is not run; once its group runs it, it waits for the
+// group's commit (a statement interrupted inside a SQLite transaction
+// would roll back the whole group).
 func (s *sqlStore) write(ctx context.Context, fn func(*txn) error) error {
-	if s.d.oneWriter {
+	if !s.d.oneWriter {
+		return s.writeTx(ctx, fn)
+	}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.queue = append(s.queue, req)
+	s.mu.Unlock()
+	for {
 		select {
+		case err := <-req.done:
+			return err
 		case s.writer <- struct{}{}:
-			defer func() { <-s.writer }()
+			s.mu.Lock()
+			n := min(len(s.queue), maxGroup)
+			group := slices.Clone(s.queue[:n])
+			s.queue = s.queue[n:]
+			s.mu.Unlock()
+			s.commitGroup(group)
+			<-s.writer
 		case <-ctx.Done():
-			return ctx.Err()
+			s.mu.Lock()
+			i := slices.Index(s.queue, req)
+			if i >= 0 {
+				s.queue = slices.Delete(s.queue, i, i+1)
+			}
+			s.mu.Unlock()
+			if i >= 0 {
+				return ctx.Err()
+			}
+			return <-req.done // taken by a group: its result is coming
 		}
 	}
+}
+
+// commitGroup runs a group of writes in one transaction and sends each
+// its result.
+func (s *sqlStore) commitGroup(group []*writeReq) {
+	if len(group) == 0 {
+		return
+	}
+	if len(group) == 1 {
+		r := group[0]
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			return
+		}
+		r.done <- s.writeTx(context.WithoutCancel(r.ctx), r.fn)
+		return
+	}
+	errs := make([]error, len(group))
+	failAll := func(err error) {
+		for _, r := range group {
+			r.done <- err
+		}
+	}
+	err := s.writeTx(context.Background(), func(tx *txn) error {
+		for i, r := range group {
+			if errs[i] = r.ctx.Err(); errs[i] != nil {
+				continue
+			}
+			ctx := context.WithoutCancel(r.ctx)
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+				return fmt.Errorf("savepoint: %w", err)
+			}
+			if errs[i] = r.fn(tx); errs[i] != nil {
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+					return fmt.Errorf("roll back to savepoint: %w (after %v)", err, errs[i])
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+				return fmt.Errorf("release savepoint: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		failAll(err)
+		return
+	}
+	for i, r := range group {
+		r.done <- errs[i]
+	}
+}
+
+// writeTx runs fn in a transaction of its own and commits it if fn
+// returns nil.
+func (s *sqlStore) writeTx(ctx context.Context, fn func(*txn) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
