@@ -90,13 +90,14 @@ const (
 
 // Security reports whether k is a refusal of something that failed
 // verification (what an operator alerts on).
-func (k Kind) Security() bool {
-	switch k {
-	case MetadataRejected, ReleaseRefused, ReleaseMixed, DownloadRejected, StagingRefused, InstallRejected, MinLowered:
-		return true
-	}
-	return false
-}
+func (k Kind) Security() bool { return slices.Contains(securityKinds, k) }
+
+// securityKinds are the kinds Security reports.
+var securityKinds = []Kind{MetadataRejected, ReleaseRefused, ReleaseMixed, DownloadRejected, StagingRefused, InstallRejected, MinLowered}
+
+// SecurityKinds returns every kind Security reports, for queries that
+// select them (the dashboard's security events).
+func SecurityKinds() []Kind { return slices.Clone(securityKinds) }
 
 // Event is one thing that happened.
 type Event struct {

@@ -83,6 +83,31 @@ type Events interface {
 	// ({0, ""} if it reported nothing yet). ErrNotFound if the
 	// installation is not enrolled.
 	ChainHead(ctx context.Context, installID string) (Head, error)
+	// InstallCounts counts, for one application, the installations that
+	// reported installing each version (install.done) in each Step-long
+	// interval from Since to Until: the installs over time per version.
+	// An installation counts once per version and interval. Intervals
+	// without installs are left out; the answer is by Start, then Version.
+	InstallCounts(ctx context.Context, q InstallCountQuery) ([]InstallCount, error)
+}
+
+// InstallCountQuery selects the intervals of InstallCounts: at most
+// MaxInstallSteps of Step from Since to Until.
+type InstallCountQuery struct {
+	App          string
+	Since, Until time.Time
+	Step         time.Duration
+}
+
+// MaxInstallSteps bounds the intervals of one InstallCounts query.
+const MaxInstallSteps = 10000
+
+// InstallCount is how many installations installed Version in the
+// interval that begins at Start.
+type InstallCount struct {
+	Version  string
+	Start    time.Time
+	Installs int
 }
 
 // SecurityEvents holds what the server itself found wrong in what an

@@ -63,6 +63,7 @@ var suite = []struct {
 	{"SecurityEvents", testSecurityEvents},
 	{"Plans", testPlans},
 	{"Outcomes", testOutcomes},
+	{"InstallCounts", testInstallCounts},
 }
 
 func runSuite(t *testing.T, b backend) {

@@ -52,7 +52,7 @@ var docRuns = []struct {
 	headings []string // sections run, in the order of the file
 	platform string   // GOOS/GOARCH the commands are written for ("": any)
 }{
-	{"README.md", []string{"Quickstart", "Staged rollouts"}, "linux/amd64"},
+	{"README.md", []string{"Quickstart", "Staged rollouts", "Dashboard"}, "linux/amd64"},
 	{"docs/keys.md", keysDocSections, "linux/amd64"},
 	{"docs/signers.md", []string{"A key of your own"}, ""},
 	{"docs/publishing.md", []string{"Remote publishing from CI", "Static hosting and CDNs"}, "linux/amd64"},
@@ -61,6 +61,7 @@ var docRuns = []struct {
 	{"docs/audit.md", []string{"Checking a log"}, ""},
 	{"docs/reporting.md", []string{"Try it on one machine"}, "linux/amd64"},
 	{"docs/metrics.md", []string{"Try it"}, "linux/amd64"},
+	{"docs/dashboard.md", []string{"Try it"}, "linux/amd64"},
 }
 
 // keysDocSections are the sections of docs/keys.md with commands.

@@ -173,6 +173,7 @@ func (e *env) rootCmd() *cobra.Command {
 	root.AddCommand(
 		e.agentCmd(),
 		e.auditCmd(),
+		e.dashboardCmd(),
 		e.initCmd(),
 		e.keyCmd(),
 		e.releaseCmd(),

@@ -36,6 +36,8 @@ type serveFlags struct {
 	// metricsTokenFile holds the bearer token of /metrics ("": no metrics).
 	metricsTokenFile string
 	staleAfter       time.Duration // ferry_installations_stale: silent for longer than this
+	// dashboardCredential holds the dashboard's hashed password ("": no dashboard).
+	dashboardCredential string
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -74,12 +76,21 @@ With --metrics-token-file FILE, Prometheus metrics (requests and bytes served, c
 installs, failures, rollbacks, security events, each rollout's state and share, the seconds until
 each signed role expires; docs/metrics.md) are served on /metrics to a client that sends the
 token in FILE as "Authorization: Bearer TOKEN" (Prometheus: authorization.credentials_file);
-anyone else gets 401. Without the flag there is no /metrics.` + serveLimits,
+anyone else gets 401. Without the flag there is no /metrics.
+
+With --dashboard-credential FILE (written by ferry dashboard credential), a web dashboard is served
+on /dashboard/ (docs/dashboard.md): the fleet by version and channel, each release's installs,
+failures and rollbacks over time, the rollouts in progress, security events with their evidence,
+stale installations, and buttons that start, widen, halt, resume and pull a rollout (signed with
+the online rollout key, as the admin API signs them). Sign-in takes the password whose argon2id hash
+is in FILE; sessions are cookies that are Secure, HttpOnly and SameSite=Strict, every action carries a
+CSRF token, and sign-in attempts are rate-limited. Without the flag there is no dashboard.` + serveLimits,
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
   ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --access-log /var/log/ferry/access.log
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --metrics-token-file /etc/ferry/metrics.token
+  ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --dashboard-credential /etc/ferry/dashboard.cred
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem \
       --online-key 'snapshot=awskms://alias/ferry-snapshot?region=eu-west-1' \
       --online-key 'timestamp=awskms://alias/ferry-timestamp?region=eu-west-1'`,
@@ -100,7 +111,8 @@ anyone else gets 401. Without the flag there is no /metrics.` + serveLimits,
 	f.Int64Var(&fl.maxUpload, "max-upload", server.DefaultMaxUpload, "largest request body the admin API accepts, in bytes")
 	f.StringVar(&fl.db, "db", "", "the server's database: a SQLite file or a postgres:// URL (default: DIR/"+storeFile+")")
 	f.StringVar(&fl.metricsTokenFile, "metrics-token-file", "", "serve Prometheus metrics on /metrics to clients that send this file's token as a bearer token (docs/metrics.md)")
-	f.DurationVar(&fl.staleAfter, "stale-after", 24*time.Hour, "an installation that has not checked in for this long counts in ferry_installations_stale (0: no such metric)")
+	f.DurationVar(&fl.staleAfter, "stale-after", 24*time.Hour, "an installation that has not checked in for this long is stale: counted in ferry_installations_stale (0: no such metric) and marked on the dashboard")
+	f.StringVar(&fl.dashboardCredential, "dashboard-credential", "", "serve the web dashboard on /dashboard/, signing in with the password hashed in this file (ferry dashboard credential; docs/dashboard.md)")
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -136,6 +148,10 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	if err != nil {
 		return err
 	}
+	dash, err := e.serveDashboard(fl, ko, st, nil)
+	if err != nil {
+		return err
+	}
 	report, err := server.Reporting(server.ReportConfig{Store: st, Metrics: metrics, Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))})
 	if err != nil {
 		return err
@@ -159,12 +175,15 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	if metricsH != nil {
 		fmt.Fprintf(e.stdout, "metrics on %smetrics (bearer token: %s)\n", url, fl.metricsTokenFile)
 	}
+	if dash != nil {
+		fmt.Fprintf(e.stdout, "dashboard on %sdashboard/ (credential: %s)\n", url, fl.dashboardCredential)
+	}
 	logw, closeLog, err := e.accessLogWriter(fl.accessLog)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	err = runServerWith(ctx, ln, filepath.Join(fl.dir, "public"), apiHandlers{admin: admin, report: report, metrics: metrics, metricsH: metricsH}, tlsCfg, logw)
+	err = runServerWith(ctx, ln, filepath.Join(fl.dir, "public"), apiHandlers{admin: admin, report: report, metrics: metrics, metricsH: metricsH, dashboard: dash}, tlsCfg, logw)
 	if err == nil || errors.Is(err, context.Canceled) {
 		fmt.Fprintln(e.stdout, "server stopped")
 		return nil

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/ferry-updates/ferry/dashboard"
 	"github.com/ferry-updates/ferry/internal/safefile"
 	"github.com/ferry-updates/ferry/server"
 )
@@ -86,6 +87,8 @@ type apiHandlers struct {
 	// serves them on /metrics (nil: no /metrics).
 	metrics  *server.Metrics
 	metricsH http.Handler
+	// dashboard is served on /dashboard/ (nil: no dashboard).
+	dashboard http.Handler
 }
 
 func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api apiHandlers, tlsCfg *tls.Config, logw io.Writer) error {
@@ -95,7 +98,7 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 		ln.Close()
 		return err
 	}
-	if api.admin != nil || api.report != nil || api.metricsH != nil {
+	if api.admin != nil || api.report != nil || api.metricsH != nil || api.dashboard != nil {
 		mux := http.NewServeMux()
 		if api.admin != nil {
 			mux.Handle("/api/v1/", api.admin)
@@ -106,6 +109,9 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 		}
 		if api.metricsH != nil {
 			mux.Handle(server.MetricsPath, api.metricsH)
+		}
+		if api.dashboard != nil {
+			mux.Handle(dashboard.Prefix, api.dashboard)
 		}
 		mux.Handle("/", h)
 		h = mux
