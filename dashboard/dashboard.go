@@ -238,8 +238,6 @@ func setCookie(w http.ResponseWriter, name, value string, maxAge int) {
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 }
 
-type ctxKey struct{}
-
 // authed runs h for a request with a live session; a POST must carry the
 // session's CSRF token as well. Without a session a page read is sent to
 // the sign-in page and anything else refused.
