@@ -14,29 +14,30 @@ import (
 // dashboard shows and the metrics export. The zero Stage (with no Plan)
 // means the release has no plan and the guard only watches its budget.
 type Status struct {
-	App, Version string
-	Plan         Plan // the stages, waits, budget and report minimum
-	Stage        int  // index into Plan.Stages of the share signed now
-	StageSince   time.Time
-	BasisPoints  int           // share signed now (500 = 5%)
-	State        rollout.State // the signed state (active, halted, pulled)
+	App         string        `json:"app"`
+	Version     string        `json:"version"`
+	Plan        Plan          `json:"plan"`  // the stages, waits, budget and report minimum
+	Stage       int           `json:"stage"` // index into Plan.Stages of the share signed now
+	StageSince  time.Time     `json:"stage_since"`
+	BasisPoints int           `json:"basis_points"` // share signed now (500 = 5%)
+	State       rollout.State `json:"state"`        // the signed state (active, halted, pulled)
 
 	// The evidence, each installation counted once, only enrolled ones.
-	Started int // installations that reported starting this release
-	Healthy int // of those, reported healthy
-	Failed  int // reported a failed health check, a failed install or a roll-back
-	Silent  int // started, neither healthy nor failed, for longer than two check intervals
-	Pending int // started, neither healthy nor failed, not silent yet
+	Started int `json:"started"` // installations that reported starting this release
+	Healthy int `json:"healthy"` // of those, reported healthy
+	Failed  int `json:"failed"`  // reported a failed health check, a failed install or a roll-back
+	Silent  int `json:"silent"`  // started, neither healthy nor failed, for longer than two check intervals
+	Pending int `json:"pending"` // started, neither healthy nor failed, not silent yet
 
 	// StageHealthy are the healthy installations that started the release
 	// in the current stage (at or after StageSince): what advancing needs.
-	StageHealthy int
+	StageHealthy int `json:"stage_healthy"`
 
 	// FailedShare is (Failed+Silent)/Started, 0 when Started is 0.
-	FailedShare float64
-	Breached    bool   // FailedShare crossed Plan.Budget: the guard halted the rollout
-	Held        bool   // the stage's wait is over but it lacks Plan.MinHealthy healthy reports
-	Reason      string // one line: why it halted, holds, or what it waits for
-	Verdict     string // what the guard signed or would sign: "none", "halt" or "advance"
-	Evaluated   time.Time
+	FailedShare float64   `json:"failed_share"`
+	Breached    bool      `json:"breached"` // FailedShare crossed Plan.Budget: the guard halted the rollout
+	Held        bool      `json:"held"`     // the stage's wait is over but it lacks Plan.MinHealthy healthy reports
+	Reason      string    `json:"reason"`   // one line: why it halted, holds, or what it waits for
+	Verdict     string    `json:"verdict"`  // what the guard signed or would sign: "none", "halt" or "advance"
+	Evaluated   time.Time `json:"evaluated"`
 }

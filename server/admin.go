@@ -86,6 +86,11 @@ type AdminConfig struct {
 	TokenRate Rate // per token; zero: DefaultTokenRate
 	IPRate    Rate // per client address; zero: DefaultIPRate
 
+	// Guard, if set, keeps the plans of guarded rollouts: a rollout
+	// request may carry one, every decision is signed under the guard's
+	// lock (uploads too), and the rollout status shows what it found.
+	Guard *Guard
+
 	Logger *slog.Logger     // publish decisions; nil: slog.Default()
 	Now    func() time.Time // rate limits' clock; nil: time.Now
 }
@@ -96,7 +101,7 @@ type admin struct {
 	byIP    *limiter
 	byToken *limiter
 	uploads chan struct{}
-	mu      sync.Mutex // one PublishUpload at a time
+	mu      sync.Locker // one signing at a time: uploads, decisions and the guard's
 	mux     *http.ServeMux
 }
 
@@ -127,7 +132,10 @@ func Admin(cfg AdminConfig) (http.Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &admin{cfg: cfg, log: cfg.Logger, uploads: make(chan struct{}, cfg.Uploads), mux: http.NewServeMux()}
+	a := &admin{cfg: cfg, log: cfg.Logger, uploads: make(chan struct{}, cfg.Uploads), mux: http.NewServeMux(), mu: &sync.Mutex{}}
+	if cfg.Guard != nil {
+		a.mu = cfg.Guard.lock
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ferry-updates/ferry/fetch"
+	"github.com/ferry-updates/ferry/guard"
 	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/rollout"
 )
@@ -274,7 +275,14 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // halt, resume, pull or promote), which it signs with its online rollout
 // key, and returns the release's new entry.
 func (c *AdminClient) Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
-	body, err := json.Marshal(RolloutRequest{Action: string(a.Kind), Version: a.Version, BasisPoints: a.BasisPoints, Channel: a.Channel})
+	return c.RolloutPlanned(ctx, app, a, nil)
+}
+
+// RolloutPlanned is Rollout with a plan for the server's guard: with a
+// start, it makes the rollout a guarded one (staged, or watched when the
+// plan has no stages); nil is a plain decision.
+func (c *AdminClient) RolloutPlanned(ctx context.Context, app string, a rollout.Action, plan *guard.Plan) (rollout.Entry, error) {
+	body, err := json.Marshal(RolloutRequest{Action: string(a.Kind), Version: a.Version, BasisPoints: a.BasisPoints, Channel: a.Channel, Plan: plan})
 	if err != nil {
 		return rollout.Entry{}, err
 	}

@@ -37,7 +37,8 @@ type Metrics struct {
 	failures  *prometheus.CounterVec            // by app
 	rollbacks *prometheus.CounterVec            // by app
 
-	repo *repoCollector // nil without a repository
+	repo  *repoCollector // nil without a repository
+	guard *guardMetrics  // the rollout guard's (metrics_guard.go)
 
 	mu    sync.Mutex
 	stale func(context.Context) (int, error)
@@ -89,7 +90,7 @@ func NewMetrics(cfg MetricsConfig) (*Metrics, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), guard: newGuardMetrics()}
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ferry_http_requests_total",
 		Help: "HTTP requests answered, by face of the server and status class.",
@@ -112,7 +113,7 @@ func NewMetrics(cfg MetricsConfig) (*Metrics, error) {
 	m.registerEvents()
 	m.reg.MustRegister(reqs, bytes, m.checkins, m.installs, m.failures, m.rollbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		staleCollector{m})
+		staleCollector{m}, m.guard)
 	if cfg.Repo != nil {
 		m.repo = newRepoCollector(cfg.Repo, cfg.PublicDir, cfg.Now)
 		m.reg.MustRegister(m.repo)

@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ferry-updates/ferry/guard"
 	"github.com/ferry-updates/ferry/rollout"
 )
 
@@ -77,6 +79,8 @@ func TestMetricsDocumented(t *testing.T) {
 	f.m.ObserveEvent("install.done", "hello")
 	f.m.ObserveEvent("install.rolled_back", "hello")
 	f.m.ObserveEvent("health.failed", "hello")
+	f.m.setGuard([]guard.Status{{App: "hello", Version: "1.0.0", State: rollout.Active, Started: 1}}, time.Now())
+	f.m.observeGuardAction("hello", rollout.Halt)
 	if _, err := f.repo.Rollout(context.Background(), "hello", rollout.Action{Kind: rollout.Start, Version: "1.0.0", BasisPoints: 100}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/ferry-updates/ferry/guard"
 	"github.com/ferry-updates/ferry/release"
 	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/rollout"
@@ -45,11 +46,14 @@ type Rollouter interface {
 // RolloutRequest is the body of POST /api/v1/apps/{app}/rollout. Action is
 // start, halt, resume, pull or promote; BasisPoints is the share for start
 // (500 = 5%); Channel the channel for promote (and, optionally, start).
+// Plan, with start only, makes it a guarded rollout (Guard.Decide): its
+// first stage must be BasisPoints; durations are in nanoseconds.
 type RolloutRequest struct {
-	Action      string `json:"action"`
-	Version     string `json:"version"`
-	BasisPoints int    `json:"basis_points"`
-	Channel     string `json:"channel"`
+	Action      string      `json:"action"`
+	Version     string      `json:"version"`
+	BasisPoints int         `json:"basis_points"`
+	Channel     string      `json:"channel"`
+	Plan        *guard.Plan `json:"plan,omitempty"`
 }
 
 // RolloutAnswer is the answer to a decision: the version's new entry.
@@ -76,6 +80,9 @@ type ReleaseRollout struct {
 	// BelowMin is set for a version below the minimum safe version: no
 	// installation is offered it, whatever its entry says.
 	BelowMin bool `json:"below_min"`
+	// Guard is what the server's guard last found, for a release with a
+	// plan (a guarded rollout); absent otherwise.
+	Guard *guard.Status `json:"guard,omitempty"`
 }
 
 // NewRolloutStatus is the status of app from its decisions, its minimum
@@ -116,7 +123,11 @@ func RolloutStatusOf(ctx context.Context, r Rollouter, app string) (RolloutStatu
 }
 
 func (a *admin) rolloutStatus(w http.ResponseWriter, r *http.Request) {
-	st, err := RolloutStatusOf(r.Context(), a.cfg.Repo, r.PathValue("app"))
+	app := r.PathValue("app")
+	st, err := RolloutStatusOf(r.Context(), a.cfg.Repo, app)
+	if err == nil && a.cfg.Guard != nil {
+		err = a.cfg.Guard.attach(r.Context(), &st)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -136,17 +147,29 @@ func (a *admin) rolloutDecide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	act := rollout.Action{Kind: req.Action, Version: req.Version, BasisPoints: req.BasisPoints, Channel: req.Channel}
-	a.mu.Lock() // one signing at a time, with the uploads
-	entry, err := Decide(r.Context(), a.cfg.Repo, app, act)
-	a.mu.Unlock()
+	var entry rollout.Entry
+	switch {
+	case a.cfg.Guard != nil:
+		entry, err = a.cfg.Guard.Decide(r.Context(), app, act, req.Plan)
+	case req.Plan != nil:
+		err = fmt.Errorf("%w: rollout request: this server has no guard to keep a plan", errBadRequest)
+	default:
+		a.mu.Lock() // one signing at a time, with the uploads
+		entry, err = Decide(r.Context(), a.cfg.Repo, app, act)
+		a.mu.Unlock()
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	tok, _ := r.Context().Value(tokenKey{}).(Token)
-	a.log.Info("admin: rollout", "app", app, "action", req.Action, "version", req.Version,
+	attrs := []any{"app", app, "action", req.Action, "version", req.Version,
 		"channel", entry.Channel, "basis_points", entry.BasisPoints, "state", string(entry.State),
-		"token", tok.ID, "remote", clientIP(r))
+		"token", tok.ID, "remote", clientIP(r)}
+	if req.Plan != nil {
+		attrs = append(attrs, "stages", guard.FormatStages(req.Plan.Stages), "budget_bp", req.Plan.Budget)
+	}
+	a.log.Info("admin: rollout", attrs...)
 	writeJSON(w, http.StatusOK, RolloutAnswer{Version: req.Version, Entry: entry})
 }
 

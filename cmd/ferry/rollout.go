@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ferry-updates/ferry/guard"
 	"github.com/ferry-updates/ferry/keys"
 	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/rollout"
@@ -32,7 +33,10 @@ const rolloutExamples = `  # Offer hello 1.4.2 to 5% of the installations, then 
 
   # Where each release stands, and the minimum safe version
   ferry rollout status --repo ./repo --app hello
-  ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json`
+  ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json
+
+  # Let the server stage it, halting it on failed or silent installations (docs/rollouts.md)
+  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --stages 1,10,50,100 --stage-wait 30m`
 
 func (e *env) rolloutCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -54,7 +58,13 @@ choose among releases the application key signed, and never below the minimum sa
 		e.rolloutActionCmd("start", "Offer a release to a share of the installations (--percent), or widen it",
 			"  ferry rollout start --repo ./repo --app hello --version 1.4.2 --percent 5\n"+
 				"  ferry rollout start --repo ./repo --app hello --version 1.4.2 --percent 0.5 --channel beta\n"+
-				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --percent 50"),
+				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --percent 50\n"+
+				"  # Guarded by the server: 1% -> 10% -> 50% -> 100%, each stage at least 30 minutes and 20 healthy reports,\n"+
+				"  # halted if more than 5% of the installations that started it fail or go silent\n"+
+				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 \\\n"+
+				"      --stages 1,10,50,100 --stage-wait 30m --min-healthy 20 --budget 5% --check-interval 1h\n"+
+				"  # Watched: 10% and no further, halted above a 2% failure budget\n"+
+				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --percent 10 --budget 2%"),
 		e.rolloutActionCmd("halt", "Stop offering a release to new installations (those that have it keep it)",
 			"  ferry rollout halt --repo ./repo --app hello --version 1.4.2\n"+
 				"  ferry rollout halt --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2"),
@@ -80,6 +90,7 @@ type rolloutFlags struct {
 	asJSON  bool
 	rf      remoteFlags
 	kf      keyFlags
+	plan    planFlags
 }
 
 func (fl *rolloutFlags) add(f *pflag.FlagSet, release bool) {
@@ -160,7 +171,7 @@ func (e *env) rolloutActionCmd(kind, short, example string) *cobra.Command {
 	var fl rolloutFlags
 	use := kind + " (--repo DIR | --server URL --token-file F) --app APP --version V"
 	if kind == "start" {
-		use += " --percent P [--channel C]"
+		use += " (--percent P | --stages S1,S2,...) [--channel C] [--budget B]"
 	}
 	cmd := &cobra.Command{
 		Use:     use,
@@ -170,22 +181,37 @@ func (e *env) rolloutActionCmd(kind, short, example string) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a := rollout.Action{Kind: kind, Version: fl.version, Channel: fl.channel}
-			if kind == "start" {
-				bp, err := parsePercent(fl.percent)
-				if err != nil {
+			if kind != "start" {
+				return e.decide(cmd.Context(), &fl, a, nil)
+			}
+			plan, err := fl.plan.plan(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			switch {
+			case plan != nil && fl.rf.server == "":
+				return withHint(errors.New("a guarded rollout (--stages, --budget) needs --server: the server's guard watches the reports"),
+					"start it with --server URL --token-file F, or drop the plan flags to set a share here")
+			case plan != nil && len(plan.Stages) > 0 && fl.percent != "":
+				return errors.New("use either --stages (the first stage is the share it starts at) or --percent, not both")
+			case plan != nil && len(plan.Stages) > 0:
+				a.BasisPoints = plan.Stages[0]
+			case fl.percent == "":
+				return withHint(errors.New("no share: pass --percent P, or --stages S1,S2,... for a staged rollout"), "ferry rollout start --help shows both")
+			default:
+				if a.BasisPoints, err = parsePercent(fl.percent); err != nil {
 					return err
 				}
-				a.BasisPoints = bp
 			}
-			return e.decide(cmd.Context(), &fl, a)
+			return e.decide(cmd.Context(), &fl, a, plan)
 		},
 	}
 	f := cmd.Flags()
 	fl.add(f, true)
 	if kind == "start" {
-		f.StringVar(&fl.percent, "percent", "", "share of the installations offered the release, 0-100, at most two decimals (e.g. 5, 0.5) (required)")
+		f.StringVar(&fl.percent, "percent", "", "share of the installations offered the release, 0-100, at most two decimals (e.g. 5, 0.5) (or --stages)")
 		f.StringVar(&fl.channel, "channel", "", "channel of the release (default: the one it is in, stable for a release no decision names)")
-		cmd.MarkFlagRequired("percent")
+		fl.plan.add(f)
 	}
 	cmd.MarkFlagRequired("app")
 	cmd.MarkFlagRequired("version")
@@ -197,7 +223,18 @@ var rolloutLong = map[string]string{
 start of a release gives it a fresh salt, so its cohort is independent of the last release's;
 a later start changes only the share, so widening it keeps every installation that was in, and
 narrowing it offers it to no new installation outside the new share. A halted or pulled release
-is made active again. --percent 100 offers it to everyone.`,
+is made active again. --percent 100 offers it to everyone.
+
+With --server, a start may carry a plan that the server's guard carries out (docs/rollouts.md,
+Guarded rollouts): --stages 1,10,50,100 starts at the first stage and moves to the next only
+once the stage has lasted --stage-wait and --min-healthy enrolled installations that started the
+release in it reported healthy; a stage without enough reports holds (and raises an alert), it
+never advances on no data. At any stage, when more than --budget of the installations that
+started the release failed their health check, failed to install, rolled back, or stayed silent
+for two --check-interval, the server halts the rollout with its online rollout key. --budget
+with --percent alone is a watched rollout: never widened, halted on a crossed budget. Only
+enrolled installations count, each once. A later start without plan flags drops the plan: the
+share is then yours to set.`,
 	"halt": `Offer the release to no new installation from their next check on; installations that already
 run it keep it. Its share and salt are kept, so resume goes on where it stopped.`,
 	"resume": `Make a halted release active again, at the share and with the cohort it had.`,
@@ -216,20 +253,29 @@ func parsePercent(s string) (int, error) {
 	return bp, nil
 }
 
-// decide signs one decision and prints the release's new entry.
-func (e *env) decide(ctx context.Context, fl *rolloutFlags, a rollout.Action) error {
+// decide signs one decision (with plan, a guarded start through the
+// server) and prints the release's new entry.
+func (e *env) decide(ctx context.Context, fl *rolloutFlags, a rollout.Action, plan *guard.Plan) error {
 	d, err := e.decider(ctx, fl)
 	if err != nil {
 		return err
 	}
-	entry, err := d.Rollout(ctx, fl.app, a)
+	var entry rollout.Entry
+	if plan != nil {
+		entry, err = d.(*server.AdminClient).RolloutPlanned(ctx, fl.app, a, plan)
+	} else {
+		entry, err = d.Rollout(ctx, fl.app, a)
+	}
 	if err != nil {
 		return rolloutHint(err, fl)
 	}
 	if fl.asJSON {
-		return writeJSONLine(e.stdout, decisionJSON{App: fl.app, Version: a.Version, Entry: entry})
+		return writeJSONLine(e.stdout, decisionJSON{App: fl.app, Version: a.Version, Entry: entry, Plan: plan})
 	}
 	fmt.Fprintf(e.stdout, "%s %s: %s (%s)\n", fl.app, a.Version, describeEntry(entry), fl.where())
+	if plan != nil {
+		fmt.Fprintf(e.stdout, "%s %s: guarded: %s\n", fl.app, a.Version, describePlan(*plan))
+	}
 	return nil
 }
 
@@ -250,6 +296,7 @@ type decisionJSON struct {
 	App     string `json:"app"`
 	Version string `json:"version"`
 	rollout.Entry
+	Plan *guard.Plan `json:"plan,omitempty"` // a guarded start's plan
 }
 
 // rolloutHint attaches what to do next to a refused decision.
@@ -276,10 +323,15 @@ func (e *env) rolloutStatusCmd() *cobra.Command {
 		Long: `List every release the application key signed, newest first: its channel, the share of the
 installations it is offered to, and its state (active, halted, pulled; "no decision" for a
 release no decision names, which is in stable at 100%), and the minimum safe version: releases
-below it are offered to nobody. With --json, one JSON object (docs/json.md). Reads only what is
+below it are offered to nobody. With --server, a guarded release (ferry rollout start --stages or
+--budget) also shows its plan, its stage and the evidence the guard counted (started, healthy,
+failed, silent and pending installations), and why it advances, holds or halted. With --json, one JSON object (docs/json.md). Reads only what is
 published: no key or passphrase is needed.`,
 		Example: `  ferry rollout status --repo ./repo --app hello
-  ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json`,
+  ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json
+
+  # Let the server stage it, halting it on failed or silent installations (docs/rollouts.md)
+  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --stages 1,10,50,100 --stage-wait 30m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := e.rolloutStatus(cmd.Context(), &fl)
@@ -337,7 +389,17 @@ func printRolloutStatus(w io.Writer, st server.RolloutStatus) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Version, r.Channel, rollout.Percent(r.BasisPoints), state)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range st.Releases {
+		if g := r.Guard; g != nil {
+			fmt.Fprintf(w, "%s: guarded: %s\n", r.Version, describePlan(g.Plan))
+			fmt.Fprintf(w, "%s: %s\n", r.Version, describeEvidence(*g))
+			fmt.Fprintf(w, "%s: %s\n", r.Version, g.Reason)
+		}
+	}
+	return nil
 }
 
 func (e *env) rolloutEnableCmd() *cobra.Command {

@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/server"
+	"github.com/ferry-updates/ferry/store"
 )
 
 type serveFlags struct {
@@ -38,6 +39,7 @@ type serveFlags struct {
 	staleAfter       time.Duration // ferry_installations_stale: silent for longer than this
 	// dashboardCredential holds the dashboard's hashed password ("": no dashboard).
 	dashboardCredential string
+	guardTick           time.Duration // how often guarded rollouts are evaluated
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -84,7 +86,13 @@ failures and rollbacks over time, the rollouts in progress, security events with
 stale installations, and buttons that start, widen, halt, resume and pull a rollout (signed with
 the online rollout key, as the admin API signs them). Sign-in takes the password whose argon2id hash
 is in FILE; sessions are cookies that are Secure, HttpOnly and SameSite=Strict, every action carries a
-CSRF token, and sign-in attempts are rate-limited. Without the flag there is no dashboard.` + serveLimits,
+CSRF token, and sign-in attempts are rate-limited. Without the flag there is no dashboard.
+
+Guarded rollouts (ferry rollout start --stages or --budget, docs/rollouts.md): every --guard-tick
+the server evaluates what the enrolled installations reported about each guarded release, and
+signs with its online rollout key a halt when the failure budget is crossed (failed health
+checks, roll-backs and installations silent for two check intervals), or the next stage when the
+stage has waited and has enough healthy reports.` + serveLimits,
 		Example: `  ferry serve --repo ./repo --addr 127.0.0.1:8443 --self-signed ./ca.pem
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem
   ferry serve --repo ./repo --addr 127.0.0.1:0 --self-signed ./ca.pem --addr-file ./url.txt
@@ -113,6 +121,7 @@ CSRF token, and sign-in attempts are rate-limited. Without the flag there is no 
 	f.StringVar(&fl.metricsTokenFile, "metrics-token-file", "", "serve Prometheus metrics on /metrics to clients that send this file's token as a bearer token (docs/metrics.md)")
 	f.DurationVar(&fl.staleAfter, "stale-after", 24*time.Hour, "an installation that has not checked in for this long is stale: counted in ferry_installations_stale (0: no such metric) and marked on the dashboard")
 	f.StringVar(&fl.dashboardCredential, "dashboard-credential", "", "serve the web dashboard on /dashboard/, signing in with the password hashed in this file (ferry dashboard credential; docs/dashboard.md)")
+	f.DurationVar(&fl.guardTick, "guard-tick", server.DefaultGuardTick, fmt.Sprintf("how often guarded rollouts are evaluated (at most %v): a crossed failure budget halts within it", server.MaxGuardTick))
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -135,10 +144,6 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	if err := e.startRefresher(ctx, fl, ko); err != nil {
 		return err
 	}
-	admin, err := e.adminAPI(fl, ko)
-	if err != nil {
-		return err
-	}
 	st, err := openStore(ctx, fl.dir, fl.db)
 	if err != nil {
 		return err
@@ -148,7 +153,11 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	if err != nil {
 		return err
 	}
-	dash, err := e.serveDashboard(fl, ko, st, nil)
+	admin, g, err := e.adminAPI(fl, ko, st, metrics)
+	if err != nil {
+		return err
+	}
+	dash, err := e.serveDashboard(fl, ko, st, g)
 	if err != nil {
 		return err
 	}
@@ -183,6 +192,10 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 		return err
 	}
 	defer closeLog()
+	gctx, stopGuard := context.WithCancel(ctx)
+	guardDone := make(chan struct{})
+	go func() { defer close(guardDone); g.Run(gctx) }()
+	defer func() { stopGuard(); <-guardDone }()
 	err = runServerWith(ctx, ln, filepath.Join(fl.dir, "public"), apiHandlers{admin: admin, report: report, metrics: metrics, metricsH: metricsH, dashboard: dash}, tlsCfg, logw)
 	if err == nil || errors.Is(err, context.Canceled) {
 		fmt.Fprintln(e.stdout, "server stopped")
@@ -261,22 +274,31 @@ func (e *env) serveKeys(ctx context.Context, fl serveFlags) (repo.Options, error
 
 // adminAPI is the admin API handler of serve: it publishes uploads into the
 // repository, signing snapshot and timestamp with the online keys of ko.
-func (e *env) adminAPI(fl serveFlags, ko repo.Options) (http.Handler, error) {
+// Its rollout decisions go through the guard of guarded rollouts, which
+// signs with the same repository and under the same lock.
+func (e *env) adminAPI(fl serveFlags, ko repo.Options, st store.Store, m *server.Metrics) (http.Handler, *server.Guard, error) {
 	r, err := repo.OpenWith(fl.dir, ko)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tmp := filepath.Join(fl.dir, ".uploads")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("admin api: %w", err)
+		return nil, nil, fmt.Errorf("admin api: %w", err)
 	}
-	return server.Admin(server.AdminConfig{
+	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	g, err := server.NewGuard(server.GuardConfig{Repo: r, Store: st, Tick: fl.guardTick, Metrics: m, Logger: log})
+	if err != nil {
+		return nil, nil, withHint(err, fmt.Sprintf("pass --guard-tick between 1s and %v", server.MaxGuardTick))
+	}
+	h, err := server.Admin(server.AdminConfig{
 		Repo:      r,
 		Tokens:    filepath.Join(fl.dir, server.TokensFile),
 		TempDir:   tmp,
 		MaxUpload: fl.maxUpload,
-		Logger:    slog.New(slog.NewJSONHandler(e.stderr, nil)),
+		Guard:     g,
+		Logger:    log,
 	})
+	return h, g, err
 }
 
 // refreshLoop refreshes r with its online keys now and on every tick until
