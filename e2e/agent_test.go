@@ -17,9 +17,10 @@ import (
 // serve over HTTPS on 127.0.0.1, with a publisher token for its admin API.
 type fleetSite struct {
 	*ferryCmd
-	srv    *serveProc
-	tokens map[string]string // app -> its publisher token file, for the admin API
-	apps   []string
+	srv      *serveProc
+	tokens   map[string]string // app -> its publisher token file, for the admin API
+	rollouts map[string]string // app -> its rollout token file (ferry token create --rollout)
+	apps     []string
 }
 
 var platform = runtime.GOOS + "/" + runtime.GOARCH
@@ -34,11 +35,13 @@ func newFleetSite(t *testing.T, apps ...string) *fleetSite {
 	t.Helper()
 	f := newFerryCmd(t)
 	f.run("init", "repo")
-	s := &fleetSite{ferryCmd: f, apps: apps, tokens: map[string]string{}}
+	s := &fleetSite{ferryCmd: f, apps: apps, tokens: map[string]string{}, rollouts: map[string]string{}}
 	for _, app := range apps {
 		s.publishLocal(app, "1.0.0")
 		tok := f.run("token", "create", "--repo", "repo", "--app", app)
 		s.tokens[app] = f.write(app+".token", strings.TrimSpace(tok)+"\n", 0o600)
+		tok = f.run("token", "create", "--repo", "repo", "--rollout", "--app", app)
+		s.rollouts[app] = f.write(app+"-rollout.token", strings.TrimSpace(tok)+"\n", 0o600)
 	}
 	s.srv = f.serve("repo")
 	return s
@@ -56,7 +59,7 @@ func (s *fleetSite) publishLocal(app, version string, extra ...string) {
 // rollout runs ferry rollout ACTION against the server's admin API.
 func (s *fleetSite) rollout(action, app, version string, extra ...string) string {
 	s.t.Helper()
-	args := append([]string{"rollout", action, "--server", s.srv.url, "--ca", s.srv.ca, "--token-file", s.tokens[app],
+	args := append([]string{"rollout", action, "--server", s.srv.url, "--ca", s.srv.ca, "--token-file", s.rollouts[app],
 		"--app", app, "--version", version}, extra...)
 	return s.run(args...)
 }

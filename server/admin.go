@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,9 +32,11 @@ import (
 //	                                  (matched by length and sha256)
 //	GET, POST /api/v1/apps/{app}/rollout  rollout status and decisions (see rollout.go)
 //
-// Every request carries "Authorization: Bearer TOKEN" with a publisher token
-// of that application (401 without a known token, 403 for another
-// application's). Answers are JSON: {"published":[{"path","length","sha256"}]}
+// Every request carries "Authorization: Bearer TOKEN" with a token of that
+// application (401 without a known token, 403 for another application's)
+// and of the scope the endpoint needs (403 otherwise, see scopesFor): a
+// publish token reads the role and the rollout status and uploads; a
+// rollout token reads the rollout status and signs decisions. Answers are JSON: {"published":[{"path","length","sha256"}]}
 // or {"error":"..."}. Limits: 413 for a body over MaxUpload (from its
 // Content-Length before anything is read, or as soon as a chunked body
 // crosses it) or for files beyond what the role's new targets need; 429
@@ -189,11 +192,40 @@ func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("token %s is for application %s, not %s", tok.ID, tok.App, app))
 		return
 	}
+	if want := scopesFor(pattern); !slices.Contains(want, tok.Of()) {
+		a.log.Warn("admin: token of another scope", "token", tok.ID, "scope", string(tok.Of()), "path", r.URL.Path, "method", r.Method, "remote", ip)
+		writeError(w, http.StatusForbidden, scopeRefusal(tok, want))
+		return
+	}
 	if ok, wait := a.byToken.allow(tok.ID); !ok {
 		a.tooMany(w, wait, "token", tok.ID)
 		return
 	}
 	a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+}
+
+// scopesFor returns the token scopes that may use the endpoint pattern
+// ("METHOD /api/v1/apps/{app}/..."): under .../rollout, a GET is for either
+// scope and anything else needs ScopeRollout; every other endpoint needs
+// ScopePublish. A rule by path rather than a list, so that an endpoint
+// added under .../rollout needs the rollout scope without being listed.
+func scopesFor(pattern string) []Scope {
+	method, path, _ := strings.Cut(pattern, " ")
+	rest, _ := strings.CutPrefix(path, "/api/v1/apps/{app}/")
+	if rest == "rollout" || strings.HasPrefix(rest, "rollout/") {
+		if method == http.MethodGet {
+			return []Scope{ScopePublish, ScopeRollout}
+		}
+		return []Scope{ScopeRollout}
+	}
+	return []Scope{ScopePublish}
+}
+
+func scopeRefusal(tok Token, want []Scope) string {
+	if slices.Contains(want, ScopeRollout) {
+		return fmt.Sprintf("token %s may publish %s, not make rollout decisions: use a rollout token (ferry token create --rollout --app %s)", tok.ID, tok.App, tok.App)
+	}
+	return fmt.Sprintf("token %s may make rollout decisions for %s, not publish: use a publish token (ferry token create --app %s)", tok.ID, tok.App, tok.App)
 }
 
 // appOf is the {app} segment of /api/v1/apps/{app}/...

@@ -29,7 +29,8 @@ type adminFixture struct {
 	dir         string
 	repo        *repo.Repo
 	tokens      string
-	hello, othr string // tokens
+	hello, othr string // publish tokens
+	roll        string // hello's rollout token
 	key         keys.Signer
 	srv         *started
 	cfg         AdminConfig
@@ -92,6 +93,9 @@ func adminRepo(t testing.TB, tweak func(*AdminConfig)) *adminFixture {
 		t.Fatal(err)
 	}
 	if f.othr, _, err = CreateToken(f.tokens, "other", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if f.roll, _, err = CreateScopedToken(f.tokens, "hello", ScopeRollout, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	f.cfg = AdminConfig{Repo: r, Tokens: f.tokens, TempDir: t.TempDir(),

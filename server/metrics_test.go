@@ -127,7 +127,7 @@ func TestMetricsScrape(t *testing.T) {
 	if v := mid.need(t, `ferry_rollout_state{app="hello",state="active",version="1.1.0"}`); v != 1 {
 		t.Errorf("active after publishing: %v", v)
 	}
-	if _, err := c.Rollout(ctx, "hello", rollout.Action{Kind: rollout.Halt, Version: "1.1.0"}); err != nil {
+	if _, err := f.client(t, f.roll).Rollout(ctx, "hello", rollout.Action{Kind: rollout.Halt, Version: "1.1.0"}); err != nil {
 		t.Fatal(err)
 	}
 	var ts int64

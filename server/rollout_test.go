@@ -62,7 +62,7 @@ func TestAdminRolloutAuth_R53(t *testing.T) {
 	if d := treeDiff(before, treeHashes(t, filepath.Join(f.dir, "public"))); len(d) > 0 {
 		t.Fatalf("refused decisions changed what is served: %v", d)
 	}
-	if code, body := f.rolloutPost(t, f.hello, start); code != http.StatusOK || !strings.Contains(body, `"basis_points":500`) {
+	if code, body := f.rolloutPost(t, f.roll, start); code != http.StatusOK || !strings.Contains(body, `"basis_points":500`) {
 		t.Fatalf("POST rollout with hello's token: %d %s, want 200 with the entry", code, body)
 	}
 	if d := treeDiff(before, treeHashes(t, filepath.Join(f.dir, "public"))); len(d) == 0 {
@@ -91,9 +91,10 @@ func TestAdminRolloutDecisions(t *testing.T) {
 		st.Releases[0].BasisPoints != rollout.Full || st.Releases[0].Channel != rollout.DefaultChannel || st.MinVersion != "" {
 		t.Fatalf("status before any decision: %+v", st)
 	}
+	rc := f.client(t, f.roll)
 	step := func(a rollout.Action, want rollout.Entry) rollout.Entry {
 		t.Helper()
-		got, err := c.Rollout(ctx, "hello", a)
+		got, err := rc.Rollout(ctx, "hello", a)
 		if err != nil {
 			t.Fatalf("%s: %v", a.Kind, err)
 		}
@@ -144,6 +145,7 @@ func TestAdminRolloutRefused_R61_R63(t *testing.T) {
 		t.Fatalf("status with a minimum: %+v, %v", st, err)
 	}
 	before := treeHashes(t, filepath.Join(f.dir, "public"))
+	rc := f.client(t, f.roll)
 	for _, tc := range []struct {
 		name string
 		a    rollout.Action
@@ -153,7 +155,7 @@ func TestAdminRolloutRefused_R61_R63(t *testing.T) {
 		{"below the minimum (R63)", rollout.Action{Kind: "start", Version: "1.0.0", BasisPoints: 500}, "1.0.0"},
 		{"resume below the minimum (R63)", rollout.Action{Kind: "resume", Version: "1.0.0"}, "1.0.0"},
 	} {
-		_, err := c.Rollout(ctx, "hello", tc.a)
+		_, err := rc.Rollout(ctx, "hello", tc.a)
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity || !strings.Contains(ae.Message, tc.msg) {
 			t.Errorf("%s: %v, want 422 naming %s", tc.name, err, tc.msg)
@@ -171,7 +173,7 @@ func TestAdminRolloutRefused_R61_R63(t *testing.T) {
 		{"two objects", `{"action":"halt","version":"1.1.0"}{"action":"pull","version":"1.1.0"}`, "more than one"},
 		{"not JSON", `action=start`, "rollout request"},
 	} {
-		code, body := f.rolloutPost(t, f.hello, tc.body)
+		code, body := f.rolloutPost(t, f.roll, tc.body)
 		if code != http.StatusBadRequest || !strings.Contains(body, tc.msg) {
 			t.Errorf("%s: %d %s, want 400 saying %q", tc.name, code, body, tc.msg)
 		}
@@ -179,7 +181,7 @@ func TestAdminRolloutRefused_R61_R63(t *testing.T) {
 	if d := treeDiff(before, treeHashes(t, filepath.Join(f.dir, "public"))); len(d) > 0 {
 		t.Fatalf("refused decisions changed what is served: %v", d)
 	}
-	if _, err := c.Rollout(ctx, "hello", rollout.Action{Kind: "start", Version: "1.1.0", BasisPoints: 500}); err != nil {
+	if _, err := rc.Rollout(ctx, "hello", rollout.Action{Kind: "start", Version: "1.1.0", BasisPoints: 500}); err != nil {
 		t.Fatalf("a decision at the minimum: %v", err)
 	}
 }
@@ -195,7 +197,7 @@ func TestAdminRolloutOversized_R54(t *testing.T) {
 	post := func(body io.Reader, length int64) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", "/api/v1/apps/hello/rollout", body)
 		req.ContentLength = length
-		req.Header.Set("Authorization", "Bearer "+f.hello)
+		req.Header.Set("Authorization", "Bearer "+f.roll)
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -216,7 +218,7 @@ func TestAdminRolloutOversized_R54(t *testing.T) {
 		t.Fatalf("endless body: the handler read %d bytes, limit %d", n, MaxRolloutRequest)
 	}
 	padded := `{"action":"start","version":"1.0.0","basis_points":5,"channel":"` + strings.Repeat("a", MaxRolloutRequest) + `"}`
-	if code, body := f.rolloutPost(t, f.hello, padded); code != http.StatusRequestEntityTooLarge {
+	if code, body := f.rolloutPost(t, f.roll, padded); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("over HTTPS, %d bytes: %d %s, want 413", len(padded), code, body)
 	}
 }
@@ -231,7 +233,7 @@ func TestAdminRolloutFlood_R55(t *testing.T) {
 	halt := `{"action":"halt","version":"1.0.0"}`
 	var codes []int
 	for range 3 {
-		code, _ := f.rolloutPost(t, f.hello, halt)
+		code, _ := f.rolloutPost(t, f.roll, halt)
 		codes = append(codes, code)
 	}
 	if codes[2] != http.StatusTooManyRequests {

@@ -26,18 +26,23 @@ import (
 // is created, and only its SHA-256 is stored, in a file of the repository
 // directory (never under public/) with mode 0600:
 //
-//	{"format":1,"tokens":[{"id":"0123456789ab","app":"hello","sha256":"HEX","created":"RFC3339"}]}
+//	{"format":2,"tokens":[{"id":"0123456789ab","app":"hello","sha256":"HEX","created":"RFC3339","scope":"rollout"}]}
 //
 // The ID is the first 12 hex digits of the hash: enough to name a token in
 // list and revoke, and of no use to find the token. A token is scoped to
-// one application.
+// one application and to one kind of work (Scope): publishing, the
+// default, or rollout decisions (F4: a pipeline's publisher token, the
+// secret most likely to leak, cannot halt, pull or widen a rollout). A
+// token without "scope", as every token made before scopes existed, is a
+// publish token; a file that holds none with a scope keeps format 1, so
+// that an older server still reads it.
 
 // TokensFile is the name of the tokens file in a repository directory.
 const TokensFile = "ferry-tokens.json"
 
 const (
 	tokenPrefix    = "ferry_"
-	tokensFormat   = 1
+	tokensFormat   = 2 // 1: no token has a scope
 	maxTokensFile  = 1 << 20
 	tokenIDLen     = 12
 	maxTokenLength = 128
@@ -49,6 +54,28 @@ type Token struct {
 	App     string    `json:"app"`
 	SHA256  string    `json:"sha256"`
 	Created time.Time `json:"created"`
+	Scope   Scope     `json:"scope,omitempty"` // "": ScopePublish
+}
+
+// Scope is what a token may do for its application.
+type Scope string
+
+const (
+	// ScopePublish reads the application's role and rollout status and
+	// uploads releases (with the initial rollout decision of the version
+	// an upload adds). It is the scope of a token stored without one.
+	ScopePublish Scope = "publish"
+	// ScopeRollout reads the rollout status and signs rollout decisions
+	// (start, halt, resume, pull, promote) with the online rollout key.
+	ScopeRollout Scope = "rollout"
+)
+
+// Of returns t's scope; a token stored without one publishes.
+func (t Token) Of() Scope {
+	if t.Scope == "" {
+		return ScopePublish
+	}
+	return t.Scope
 }
 
 type tokensJSON struct {
@@ -59,13 +86,21 @@ type tokensJSON struct {
 // ErrNoToken means a token ID names no stored token.
 var ErrNoToken = errors.New("no such token")
 
-// CreateToken makes a new token for app, adds its hash to the tokens file
-// (created if missing) and returns the secret, which is stored nowhere.
-// Concurrent calls on one file may lose one of the tokens; run them one at
-// a time.
+// CreateToken makes a new publish token for app, adds its hash to the
+// tokens file (created if missing) and returns the secret, which is stored
+// nowhere. Concurrent calls on one file may lose one of the tokens; run
+// them one at a time.
 func CreateToken(file, app string, now time.Time) (secret string, t Token, err error) {
+	return CreateScopedToken(file, app, ScopePublish, now)
+}
+
+// CreateScopedToken is CreateToken for a token of scope.
+func CreateScopedToken(file, app string, scope Scope, now time.Time) (secret string, t Token, err error) {
 	if err := release.ValidApp(app); err != nil {
 		return "", Token{}, err
+	}
+	if scope != ScopePublish && scope != ScopeRollout {
+		return "", Token{}, fmt.Errorf("create token: scope %q is not publish or rollout", scope)
 	}
 	ts, err := ListTokens(file)
 	if err != nil {
@@ -79,6 +114,9 @@ func CreateToken(file, app string, now time.Time) (secret string, t Token, err e
 	sum := sha256.Sum256([]byte(secret))
 	h := hex.EncodeToString(sum[:])
 	t = Token{ID: h[:tokenIDLen], App: app, SHA256: h, Created: now.UTC().Truncate(time.Second)}
+	if scope != ScopePublish {
+		t.Scope = scope
+	}
 	if err := writeTokens(file, append(ts, t)); err != nil {
 		return "", Token{}, err
 	}
@@ -108,12 +146,19 @@ func ListTokens(file string) ([]Token, error) {
 	if err := dec.Decode(&tj); err != nil {
 		return nil, fmt.Errorf("read tokens %s: %w", file, err)
 	}
-	if tj.Format != tokensFormat {
-		return nil, fmt.Errorf("read tokens %s: format %d, want %d", file, tj.Format, tokensFormat)
+	if tj.Format != 1 && tj.Format != tokensFormat {
+		return nil, fmt.Errorf("read tokens %s: format %d, want 1 or %d (made by a newer ferry?)", file, tj.Format, tokensFormat)
 	}
 	for _, t := range tj.Tokens {
 		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != sha256.Size || !strings.HasPrefix(t.SHA256, t.ID) {
 			return nil, fmt.Errorf("read tokens %s: token %q has a malformed hash", file, t.ID)
+		}
+		switch {
+		case t.Scope != "" && t.Scope != ScopeRollout:
+			// "publish" is stored as no scope: anything else is not ours.
+			return nil, fmt.Errorf("read tokens %s: token %q has an unknown scope %q", file, t.ID, t.Scope)
+		case t.Scope != "" && tj.Format == 1:
+			return nil, fmt.Errorf("read tokens %s: token %q has a scope in a format 1 file", file, t.ID)
 		}
 	}
 	return tj.Tokens, nil
@@ -137,7 +182,11 @@ func RevokeToken(file, id string) (Token, error) {
 }
 
 func writeTokens(file string, ts []Token) error {
-	data, err := json.MarshalIndent(tokensJSON{Format: tokensFormat, Tokens: ts}, "", "  ")
+	format := 1
+	if slices.ContainsFunc(ts, func(t Token) bool { return t.Scope != "" }) {
+		format = tokensFormat
+	}
+	data, err := json.MarshalIndent(tokensJSON{Format: format, Tokens: ts}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,8 @@ halted (offered to no new installation) or pulled (offered to nobody; installati
 move to the newest good release, an older one if need be). Decisions are signed by the
 repository's rollout role with its own online key: locally with --repo DIR (the key in
 DIR/keys, opened with the passphrase like the other online keys), or by a ferry server with
---server URL --token-file F (the server signs with its rollout key). The rollout key can only
+--server URL --token-file F (the server signs with its rollout key; F holds a rollout token, made
+by ferry token create --rollout, since a publisher token only reads the status). The rollout key can only
 choose among releases the application key signed, and never below the minimum safe version
 (ferry release min-version). See docs/rollouts.md.`,
 		Example: rolloutExamples,
@@ -58,21 +59,21 @@ choose among releases the application key signed, and never below the minimum sa
 		e.rolloutActionCmd("start", "Offer a release to a share of the installations (--percent), or widen it",
 			"  ferry rollout start --repo ./repo --app hello --version 1.4.2 --percent 5\n"+
 				"  ferry rollout start --repo ./repo --app hello --version 1.4.2 --percent 0.5 --channel beta\n"+
-				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --percent 50\n"+
+				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello-rollout.token --app hello --version 1.4.2 --percent 50\n"+
 				"  # Guarded by the server: 1% -> 10% -> 50% -> 100%, each stage at least 30 minutes and 20 healthy reports,\n"+
 				"  # halted if more than 5% of the installations that started it fail or go silent\n"+
-				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 \\\n"+
+				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello-rollout.token --app hello --version 1.4.2 \\\n"+
 				"      --stages 1,10,50,100 --stage-wait 30m --min-healthy 20 --budget 5% --check-interval 1h\n"+
 				"  # Watched: 10% and no further, halted above a 2% failure budget\n"+
-				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --percent 10 --budget 2%"),
+				"  ferry rollout start --server https://updates.example.com/ --token-file ./hello-rollout.token --app hello --version 1.4.2 --percent 10 --budget 2%"),
 		e.rolloutActionCmd("halt", "Stop offering a release to new installations (those that have it keep it)",
 			"  ferry rollout halt --repo ./repo --app hello --version 1.4.2\n"+
-				"  ferry rollout halt --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2"),
+				"  ferry rollout halt --server https://updates.example.com/ --token-file ./hello-rollout.token --app hello --version 1.4.2"),
 		e.rolloutActionCmd("resume", "Offer a halted release again, at the share it had",
 			"  ferry rollout resume --repo ./repo --app hello --version 1.4.2"),
 		e.rolloutActionCmd("pull", "Offer a release to nobody; installations that run it move to the newest good release",
 			"  ferry rollout pull --repo ./repo --app hello --version 1.4.2\n"+
-				"  ferry rollout pull --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2"),
+				"  ferry rollout pull --server https://updates.example.com/ --token-file ./hello-rollout.token --app hello --version 1.4.2"),
 		e.rolloutStatusCmd(),
 		e.rolloutEnableCmd(),
 	)
@@ -101,7 +102,7 @@ func (fl *rolloutFlags) add(f *pflag.FlagSet, release bool) {
 	}
 	f.StringVar(&fl.rf.server, "server", "", "ask this ferry server's admin API (https://...) to sign the decision, instead of --repo")
 	f.StringVar(&fl.rf.ca, "ca", "", "with --server: PEM CA certificate(s) to verify the server with (default: system roots)")
-	f.StringVar(&fl.rf.tokenFile, "token-file", "", "with --server: file holding the application's token (ferry token create)")
+	f.StringVar(&fl.rf.tokenFile, "token-file", "", "with --server: file holding the application's rollout token (ferry token create --rollout; a publisher token only reads status)")
 	f.StringVar(&fl.kf.pass.file, "passphrase-file", "", "with --repo: read the online keys' passphrase from this file")
 	f.BoolVar(&fl.asJSON, "json", false, "print the result as a JSON object on one line (see docs/json.md)")
 }
@@ -118,7 +119,7 @@ func (fl *rolloutFlags) check() error {
 	case rf.server == "" && (rf.tokenFile != "" || rf.ca != ""):
 		return errors.New("--token-file and --ca go with --server")
 	case rf.server != "" && rf.tokenFile == "":
-		return withHint(errors.New("--server needs --token-file"), "create a token on the server with: ferry token create --repo REPO --app APP")
+		return withHint(errors.New("--server needs --token-file"), "create a rollout token on the server with: ferry token create --repo REPO --rollout --app APP")
 	case rf.server != "" && fl.kf.pass.file != "":
 		return errors.New("--passphrase-file goes with --repo: with --server the server signs with its own key")
 	}

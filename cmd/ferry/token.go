@@ -25,6 +25,7 @@ func (e *env) tokenCmd() *cobra.Command {
 		Use:   "token",
 		Short: "Manage the publisher tokens of the admin API and the enrollment tokens of agents",
 		Example: `  (umask 077 && ferry token create --repo ./repo --app hello > hello.token)
+  (umask 077 && ferry token create --repo ./repo --rollout --app hello > hello-rollout.token)
   (umask 077 && ferry token create --repo ./repo --enroll --app hello --expires 24h --uses 10 > enroll.token)
   ferry token list --repo ./repo
   ferry token revoke --repo ./repo 0123456789ab`,
@@ -42,22 +43,30 @@ func tokensFile(dir string) (string, error) {
 }
 
 type tokenCreateFlags struct {
-	dir, app, db string
-	enroll       bool
-	expires      time.Duration
-	uses         int
+	dir, app, db    string
+	enroll, rollout bool
+	expires         time.Duration
+	uses            int
 }
 
 func (e *env) tokenCreateCmd() *cobra.Command {
 	var fl tokenCreateFlags
 	cmd := &cobra.Command{
-		Use:   "create --repo DIR (--app APP | --enroll [--app APP] [--expires D] [--uses N])",
-		Short: "Make a publisher token for one application, or an enrollment token for agents",
+		Use:   "create --repo DIR (--app APP [--rollout] | --enroll [--app APP] [--expires D] [--uses N])",
+		Short: "Make a publisher or rollout token for one application, or an enrollment token for agents",
 		Long: `Make a token that lets a release pipeline publish APP through ferry serve's admin API
-(ferry release publish --server). Only its SHA-256 is stored, in DIR/` + server.TokensFile + ` (mode
-0600); the token itself is printed once, alone on standard output (what it is goes to standard
-error), and cannot be shown again: redirect it into a file only its pipeline can read. A token publishes nothing on its own: every upload must also be signed by the
+(ferry release publish --server, min-version --server, repo refresh --server). Only its SHA-256 is
+stored, in DIR/` + server.TokensFile + ` (mode 0600); the token itself is printed once, alone on standard
+output (what it is goes to standard error), and cannot be shown again: redirect it into a file only
+its pipeline can read. A token publishes nothing on its own: every upload must also be signed by the
 application's key.
+
+A publisher token cannot make rollout decisions. With --rollout, the token makes them instead
+(ferry rollout start, halt, resume, pull, promote --server: signed with the server's online rollout
+key) and cannot publish; both kinds read ferry rollout status. Keep the rollout token with the
+people or the system that decide rollouts, not in the release pipeline: whoever steals the
+pipeline's secrets then cannot halt, pull or widen a rollout. Tokens made before scopes existed
+are publisher tokens.
 
 With --enroll, the token enrolls agents instead (ferry agent enroll, docs/reporting.md): each
 enrollment exchanges it for a credential of one installation. It is kept by its hash in the
@@ -65,15 +74,19 @@ server's database (--db, default DIR/` + storeFile + `), may be limited to insta
 application (--app), expire (--expires) and enroll at most --uses installations; ferry token list
 shows how often it was used, and ferry token revoke ends it at once.`,
 		Example: `  (umask 077 && ferry token create --repo ./repo --app hello > hello.token)
+  (umask 077 && ferry token create --repo ./repo --rollout --app hello > hello-rollout.token)
   ferry token create --repo ./repo --app hello      # the token on stdout, what it is on stderr
   (umask 077 && ferry token create --repo ./repo --enroll --expires 24h --uses 50 > enroll.token)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fl.enroll && fl.rollout {
+				return errors.New("use either --enroll or --rollout, not both")
+			}
 			if fl.enroll {
 				return e.createEnrollToken(cmd.Context(), fl)
 			}
 			if fl.app == "" {
-				return withHint(errors.New("no --app given"), "a publisher token is for one application: --app APP; or --enroll for an enrollment token")
+				return withHint(errors.New("no --app given"), "a publisher or rollout token is for one application: --app APP; or --enroll for an enrollment token")
 			}
 			if fl.expires != 0 || fl.uses != 0 || fl.db != "" {
 				return errors.New("--expires, --uses and --db are for enrollment tokens (--enroll)")
@@ -82,11 +95,15 @@ shows how often it was used, and ferry token revoke ends it at once.`,
 			if err != nil {
 				return err
 			}
-			secret, t, err := server.CreateToken(file, fl.app, time.Now())
+			scope, what := server.ScopePublish, "token"
+			if fl.rollout {
+				scope, what = server.ScopeRollout, "rollout token"
+			}
+			secret, t, err := server.CreateScopedToken(file, fl.app, scope, time.Now())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "created token %s for application %s; it is shown only now, on standard output\n", t.ID, t.App)
+			fmt.Fprintf(e.stderr, "created %s %s for application %s; it is shown only now, on standard output\n", what, t.ID, t.App)
 			fmt.Fprintln(e.stdout, secret)
 			return nil
 		},
@@ -95,6 +112,7 @@ shows how often it was used, and ferry token revoke ends it at once.`,
 	f.StringVar(&fl.dir, "repo", "", "repository directory (required)")
 	f.StringVar(&fl.app, "app", "", "the application the token may publish (required without --enroll); with --enroll, the only application it enrolls")
 	f.BoolVar(&fl.enroll, "enroll", false, "make an enrollment token for agents (ferry agent enroll)")
+	f.BoolVar(&fl.rollout, "rollout", false, "make a rollout token: it makes APP's rollout decisions through the admin API, and cannot publish")
 	f.DurationVar(&fl.expires, "expires", 0, "with --enroll: the token expires after this long (0: never)")
 	f.IntVar(&fl.uses, "uses", 0, "with --enroll: the token enrolls at most this many installations (0: no limit)")
 	f.StringVar(&fl.db, "db", "", "with --enroll: the server's database (default: DIR/"+storeFile+")")
@@ -161,8 +179,8 @@ func (e *env) tokenListCmd() *cobra.Command {
 	var dir, db string
 	cmd := &cobra.Command{
 		Use:   "list --repo DIR",
-		Short: "List the publisher and enrollment tokens (their IDs, never the tokens)",
-		Long: `List the tokens: publisher tokens (DIR/` + server.TokensFile + `) and enrollment tokens (the server's
+		Short: "List the publisher, rollout and enrollment tokens (their IDs, never the tokens)",
+		Long: `List the tokens: publisher and rollout tokens (DIR/` + server.TokensFile + `) and enrollment tokens (the server's
 database, --db, default DIR/` + storeFile + `), with how often each enrollment token was used, when it
 expires and whether it was revoked.`,
 		Example: `  ferry token list --repo ./repo`,
@@ -187,7 +205,11 @@ expires and whether it was revoked.`,
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tAPP\tCREATED\tKIND\tUSES\tEXPIRES\tSTATE")
 			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\tpublisher\t-\tnever\tactive\n", t.ID, t.App, t.Created.Format(time.RFC3339))
+				kind := "publisher"
+				if t.Of() == server.ScopeRollout {
+					kind = "rollout"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\tnever\tactive\n", t.ID, t.App, t.Created.Format(time.RFC3339), kind)
 			}
 			now := time.Now()
 			for _, t := range es {
