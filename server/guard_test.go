@@ -104,7 +104,7 @@ func (gf *guardFixture) healthy(t *testing.T, prefix string, n int) {
 // start starts hello 1.1.0 through the admin API with plan.
 func (gf *guardFixture) start(t *testing.T, bp int, plan *guard.Plan) {
 	t.Helper()
-	if _, err := gf.client(t, gf.hello).RolloutPlanned(context.Background(), "hello", rollout.Action{Kind: rollout.Start, Version: "1.1.0", BasisPoints: bp}, plan); err != nil {
+	if _, err := gf.client(t, gf.roll).RolloutPlanned(context.Background(), "hello", rollout.Action{Kind: rollout.Start, Version: "1.1.0", BasisPoints: bp}, plan); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -248,7 +248,7 @@ func TestGuardHoldsWithoutReports_R68(t *testing.T) {
 func TestGuardLeavesDecisionsAlone(t *testing.T) {
 	gf := newGuardFixture(t)
 	ctx := context.Background()
-	c := gf.client(t, gf.hello)
+	c := gf.client(t, gf.roll)
 	gf.start(t, 1000, &staged)
 	gf.healthy(t, "a", 5)
 	if _, err := c.Rollout(ctx, "hello", rollout.Action{Kind: rollout.Halt, Version: "1.1.0"}); err != nil {
@@ -264,7 +264,7 @@ func TestGuardLeavesDecisionsAlone(t *testing.T) {
 		`{"action":"start","version":"1.1.0","basis_points":1000,"channel":"","plan":{"stages":[1000,500],"budget":500,"min_healthy":1,"check_interval":0}}`,
 		`{"action":"start","version":"1.1.0","basis_points":1000,"channel":"","plan":{"budget":20000,"min_healthy":1,"check_interval":0}}`,
 	} {
-		if code, msg := gf.rolloutPost(t, gf.hello, body); code != 400 {
+		if code, msg := gf.rolloutPost(t, gf.roll, body); code != 400 {
 			t.Errorf("%s: %d %s, want 400", body, code, msg)
 		}
 	}
@@ -280,7 +280,7 @@ func TestGuardLeavesDecisionsAlone(t *testing.T) {
 func TestGuardConfig(t *testing.T) {
 	f := newAdminFixture(t, nil)
 	body := `{"action":"start","version":"1.0.0","basis_points":1000,"channel":"","plan":{"stages":[1000],"budget":500,"min_healthy":1,"check_interval":0}}`
-	if code, msg := f.rolloutPost(t, f.hello, body); code != 400 || !strings.Contains(msg, "no guard") {
+	if code, msg := f.rolloutPost(t, f.roll, body); code != 400 || !strings.Contains(msg, "no guard") {
 		t.Errorf("a plan to a server without a guard: %d %s", code, msg)
 	}
 	for _, tick := range []time.Duration{-time.Second, MaxGuardTick + time.Millisecond} {

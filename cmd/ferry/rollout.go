@@ -36,7 +36,7 @@ const rolloutExamples = `  # Offer hello 1.4.2 to 5% of the installations, then 
   ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json
 
   # Let the server stage it, halting it on failed or silent installations (docs/rollouts.md)
-  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --stages 1,10,50,100 --stage-wait 30m`
+  ferry rollout start --server https://updates.example.com/ --token-file ./hello-rollout.token --app hello --version 1.4.2 --stages 1,10,50,100 --stage-wait 30m`
 
 func (e *env) rolloutCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -332,7 +332,7 @@ published: no key or passphrase is needed.`,
   ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json
 
   # Let the server stage it, halting it on failed or silent installations (docs/rollouts.md)
-  ferry rollout start --server https://updates.example.com/ --token-file ./hello.token --app hello --version 1.4.2 --stages 1,10,50,100 --stage-wait 30m`,
+  ferry rollout start --server https://updates.example.com/ --token-file ./hello-rollout.token --app hello --version 1.4.2 --stages 1,10,50,100 --stage-wait 30m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := e.rolloutStatus(cmd.Context(), &fl)
