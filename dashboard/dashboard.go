@@ -198,15 +198,21 @@ func (d *dash) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // crossSite says why a POST does not come from a page of the dashboard
-// itself ("" when it may): a browser names the page's origin in Origin
-// and says same-origin in Sec-Fetch-Site. A client that sends neither
-// (curl) still needs the session's CSRF token.
+// itself ("" when it may). A browser says where a request comes from in
+// Sec-Fetch-Site, which must be same-origin, and in Origin, which must be
+// the dashboard's own; but under the dashboard's Referrer-Policy
+// (no-referrer) a browser sends "Origin: null" for its own forms, so a null
+// Origin counts only as "not said" next to Sec-Fetch-Site: same-origin. A
+// client that sends neither (curl) still needs the session's CSRF token.
 func crossSite(r *http.Request) string {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+	site, origin := r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin")
+	switch {
+	case site != "" && site != "same-origin":
 		return "Sec-Fetch-Site is " + strconv.Quote(site)
-	}
-	if o := r.Header.Get("Origin"); o != "" && o != "https://"+r.Host {
-		return "Origin " + strconv.Quote(o) + " is not this dashboard's"
+	case origin == "null" && site == "same-origin":
+		return ""
+	case origin != "" && origin != "https://"+r.Host:
+		return "Origin " + strconv.Quote(origin) + " is not this dashboard's"
 	}
 	return ""
 }

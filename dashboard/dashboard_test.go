@@ -95,6 +95,8 @@ func TestCSRF_R67(t *testing.T) {
 		{"another session's token", halt(other), nil},
 		{"other origin", halt(csrf), map[string]string{"Origin": "https://evil.example"}},
 		{"null origin", halt(csrf), map[string]string{"Origin": "null"}},
+		{"null origin from another site", halt(csrf), map[string]string{"Origin": "null", "Sec-Fetch-Site": "cross-site"}},
+		{"other origin said to be same-origin", halt(csrf), map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}},
 		{"cross-site fetch", halt(csrf), map[string]string{"Sec-Fetch-Site": "cross-site"}},
 		{"same-site fetch", halt(csrf), map[string]string{"Sec-Fetch-Site": "same-site"}},
 	} {
@@ -120,8 +122,14 @@ func TestCSRF_R67(t *testing.T) {
 	if a := b.post(Prefix+"apps/hello/rollout", halt(csrf)); a.code != http.StatusSeeOther {
 		t.Fatalf("halt with the right token from the dashboard's origin: %d %s", a.code, a.body)
 	}
-	if d := f.repo.decided(); !slices.Equal(d, []string{"hello halt 1.0.0 0"}) {
-		t.Fatalf("decided %v, want the halt", d)
+	// What Chromium sends for the dashboard's own form under its
+	// Referrer-Policy no-referrer: a null Origin, and same-origin.
+	b.header = http.Header{"Origin": {"null"}, "Sec-Fetch-Site": {"same-origin"}}
+	if a := b.post(Prefix+"apps/hello/rollout", url.Values{"csrf": {csrf}, "action": {"resume"}, "version": {"1.0.0"}}); a.code != http.StatusSeeOther {
+		t.Fatalf("resume with the right token, a null Origin and same-origin: %d %s", a.code, a.body)
+	}
+	if d := f.repo.decided(); !slices.Equal(d, []string{"hello halt 1.0.0 0", "hello resume 1.0.0 0"}) {
+		t.Fatalf("decided %v, want the halt and the resume", d)
 	}
 	if !strings.Contains(f.logs.String(), "CSRF token missing or wrong") || !strings.Contains(f.logs.String(), "cross-site request refused") {
 		t.Errorf("refusals not logged:\n%s", f.logs)

@@ -370,6 +370,9 @@ var actions = []string{rollout.Start, rollout.Halt, rollout.Resume, rollout.Pull
 func (d *dash) decide(w http.ResponseWriter, r *http.Request, s *session) {
 	app := r.PathValue("app")
 	back := Prefix + "apps/" + url.PathEscape(app)
+	if rg := r.PostFormValue("range"); rg != "" {
+		back += "?range=" + chartRangeOf(rg).name // back to the chart's range
+	}
 	refuse := func(msg string) {
 		d.sessions.setFlash(s, flash{msg: msg, err: true})
 		http.Redirect(w, r, back, http.StatusSeeOther)
