@@ -23,7 +23,9 @@ One agent per state directory: a second one is refused with the pid of the first
 SIGINT stops scheduling and interrupts a download, never an install: a running install, its health
 check and any rollback finish first, then the agent exits 0. Under systemd (Type=notify) it sends
 READY=1, WATCHDOG=1, STATUS= and STOPPING=1 (contrib/systemd/ferry-agent.service). Every step is
-logged on stderr as one JSON object per line ("event": "check.offered", "install.done", ...).
+logged on stderr as one JSON object per line ("event": "check.offered", "install.done", ...), and
+written to the audit log STATE_DIR/audit.log (ferry audit verify and show read it; enrolled with
+ferry agent enroll, its lines are also sent to the server).
 
 An application whose install.target is the agent's own executable updates the agent itself; the new
 version is started in place of the running one between cycles.
@@ -77,15 +79,13 @@ func (e *env) agentRun(ctx context.Context, file string, once bool) error {
 		return err
 	}
 	defer a.Close()
-	// Enrolled (ferry agent enroll): every event also goes to the audit
-	// log and the report queue, and the uploader sends it.
-	reporter, err := openReporter(a, cfg.StateDir, log, fw)
+	// Every event also goes to the audit log; enrolled (ferry agent
+	// enroll), to the report queue too, and the uploader sends it.
+	reporter, closeLog, err := openEventLog(a, cfg.StateDir, log, fw)
 	if err != nil {
 		return err
 	}
-	if reporter != nil {
-		defer reporter.Close()
-	}
+	defer closeLog()
 	if !once {
 		if reporter == nil {
 			return a.Run(ctx)

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-updates/ferry/agent"
+	"github.com/ferry-updates/ferry/audit"
 	"github.com/ferry-updates/ferry/client"
 	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/report"
@@ -30,9 +32,10 @@ func (e *env) agentEnrollCmd() *cobra.Command {
 		Short: "Enroll this installation with a server, so that the agent reports its events there",
 		Long: `Exchange an enrollment token (ferry token create --enroll, on the server) for a credential of this
 installation (the install ID of the agent's state directory), and keep it, with the server's URL
-and CA, in STATE_DIR/` + report.CredentialsFile + ` (mode 0600). From then on ferry agent keeps an
-audit log (STATE_DIR/` + report.AuditFile + `), queues its lines on disk (STATE_DIR/` + report.QueueDir + `)
-and sends them to the server in order; ferry agent status shows the queue. docs/reporting.md
+and CA, in STATE_DIR/` + report.CredentialsFile + ` (mode 0600). Every agent keeps an audit log
+(STATE_DIR/` + report.AuditFile + `); from then on ferry agent also queues its lines on disk
+(STATE_DIR/` + report.QueueDir + `), those written before the enrollment first, and sends them to the
+server in order; ferry agent status shows the queue. docs/reporting.md
 describes the protocol and what a stolen credential can do. Prefer --token-file: a --token on the
 command line is visible to other users of the machine.`,
 		Example: `  ferry agent enroll --server https://updates.example.com/ --token-file enroll.token --config /etc/ferry/agent.toml
@@ -152,19 +155,45 @@ func (f *forward) set(o event.Observer) {
 	f.mu.Unlock()
 }
 
-// openReporter opens the reporter of an enrolled state directory (nil if
-// it is not enrolled) and points fw at it.
-func openReporter(a *agent.Agent, dir string, log *slog.Logger, fw *forward) (*report.Reporter, error) {
-	rep, err := report.Open(report.Options{StateDir: dir, Logger: log, Linger: time.Second,
+// openEventLog points fw at the state directory's audit log
+// (STATE_DIR/audit.log), which every agent keeps: through the reporter
+// when the directory is enrolled (the reporter writes the log and queues
+// each line), or the log alone when it is not (nil reporter). An agent
+// enrolled later queues and sends the lines it wrote before (the
+// reporter's reconcile), so the server sees the chain from its start.
+// close closes what was opened.
+func openEventLog(a *agent.Agent, dir string, log *slog.Logger, fw *forward) (rep *report.Reporter, close func(), err error) {
+	rep, err = report.Open(report.Options{StateDir: dir, Logger: log, Linger: time.Second,
 		Apps: func() []report.App { return statusApps(a.Status()) }})
 	if errors.Is(err, report.ErrNotEnrolled) {
-		return nil, nil
+		l, err := audit.Open(filepath.Join(dir, report.AuditFile), audit.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		fw.set(&auditObserver{l: l, log: log})
+		return nil, func() { l.Close() }, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fw.set(rep)
-	return rep, nil
+	return rep, func() { rep.Close() }, nil
+}
+
+// auditObserver writes each event to an audit log and logs the log's
+// first failure once: the agent keeps updating without its log (updates
+// matter more than their record), but says so.
+type auditObserver struct {
+	l      *audit.Log
+	log    *slog.Logger
+	warned atomic.Bool
+}
+
+func (o *auditObserver) Observe(ev event.Event) {
+	o.l.Observe(ev)
+	if err := o.l.Err(); err != nil && o.warned.CompareAndSwap(false, true) {
+		o.log.Error("audit log: events are no longer recorded", "err", err.Error())
+	}
 }
 
 func statusApps(st agent.Status) []report.App {
