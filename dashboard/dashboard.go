@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/ferry-updates/ferry/guard"
+	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/server"
 	"github.com/ferry-updates/ferry/store"
 )
@@ -82,8 +83,12 @@ type Config struct {
 	// Guard, if set, gives the stage, budget and evidence of each guarded
 	// rollout; without it the pages show the decisions alone.
 	Guard Guard
-	// Lock, if set, is held around each decision the dashboard signs:
-	// the admin API's, so one decision is signed at a time. Nil: the
+	// Decide, if set, signs the dashboard's decisions: (*server.Guard)'s
+	// Decide, so that they are signed under the admin API's lock and a
+	// start by hand ends the release's guarded plan, as the admin API's
+	// do. Nil: server.Decide on Repo, under Lock.
+	Decide func(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error)
+	// Lock is held around each decision signed without Decide. Nil: the
 	// dashboard's own.
 	Lock sync.Locker
 
@@ -136,6 +141,14 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Lock == nil {
 		cfg.Lock = &sync.Mutex{}
+	}
+	if cfg.Decide == nil {
+		repo, lock := cfg.Repo, cfg.Lock
+		cfg.Decide = func(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+			lock.Lock()
+			defer lock.Unlock()
+			return server.Decide(ctx, repo, app, a)
+		}
 	}
 	pages, err := parsePages(cfg.Now)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/guard"
+	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/store"
 )
 
@@ -581,7 +582,7 @@ func (g fakeGuard) Status(ctx context.Context, app string) ([]guard.Status, erro
 // overview show each guarded rollout's stage, budget, evidence and reason.
 func TestGuardStatusShown(t *testing.T) {
 	g := fakeGuard{{App: "hello", Version: "1.1.0", Plan: guard.Plan{Stages: []int{100, 1000, 5000, 10000}, MinHealthy: 20, Budget: 500},
-		Stage: 1, BasisPoints: 1000, Started: 40, Healthy: 30, Failed: 3, Silent: 1, FailedShare: 0.1, Breached: true,
+		Stage: 1, BasisPoints: 1000, Started: 40, Healthy: 30, Failed: 3, Silent: 1, Pending: 6, StageHealthy: 12, FailedShare: 0.1, Breached: true,
 		Reason: "halted: failed share 10% crossed the budget of 5%"}}
 	f := newFixture(t, func(c *Config) { c.Guard = g })
 	f.repo.sign("hello", "1.0.0", "1.1.0")
@@ -589,11 +590,33 @@ func TestGuardStatusShown(t *testing.T) {
 	b.post(Prefix+"apps/hello/rollout", url.Values{"csrf": {csrf}, "action": {"start"}, "version": {"1.1.0"}, "percent": {"10"}})
 	for _, p := range []string{Prefix, Prefix + "apps/hello"} {
 		body := b.get(p).body
-		for _, want := range []string{"stage 2 of 4 (10%)", "budget 5%, failed 10.0%", "3 failed + 1 silent of 40 started", "budget crossed",
+		for _, want := range []string{"stage 2 of 4 (1% → 10% → 50% → 100%) at 10%", "budget 5%, failed 10.0%", "3 failed + 1 silent of 40 started, 6 pending",
+			"30 healthy, 12 of them in this stage (20 needed to advance)", "budget crossed",
 			"halted: failed share 10% crossed the budget of 5%"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s lacks %q", p, want)
 			}
 		}
+	}
+}
+
+// TestDecisionsThroughDecide: with Config.Decide (the guard's Decide in
+// ferry serve), every action is signed through it and nothing else.
+func TestDecisionsThroughDecide(t *testing.T) {
+	var calls []string
+	var f *fixture
+	f = newFixture(t, func(c *Config) {
+		c.Decide = func(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+			calls = append(calls, a.Kind+" "+a.Version)
+			return f.repo.Rollout(ctx, app, a)
+		}
+	})
+	f.repo.sign("hello", "1.0.0")
+	b, csrf := f.signedIn()
+	for _, a := range []string{"halt", "resume"} {
+		b.post(Prefix+"apps/hello/rollout", url.Values{"csrf": {csrf}, "action": {a}, "version": {"1.0.0"}})
+	}
+	if !slices.Equal(calls, []string{"halt 1.0.0", "resume 1.0.0"}) || len(f.repo.decided()) != 2 {
+		t.Fatalf("Decide saw %v, the repository %v", calls, f.repo.decided())
 	}
 }

@@ -49,9 +49,16 @@ func parsePages(now func() time.Time) (map[string]*template.Template, error) {
 		"path":  url.PathEscape,
 		"query": url.QueryEscape,
 		"dur":   dur,
-		"add":   func(a, b int) int { return a + b },
-		"inc":   func(i int) int { return i + 1 },
-		"list":  func(xs ...int) []int { return xs },
+		"stages": func(bps []int) string {
+			var out []string
+			for _, bp := range bps {
+				out = append(out, pct(bp))
+			}
+			return strings.Join(out, " → ")
+		},
+		"add":  func(a, b int) int { return a + b },
+		"inc":  func(i int) int { return i + 1 },
+		"list": func(xs ...int) []int { return xs },
 		"evidence": func(m map[string]string) []kv {
 			var out []kv
 			for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -402,9 +409,7 @@ func (d *dash) decide(w http.ResponseWriter, r *http.Request, s *session) {
 		refuse("Not pulled: tick the box to confirm. A pull moves every installation of " + act.Version + " to the newest good release.")
 		return
 	}
-	d.cfg.Lock.Lock()
-	entry, err := server.Decide(r.Context(), d.cfg.Repo, app, act)
-	d.cfg.Lock.Unlock()
+	entry, err := d.cfg.Decide(r.Context(), app, act)
 	if err != nil {
 		d.log.Warn("dashboard: rollout refused", "app", app, "action", act.Kind, "version", act.Version, "err", err, "remote", clientIP(r))
 		msg := err.Error()

@@ -180,14 +180,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		src := f.write(filepath.Join("dist", v, "hello"), program("hello", v), 0o755)
 		f.run("release", "publish", "--repo", "repo", "--app", "hello", "--version", v, "--platform", platform, src)
 	}
-	f.run("rollout", "start", "--repo", "repo", "--app", "hello", "--version", "1.1.0", "--percent", "20")
 	c := f.command("dashboard", "credential", "--out", f.path("dashboard.cred"))
 	c.Stdin = strings.NewReader(dashPassword + "\n")
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("ferry dashboard credential: %v\n%s", err, out)
 	}
 	enroll := strings.TrimSpace(f.run("token", "create", "--repo", "repo", "--enroll"))
+	rolloutToken := f.write("rollout.token", f.run("token", "create", "--repo", "repo", "--rollout", "--app", "hello"), 0o600)
 	srv := f.serve("repo", "--dashboard-credential", f.path("dashboard.cred"))
+	// 1.1.0 is rolled out by the guard: 20%, then 50% and 100% an hour
+	// apart on enough healthy reports, halted above 30% failed.
+	f.run("rollout", "start", "--server", srv.url, "--ca", srv.ca, "--token-file", rolloutToken, "--app", "hello", "--version", "1.1.0",
+		"--stages", "20,50,100", "--stage-wait", "1h", "--min-healthy", "3", "--budget", "30%")
 	spki, pool := spkiHash(t, srv)
 	site := &dashSite{ferryCmd: f, srv: srv, enroll: enroll,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
@@ -212,6 +216,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	fleet[5].report("hello", "1.0.0", event.Event{Time: now.Add(-3 * time.Minute), Kind: event.DownloadRejected, App: "hello", Version: "1.1.0",
 		Cause: "sha256 mismatch", Evidence: map[string]string{"target": "hello/1.1.0/linux-amd64/hello", "expected_sha256": "aaaa", "got_sha256": "bbbb"}})
+	// And one reports a refusal whose every string is markup (R67): the
+	// browser must show it as text, create no element from it, run nothing.
+	fleet[6].report("hello", "1.0.0", event.Event{Time: now.Add(-2 * time.Minute), Kind: event.MetadataRejected,
+		Cause: `<img src=x id=xss-cause onerror="document.title='pwned'">`,
+		Evidence: map[string]string{"role": `"><script id=xss-script>document.title='pwned'</script>`, `<b id=xss-key>k</b>`: `javascript:alert(1)`}})
 
 	// The browser: headless, no sandbox (containers), a profile of its
 	// own, nothing in the background, and the server's key accepted.
@@ -286,11 +295,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := text(`[data-app-installations="hello"]`); got != "7" {
 		t.Errorf("overview: hello has %q installations, want 7", got)
 	}
-	if got := text("#card-security .num"); got != "1" {
-		t.Errorf("overview: %q security events in the last day, want 1", got)
+	if got := text("#card-security .num"); got != "2" {
+		t.Errorf("overview: %q security events in the last day, want 2", got)
 	}
 	if got := text("#rollouts tbody"); !strings.Contains(got, "hello 1.1.0") || !strings.Contains(got, "20%") {
 		t.Errorf("overview: rollouts in progress %q, want hello 1.1.0 at 20%%", got)
+	}
+	// The guard's finding, once it has evaluated the reports (every 5 s;
+	// the page refreshes itself).
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector('#rollouts [data-guard]') || {textContent: ""}).textContent.includes("1 failed + 0 silent of 4 started")`,
+		chromedp.WithPollingTimeout(45*time.Second))); err != nil {
+		t.Errorf("overview: the guard's evidence did not appear within 45 s: %v; the rollouts show %q", err, text("#rollouts tbody"))
+	}
+	if got := text("#rollouts [data-guard]"); !strings.Contains(got, "stage 1 of 3 (20% → 50% → 100%) at 20%") || !strings.Contains(got, "budget 30%, failed 25.0%") {
+		t.Errorf("overview: guard status %q, want stage 1 of 3 at 20%%, budget 30%%, failed 25%%", got)
 	}
 	fleetText := text("#apps tbody")
 	if !strings.Contains(fleetText, "1.1.0 · stable · 3") || !strings.Contains(fleetText, "1.0.0 · stable · 4") {
@@ -345,6 +363,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := text("#security-events tbody"); !strings.Contains(got, "download.rejected") || !strings.Contains(got, "got_sha256") ||
 		!strings.Contains(got, "bbbb") || !strings.Contains(got, fleet[5].id) {
 		t.Errorf("security events %q, want the rejected download with its evidence and installation", got)
+	}
+	// The hostile strings are on the page as text, and nothing of them
+	// became an element or ran.
+	hostile := text("#security-events tbody")
+	for _, want := range []string{`<img src=x id=xss-cause onerror="document.title='pwned'">`, `"><script id=xss-script>`, `<b id=xss-key>k</b>`, "javascript:alert(1)"} {
+		if !strings.Contains(hostile, want) {
+			t.Errorf("security events do not show %q as text", want)
+		}
+	}
+	xss, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[document.title, !!document.getElementById('xss-cause'), !!document.getElementById('xss-script'),
+		!!document.getElementById('xss-key'), document.querySelectorAll('a[href^="javascript:"]').length].join(" ")`))
+	if err != nil || xss != "Security events · ferry dashboard false false false 0" {
+		t.Errorf("hostile strings in the browser: title, elements made, javascript links = %q (%v)", xss, err)
 	}
 	shot("05-security")
 	do("open installations", chromedp.Navigate(base+"/dashboard/installations"), chromedp.WaitVisible(chromedp.CSS("#installations")))

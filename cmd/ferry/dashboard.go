@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"github.com/ferry-updates/ferry/dashboard"
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/repo"
+	"github.com/ferry-updates/ferry/rollout"
+	"github.com/ferry-updates/ferry/server"
 	"github.com/ferry-updates/ferry/store"
 )
 
@@ -101,7 +104,11 @@ func (e *env) dashboardPassword() ([]byte, error) {
 
 // serveDashboard is the dashboard of serve, or nil without
 // --dashboard-credential.
-func (e *env) serveDashboard(fl serveFlags, ko repo.Options, st store.Store, g dashboard.Guard) (http.Handler, error) {
+//
+// With the rollout guard g, the dashboard shows each guarded rollout's
+// stage and evidence, and signs its decisions through g, as the admin API
+// does: under the same lock, and a start by hand ends a release's plan.
+func (e *env) serveDashboard(fl serveFlags, ko repo.Options, st store.Store, g *server.Guard) (http.Handler, error) {
 	if fl.dashboardCredential == "" {
 		return nil, nil
 	}
@@ -118,6 +125,13 @@ func (e *env) serveDashboard(fl serveFlags, ko repo.Options, st store.Store, g d
 	if err != nil {
 		return nil, err
 	}
-	return dashboard.New(dashboard.Config{Store: st, Repo: r, Credential: cred, Guard: g, StaleAfter: fl.staleAfter,
-		Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))})
+	cfg := dashboard.Config{Store: st, Repo: r, Credential: cred, StaleAfter: fl.staleAfter,
+		Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))}
+	if g != nil {
+		cfg.Guard = g
+		cfg.Decide = func(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+			return g.Decide(ctx, app, a, nil)
+		}
+	}
+	return dashboard.New(cfg)
 }
