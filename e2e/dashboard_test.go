@@ -219,7 +219,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// And one reports a refusal whose every string is markup (R67): the
 	// browser must show it as text, create no element from it, run nothing.
 	fleet[6].report("hello", "1.0.0", event.Event{Time: now.Add(-2 * time.Minute), Kind: event.MetadataRejected,
-		Cause: `<img src=x id=xss-cause onerror="document.title='pwned'">`,
+		Cause:    `<img src=x id=xss-cause onerror="document.title='pwned'">`,
 		Evidence: map[string]string{"role": `"><script id=xss-script>document.title='pwned'</script>`, `<b id=xss-key>k</b>`: `javascript:alert(1)`}})
 
 	// The browser: headless, no sandbox (containers), a profile of its
