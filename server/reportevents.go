@@ -139,11 +139,8 @@ func (p *reporting) store(ctx context.Context, id string, batch []store.Event, a
 	for i := range batch {
 		batch[i].Received = now
 	}
-	added, err := p.cfg.Store.AppendEvents(ctx, id, batch)
+	added, err := p.cfg.Store.Report(ctx, id, batch, now, storeApps(apps))
 	if err != nil {
-		return EventsAnswer{}, err
-	}
-	if err := p.cfg.Store.Seen(ctx, id, now, storeApps(apps)); err != nil {
 		return EventsAnswer{}, err
 	}
 	p.cfg.Metrics.ObserveCheckin()

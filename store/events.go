@@ -27,30 +27,56 @@ func (s *sqlStore) AppendEvents(ctx context.Context, installID string, batch []E
 		return 0, err
 	}
 	added := 0
-	err = s.write(ctx, func(tx *txn) error {
-		added = 0
-		for i := 0; i < len(batch); i += chunk {
-			n := min(chunk, len(batch)-i)
-			res, err := tx.exec(ctx, insertEvents(n), args[i*11:(i+n)*11]...)
-			if s.constraint(err) == ErrNotFound {
-				return fmt.Errorf("append events of installation %q: not enrolled: %w", installID, ErrNotFound)
-			}
-			if err != nil {
-				return fmt.Errorf("append events of installation %q: %w", installID, err)
-			}
-			k, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("append events of installation %q: %w", installID, err)
-			}
-			added += int(k)
-		}
-		if added < len(batch) {
-			return sameHashes(ctx, tx, installID, batch)
-		}
-		return nil
+	err = s.write(ctx, func(tx *txn) (err error) {
+		added, err = s.appendTx(ctx, tx, installID, batch, args)
+		return err
 	})
 	if err != nil {
 		return 0, err
+	}
+	return added, nil
+}
+
+func (s *sqlStore) Report(ctx context.Context, installID string, batch []Event, at time.Time, apps []App) (int, error) {
+	args, err := eventArgs(installID, batch)
+	if err != nil {
+		return 0, err
+	}
+	added := 0
+	err = s.write(ctx, func(tx *txn) (err error) {
+		if added, err = s.appendTx(ctx, tx, installID, batch, args); err != nil {
+			return err
+		}
+		return seenTx(ctx, tx, installID, at, apps)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return added, nil
+}
+
+// appendTx is AppendEvents in tx, with the batch's parameters.
+func (s *sqlStore) appendTx(ctx context.Context, tx *txn, installID string, batch []Event, args []any) (int, error) {
+	added := 0
+	for i := 0; i < len(batch); i += chunk {
+		n := min(chunk, len(batch)-i)
+		res, err := tx.exec(ctx, insertEvents(n), args[i*11:(i+n)*11]...)
+		if s.constraint(err) == ErrNotFound {
+			return 0, fmt.Errorf("append events of installation %q: not enrolled: %w", installID, ErrNotFound)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("append events of installation %q: %w", installID, err)
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("append events of installation %q: %w", installID, err)
+		}
+		added += int(k)
+	}
+	if added < len(batch) {
+		if err := sameHashes(ctx, tx, installID, batch); err != nil {
+			return 0, err
+		}
 	}
 	return added, nil
 }
@@ -189,17 +215,16 @@ func scanEvent(r scanner) (Event, error) {
 }
 
 func (s *sqlStore) ChainHead(ctx context.Context, installID string) (Head, error) {
-	var one int
-	if err := s.queryRow(ctx, "SELECT 1 FROM installations WHERE id = ?", installID).Scan(&one); err != nil {
-		return Head{}, fmt.Errorf("chain head of installation %q: %w", installID, noRows(err))
-	}
-	var h Head
+	// One statement: the installation (none: not enrolled) and its
+	// newest event, if any (the primary key's index finds it).
+	var id string
 	var seq int64
-	err := s.queryRow(ctx, "SELECT seq, hash FROM events WHERE install_id = ? ORDER BY seq DESC LIMIT 1", installID).Scan(&seq, &h.Hash)
-	if err := noRows(err); err == ErrNotFound {
-		return Head{}, nil
-	} else if err != nil {
-		return Head{}, fmt.Errorf("chain head of installation %q: %w", installID, err)
+	var h Head
+	err := s.queryRow(ctx, `SELECT i.id, COALESCE(e.seq, 0), COALESCE(e.hash, '') FROM installations i
+		LEFT JOIN events e ON e.install_id = i.id AND e.seq = (SELECT MAX(seq) FROM events WHERE install_id = i.id)
+		WHERE i.id = ?`, installID).Scan(&id, &seq, &h.Hash)
+	if err != nil {
+		return Head{}, fmt.Errorf("chain head of installation %q: %w", installID, noRows(err))
 	}
 	h.Seq = uint64(seq)
 	return h, nil

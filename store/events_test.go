@@ -199,3 +199,47 @@ func testEventsOrderAndQueries(t *testing.T, b backend) {
 		}
 	}
 }
+
+// testReport: a batch and its check-in are stored both or neither.
+func testReport(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.newStore(t)
+	enroll(t, s, "a")
+	web := func(v string) []App { return []App{{App: "web", Version: v, Channel: "stable"}} }
+	check := func(what string, seen time.Duration, version string, head uint64) {
+		t.Helper()
+		in, err := s.Installation(ctx, "a")
+		if err != nil || !in.LastSeen.Equal(t0.Add(seen)) || len(in.Apps) != 1 || in.Apps[0].Version != version {
+			t.Fatalf("%s: Installation(a) = %+v, %v; want last seen %v, web %s", what, in, err, t0.Add(seen), version)
+		}
+		if h, err := s.ChainHead(ctx, "a"); err != nil || h.Seq != head {
+			t.Fatalf("%s: ChainHead(a) = %v, %v; want seq %d", what, h, err, head)
+		}
+	}
+	if n, err := s.Report(ctx, "a", chain("a", 1, 3), t0.Add(time.Hour), web("1.0.0")); err != nil || n != 3 {
+		t.Fatalf("Report of 3 new events = %d, %v", n, err)
+	}
+	check("after the first batch", time.Hour, "1.0.0", 3)
+	if n, err := s.Report(ctx, "a", chain("a", 1, 3), t0.Add(2*time.Hour), web("1.0.0")); err != nil || n != 0 {
+		t.Fatalf("Report of a resent batch = %d, %v; want 0 new", n, err)
+	}
+	check("after the resent batch", 2*time.Hour, "1.0.0", 3)
+	bad := chain("a", 3, 4)
+	bad[0].Hash = lineHash("x", 3)
+	if _, err := s.Report(ctx, "a", bad, t0.Add(3*time.Hour), web("2.0.0")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("Report of a conflicting batch: %v, want ErrConflict", err)
+	}
+	check("after the conflicting batch (neither stored)", 2*time.Hour, "1.0.0", 3)
+	if n, err := s.Report(ctx, "a", nil, t0.Add(4*time.Hour), web("2.0.0")); err != nil || n != 0 {
+		t.Fatalf("Report of an empty batch = %d, %v", n, err)
+	}
+	check("after a check-in alone", 4*time.Hour, "2.0.0", 3)
+	for _, batch := range [][]Event{nil, chain("nobody", 1, 1)} {
+		if _, err := s.Report(ctx, "nobody", batch, t0, nil); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Report of an unknown installation (%d events): %v, want ErrNotFound", len(batch), err)
+		}
+	}
+	if _, err := s.ChainHead(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ChainHead of an unknown installation: %v, want ErrNotFound", err)
+	}
+}

@@ -51,20 +51,23 @@ func putApps(ctx context.Context, tx *txn, id string, at time.Time, apps []App) 
 }
 
 func (s *sqlStore) Seen(ctx context.Context, id string, at time.Time, apps []App) error {
-	return s.write(ctx, func(tx *txn) error {
-		res, err := tx.exec(ctx, "UPDATE installations SET last_seen = ? WHERE id = ? AND last_seen < ?", nanos(at), id, nanos(at))
-		if err != nil {
-			return fmt.Errorf("installation %q seen: %w", id, err)
+	return s.write(ctx, func(tx *txn) error { return seenTx(ctx, tx, id, at, apps) })
+}
+
+// seenTx is Seen in tx.
+func seenTx(ctx context.Context, tx *txn, id string, at time.Time, apps []App) error {
+	res, err := tx.exec(ctx, "UPDATE installations SET last_seen = ? WHERE id = ? AND last_seen < ?", nanos(at), id, nanos(at))
+	if err != nil {
+		return fmt.Errorf("installation %q seen: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		// Either unknown, or seen later already: tell them apart.
+		var one int
+		if err := tx.queryRow(ctx, "SELECT 1 FROM installations WHERE id = ?", id).Scan(&one); err != nil {
+			return fmt.Errorf("installation %q seen: %w", id, noRows(err))
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			// Either unknown, or seen later already: tell them apart.
-			var one int
-			if err := tx.queryRow(ctx, "SELECT 1 FROM installations WHERE id = ?", id).Scan(&one); err != nil {
-				return fmt.Errorf("installation %q seen: %w", id, noRows(err))
-			}
-		}
-		return putApps(ctx, tx, id, at, apps)
-	})
+	}
+	return putApps(ctx, tx, id, at, apps)
 }
 
 const installationColumns = "id, credential_hash, token_id, enrolled, last_seen"

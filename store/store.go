@@ -75,6 +75,11 @@ type Events interface {
 	// is not enrolled; ErrConflict, and nothing stored, if a Seq is
 	// stored with another Hash.
 	AppendEvents(ctx context.Context, installID string, batch []Event) (added int, err error)
+	// Report is AppendEvents and then Seen(installID, at, apps) in one
+	// transaction: a batch of an installation and its check-in are stored
+	// both or neither (an empty batch is a check-in alone). Errors as
+	// AppendEvents's and Seen's.
+	Report(ctx context.Context, installID string, batch []Event, at time.Time, apps []App) (added int, err error)
 	// QueryEvents returns the events that match q, oldest first (by
 	// Time, then install ID, then Seq), at most q.Limit of them.
 	QueryEvents(ctx context.Context, q EventQuery) ([]Event, error)

@@ -55,6 +55,7 @@ var suite = []struct {
 	{"SeenAndFleet", testSeenAndFleet},
 	{"EventsIdempotent", testEventsIdempotent},
 	{"EventsConflict", testEventsConflict},
+	{"Report", testReport},
 	{"EventsManyInstallationsConcurrently", testEventsManyInstallationsConcurrently},
 	{"EventsOrderAndQueries", testEventsOrderAndQueries},
 	{"ReleasesAndRollouts", testReleasesAndRollouts},

@@ -137,7 +137,10 @@ func measure(ctx context.Context, c config, db, dir string, stderr io.Writer) (*
 	r.hwm, r.cpu = after.hwm, after.cpu-before.cpu
 	b.stop()
 	stopped = true
-	if r.serverLog, err = serverLog(b.p("server.log")); err != nil {
+	// Warnings and errors of the server (server.log) and of its HTTP
+	// server (the access log's logger: TLS handshake errors, the
+	// connection limit).
+	if r.serverLog, err = serverLog(b.p("server.log"), b.p("access.log")); err != nil {
 		return nil, err
 	}
 	if err := verify(ctx, b, r, fleet); err != nil {

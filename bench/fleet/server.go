@@ -254,15 +254,28 @@ func (s *sampler) end() int64 {
 	return s.peak
 }
 
-// serverLog counts the server's own log lines by level and message
-// (warnings and errors: refusals, rate limits, store failures).
-func serverLog(path string) (map[string]int, error) {
+// serverLog counts the warnings and errors in the server's log files, by
+// level and message (refusals, rate limits, store failures, TLS handshake
+// errors, the connection limit).
+func serverLog(paths ...string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, path := range paths {
+		if err := countLog(path, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func countLog(path string, out map[string]int) error {
 	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
-	out := map[string]int{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -270,9 +283,14 @@ func serverLog(path string) (map[string]int, error) {
 		if !strings.Contains(l, `"level":"WARN"`) && !strings.Contains(l, `"level":"ERROR"`) {
 			continue
 		}
-		out[field(l, "level")+": "+field(l, "msg")+" "+field(l, "status")+" "+field(l, "err")]++
+		msg := field(l, "msg")
+		if i := strings.Index(msg, " from 127.0.0.1:"); i >= 0 { // http: TLS handshake error from ADDR: ...
+			_, rest, _ := strings.Cut(msg[i+len(" from 127.0.0.1:"):], ": ")
+			msg = msg[:i] + ": " + rest
+		}
+		out[strings.TrimSpace(field(l, "level")+": "+msg+" "+field(l, "status")+" "+field(l, "err"))]++
 	}
-	return out, sc.Err()
+	return sc.Err()
 }
 
 // field is a JSON log line's string or number field, roughly (for a summary).
