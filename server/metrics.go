@@ -33,6 +33,7 @@ type Metrics struct {
 	events    map[event.Kind]prometheus.Counter // every kind of package event, read-only
 	otherKind prometheus.Counter                // kinds this server does not know
 	security  map[event.Kind]prometheus.Counter // the Security kinds, read-only
+	found     map[string]prometheus.Counter     // ServerSecurityKinds, read-only
 	installs  *prometheus.CounterVec            // by app
 	failures  *prometheus.CounterVec            // by app
 	rollbacks *prometheus.CounterVec            // by app
@@ -128,7 +129,7 @@ func (m *Metrics) registerEvents() {
 	}, []string{"kind"})
 	security := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ferry_security_events_total",
-		Help: "Reported events that are refusals of something that failed verification, by kind.",
+		Help: "Security events by kind: reported refusals of something that failed verification, and those the server found itself (report.log_rewritten).",
 	}, []string{"kind"})
 	m.events, m.security = map[event.Kind]prometheus.Counter{}, map[event.Kind]prometheus.Counter{}
 	for _, k := range knownKinds {
@@ -136,6 +137,10 @@ func (m *Metrics) registerEvents() {
 		if k.Security() {
 			m.security[k] = security.WithLabelValues(string(k))
 		}
+	}
+	m.found = map[string]prometheus.Counter{}
+	for _, k := range ServerSecurityKinds {
+		m.found[k] = security.WithLabelValues(k)
 	}
 	m.otherKind = events.WithLabelValues("other")
 	byApp := func(name, help string) *prometheus.CounterVec {
@@ -186,6 +191,20 @@ func (m *Metrics) ObserveEvent(kind event.Kind, app string) {
 		app = otherApp
 	}
 	vec.WithLabelValues(app).Inc()
+}
+
+// ObserveSecurity counts one security event the server found itself (one
+// of ServerSecurityKinds, recorded with store.RecordSecurity), in
+// ferry_security_events_total with the reported ones, so that the alert on
+// a spike of security events sees it too. Other kinds are not counted:
+// labels are the server's own.
+func (m *Metrics) ObserveSecurity(kind string) {
+	if m == nil {
+		return
+	}
+	if c, ok := m.found[kind]; ok {
+		c.Inc()
+	}
 }
 
 // SetStaleInstallations sets how the gauge ferry_installations_stale is

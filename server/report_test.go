@@ -476,9 +476,60 @@ func TestReportMetrics(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+token)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	for _, want := range []string{"ferry_checkins_total 3\n", "ferry_events_total{kind=\"install.done\"} 3\n", "ferry_installs_total{app=\"_other\"} 3\n"} {
+	for _, want := range []string{"ferry_checkins_total 3\n", "ferry_events_total{kind=\"install.done\"} 3\n", "ferry_installs_total{app=\"_other\"} 3\n",
+		"ferry_security_events_total{kind=\"report.log_rewritten\"} 0\n"} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+}
+
+// TestReportRewrittenCounted_R65: a security event the server finds itself
+// (a batch that rewrites the stored chain, store.RecordSecurity) is counted
+// in ferry_security_events_total, the series the alert on a spike of
+// security events watches, once per refused batch.
+func TestReportRewrittenCounted_R65(t *testing.T) {
+	m, err := NewMetrics(MetricsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newReportFixture(t, func(c *ReportConfig) { c.Metrics = m })
+	secret, _ := f.token(t, nil)
+	cred := f.enroll(t, secret, idA)
+	lines, other := auditLines(t, 3), auditLines(t, 3)
+	if code, _, body := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: idA, Lines: lines[:2]}); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	for i := range 2 {
+		f.advance(time.Second)
+		if code, _, body := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: idA, Lines: other[1+i : 2+i]}); code != http.StatusConflict {
+			t.Fatalf("a rewritten line: %d %s, want 409", code, body)
+		}
+	}
+	const token = "0123456789abcdef0123"
+	h, err := m.Handler(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", MetricsPath, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if want := "ferry_security_events_total{kind=\"report.log_rewritten\"} 2\n"; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("metrics lack %q:\n%s", want, grepLines(rec.Body.String(), "ferry_security_events_total"))
+	}
+	if sec, err := f.st.ListSecurity(context.Background(), idA, 0); err != nil || len(sec) != 2 {
+		t.Errorf("security events stored: %+v, %v", sec, err)
+	}
+}
+
+// grepLines returns the lines of s that contain substr.
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

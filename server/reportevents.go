@@ -22,6 +22,10 @@ var errRewritten = errors.New("the audit log was rewritten")
 // contradicts what it reported before (R65).
 const SecurityRewritten = "report.log_rewritten"
 
+// ServerSecurityKinds are the kinds of the security events the server
+// finds itself (recordSecurity), each counted in /metrics.
+var ServerSecurityKinds = []string{SecurityRewritten}
+
 func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
 	in, ok := p.installation(w, r)
 	if !ok {
@@ -54,16 +58,23 @@ func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errRewritten), errors.Is(err, store.ErrConflict):
 		p.log.Warn("report: audit log rewritten", "event", SecurityRewritten, "install_id", in.ID, "err", err.Error(), "remote", clientIP(r))
-		sec := store.SecurityEvent{InstallID: in.ID, Time: p.cfg.Now(), Kind: SecurityRewritten, Cause: err.Error(),
-			Evidence: map[string]string{"remote": clientIP(r), "lines": strconv.Itoa(len(batch))}}
-		if serr := p.cfg.Store.RecordSecurity(r.Context(), sec); serr != nil {
-			p.log.Error("report: record security event", "install_id", in.ID, "err", serr.Error())
-		}
+		p.recordSecurity(r.Context(), store.SecurityEvent{InstallID: in.ID, Time: p.cfg.Now(), Kind: SecurityRewritten, Cause: err.Error(),
+			Evidence: map[string]string{"remote": clientIP(r), "lines": strconv.Itoa(len(batch))}})
 		writeError(w, http.StatusConflict, err.Error())
 	case err != nil:
 		p.refuse(w, r, in.ID, http.StatusInternalServerError, err.Error())
 	default:
 		writeJSON(w, http.StatusOK, ans)
+	}
+}
+
+// recordSecurity keeps a security event the server found: in the store
+// (the dashboard's and the API's evidence) and in the metrics, which count
+// it even when the store fails, since it was found.
+func (p *reporting) recordSecurity(ctx context.Context, sec store.SecurityEvent) {
+	p.cfg.Metrics.ObserveSecurity(sec.Kind)
+	if err := p.cfg.Store.RecordSecurity(ctx, sec); err != nil {
+		p.log.Error("report: record security event", "install_id", sec.InstallID, "kind", sec.Kind, "err", err.Error())
 	}
 }
 

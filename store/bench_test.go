@@ -165,3 +165,83 @@ func benchBatch(seq uint64, size int) []Event {
 	}
 	return out
 }
+
+// BenchmarkStaleGauge compares what one scrape of ferry_installations_stale
+// costs: the COUNT query of CountInstallations against listing the rows as
+// the gauge did before (ListInstallations up to MaxLimit, then len), on a
+// fleet of n installations of which half are stale (BENCHMARKS.md):
+//
+//	go test ./store -run '^$' -bench StaleGauge -benchtime 20x
+//	.ci/with-postgres go test ./store -run '^$' -bench StaleGauge -benchtime 20x
+func BenchmarkStaleGauge(b *testing.B) {
+	for _, be := range []struct {
+		name string
+		loc  func(b *testing.B) string
+	}{
+		{"sqlite", func(b *testing.B) string { return filepath.Join(b.TempDir(), "ferry.db") }},
+		{"postgres", func(b *testing.B) string {
+			base := os.Getenv("FERRY_TEST_POSTGRES")
+			if base == "" {
+				b.Skip("FERRY_TEST_POSTGRES is unset: set it to a postgres:// URL (.ci/with-postgres does) to benchmark PostgreSQL")
+			}
+			return freshSchema(b, base)
+		}},
+	} {
+		for _, n := range []int{10000} {
+			b.Run(fmt.Sprintf("%s/n=%d", be.name, n), func(b *testing.B) {
+				ctx := context.Background()
+				loc := be.loc(b)
+				s, err := Open(ctx, loc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				fleet(b, loc, n)
+				q := InstallationQuery{SeenBefore: t0.Add(time.Duration(n/2) * time.Second)}
+				b.Run("count", func(b *testing.B) {
+					for b.Loop() {
+						if got, err := s.CountInstallations(ctx, q); err != nil || got != n/2 {
+							b.Fatalf("CountInstallations = %d, %v; want %d", got, err, n/2)
+						}
+					}
+				})
+				b.Run("list", func(b *testing.B) {
+					for b.Loop() {
+						q := q
+						q.Limit = MaxLimit
+						if got, err := s.ListInstallations(ctx, q); err != nil || len(got) != n/2 {
+							b.Fatalf("ListInstallations = %d, %v; want %d", len(got), err, n/2)
+						}
+					}
+				})
+			})
+		}
+	}
+}
+
+// fleet inserts n installations, the i-th last seen i seconds after t0,
+// each with one application, in one transaction of the raw database.
+func fleet(b *testing.B, loc string, n int) {
+	ctx := context.Background()
+	db, d := rawBenchDB(b, loc)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback()
+	exec := func(q string, args ...any) {
+		if _, err := tx.ExecContext(ctx, d.rebind(q), args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	exec("INSERT INTO tokens (id, kind, scope, hash, created, expires, revoked, uses, max_uses) VALUES ('fleet', 'enroll', '*', 'fleet', 0, 0, 0, 0, 0)")
+	for i := range n {
+		id := fmt.Sprintf("inst-%06d", i)
+		seen := t0.Add(time.Duration(i) * time.Second).UnixNano()
+		exec("INSERT INTO installations (id, credential_hash, token_id, enrolled, last_seen) VALUES (?, ?, 'fleet', ?, ?)", id, lineHash(id, 0), t0.UnixNano(), seen)
+		exec("INSERT INTO installation_apps (install_id, app, version, channel, updated) VALUES (?, 'web', '1.4.2', 'stable', ?)", id, seen)
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -85,11 +85,25 @@ func (s *sqlStore) Installation(ctx context.Context, id string) (Installation, e
 	return in, nil
 }
 
-func (s *sqlStore) ListInstallations(ctx context.Context, q InstallationQuery) ([]Installation, error) {
-	where, args := "", []any{}
-	if !q.SeenBefore.IsZero() {
-		where, args = " WHERE last_seen < ?", append(args, nanos(q.SeenBefore))
+// where is the WHERE clause of q and its arguments.
+func (q InstallationQuery) where() (string, []any) {
+	if q.SeenBefore.IsZero() {
+		return "", nil
 	}
+	return " WHERE last_seen < ?", []any{nanos(q.SeenBefore)}
+}
+
+func (s *sqlStore) CountInstallations(ctx context.Context, q InstallationQuery) (int, error) {
+	where, args := q.where()
+	var n int
+	if err := s.queryRow(ctx, "SELECT COUNT(*) FROM installations"+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count installations: %w", err)
+	}
+	return n, nil
+}
+
+func (s *sqlStore) ListInstallations(ctx context.Context, q InstallationQuery) ([]Installation, error) {
+	where, args := q.where()
 	args = append(args, limit(q.Limit))
 	rows, err := s.query(ctx, "SELECT "+installationColumns+" FROM installations"+where+" ORDER BY id LIMIT ?", args...)
 	if err != nil {

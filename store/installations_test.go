@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -90,5 +91,46 @@ func testSeenAndFleet(t *testing.T, b backend) {
 	all, err := s.ListInstallations(ctx, InstallationQuery{Limit: 3})
 	if err != nil || len(all) != 3 || all[2].ID != "c" || len(all[2].Apps) != 2 {
 		t.Fatalf("ListInstallations(limit 3) = %+v, %v", all, err)
+	}
+}
+
+// testCountInstallations: CountInstallations counts what ListInstallations
+// lists, with no limit: all of them, or those last seen before a time (the
+// stale ones), and none of an empty store.
+func testCountInstallations(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.newStore(t)
+	if n, err := s.CountInstallations(ctx, InstallationQuery{}); n != 0 || err != nil {
+		t.Fatalf("an empty store counts %d, %v", n, err)
+	}
+	ids := make([]string, 30)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("inst-%02d", i)
+	}
+	enroll(t, s, ids...)
+	for i, id := range ids[:12] { // seen later, 1 to 12 hours in
+		if err := s.Seen(ctx, id, t0.Add(time.Duration(i+1)*time.Hour), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		q    InstallationQuery
+		want int
+	}{
+		{InstallationQuery{}, 30},
+		{InstallationQuery{Limit: 5}, 30}, // the limit is for listing only
+		{InstallationQuery{SeenBefore: t0}, 0},
+		{InstallationQuery{SeenBefore: t0.Add(time.Second)}, 18},
+		{InstallationQuery{SeenBefore: t0.Add(6*time.Hour + time.Second)}, 24},
+		{InstallationQuery{SeenBefore: t0.Add(24 * time.Hour)}, 30},
+	} {
+		n, err := s.CountInstallations(ctx, c.q)
+		if err != nil || n != c.want {
+			t.Errorf("CountInstallations(%+v) = %d, %v; want %d", c.q, n, err, c.want)
+		}
+		listed, err := s.ListInstallations(ctx, InstallationQuery{SeenBefore: c.q.SeenBefore, Limit: MaxLimit})
+		if err != nil || len(listed) != c.want {
+			t.Errorf("ListInstallations(%+v) = %d, %v; the count and the listing disagree", c.q, len(listed), err)
+		}
 	}
 }

@@ -58,6 +58,10 @@ type Installations interface {
 	// their applications. SeenBefore, when set, keeps those last seen
 	// before it (the stale ones).
 	ListInstallations(ctx context.Context, q InstallationQuery) ([]Installation, error)
+	// CountInstallations counts the installations ListInstallations
+	// would return without a limit (q.Limit is ignored), in the
+	// database: a gauge of the stale ones costs one query, not a listing.
+	CountInstallations(ctx context.Context, q InstallationQuery) (int, error)
 	// Seen records a check-in: the time, and the version and channel of
 	// each application listed (others are left as they are). ErrNotFound
 	// if the installation is not enrolled.

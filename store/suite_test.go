@@ -53,6 +53,7 @@ var suite = []struct {
 	{"TokenLastUseRace", testTokenLastUseRace},
 	{"Enroll", testEnroll},
 	{"SeenAndFleet", testSeenAndFleet},
+	{"CountInstallations", testCountInstallations},
 	{"EventsIdempotent", testEventsIdempotent},
 	{"EventsConflict", testEventsConflict},
 	{"Report", testReport},

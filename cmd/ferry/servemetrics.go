@@ -46,12 +46,11 @@ func (e *env) serveMetrics(fl serveFlags, ko repo.Options, st store.Installation
 }
 
 // staleCounter counts the installations of st last seen more than after
-// ago, up to store.MaxLimit (the store has no count of its own yet: the
-// rows are listed and counted).
+// ago, with one COUNT query at each scrape: no rows are listed, and a
+// fleet larger than a listing's limit is counted whole.
 func staleCounter(st store.Installations, after time.Duration, now func() time.Time) func(context.Context) (int, error) {
 	return func(ctx context.Context) (int, error) {
-		ins, err := st.ListInstallations(ctx, store.InstallationQuery{SeenBefore: now().Add(-after), Limit: store.MaxLimit})
-		return len(ins), err
+		return st.CountInstallations(ctx, store.InstallationQuery{SeenBefore: now().Add(-after)})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -115,6 +116,10 @@ func TestStaleCounter(t *testing.T) {
 	if err := st.Seen(ctx, "c", t0.Add(47*time.Hour), nil); err != nil {
 		t.Fatal(err)
 	}
+	// The gauge counts in the database: a listing of the rows at every
+	// scrape costs memory and time in the size of the fleet, and stopped
+	// at store.MaxLimit.
+	st = noListing{Store: st, t: t}
 	count := staleCounter(st, 24*time.Hour, func() time.Time { return t0.Add(48 * time.Hour) })
 	if n, err := count(ctx); n != 2 || err != nil {
 		t.Fatalf("stale installations: %d, %v; want 2 (a and b, not c seen an hour ago)", n, err)
@@ -123,4 +128,15 @@ func TestStaleCounter(t *testing.T) {
 	if n, err := count(ctx); n != 0 || err != nil {
 		t.Fatalf("stale installations 12 h after enrolling: %d, %v; want 0", n, err)
 	}
+}
+
+// noListing is a store whose ListInstallations fails the test.
+type noListing struct {
+	store.Store
+	t *testing.T
+}
+
+func (n noListing) ListInstallations(context.Context, store.InstallationQuery) ([]store.Installation, error) {
+	n.t.Error("the stale gauge listed the installations instead of counting them")
+	return nil, errors.New("listing refused by the test")
 }
