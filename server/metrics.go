@@ -51,10 +51,11 @@ const (
 	faceAdmin             // /api/v1/ but the events endpoints
 	faceEvents            // /api/v1/enroll, /api/v1/events
 	faceMetrics           // /metrics
+	faceDashboard         // /dashboard/
 	numFaces
 )
 
-var faceNames = [numFaces]string{"repository", "admin", "events", "metrics"}
+var faceNames = [numFaces]string{"repository", "admin", "events", "metrics", "dashboard"}
 
 // numClasses are the status classes 1xx..5xx, and "other" (index 0) for
 // a status outside them.
@@ -239,8 +240,11 @@ func (m *Metrics) observeRequest(path string, status int, n int64) {
 func faceOf(path string) int {
 	switch {
 	case !strings.HasPrefix(path, "/api/"):
-		if path == MetricsPath {
+		switch {
+		case path == MetricsPath:
 			return faceMetrics
+		case strings.HasPrefix(path, "/dashboard/"):
+			return faceDashboard
 		}
 		return faceRepository
 	case strings.HasPrefix(path, "/api/v1/events"), strings.HasPrefix(path, "/api/v1/enroll"):

@@ -340,6 +340,7 @@ func TestFaceOf(t *testing.T) {
 		"/metadata/timestamp.json": "repository", "/targets/a/b": "repository", "/": "repository",
 		"/metrics": "metrics", "/metrics/x": "repository", "/api/v1/apps/hello/role": "admin",
 		"/api/v1/events": "events", "/api/v1/enroll": "events", "/api/v2/": "admin",
+		"/dashboard/": "dashboard", "/dashboard/apps/hello": "dashboard", "/dashboard": "repository",
 	} {
 		if got := faceNames[faceOf(p)]; got != want {
 			t.Errorf("%s: face %s, want %s", p, got, want)

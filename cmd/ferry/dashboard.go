@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -112,14 +113,17 @@ func (e *env) serveDashboard(fl serveFlags, ko repo.Options, st store.Store, g *
 	if fl.dashboardCredential == "" {
 		return nil, nil
 	}
+	hint := "make one with: ferry dashboard credential --out " + fl.dashboardCredential
 	b, err := os.ReadFile(fl.dashboardCredential)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, withHint(fmt.Errorf("--dashboard-credential: %w", err), hint)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--dashboard-credential: %w", err)
 	}
 	cred, err := dashboard.ParseCredential(b)
 	if err != nil {
-		return nil, withHint(fmt.Errorf("--dashboard-credential %s: %w", fl.dashboardCredential, err),
-			"make one with: ferry dashboard credential --out "+fl.dashboardCredential)
+		return nil, withHint(fmt.Errorf("--dashboard-credential %s: %w", fl.dashboardCredential, err), hint)
 	}
 	r, err := repo.OpenWith(fl.dir, ko)
 	if err != nil {
