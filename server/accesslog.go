@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// deadlines bound the writing of one response: write is the longest stall,
-// rate the slowest average.
+// deadlines bound the reading of a request's body (read) and the writing
+// of one response: write is the longest stall, rate the slowest average.
 type deadlines struct {
+	read  time.Duration
 	write time.Duration
 	rate  int64 // bytes per second
 }
@@ -35,29 +36,40 @@ func (d deadlines) at(now, start time.Time, n int64) time.Time {
 }
 
 // accessLog logs one line per request (method, path, status, bytes,
-// duration_ms in milliseconds, remote, proto) and, for each write of the
-// response, extends the connection's write deadline (deadlines.at), so
-// that the server's WriteTimeout limits a stall rather than a whole
-// download, and the minimum rate limits the whole response. m (if not
-// nil) counts the request.
-func accessLog(log *slog.Logger, dl deadlines, m *Metrics, h http.Handler) http.Handler {
+// duration_ms in milliseconds, remote, proto): to lines when it is set,
+// else through log. It bounds the request's body by the read deadline,
+// and for each write of the response extends the connection's write
+// deadline (deadlines.at), so that the server's WriteTimeout limits a
+// stall rather than a whole download, and the minimum rate limits the
+// whole response. m (if not nil) counts the request.
+//
+// Deadlines cost a timer update each, so none is set that net/http has
+// set already: it reads the headers under ReadHeaderTimeout and clears
+// the read deadline (http.Server.ReadTimeout is left 0, see newServer),
+// so only a request with a body gets one here; it sets the write deadline
+// to WriteTimeout from the end of the headers, so the first extension is
+// due only write/8 into the response, as every later one.
+func accessLog(log *slog.Logger, lines *lineLog, dl deadlines, m *Metrics, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rc := http.NewResponseController(w)
-		if r.ContentLength == 0 {
-			// Nothing more to read: the read deadline must not end the
-			// request while the response is still being written.
-			_ = rc.SetReadDeadline(time.Time{})
+		lw := &logWriter{ResponseWriter: w, dl: dl, start: start, extended: start, status: http.StatusOK}
+		if r.ContentLength != 0 {
+			_ = lw.controller().SetReadDeadline(start.Add(dl.read))
 		}
-		lw := &logWriter{ResponseWriter: w, rc: rc, dl: dl, start: start, status: http.StatusOK}
 		h.ServeHTTP(lw, r)
 		m.observeRequest(r.URL.Path, lw.status, lw.bytes)
+		if lines != nil {
+			now := time.Now()
+			lines.log(&requestLine{time: now, method: r.Method, path: r.URL.Path, status: lw.status, bytes: lw.bytes,
+				duration: now.Sub(start), remote: r.RemoteAddr, proto: r.Proto})
+			return
+		}
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", lw.status),
 			slog.Int64("bytes", lw.bytes),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("duration_ms", durationMillis(time.Since(start))),
 			slog.String("remote", r.RemoteAddr),
 			slog.String("proto", r.Proto),
 		)
@@ -68,13 +80,20 @@ func accessLog(log *slog.Logger, dl deadlines, m *Metrics, h http.Handler) http.
 // deadline.
 type logWriter struct {
 	http.ResponseWriter
-	rc       *http.ResponseController
+	rc       *http.ResponseController // made when first needed
 	dl       deadlines
 	start    time.Time
-	extended time.Time
+	extended time.Time // when the write deadline was last set (by net/http: before start)
 	status   int
 	bytes    int64
 	wrote    bool
+}
+
+func (w *logWriter) controller() *http.ResponseController {
+	if w.rc == nil {
+		w.rc = http.NewResponseController(w.ResponseWriter)
+	}
+	return w.rc
 }
 
 func (w *logWriter) WriteHeader(code int) {
@@ -88,7 +107,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	w.wrote = true
 	// Extending costs a timer reset; do it at most every write/8.
 	if now := time.Now(); now.Sub(w.extended) > w.dl.write/8 {
-		_ = w.rc.SetWriteDeadline(w.dl.at(now, w.start, w.bytes+int64(len(p))))
+		_ = w.controller().SetWriteDeadline(w.dl.at(now, w.start, w.bytes+int64(len(p))))
 		w.extended = now
 	}
 	n, err := w.ResponseWriter.Write(p)
@@ -102,7 +121,7 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush passes through for streaming handlers.
 func (w *logWriter) Flush() {
-	_ = w.rc.Flush()
+	_ = w.controller().Flush()
 }
 
 // ReadFrom copies src through Write (so that the bytes are counted and the

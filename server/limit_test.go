@@ -156,3 +156,30 @@ func TestSlowReaderCut_R54(t *testing.T) {
 		t.Fatal("a trickling reader held its connection for 30 s")
 	}
 }
+
+// A client that sends a request's headers and then only part of its body
+// is cut off after ReadTimeout: net/http's own ReadTimeout is off (a
+// request without a body would pay for setting and clearing it), so the
+// server sets the deadline itself for requests that have a body (R54).
+func TestSlowBodyCut_R54(t *testing.T) {
+	readErr := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(io.Discard, r.Body)
+		readErr <- err
+	})
+	s := startRun(t, h, Config{ReadTimeout: 300 * time.Millisecond})
+	c, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npart of it") // and nothing more
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Fatal("a body cut short read to its end")
+		}
+	case <-time.After(10 * time.Second): // an upper bound: the deadline cuts it after 300 ms
+		t.Fatal("a stalled request body held the handler for 10 s")
+	}
+}

@@ -32,10 +32,9 @@ const (
 )
 
 type memo struct {
-	fd   int // keeps the inode alive, so its number is not reused
-	st   unix.Stat_t
-	body []byte
-	etag string
+	fd  int // keeps the inode alive, so its number is not reused
+	st  unix.Stat_t
+	mem *inMemory
 }
 
 type memos struct {
@@ -47,15 +46,15 @@ type memos struct {
 
 // lookup returns what was remembered for name if the file there is still
 // the one read.
-func (b *beneath) lookup(name string) ([]byte, string, bool) {
+func (b *beneath) lookup(name string) (*inMemory, bool) {
 	if b == nil {
-		return nil, "", false
+		return nil, false
 	}
 	b.memos.mu.Lock()
 	m := b.memos.m[name]
 	b.memos.mu.Unlock()
 	if m == nil {
-		return nil, "", false
+		return nil, false
 	}
 	var st unix.Stat_t
 	for {
@@ -64,10 +63,10 @@ func (b *beneath) lookup(name string) ([]byte, string, bool) {
 			continue
 		}
 		if err != nil || !sameFile(&st, &m.st) {
-			return nil, "", false
+			return nil, false
 		}
 		b.memos.hits.Add(1)
-		return m.body, m.etag, true
+		return m.mem, true
 	}
 }
 
@@ -76,10 +75,10 @@ func sameFile(a, b *unix.Stat_t) bool {
 		a.Mtim == b.Mtim && a.Ctim == b.Ctim
 }
 
-// remember keeps body and etag, read from f (opened at opened, with
-// status fi), for name; it takes f's descriptor, so closing f afterwards
+// remember keeps mem, read from f (opened at opened, with status fi), for
+// name; it takes f's descriptor, so closing f afterwards
 // does nothing. A file changed too recently is not remembered.
-func (b *beneath) remember(name string, f servedFile, fi fs.FileInfo, opened time.Time, body []byte, etag string) {
+func (b *beneath) remember(name string, f servedFile, fi fs.FileInfo, opened time.Time, mem *inMemory) {
 	ff, ok := f.(*fdFile)
 	if b == nil || !ok {
 		return
@@ -88,7 +87,7 @@ func (b *beneath) remember(name string, f servedFile, fi fs.FileInfo, opened tim
 	if !ok || !time.Unix(st.Ctim.Unix()).Before(opened.Add(-b.memos.margin)) {
 		return
 	}
-	m := &memo{fd: ff.fd, st: *st, body: body, etag: etag}
+	m := &memo{fd: ff.fd, st: *st, mem: mem}
 	b.memos.mu.Lock()
 	old := b.memos.m[name]
 	if old == nil && len(b.memos.m) >= maxMemos {

@@ -19,6 +19,6 @@ func (*beneath) open(string) (servedFile, error) { return nil, errors.ErrUnsuppo
 // openNonblock is O_NONBLOCK where os.Root passes it on.
 const openNonblock = 0
 
-func (*beneath) lookup(string) ([]byte, string, bool) { return nil, "", false }
+func (*beneath) lookup(string) (*inMemory, bool) { return nil, false }
 
-func (*beneath) remember(string, servedFile, fs.FileInfo, time.Time, []byte, string) {}
+func (*beneath) remember(string, servedFile, fs.FileInfo, time.Time, *inMemory) {}

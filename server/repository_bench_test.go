@@ -13,8 +13,9 @@ import (
 )
 
 // BenchmarkServe is the per-request work of ferry serve's repository path
-// in process, without the network and TLS: the access log (JSON to a
-// file, as ferry serve writes it to stderr), deadlines, opening, ETag,
+// in process, without the network and TLS: the access log (JSON lines to
+// a file, as ferry serve writes it to stderr or --access-log; /slog: the
+// same through slog's JSON handler), deadlines, opening, ETag,
 // headers and body. bench/serve measures the whole server against nginx.
 func BenchmarkServe(b *testing.B) {
 	dir := testRepo(b)
@@ -35,15 +36,21 @@ func BenchmarkServe(b *testing.B) {
 	for _, c := range []struct {
 		name    string
 		log     io.Writer
+		slog    bool // the access log through slog (Config.Logger) rather than Config.AccessLog
 		path    string
 		metrics *Metrics // ferry serve --metrics-token-file
 	}{
-		{"timestamp/log-file", logf, "/metadata/timestamp.json", nil},
-		{"timestamp/log-discard", io.Discard, "/metadata/timestamp.json", nil},
-		{"timestamp/log-discard/metrics", io.Discard, "/metadata/timestamp.json", m},
-		{"target/log-file", logf, target, nil},
+		{"timestamp/log-file", logf, false, "/metadata/timestamp.json", nil},
+		{"timestamp/log-file/slog", logf, true, "/metadata/timestamp.json", nil},
+		{"timestamp/log-discard", io.Discard, false, "/metadata/timestamp.json", nil},
+		{"timestamp/log-discard/metrics", io.Discard, false, "/metadata/timestamp.json", m},
+		{"target/log-file", logf, false, target, nil},
 	} {
-		h := accessLog(slog.New(slog.NewJSONHandler(c.log, nil)), deadlines{time.Minute, 1 << 10}, c.metrics, repoH)
+		var lines *lineLog
+		if !c.slog {
+			lines = &lineLog{w: c.log}
+		}
+		h := accessLog(slog.New(slog.NewJSONHandler(c.log, nil)), lines, deadlines{time.Minute, time.Minute, 1 << 10}, c.metrics, repoH)
 		req := httptest.NewRequest("GET", c.path, nil)
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -168,7 +169,7 @@ func TestServeAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := accessLog(slog.New(slog.NewJSONHandler(io.Discard, nil)), deadlines{time.Minute, 1 << 10}, m, repoH)
+	h := accessLog(slog.New(slog.NewJSONHandler(io.Discard, nil)), &lineLog{w: io.Discard}, deadlines{time.Minute, time.Minute, 1 << 10}, m, repoH)
 	target := "/targets/hello/1.0.0/linux-amd64/" + strings.Repeat("ab", 32) + ".hello"
 	for _, p := range []string{"/metadata/timestamp.json", "/metadata/1.root.json", target, big} {
 		serve := func() {
@@ -189,6 +190,55 @@ func TestServeAllocations(t *testing.T) {
 		// httptest.NewRequest alone is about 1 KiB.
 		if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 12<<10 {
 			t.Errorf("%s: %d bytes allocated per request", p, per)
+		}
+	}
+}
+
+// TestInMemoryMatchesServeContent: timestamp.json served from memory gets
+// the status, headers and body that http.ServeContent gives the same
+// bytes, for plain requests (answered without it) and for conditional and
+// Range ones (answered by it).
+func TestInMemoryMatchesServeContent(t *testing.T) {
+	body := []byte(`{"signed":{"_type":"timestamp","version":7}}`)
+	const name, cc = "metadata/timestamp.json", cacheRevalidate
+	m := newInMemory(name, cc, body)
+	etag := sha256ETag(body)
+	if m.etag != etag {
+		t.Fatalf("ETag %s, want %s", m.etag, etag)
+	}
+	for _, c := range []struct {
+		method string
+		hdr    []string
+	}{
+		{"GET", nil},
+		{"HEAD", nil},
+		{"GET", []string{"User-Agent", "ferry", "Accept-Encoding", "identity"}},
+		{"GET", []string{"If-None-Match", etag}},
+		{"GET", []string{"If-None-Match", `"other"`}},
+		{"HEAD", []string{"If-None-Match", etag}},
+		{"GET", []string{"If-Match", `"other"`}},
+		{"GET", []string{"Range", "bytes=2-5"}},
+		{"GET", []string{"Range", "bytes=100-"}},
+		{"GET", []string{"Range", "bytes=0-1", "If-Range", etag}},
+		{"GET", []string{"If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"}},
+		{"GET", []string{"If-Unmodified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"}},
+	} {
+		req := func() *http.Request {
+			r := httptest.NewRequest(c.method, "/"+name, nil)
+			for i := 0; i < len(c.hdr); i += 2 {
+				r.Header.Set(c.hdr[i], c.hdr[i+1])
+			}
+			return r
+		}
+		got, want := httptest.NewRecorder(), httptest.NewRecorder()
+		m.serve(got, req())
+		setHeaders(want.Header(), name, cc, etag, contentType(name))
+		http.ServeContent(want, req(), "timestamp.json", time.Time{}, strings.NewReader(string(body)))
+		if got.Code != want.Code || got.Body.String() != want.Body.String() {
+			t.Errorf("%s %v: status %d, body %q; ServeContent: %d, %q", c.method, c.hdr, got.Code, got.Body, want.Code, want.Body)
+		}
+		if g, w := got.Result().Header, want.Result().Header; !reflect.DeepEqual(g, w) {
+			t.Errorf("%s %v: headers\n %v\nServeContent:\n %v", c.method, c.hdr, g, w)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,13 +43,17 @@ type Config struct {
 	// the first connection is accepted.
 	OnListen func(net.Addr)
 	Logger   *slog.Logger // access log and server errors; nil: slog.Default()
+	// AccessLog, if set, receives the access log instead of Logger: the
+	// same JSON lines slog.NewJSONHandler would write for it, made
+	// without slog (accessline.go), one Write per line.
+	AccessLog io.Writer
 	// Metrics, if set, counts every request and its bytes by face and
 	// status class (an atomic add; nothing allocated). Serving them is
 	// the Handler's business (Metrics.Handler).
 	Metrics *Metrics
 
 	ReadHeaderTimeout time.Duration // to read a request's headers
-	ReadTimeout       time.Duration // to read a whole request
+	ReadTimeout       time.Duration // to read a request's body, from the end of its headers
 	// WriteTimeout bounds the time without progress while writing a
 	// response: every write extends the deadline by this much, so a large
 	// download to a live client is never cut, and a stalled one is.
@@ -121,18 +126,27 @@ func newServer(cfg Config) (*http.Server, net.Listener, error) {
 	if tlsCfg.MinVersion < tls.VersionTLS12 {
 		tlsCfg.MinVersion = tls.VersionTLS12
 	}
-	write := durationOr(cfg.WriteTimeout, DefaultWriteTimeout)
-	rate := cfg.MinWriteRate
-	if rate <= 0 {
-		rate = DefaultMinWriteRate
+	dl := deadlines{
+		read:  durationOr(cfg.ReadTimeout, DefaultReadTimeout),
+		write: durationOr(cfg.WriteTimeout, DefaultWriteTimeout),
+		rate:  cfg.MinWriteRate,
+	}
+	if dl.rate <= 0 {
+		dl.rate = DefaultMinWriteRate
 	}
 	log := cfg.logger()
+	var lines *lineLog
+	if cfg.AccessLog != nil {
+		lines = &lineLog{w: cfg.AccessLog}
+	}
 	srv := &http.Server{
-		Handler:           accessLog(log, deadlines{write, rate}, cfg.Metrics, cfg.Handler),
-		TLSConfig:         tlsCfg,
+		Handler:   accessLog(log, lines, dl, cfg.Metrics, cfg.Handler),
+		TLSConfig: tlsCfg,
+		// ReadTimeout stays 0: net/http would set it on every request,
+		// and accessLog would clear it again for a request without a
+		// body; accessLog sets it for the requests that have one.
 		ReadHeaderTimeout: durationOr(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		ReadTimeout:       durationOr(cfg.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:      write,
+		WriteTimeout:      dl.write,
 		IdleTimeout:       durationOr(cfg.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

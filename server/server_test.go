@@ -378,7 +378,8 @@ func TestServerLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln.Close()
-	if srv.ReadHeaderTimeout != DefaultReadHeaderTimeout || srv.ReadTimeout != DefaultReadTimeout ||
+	// ReadTimeout is applied to bodies by accessLog (TestSlowBodyCut_R54).
+	if srv.ReadHeaderTimeout != DefaultReadHeaderTimeout || srv.ReadTimeout != 0 ||
 		srv.WriteTimeout != DefaultWriteTimeout || srv.IdleTimeout != DefaultIdleTimeout ||
 		srv.MaxHeaderBytes != DefaultMaxHeaderBytes || srv.TLSConfig.MinVersion != tls.VersionTLS12 ||
 		cap(ln.(*limitListener).sem) != DefaultMaxConns {
@@ -430,41 +431,53 @@ func TestOldTLSRefused(t *testing.T) {
 	}
 }
 
+// TestAccessLog: a request is logged with its fields, through the
+// logger (Config.Logger) or the access log's own writer (Config.AccessLog,
+// what ferry serve uses).
 func TestAccessLog(t *testing.T) {
-	var mu sync.Mutex
-	var buf bytes.Buffer
-	wrote := make(chan struct{}, 1)
-	log := slog.New(slog.NewJSONHandler(&lockedWriter{mu: &mu, w: &buf, wrote: wrote}, nil))
-	dir := testRepo(t)
-	h, _ := Repository(filepath.Join(dir, "public"))
-	s := startRun(t, h, Config{Logger: log})
-	resp, _ := rawGet(t, s, "GET", "/metadata/1.root.json")
-	if resp.StatusCode != 200 {
-		t.Fatal(resp.Status)
-	}
-	// The line is logged after the response is sent: wait for it.
-	var line string
-	for deadline := time.After(10 * time.Second); line == ""; {
-		mu.Lock()
-		for _, l := range strings.Split(buf.String(), "\n") {
-			if strings.Contains(l, `"path":"/metadata/1.root.json"`) {
-				line = l
+	for _, viaSlog := range []bool{true, false} {
+		name := map[bool]string{true: "slog", false: "lines"}[viaSlog]
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			var buf bytes.Buffer
+			wrote := make(chan struct{}, 1)
+			w := &lockedWriter{mu: &mu, w: &buf, wrote: wrote}
+			cfg := Config{Logger: slog.New(slog.NewJSONHandler(w, nil))}
+			if !viaSlog {
+				cfg = Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessLog: w}
 			}
-		}
-		mu.Unlock()
-		if line != "" {
-			break
-		}
-		select {
-		case <-wrote:
-		case <-deadline:
-			t.Fatal("no access log line for the request")
-		}
-	}
-	for _, want := range []string{`"msg":"request"`, `"method":"GET"`, `"status":200`, `"bytes":27`, `"duration_ms":`, `"remote":"127.0.0.1:`} {
-		if !strings.Contains(line, want) {
-			t.Errorf("access log line %q lacks %s", line, want)
-		}
+			dir := testRepo(t)
+			h, _ := Repository(filepath.Join(dir, "public"))
+			s := startRun(t, h, cfg)
+			resp, _ := rawGet(t, s, "GET", "/metadata/1.root.json")
+			if resp.StatusCode != 200 {
+				t.Fatal(resp.Status)
+			}
+			// The line is logged after the response is sent: wait for it.
+			var line string
+			for deadline := time.After(10 * time.Second); line == ""; {
+				mu.Lock()
+				for _, l := range strings.Split(buf.String(), "\n") {
+					if strings.Contains(l, `"path":"/metadata/1.root.json"`) {
+						line = l
+					}
+				}
+				mu.Unlock()
+				if line != "" {
+					break
+				}
+				select {
+				case <-wrote:
+				case <-deadline:
+					t.Fatal("no access log line for the request")
+				}
+			}
+			for _, want := range []string{`{"time":"`, `"level":"INFO"`, `"msg":"request"`, `"method":"GET"`, `"status":200`, `"bytes":27`, `"duration_ms":`, `"remote":"127.0.0.1:`, `"proto":"HTTP/1.1"}`} {
+				if !strings.Contains(line, want) {
+					t.Errorf("access log line %q lacks %s", line, want)
+				}
+			}
+		})
 	}
 }
 

@@ -17,9 +17,10 @@
 #                   commit), alternating with the others
 #   CONNS, THREADS  wrk's -c and -t (defaults 64 and 2)
 #   SIZE            bytes of the target file (default 16384)
-#   PROFILE=DIR     afterwards, CPU-profile the serving code (bench/serve/profile,
-#                   same handler as ferry serve) under wrk and write DIR/*.out
-#                   and the top functions to DIR/*.txt
+#   PROFILE=DIR     afterwards, CPU-profile ferry serve itself under wrk (a
+#                   binary built with -tags ferry_benchprofile, which users'
+#                   builds lack) and write DIR/*.out, the top functions to
+#                   DIR/*.txt and the binary to DIR/ferry-prof (for pprof)
 # Needs openssl, nginx and wrk: nginx-light and wrk are installed with
 # apt-get when missing (as root). Nothing listens on anything but 127.0.0.1.
 set -eu
@@ -155,17 +156,35 @@ tlsinfo() { # URL
 		awk '/^New, /{sub(/^New, /,""); print; exit}'
 }
 
-# One wrk run: prints "req/s avg p50 p99 errors".
-wrk_run() { # URL
-	wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$1" > wrk.out 2>&1 || true
-	awk '
+# CPU time (utime+stime, clock ticks) of PIDS and their threads, summed.
+cputicks() { # PID...
+	t=0
+	for pid in "$@"; do
+		[ -r "/proc/$pid/stat" ] || continue
+		# fields after the command name (which may hold spaces)
+		set -- $(sed 's/^.*) //' "/proc/$pid/stat")
+		t=$((t + ${12} + ${13}))
+	done
+	echo $t
+}
+
+# One wrk run: prints "req/s avg p50 p99 errors server-cpu-us/req".
+wrk_run() { # URL PID...: the server's processes, for its CPU time
+	url=$1
+	shift
+	c0=$(cputicks "$@")
+	wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url" > wrk.out 2>&1 || true
+	c1=$(cputicks "$@")
+	hz=$(getconf CLK_TCK)
+	awk -v ticks=$((c1 - c0)) -v hz="$hz" '
+		/requests in/ {n=$1}
 		/Requests\/sec:/ {rps=$2}
 		/^    Latency/ {avg=$2}
 		/^     50%/ {p50=$2}
 		/^     99%/ {p99=$2}
 		/Non-2xx/ {err+=$NF}
 		/Socket errors/ {gsub(/,/,""); err+=$4+$6+$8+$10}
-		END {printf "%s %s %s %s %d\n", rps, avg, p50, p99, err}' wrk.out
+		END {printf "%s %s %s %s %d %.1f\n", rps, avg, p50, p99, err, n ? ticks / hz * 1e6 / n : 0}' wrk.out
 }
 
 servers="ferry nginx"
@@ -187,7 +206,7 @@ for s in $servers; do
 done
 echo "# load before: $(uptime | sed 's/.*load/load/')"
 echo
-printf '| rep | file | server | req/s | latency avg | p50 | p99 | errors |\n|---:|---|---|---:|---:|---:|---:|---:|\n'
+printf '| rep | file | server | req/s | latency avg | p50 | p99 | errors | server CPU µs/req |\n|---:|---|---|---:|---:|---:|---:|---:|---:|\n'
 results=$work/results
 : > "$results"
 rep=1
@@ -201,10 +220,12 @@ while [ $rep -le "$reps" ]; do
 			ferry) start_ferry ./ferry; url=$furl ;;
 			baseline) start_ferry "$BASELINE"; url=$furl ;;
 			esac
-			set -- $(wrk_run "$url$p")
+			pids=$fsrv
+			[ $s = nginx ] && pids="$ngx $(pgrep -P "$ngx" | tr '\n' ' ')"
+			set -- $(wrk_run "$url$p" $pids)
 			[ $s = nginx ] || stop_ferry
-			echo "$rep $file $s $1 $2 $3 $4 $5" >> "$results"
-			printf '| %s | %s | %s | %.0f | %s | %s | %s | %s |\n' "$rep" "$file" "$s" "$1" "$2" "$3" "$4" "$5"
+			echo "$rep $file $s $1 $2 $3 $4 $5 $6" >> "$results"
+			printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %s |\n' "$rep" "$file" "$s" "$1" "$2" "$3" "$4" "$5" "$6"
 		done
 	done
 	rep=$((rep + 1))
@@ -213,38 +234,42 @@ echo
 echo "# load after: $(uptime | sed 's/.*load/load/')"
 echo
 # Ratios to nginx within each rep (same rep, same file: run back to back).
-printf '| file | server | median req/s | ratio to nginx, per rep | median ratio |\n|---|---|---:|---|---:|\n'
+printf '| file | server | median req/s | median server CPU µs/req | ratio to nginx, per rep | median ratio |\n|---|---|---:|---:|---|---:|\n'
 for file in timestamp target; do
 	for s in $servers; do
 		awk -v f=$file -v s=$s '
 			$2 == f && $3 == "nginx" {n[$1] = $4}
-			$2 == f && $3 == s {v[$1] = $4; reps[++k] = $1}
+			$2 == f && $3 == s {v[$1] = $4; c[++k] = $9; reps[k] = $1}
 			END {
 				for (i = 1; i <= k; i++) { r[i] = v[reps[i]] / n[reps[i]]; q[i] = v[reps[i]]; list = list (i > 1 ? ", " : "") sprintf("%.2f", r[i]) }
 				# medians by insertion sort
 				for (i = 2; i <= k; i++) for (j = i; j > 1 && r[j-1] > r[j]; j--) { t = r[j]; r[j] = r[j-1]; r[j-1] = t }
 				for (i = 2; i <= k; i++) for (j = i; j > 1 && q[j-1] > q[j]; j--) { t = q[j]; q[j] = q[j-1]; q[j-1] = t }
+				for (i = 2; i <= k; i++) for (j = i; j > 1 && c[j-1] > c[j]; j--) { t = c[j]; c[j] = c[j-1]; c[j-1] = t }
 				mr = (k % 2) ? r[(k + 1) / 2] : (r[k / 2] + r[k / 2 + 1]) / 2
 				mq = (k % 2) ? q[(k + 1) / 2] : (q[k / 2] + q[k / 2 + 1]) / 2
-				printf "| %s | %s | %.0f | %s | %.2fx |\n", f, s, mq, list, mr
+				mc = (k % 2) ? c[(k + 1) / 2] : (c[k / 2] + c[k / 2 + 1]) / 2
+				printf "| %s | %s | %.0f | %.1f | %s | %.2fx |\n", f, s, mq, mc, list, mr
 			}' "$results"
 	done
 done
 
 if [ -n "${PROFILE:-}" ]; then
+	# The real ferry serve, built with the benchmark-only profiling hook
+	# (cmd/ferry/benchprofile.go, -tags ferry_benchprofile): the profile
+	# covers the process from start to SIGTERM, wrk runs in between.
 	mkdir -p "$PROFILE"
-	(cd "$src" && go build -o "$work/profile" ./bench/serve/profile)
+	(cd "$src" && go build -tags ferry_benchprofile -o "$work/ferry-prof" ./cmd/ferry)
 	for file in timestamp target; do
 		p=/metadata/timestamp.json
 		[ $file = target ] && p=/$target
-		"$work/profile" -public repo/public -cert cert.pem -key key.pem -addr "127.0.0.1:$((port + 1))" \
-			-cpuprofile "$PROFILE/$file.out" -log profile-access.log -seconds $((secs + 2)) >/dev/null &
-		prof=$!
-		wait_up "https://127.0.0.1:$((port + 1))/metadata/timestamp.json"
-		set -- $(wrk_run "https://127.0.0.1:$((port + 1))$p")
-		wait "$prof"
-		(cd "$src" && go tool pprof -top -cum -nodecount 60 "$work/profile" "$PROFILE/$file.out" > "$PROFILE/$file.txt" 2>/dev/null)
-		cp "$work/profile" "$PROFILE/profile.bin"
-		echo "# profile of $file under wrk ($1 req/s while profiling): $PROFILE/$file.out, top: $PROFILE/$file.txt"
+		export FERRY_BENCH_CPUPROFILE="$PROFILE/$file.out"
+		start_ferry ./ferry-prof
+		unset FERRY_BENCH_CPUPROFILE
+		set -- $(wrk_run "$furl$p" "$fsrv")
+		stop_ferry
+		(cd "$src" && go tool pprof -top -cum -nodecount 60 "$work/ferry-prof" "$PROFILE/$file.out" > "$PROFILE/$file.txt" 2>/dev/null)
+		echo "# profile of ferry serve, $file, under wrk ($1 req/s while profiling): $PROFILE/$file.out, top: $PROFILE/$file.txt"
 	done
+	cp "$work/ferry-prof" "$PROFILE/ferry-prof"
 fi

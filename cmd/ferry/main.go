@@ -24,7 +24,17 @@ import (
 	"golang.org/x/term"
 )
 
-func main() { os.Exit(Main()) }
+func main() {
+	code := Main()
+	for _, f := range atExit {
+		f()
+	}
+	os.Exit(code)
+}
+
+// atExit runs after Main returns, before the process exits (the
+// benchmark build's profiler: benchprofile.go; empty otherwise).
+var atExit []func()
 
 // Main runs ferry with the process's arguments and standard streams and
 // returns the exit status. SIGINT and SIGTERM cancel the command's context.
