@@ -48,7 +48,8 @@ func BenchmarkServe(b *testing.B) {
 	} {
 		var lines *lineLog
 		if !c.slog {
-			lines = &lineLog{w: c.log}
+			lines = newLineLog(c.log, lineDelay)
+			defer lines.close()
 		}
 		h := accessLog(slog.New(slog.NewJSONHandler(c.log, nil)), lines, deadlines{time.Minute, time.Minute, 1 << 10}, c.metrics, repoH)
 		req := httptest.NewRequest("GET", c.path, nil)

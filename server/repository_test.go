@@ -169,7 +169,7 @@ func TestServeAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := accessLog(slog.New(slog.NewJSONHandler(io.Discard, nil)), &lineLog{w: io.Discard}, deadlines{time.Minute, time.Minute, 1 << 10}, m, repoH)
+	h := accessLog(slog.New(slog.NewJSONHandler(io.Discard, nil)), newLineLog(io.Discard, 0), deadlines{time.Minute, time.Minute, 1 << 10}, m, repoH)
 	target := "/targets/hello/1.0.0/linux-amd64/" + strings.Repeat("ab", 32) + ".hello"
 	for _, p := range []string{"/metadata/timestamp.json", "/metadata/1.root.json", target, big} {
 		serve := func() {

@@ -45,7 +45,9 @@ type Config struct {
 	Logger   *slog.Logger // access log and server errors; nil: slog.Default()
 	// AccessLog, if set, receives the access log instead of Logger: the
 	// same JSON lines slog.NewJSONHandler would write for it, made
-	// without slog (accessline.go), one Write per line.
+	// without slog and written together, whole and in order, at most
+	// 10 ms after the first of them (accessline.go); all are written
+	// by the time Run returns.
 	AccessLog io.Writer
 	// Metrics, if set, counts every request and its bytes by face and
 	// status class (an atomic add; nothing allocated). Serving them is
@@ -76,9 +78,12 @@ type Config struct {
 // ShutdownTimeout, then closes what is left. It returns nil after a shutdown
 // caused by ctx, and the error otherwise.
 func Run(ctx context.Context, cfg Config) error {
-	srv, ln, err := newServer(cfg)
+	srv, ln, lines, err := newServer(cfg)
 	if err != nil {
 		return err
+	}
+	if lines != nil {
+		defer lines.close()
 	}
 	addr := ln.Addr().String()
 	log := cfg.logger()
@@ -107,8 +112,10 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// newServer validates cfg and builds the http.Server and its listener.
-func newServer(cfg Config) (*http.Server, net.Listener, error) {
+// newServer validates cfg and builds the http.Server, its listener and
+// the access log writer (nil without cfg.AccessLog), which the caller
+// closes once the server has stopped.
+func newServer(cfg Config) (*http.Server, net.Listener, *lineLog, error) {
 	var bad error
 	switch {
 	case cfg.Handler == nil:
@@ -120,7 +127,7 @@ func newServer(cfg Config) (*http.Server, net.Listener, error) {
 		if cfg.Listener != nil {
 			cfg.Listener.Close() // Run owns a listener it is given, even when it refuses the config
 		}
-		return nil, nil, bad
+		return nil, nil, nil, bad
 	}
 	tlsCfg := cfg.TLS.Clone()
 	if tlsCfg.MinVersion < tls.VersionTLS12 {
@@ -137,7 +144,7 @@ func newServer(cfg Config) (*http.Server, net.Listener, error) {
 	log := cfg.logger()
 	var lines *lineLog
 	if cfg.AccessLog != nil {
-		lines = &lineLog{w: cfg.AccessLog}
+		lines = newLineLog(cfg.AccessLog, lineDelay)
 	}
 	srv := &http.Server{
 		Handler:   accessLog(log, lines, dl, cfg.Metrics, cfg.Handler),
@@ -158,14 +165,14 @@ func newServer(cfg Config) (*http.Server, net.Listener, error) {
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return nil, nil, fmt.Errorf("serve: %w", err)
+			return nil, nil, nil, fmt.Errorf("serve: %w", err)
 		}
 	}
 	max := cfg.MaxConns
 	if max <= 0 {
 		max = DefaultMaxConns
 	}
-	return srv, newLimitListener(ln, max, log), nil
+	return srv, newLimitListener(ln, max, log), lines, nil
 }
 
 func (cfg Config) logger() *slog.Logger {

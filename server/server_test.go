@@ -373,7 +373,7 @@ func TestRepositoryMissingDir(t *testing.T) {
 }
 
 func TestServerLimits(t *testing.T) {
-	srv, ln, err := newServer(Config{Handler: http.NotFoundHandler(), TLS: selfSignedForTest(t), Addr: "127.0.0.1:0"})
+	srv, ln, _, err := newServer(Config{Handler: http.NotFoundHandler(), TLS: selfSignedForTest(t), Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,13 +385,13 @@ func TestServerLimits(t *testing.T) {
 		cap(ln.(*limitListener).sem) != DefaultMaxConns {
 		t.Errorf("server limits: %+v", srv)
 	}
-	if _, _, err := newServer(Config{Handler: http.NotFoundHandler(), Addr: "127.0.0.1:0"}); err == nil {
+	if _, _, _, err := newServer(Config{Handler: http.NotFoundHandler(), Addr: "127.0.0.1:0"}); err == nil {
 		t.Error("no TLS accepted")
 	}
-	if _, _, err := newServer(Config{Handler: http.NotFoundHandler(), TLS: &tls.Config{}, Addr: "127.0.0.1:0"}); err == nil {
+	if _, _, _, err := newServer(Config{Handler: http.NotFoundHandler(), TLS: &tls.Config{}, Addr: "127.0.0.1:0"}); err == nil {
 		t.Error("TLS without certificate accepted")
 	}
-	if _, _, err := newServer(Config{TLS: selfSignedForTest(t), Addr: "127.0.0.1:0"}); err == nil {
+	if _, _, _, err := newServer(Config{TLS: selfSignedForTest(t), Addr: "127.0.0.1:0"}); err == nil {
 		t.Error("no handler accepted")
 	}
 }
@@ -452,6 +452,21 @@ func TestAccessLog(t *testing.T) {
 			resp, _ := rawGet(t, s, "GET", "/metadata/1.root.json")
 			if resp.StatusCode != 200 {
 				t.Fatal(resp.Status)
+			}
+			if !viaSlog {
+				// Lines wait to be written together; all are written
+				// by the time Run returns.
+				s.cancel()
+				if err := <-s.done; err != nil {
+					t.Fatal(err)
+				}
+				s.done <- nil // for the cleanup
+				mu.Lock()
+				logged := buf.String()
+				mu.Unlock()
+				if !strings.Contains(logged, `"path":"/metadata/1.root.json"`) {
+					t.Fatalf("Run returned before writing the access log: %q", logged)
+				}
 			}
 			// The line is logged after the response is sent: wait for it.
 			var line string
