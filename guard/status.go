@@ -11,8 +11,9 @@ import (
 )
 
 // Status is what the guard last found for one release's rollout: what the
-// dashboard shows and the metrics export. The zero Stage (with no Plan)
-// means the release has no plan and the guard only watches its budget.
+// dashboard shows and the metrics export. Only a release with a plan has
+// one; a plan without Stages is a watched rollout (Stage 0: the guard
+// halts it on a crossed budget and never widens it).
 type Status struct {
 	App         string        `json:"app"`
 	Version     string        `json:"version"`

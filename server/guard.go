@@ -226,8 +226,12 @@ func (g *Guard) report(st guard.Status, actErr error) {
 		"state", string(st.State), "started", st.Started, "healthy", st.Healthy, "failed", st.Failed,
 		"silent", st.Silent, "stage_healthy", st.StageHealthy, "reason", st.Reason}
 	switch {
-	case actErr != nil:
+	case actErr != nil && (!seen || last.Reason != st.Reason):
+		// Logged when it first fails and when the failure changes, not
+		// every tick while it goes on failing (a missing key, a busy
+		// repository): the status keeps saying it.
 		g.log.Error("guard: "+st.Verdict+" not signed", append(attrs, "err", actErr.Error())...)
+	case actErr != nil:
 	case st.Verdict == guard.Halt.String():
 		g.log.Warn("guard: rollout halted", attrs...)
 	case st.Verdict == guard.Advance.String():

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferry-updates/ferry/event"
 	"github.com/ferry-updates/ferry/guard"
+	"github.com/ferry-updates/ferry/repo"
 	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/store"
 )
@@ -313,4 +314,58 @@ func (gf *guardFixture) actions(t *testing.T, action string) float64 {
 		}
 	}
 	return 0
+}
+
+// refusingRepo is a Rollouter whose signing fails while fail is set (a
+// missing key, say).
+type refusingRepo struct {
+	Rollouter
+	mu   sync.Mutex
+	fail bool
+}
+
+func (r *refusingRepo) Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+	r.mu.Lock()
+	fail := r.fail
+	r.mu.Unlock()
+	if fail {
+		return rollout.Entry{}, fmt.Errorf("sign %s: %w", a.Kind, repo.ErrMissingKey)
+	}
+	return r.Rollouter.Rollout(ctx, app, a)
+}
+
+// TestGuardHaltNotSignedRetried: a halt that cannot be signed is said in
+// the status, logged once (not every tick), and signed at the first tick
+// that can.
+func TestGuardHaltNotSignedRetried(t *testing.T) {
+	gf := newGuardFixture(t)
+	gf.start(t, 1000, &staged)
+	gf.report(t, "bad", event.InstallStarted, event.HealthFailed)
+	rr := &refusingRepo{Rollouter: gf.repo, fail: true}
+	g, err := NewGuard(GuardConfig{Repo: rr, Store: gf.st, Logger: gf.g.log, Now: gf.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 3 {
+		if err := g.Evaluate(ctx); err == nil {
+			t.Fatal("a halt that could not be signed: no error")
+		}
+	}
+	sts, _ := g.Status(ctx, "hello")
+	if len(sts) != 1 || !strings.Contains(sts[0].Reason, "the halt could not be signed") || sts[0].State != rollout.Active {
+		t.Fatalf("status = %+v", sts)
+	}
+	if n := strings.Count(gf.logs.String(), `"msg":"guard: halt not signed"`); n != 1 {
+		t.Errorf("the failure was logged %d times in 3 ticks, want once", n)
+	}
+	rr.mu.Lock()
+	rr.fail = false
+	rr.mu.Unlock()
+	if err := g.Evaluate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if doc, err := gf.repo.Rollouts("hello"); err != nil || doc.Releases["1.1.0"].State != rollout.Halted {
+		t.Fatalf("after the key is back: %+v, %v; want halted", doc, err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,25 +119,30 @@ var (
 	failedKinds  = []event.Kind{event.HealthFailed, event.InstallFailed, event.RolledBack, event.RollbackFailed}
 )
 
-func (s *sqlStore) Outcomes(ctx context.Context, app, version string) ([]guard.Outcome, error) {
-	in := func(ks []event.Kind) (string, []any) {
-		args := make([]any, len(ks))
-		for i, k := range ks {
-			args[i] = string(k)
-		}
-		return "kind IN (?" + strings.Repeat(", ?", len(ks)-1) + ")", args
+// kindIn is "kind IN ('a', 'b')" for constant kinds: written as literals,
+// not parameters, so that a partial index whose WHERE is the same text
+// (migration 0004, events_outcomes) can serve the query on both databases.
+func kindIn(ks ...[]event.Kind) string {
+	var q []string
+	for _, k := range slices.Concat(ks...) {
+		q = append(q, "'"+string(k)+"'") // constants of package event: no quote in them
 	}
-	started, a1 := in(startedKinds)
-	healthy, a2 := in(healthyKinds)
-	failed, a3 := in(failedKinds)
-	all, a4 := in(append(append(append([]event.Kind{}, startedKinds...), healthyKinds...), failedKinds...))
-	// One row per installation: each installation counts once, however
-	// many events it sent. Only enrolled installations have events.
-	q := "SELECT install_id, MIN(CASE WHEN " + started + " THEN received END), MIN(CASE WHEN " + healthy +
-		" THEN received END), MIN(CASE WHEN " + failed + " THEN received END) FROM events WHERE app = ? AND version = ? AND " +
-		all + " GROUP BY install_id ORDER BY install_id"
-	args := append(append(append(a1, a2...), a3...), app, version)
-	rows, err := s.query(ctx, q, append(args, a4...)...)
+	return "kind IN (" + strings.Join(q, ", ") + ")"
+}
+
+// outcomeKinds is the WHERE of the index events_outcomes, as its migration
+// writes it (TestOutcomesIndexText checks the two agree).
+var outcomeKinds = kindIn(startedKinds, healthyKinds, failedKinds)
+
+// outcomesQuery gives one row per installation: each installation counts
+// once, however many events it sent. Only enrolled installations have
+// events.
+var outcomesQuery = "SELECT install_id, MIN(CASE WHEN " + kindIn(startedKinds) + " THEN received END), MIN(CASE WHEN " + kindIn(healthyKinds) +
+	" THEN received END), MIN(CASE WHEN " + kindIn(failedKinds) + " THEN received END) FROM events WHERE app = ? AND version = ? AND " +
+	outcomeKinds + " GROUP BY install_id ORDER BY install_id"
+
+func (s *sqlStore) Outcomes(ctx context.Context, app, version string) ([]guard.Outcome, error) {
+	rows, err := s.query(ctx, outcomesQuery, app, version)
 	if err != nil {
 		return nil, fmt.Errorf("outcomes of %s/%s: %w", app, version, err)
 	}

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +126,43 @@ func testOutcomes(t *testing.T, b backend) {
 	}
 	if got, err := s.Outcomes(ctx, "web", "9.9.9"); err != nil || len(got) != 0 {
 		t.Fatalf("Outcomes of a release nobody reported = %+v, %v", got, err)
+	}
+}
+
+// TestOutcomesIndexText: the partial index of migration 0004 has the
+// WHERE that Outcomes writes, so the databases can use it.
+func TestOutcomesIndexText(t *testing.T) {
+	b, err := migrationFiles.ReadFile("migrations/0004_events_outcomes.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "WHERE "+outcomeKinds+";") {
+		t.Fatalf("migration 0004 does not end with WHERE %s;", outcomeKinds)
+	}
+}
+
+// TestOutcomesUseIndex: SQLite's plan of the Outcomes query reads the
+// partial index (a broken match would scan events_release and sort).
+func TestOutcomesUseIndex(t *testing.T) {
+	loc := filepath.Join(t.TempDir(), "ferry.db")
+	openStore(t, loc)
+	db, _ := rawDB(t, loc)
+	q := "EXPLAIN QUERY PLAN " + outcomesQuery
+	rows, err := db.Query(q, "web", "1.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	if !strings.Contains(plan.String(), "events_outcomes") {
+		t.Fatalf("the Outcomes query does not use events_outcomes:\n%s", plan.String())
 	}
 }
