@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -73,15 +74,35 @@ func seenTx(ctx context.Context, tx *txn, id string, at time.Time, apps []App) e
 const installationColumns = "id, credential_hash, token_id, enrolled, last_seen"
 
 func (s *sqlStore) Installation(ctx context.Context, id string) (Installation, error) {
-	in, err := scanInstallation(s.queryRow(ctx, "SELECT "+installationColumns+" FROM installations WHERE id = ?", id))
+	// One statement (every report authenticates with it): the
+	// installation, once per application it runs, or once with none.
+	rows, err := s.query(ctx, `SELECT i.id, i.credential_hash, i.token_id, i.enrolled, i.last_seen, a.app, a.version, a.channel, a.updated
+		FROM installations i LEFT JOIN installation_apps a ON a.install_id = i.id WHERE i.id = ?`, id)
 	if err != nil {
-		return Installation{}, fmt.Errorf("installation %q: %w", id, noRows(err))
+		return Installation{}, fmt.Errorf("installation %q: %w", id, err)
 	}
-	apps, err := s.apps(ctx, "WHERE install_id = ?", id)
-	if err != nil {
-		return Installation{}, err
+	defer rows.Close()
+	var in Installation
+	found := false
+	for rows.Next() {
+		var enrolled, seen int64
+		var app, version, channel sql.NullString
+		var updated sql.NullInt64
+		if err := rows.Scan(&in.ID, &in.CredentialHash, &in.TokenID, &enrolled, &seen, &app, &version, &channel, &updated); err != nil {
+			return Installation{}, fmt.Errorf("installation %q: %w", id, err)
+		}
+		in.Enrolled, in.LastSeen, found = fromNanos(enrolled), fromNanos(seen), true
+		if app.Valid {
+			in.Apps = append(in.Apps, App{App: app.String, Version: version.String, Channel: channel.String, Updated: fromNanos(updated.Int64)})
+		}
 	}
-	in.Apps = apps[id]
+	if err := rows.Err(); err != nil {
+		return Installation{}, fmt.Errorf("installation %q: %w", id, err)
+	}
+	if !found {
+		return Installation{}, fmt.Errorf("installation %q: %w", id, ErrNotFound)
+	}
+	slices.SortFunc(in.Apps, func(a, b App) int { return strings.Compare(a.App, b.App) })
 	return in, nil
 }
 

@@ -35,6 +35,16 @@ func testEnroll(t *testing.T, b backend) {
 	if err := s.Enroll(ctx, in2, h); err != nil {
 		t.Fatalf("enroll inst-2 with the token's second use: %v (did the refused enrollment count a use?)", err)
 	}
+	if got, err := s.Installation(ctx, "inst-1"); err != nil || len(got.Apps) != 2 || !got.Apps[1].Updated.Equal(t0) {
+		t.Fatalf("Installation(inst-1) after inst-2 enrolled = %+v, %v", got, err)
+	}
+	bare := newToken(t, s, Enroll, Token{})
+	if err := s.Enroll(ctx, Installation{ID: "bare", CredentialHash: hashOf("b"), Enrolled: t0}, bare); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Installation(ctx, "bare"); err != nil || got.ID != "bare" || got.CredentialHash != hashOf("b") || len(got.Apps) != 0 {
+		t.Fatalf("Installation of one that runs nothing = %+v, %v", got, err)
+	}
 	in2.ID = "inst-3"
 	if err := s.Enroll(ctx, in2, h); !errors.Is(err, ErrTokenUsedUp) {
 		t.Fatalf("third enrollment with a 2-use token: %v, want ErrTokenUsedUp", err)

@@ -14,6 +14,7 @@ import (
 	"maps"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -57,6 +58,8 @@ type result struct {
 	rssPeak       int64 // VmRSS sampled during the load
 	hwm           int64 // VmHWM at the end of the load (since the server started)
 	cpu           time.Duration
+	genCPU        time.Duration // this program's, during the load
+	loadavg       string        // at the end of the load
 	events        int64 // events the server acknowledged
 	serverLog     map[string]int
 	mu            sync.Mutex
@@ -125,6 +128,10 @@ func measure(ctx context.Context, c config, db, dir string, stderr io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
+	self0, err := readProc(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
 	rss := sampleRSS(b.srv.Process.Pid)
 	loadStart := time.Now()
 	runFleet(ctx, b, r, fleet, tlsCfg, probe)
@@ -134,7 +141,12 @@ func measure(ctx context.Context, c config, db, dir string, stderr io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	r.hwm, r.cpu = after.hwm, after.cpu-before.cpu
+	self1, err := readProc(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	r.hwm, r.cpu, r.genCPU = after.hwm, after.cpu-before.cpu, self1.cpu-self0.cpu
+	r.loadavg = loadavg()
 	b.stop()
 	stopped = true
 	// Warnings and errors of the server (server.log) and of its HTTP
@@ -427,8 +439,12 @@ func printResults(w io.Writer, c config, rs []*result) {
 	row("server peak RSS during the load (VmRSS, 100 ms samples)", func(r *result) string { return mib(r.rssPeak) })
 	row("server VmHWM since start (enrollment included)", func(r *result) string { return mib(r.hwm) })
 	row("server CPU during the load (utime+stime)", func(r *result) string {
-		return fmt.Sprintf("%.1f s (%.0f %% of one core)", r.cpu.Seconds(), 100*r.cpu.Seconds()/r.load.Seconds())
+		return fmt.Sprintf("%.1f s (%.0f %% of one core, %.2f ms per cycle)", r.cpu.Seconds(), 100*r.cpu.Seconds()/r.load.Seconds(), float64(r.cpu.Microseconds())/1000/float64(r.cycles))
 	})
+	row("load generator CPU during the load (this program)", func(r *result) string {
+		return fmt.Sprintf("%.1f s (%.0f %% of one core)", r.genCPU.Seconds(), 100*r.genCPU.Seconds()/r.load.Seconds())
+	})
+	row("load average at the end of the load (1, 5, 15 min)", func(r *result) string { return r.loadavg })
 	for _, r := range rs {
 		if r.errors() == 0 && len(r.serverLog) == 0 {
 			continue
@@ -447,4 +463,17 @@ func printResults(w io.Writer, c config, rs []*result) {
 			fmt.Fprintf(w, "- %d x %s\n", r.serverLog[k], k)
 		}
 	}
+}
+
+// loadavg is the machine's load average (1, 5 and 15 minutes).
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
