@@ -53,6 +53,7 @@ type result struct {
 	load          time.Duration // from the first cycle's start to the last one's end
 	cycles        int64
 	lat           map[string][]time.Duration
+	handler       map[string][]time.Duration // the server's handler times, from its access log
 	errs          map[string]int // by kind and what went wrong
 	firstErrs     []string
 	rssPeak       int64 // VmRSS sampled during the load
@@ -153,6 +154,9 @@ func measure(ctx context.Context, c config, db, dir string, stderr io.Writer) (*
 	// server (the access log's logger: TLS handshake errors, the
 	// connection limit).
 	if r.serverLog, err = serverLog(b.p("server.log"), b.p("access.log")); err != nil {
+		return nil, err
+	}
+	if r.handler, err = handlerTimes(b.p("access.log"), probe); err != nil {
 		return nil, err
 	}
 	if err := verify(ctx, b, r, fleet); err != nil {
@@ -434,6 +438,15 @@ func printResults(w io.Writer, c config, rs []*result) {
 				return "-"
 			}
 			return ms(quantile(ds, .5)) + " / " + ms(quantile(ds, .99)) + " / " + ms(ds[len(ds)-1])
+		})
+	}
+	for _, k := range kinds {
+		row(k+": the server's handler, p50 / p99", func(r *result) string {
+			ds := slices.Sorted(slices.Values(r.handler[k]))
+			if len(ds) == 0 {
+				return "-"
+			}
+			return ms(quantile(ds, .5)) + " / " + ms(quantile(ds, .99))
 		})
 	}
 	row("server peak RSS during the load (VmRSS, 100 ms samples)", func(r *result) string { return mib(r.rssPeak) })

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -308,4 +309,34 @@ func field(line, name string) string {
 	}
 	v, _, _ := strings.Cut(rest, ",")
 	return strings.TrimSuffix(v, "}")
+}
+
+// handlerTimes reads the server's access log: the time its handler took
+// for each request (duration_ms: from the request's headers to the end of
+// the answer, the TLS handshake and the wait for a connection not
+// included), by kind of request.
+func handlerTimes(path, probe string) (map[string][]time.Duration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string][]time.Duration{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Path     string  `json:"path"`
+			Duration float64 `json:"duration_ms"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Path == "" {
+			continue
+		}
+		kind := map[string]string{"/metadata/timestamp.json": kindTimestamp, "/" + probe: kindRoot,
+			"/api/v1/events": kindEvents, "/api/v1/enroll": kindEnroll}[l.Path]
+		if kind != "" {
+			out[kind] = append(out[kind], time.Duration(l.Duration*float64(time.Millisecond)))
+		}
+	}
+	return out, sc.Err()
 }
