@@ -54,14 +54,14 @@ type result struct {
 	cycles        int64
 	lat           map[string][]time.Duration
 	handler       map[string][]time.Duration // the server's handler times, from its access log
-	errs          map[string]int // by kind and what went wrong
+	errs          map[string]int             // by kind and what went wrong
 	firstErrs     []string
 	rssPeak       int64 // VmRSS sampled during the load
 	hwm           int64 // VmHWM at the end of the load (since the server started)
 	cpu           time.Duration
 	genCPU        time.Duration // this program's, during the load
 	loadavg       string        // at the end of the load
-	events        int64 // events the server acknowledged
+	events        int64         // events the server acknowledged
 	serverLog     map[string]int
 	mu            sync.Mutex
 }
