@@ -473,6 +473,12 @@ func TestOverviewShowsFleet(t *testing.T) {
 		store.Event{Event: event.Event{Kind: event.HealthFailed, App: "hello", Version: "1.1.0"}},
 		store.Event{Event: event.Event{Kind: event.MetadataRejected, Cause: "signature"}})
 	f.report("b2", 1, store.Event{Event: event.Event{Kind: event.InstallStarted, App: "hello", Version: "1.1.0"}})
+	// One security event the server found today, one two days ago.
+	for _, at := range []time.Time{f.clock.Now().Add(-time.Hour), f.clock.Now().Add(-48 * time.Hour)} {
+		if err := f.st.RecordSecurity(ctx, store.SecurityEvent{InstallID: "a2", Time: at, Kind: "report.log_rewritten", Cause: "rewritten"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, csrf := f.signedIn()
 	b.post(Prefix+"apps/hello/rollout", url.Values{"csrf": {csrf}, "action": {"start"}, "version": {"1.1.0"}, "percent": {"12.5"}})
 	ov := b.get(Prefix).body
@@ -481,13 +487,20 @@ func TestOverviewShowsFleet(t *testing.T) {
     <span class="label">stale installations`,
 		`data-app-installations="hello">5<`, `data-app-installations="api">0<`,
 		`1.0.0 · stable · <b>3</b>`, `1.1.0 · stable · <b>2</b>`,
-		`<span class="num">1</span>
+		`<span class="num">2</span>
     <span class="label">security events`,
+		`stale installations of 5 (silent over 24 h)`,
 		`12.5%`,
 	} {
 		if !strings.Contains(ov, want) {
 			t.Errorf("overview lacks %q", want)
 		}
+	}
+	if p := b.get(Prefix + "installations").body; !strings.Contains(p, `<b id="install-count">5</b> installations enrolled, <b id="stale-count">4</b> of them stale.`) {
+		t.Errorf("the installations page does not count 5 installations, 4 stale")
+	}
+	if p := b.get(Prefix + "installations?stale=1").body; strings.Count(p, `<span class="state halted">stale</span>`) != 4 || strings.Contains(p, "<code>a1</code>") {
+		t.Errorf("the stale installations are not the 4 stale ones")
 	}
 }
 

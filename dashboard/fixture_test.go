@@ -118,11 +118,12 @@ var testParams = Params{Memory: 64, Time: 1, Lanes: 1}
 // fixture is a dashboard over a real SQLite store and a fake repository,
 // served over HTTPS by httptest.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	st    store.Store
 	repo  *fakeRepo
 	clock *clock
 	srv   *httptest.Server
+	h     http.Handler // the dashboard itself
 	logs  *syncBuffer
 	cfg   Config
 }
@@ -141,7 +142,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 var t0 = time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
 
-func newFixture(t *testing.T, tweak func(*Config)) *fixture {
+func newFixture(t testing.TB, tweak func(*Config)) *fixture {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"))
 	if err != nil {
@@ -162,6 +163,7 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.h = h
 	mux := http.NewServeMux()
 	mux.Handle(Prefix, h)
 	f.srv = httptest.NewTLSServer(mux)
@@ -228,7 +230,7 @@ func (b *browser) post(path string, form url.Values) answer {
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, html string) string {
+func csrfOf(t testing.TB, html string) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(html)
 	if m == nil {

@@ -213,8 +213,8 @@ type appSummary struct {
 type overviewData struct {
 	Apps          []appSummary
 	InProgress    []rolloutRow
+	Installations int // enrolled
 	Stale         int
-	StaleMore     bool // at least Stale: the count stopped at its limit
 	StaleAfter    time.Duration
 	Security      int // security events in the last day
 	SecurityMore  bool
@@ -270,18 +270,31 @@ func (d *dash) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		data.Apps = append(data.Apps, sum)
 	}
-	stale, err := d.cfg.Store.ListInstallations(ctx, store.InstallationQuery{SeenBefore: d.cfg.Now().Add(-d.cfg.StaleAfter), Limit: countLimit})
-	if err != nil {
-		d.fail(w, r, s, "read the installations", err)
+	if data.Stale, err = d.cfg.Store.CountInstallations(ctx, store.InstallationQuery{SeenBefore: d.cfg.Now().Add(-d.cfg.StaleAfter)}); err != nil {
+		d.fail(w, r, s, "count the stale installations", err)
 		return
 	}
-	data.Stale, data.StaleMore = len(stale), len(stale) == countLimit
-	sec, err := d.cfg.Store.QueryEvents(ctx, store.EventQuery{Kinds: event.SecurityKinds(), Since: d.cfg.Now().Add(-24 * time.Hour), Limit: countLimit})
+	if data.Installations, err = d.cfg.Store.CountInstallations(ctx, store.InstallationQuery{}); err != nil {
+		d.fail(w, r, s, "count the installations", err)
+		return
+	}
+	day := d.cfg.Now().Add(-24 * time.Hour)
+	sec, err := d.cfg.Store.QueryEvents(ctx, store.EventQuery{Kinds: event.SecurityKinds(), Since: day, Limit: countLimit})
 	if err != nil {
 		d.fail(w, r, s, "read the security events", err)
 		return
 	}
+	found, err := d.cfg.Store.ListSecurity(ctx, "", store.MaxLimit)
+	if err != nil {
+		d.fail(w, r, s, "read the security events the server found", err)
+		return
+	}
 	data.Security, data.SecurityMore = len(sec), len(sec) == countLimit
+	for _, e := range found {
+		if !e.Time.Before(day) {
+			data.Security++
+		}
+	}
 	p := d.page(s, "Overview", "overview", data)
 	p.Live = true
 	d.render(w, http.StatusOK, "overview", p)
@@ -513,8 +526,9 @@ type installationsData struct {
 	StaleOnly  bool
 	StaleAfter time.Duration
 	Rows       []installRow
-	Stale      int
-	More       bool
+	Stale      int // of all the installations
+	Total      int
+	More       bool // more than Rows
 }
 
 const installationsLimit = 1000
@@ -531,13 +545,17 @@ func (d *dash) installations(w http.ResponseWriter, r *http.Request, s *session)
 		d.fail(w, r, s, "read the installations", err)
 		return
 	}
+	if data.Total, err = d.cfg.Store.CountInstallations(r.Context(), store.InstallationQuery{}); err != nil {
+		d.fail(w, r, s, "count the installations", err)
+		return
+	}
+	if data.Stale, err = d.cfg.Store.CountInstallations(r.Context(), store.InstallationQuery{SeenBefore: cut}); err != nil {
+		d.fail(w, r, s, "count the stale installations", err)
+		return
+	}
 	data.More = len(ins) == installationsLimit
 	for _, in := range ins {
-		row := installRow{Installation: in, Stale: in.LastSeen.Before(cut)}
-		if row.Stale {
-			data.Stale++
-		}
-		data.Rows = append(data.Rows, row)
+		data.Rows = append(data.Rows, installRow{Installation: in, Stale: in.LastSeen.Before(cut)})
 	}
 	// The stale ones first, the longest silent at the top.
 	slices.SortStableFunc(data.Rows, func(a, b installRow) int {
