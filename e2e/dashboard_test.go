@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ferry-updates/ferry/audit"
@@ -383,6 +385,22 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("installations page lists %q, want 8", got)
 	}
 	shot("06-installations")
+
+	// Without JavaScript the pages and the forms work the same: resume 1.1.0
+	// with scripts off; the footer says the page does not refresh itself.
+	do("turn scripts off", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return err
+	}))
+	do("open hello without scripts", chromedp.Navigate(base+"/dashboard/apps/hello"), chromedp.WaitVisible(chromedp.CSS("#releases")))
+	if got := text("#live-status"); got != "Reload the page for new numbers." {
+		t.Errorf("without scripts the footer says %q", got)
+	}
+	do("resume 1.1.0 without scripts", chromedp.Click(chromedp.CSS(rel+`button[data-action="resume"]`)), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	if got := text(rel + "[data-state]"); got != "active" {
+		t.Errorf("hello 1.1.0 is %q after a resume without scripts", got)
+	}
+	shot("07-resumed-without-scripts")
 	t.Logf("screenshots in %s", shots)
 	fmt.Fprintln(os.Stderr, "dashboard screenshots:", shots)
 }
