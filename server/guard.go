@@ -271,7 +271,7 @@ func (g *Guard) Status(ctx context.Context, app string) ([]guard.Status, error) 
 	for _, p := range plans {
 		st := p.Status
 		if st.Evaluated.IsZero() {
-			st = guard.Status{Plan: p.Plan.WithDefaults(), Stage: p.Stage, StageSince: p.StageSince, Reason: "not evaluated yet"}
+			st = guard.Status{Plan: p.Plan.WithDefaults(), Stage: p.Stage, StageSince: p.StageSince, Reason: "not evaluated yet: the guard evaluates it within one tick"}
 		}
 		st.App, st.Version = p.App, p.Version
 		out = append(out, st)

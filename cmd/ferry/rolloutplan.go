@@ -89,7 +89,7 @@ func describeEvidence(s guard.Status) string {
 		stage = fmt.Sprintf("stage %d of %d since %s, %d healthy in it; ", s.Stage+1, len(s.Plan.Stages), s.StageSince.UTC().Format(time.RFC3339), s.StageHealthy)
 	}
 	if s.Evaluated.IsZero() {
-		return stage + "not evaluated yet"
+		return stage + "no evidence counted yet"
 	}
 	return fmt.Sprintf("%s%d started: %d healthy, %d failed, %d silent, %d pending (failed share %.1f%%), evaluated %s",
 		stage, s.Started, s.Healthy, s.Failed, s.Silent, s.Pending, 100*s.FailedShare, s.Evaluated.UTC().Format(time.RFC3339))
