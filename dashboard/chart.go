@@ -135,8 +135,8 @@ func newChart(counts []store.InstallCount, since time.Time, span time.Duration, 
 		}
 		b.WriteString(" " + strconv.Itoa(x(steps)) + "," + strconv.Itoa(y(sum)))
 		label := v
-		if len(label) > chartLabelMaxLen {
-			label = label[:chartLabelMaxLen] + "…"
+		if r := []rune(label); len(r) > chartLabelMaxLen {
+			label = string(r[:chartLabelMaxLen]) + "…"
 		}
 		c.Series = append(c.Series, series{Version: label, Color: palette[k%len(palette)], Points: b.String(), Total: sum,
 			LegendY: padTop + 10 + k*chartLegendLineH})

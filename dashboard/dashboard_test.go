@@ -412,7 +412,8 @@ func TestHostileClientStringsEscaped_R67(t *testing.T) {
 		f.report(id, 1,
 			store.Event{Event: event.Event{Kind: event.DownloadRejected, App: h, Version: h, Cause: h, Evidence: map[string]string{h: h, "got_sha256": h}}},
 			store.Event{Event: event.Event{Kind: event.InstallDone, App: "hello", Version: "1.1.0", Cause: h}},
-			store.Event{Event: event.Event{Kind: event.InstallStarted, App: "hello", Version: "1.1.0"}})
+			store.Event{Event: event.Event{Kind: event.InstallStarted, App: "hello", Version: "1.1.0"}},
+			store.Event{Event: event.Event{Kind: event.InstallDone, App: "hello", Version: h}}) // a line of the chart
 		if err := f.st.RecordSecurity(ctx, store.SecurityEvent{InstallID: id, Time: t0.Add(-time.Minute), Kind: "report.log_rewritten", Cause: h, Evidence: map[string]string{"line": h}}); err != nil {
 			t.Fatal(err)
 		}
@@ -440,7 +441,7 @@ func TestHostileClientStringsEscaped_R67(t *testing.T) {
 	for p, want := range map[string][]string{
 		Prefix + "security":      {"&lt;script&gt;alert(1)&lt;/script&gt;", "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;", "javascript:alert(3)"},
 		Prefix + "installations": {"&lt;script&gt;alert(1)&lt;/script&gt;0", "&lt;/textarea&gt;&lt;iframe src=//evil&gt;"},
-		Prefix + "apps/hello":    {"&lt;b&gt;x&lt;/b&gt;"},
+		Prefix + "apps/hello":    {"&lt;b&gt;x&lt;/b&gt;", "&lt;script&gt;alert(1)&lt;/sc… (1)", "&lt;/textarea&gt;&lt;iframe s… (1)"},
 	} {
 		for _, w := range want {
 			if !strings.Contains(pages[p], w) {
