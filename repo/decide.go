@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -74,9 +75,12 @@ func (r *Repo) decide(ctx context.Context, app string, a rollout.Action) (rollou
 	if named && was == e {
 		return e, nil // already so: nothing to sign
 	}
-	f, err := setDoc(md, doc)
+	f, changed, err := setDoc(md, doc, signed)
 	if err != nil {
 		return rollout.Entry{}, err
+	}
+	if !changed {
+		return e, nil // a default decision about an undecided release: nothing to sign
 	}
 	ch := change{apps: []string{rollout.RoleName}}
 	if _, err := r.signerKeys(ctx, st, ch); err != nil {
@@ -161,14 +165,23 @@ type dataTarget struct {
 	sum  [sha256.Size]byte
 }
 
-// setDoc signs doc into the rollout role md as the target DocPath(doc.App)
-// and returns the target file to write.
-func setDoc(md *targetsMD, doc *rollout.Doc) (dataTarget, error) {
+// setDoc prunes doc of the entries that decide nothing (rollout.Doc.Prune;
+// signed are the versions the application's role signs), signs it into
+// the rollout role md as the target DocPath(doc.App) and returns the
+// target file to write; false when md lists these bytes already.
+func setDoc(md *targetsMD, doc *rollout.Doc, signed []string) (dataTarget, bool, error) {
+	doc.Prune(signed)
 	data, err := doc.Marshal()
 	if err != nil {
-		return dataTarget{}, err
+		return dataTarget{}, false, err
 	}
-	return setDataTarget(md, rollout.DocPath(doc.App), data), nil
+	if t := md.Signed.Targets[rollout.DocPath(doc.App)]; t != nil && t.Custom != nil && bytes.Equal(*t.Custom, data) {
+		return dataTarget{}, false, nil
+	}
+	if t := md.Signed.Targets[rollout.DocPath(doc.App)]; t == nil && len(doc.Releases) == 0 {
+		return dataTarget{}, false, nil // no document, and none needed
+	}
+	return setDataTarget(md, rollout.DocPath(doc.App), data), true, nil
 }
 
 // setDataTarget lists data at path in md, as the target's custom metadata

@@ -39,6 +39,7 @@ type publishPlan struct {
 func (r *Repo) plan(st *state, batches []Batch, files [][]sourceFile) (*publishPlan, error) {
 	p := &publishPlan{}
 	index := map[string]map[string]map[string]*metadata.TargetFiles{} // app -> release dir -> path -> target
+	before := map[string][]string{}                                    // app -> the versions its role signed before this publish
 	seen := map[string]bool{}
 	for i, b := range batches {
 		rel := b.Release
@@ -57,6 +58,7 @@ func (r *Repo) plan(st *state, batches []Batch, files [][]sourceFile) (*publishP
 		}
 		if index[rel.App] == nil {
 			index[rel.App] = indexByRelease(md)
+			before[rel.App] = roleVersions(md, rel.App)
 		}
 		existing := index[rel.App][rel.dirPath()]
 		if len(existing) > 0 {
@@ -71,8 +73,14 @@ func (r *Repo) plan(st *state, batches []Batch, files [][]sourceFile) (*publishP
 			p.todo = append(p.todo, f)
 			p.res.Published = append(p.res.Published, f.entry)
 		}
-		if err := p.addDecision(rel); err != nil {
-			return p, err
+		// The decision goes with the first publish of a version: another
+		// platform of a signed version keeps the version's decision,
+		// named or default (a default one is pruned, so "no entry yet"
+		// cannot tell them apart).
+		if !slices.Contains(before[rel.App], rel.Version) {
+			if err := p.addDecision(rel); err != nil {
+				return p, err
+			}
 		}
 		if !slices.Contains(p.ch.apps, rel.App) {
 			p.ch.apps = append(p.ch.apps, rel.App)
@@ -151,11 +159,13 @@ func planDecisions(st *state, p *publishPlan) ([]dataTarget, error) {
 		if !changed {
 			continue
 		}
-		f, err := setDoc(md, doc)
+		f, changed, err := setDoc(md, doc, roleVersions(st.apps[app], app))
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, f)
+		if changed {
+			out = append(out, f)
+		}
 	}
 	if len(out) > 0 {
 		p.ch.apps = append(p.ch.apps, rollout.RoleName)

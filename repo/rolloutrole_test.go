@@ -302,7 +302,7 @@ func TestRotateRolloutKey(t *testing.T) {
 	e := doc.Releases["1.2.0"]
 	e.State = rollout.Active
 	doc.Releases["1.2.0"] = e
-	f, err := setDoc(st.apps[rollout.RoleName], doc)
+	f, _, err := setDoc(st.apps[rollout.RoleName], doc, roleVersions(st.apps["hello"], "hello"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files
 	}
 	old := st.apps[app]
 	st.apps[app] = u.role
-	docs, ch, err := uploadDecision(st, u, o)
+	docs, ch, err := uploadDecision(st, u, o, old)
 	if err != nil {
 		st.apps[app] = old
 		return Result{}, err
@@ -177,7 +177,7 @@ func (r *Repo) publishUpload(ctx context.Context, app string, role []byte, files
 
 // uploadDecision plans o.Rollout for the release u adds (u's role already
 // in st) and returns the decision files and the change to commit.
-func uploadDecision(st *state, u *Upload, o UploadOptions) ([]dataTarget, change, error) {
+func uploadDecision(st *state, u *Upload, o UploadOptions, old *targetsMD) ([]dataTarget, change, error) {
 	ch := change{snapshot: true}
 	if o.Rollout == nil {
 		return nil, ch, nil
@@ -190,6 +190,9 @@ func uploadDecision(st *state, u *Upload, o UploadOptions) ([]dataTarget, change
 	}
 	if len(versions) != 1 {
 		return nil, ch, fmt.Errorf("a rollout decision goes with an upload of one new version; this one adds %d (%s)", len(versions), strings.Join(orNone(versions), ", "))
+	}
+	if old != nil && slices.Contains(roleVersions(old, u.App), versions[0]) {
+		return nil, ch, nil // another platform of a signed version: its decision stays (see plan)
 	}
 	p := &publishPlan{}
 	if err := p.addDecision(Release{App: u.App, Version: versions[0], Platform: u.New[0].Platform, Rollout: o.Rollout}); err != nil {

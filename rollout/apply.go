@@ -100,6 +100,34 @@ func (d *Doc) next(a Action, signed []string, min string) (Entry, error) {
 	return e, nil
 }
 
+// IsDefault reports whether e decides what no entry decides: a release in
+// DefaultChannel, Active, at Full share. Its salt does not matter: at
+// Full every installation's bucket is in.
+func (e Entry) IsDefault() bool {
+	return e.Channel == DefaultChannel && e.BasisPoints == Full && e.State == Active
+}
+
+// Prune removes the entries of d that no installation's choice depends on,
+// and returns their versions, sorted: an entry equal to the default
+// (IsDefault), and an entry of a version not among signed (the versions
+// the application key signs now) that is not Pulled (Choose reads the
+// entry of an unsigned version only to move installations off a pulled
+// one). Without it the document only grows, one entry per release ever
+// decided, until no decision fits in MaxDocLength, a halt included (F6).
+// Entries of versions below the minimum safe version are kept unless
+// default: a lowered minimum would make them count again.
+func (d *Doc) Prune(signed []string) []string {
+	var out []string
+	for v, e := range d.Releases {
+		if e.IsDefault() || e.State != Pulled && !slices.Contains(signed, v) {
+			delete(d.Releases, v)
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, release.CompareVersions)
+	return out
+}
+
 // NewSalt returns a fresh cohort salt: 16 bytes from crypto/rand, as 32
 // lower-case hex digits.
 func NewSalt() string {

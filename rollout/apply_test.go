@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -122,6 +123,53 @@ func TestParsePercent(t *testing.T) {
 		s := strings.TrimSuffix(Percent(bp), "%")
 		if got, err := ParsePercent(s); err != nil || got != bp {
 			t.Fatalf("ParsePercent(Percent(%d) = %q) = %d, %v", bp, s, got, err)
+		}
+	}
+}
+
+// TestPrune (F6): an entry equal to the default and an entry of a version
+// the application key no longer signs go, unless it is pulled (installations
+// that run a pulled version move off it, signed or not); every other entry,
+// below the minimum too, stays.
+func TestPrune(t *testing.T) {
+	salt := NewSalt()
+	e := func(ch string, bp int, st State) Entry {
+		return Entry{Channel: ch, BasisPoints: bp, State: st, Salt: salt}
+	}
+	d := &Doc{App: "hello", Releases: map[string]Entry{
+		"1.0.0": e(DefaultChannel, Full, Active), // default: goes
+		"1.1.0": e(DefaultChannel, Full, Halted), // halted: stays
+		"1.2.0": e("beta", Full, Active),         // another channel: stays
+		"1.3.0": e(DefaultChannel, 9999, Active), // not everyone: stays
+		"0.9.0": e(DefaultChannel, Full, Pulled), // unsigned, pulled: stays
+		"0.8.0": e(DefaultChannel, 500, Halted),  // unsigned, not pulled: goes
+		"2.0.0": e(DefaultChannel, Full, Active), // unsigned and default: goes
+		"1.4.0": e(DefaultChannel, 5000, Pulled), // pulled: stays
+	}}
+	gone := d.Prune([]string{"1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"})
+	if want := []string{"0.8.0", "1.0.0", "2.0.0"}; !slices.Equal(gone, want) {
+		t.Errorf("Prune removed %v, want %v", gone, want)
+	}
+	for _, v := range []string{"1.1.0", "1.2.0", "1.3.0", "0.9.0", "1.4.0"} {
+		if _, ok := d.Releases[v]; !ok {
+			t.Errorf("Prune removed %s, which decides something", v)
+		}
+	}
+	if len(d.Releases) != 5 {
+		t.Errorf("%d entries left, want 5", len(d.Releases))
+	}
+	// What is pruned decides nothing: every choice is the same with and
+	// without it.
+	full := &Doc{App: "hello", Releases: map[string]Entry{"1.0.0": e(DefaultChannel, Full, Active)}}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		for _, installed := range []string{"", "0.9.0", "1.0.0"} {
+			in := Input{Versions: []string{"1.0.0"}, Installation: Installation{ID: id, Installed: installed}}
+			in.Doc = full
+			with := Choose(in)
+			in.Doc = &Doc{App: "hello"}
+			if without := Choose(in); with != without {
+				t.Errorf("install %s at %q: %+v with the default entry, %+v without", id, installed, with, without)
+			}
 		}
 	}
 }

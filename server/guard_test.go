@@ -126,7 +126,11 @@ func (gf *guardFixture) evaluate(t *testing.T) (rollout.Entry, guard.Status) {
 	if err != nil || len(sts) != 1 {
 		t.Fatalf("Status = %+v, %v; want hello 1.1.0's", sts, err)
 	}
-	return doc.Releases["1.1.0"], sts[0]
+	e, ok := doc.Releases["1.1.0"]
+	if !ok { // no entry: everyone, stable, active (one equal to that is pruned)
+		e = rollout.Entry{Channel: rollout.DefaultChannel, BasisPoints: rollout.Full, State: rollout.Active}
+	}
+	return e, sts[0]
 }
 
 var staged = guard.Plan{Stages: []int{1000, 5000, rollout.Full}, StageWait: 10 * time.Minute, MinHealthy: 3, Budget: 2000, CheckInterval: time.Hour}
