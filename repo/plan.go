@@ -39,7 +39,7 @@ type publishPlan struct {
 func (r *Repo) plan(st *state, batches []Batch, files [][]sourceFile) (*publishPlan, error) {
 	p := &publishPlan{}
 	index := map[string]map[string]map[string]*metadata.TargetFiles{} // app -> release dir -> path -> target
-	before := map[string][]string{}                                    // app -> the versions its role signed before this publish
+	before := map[string][]string{}                                   // app -> the versions its role signed before this publish
 	seen := map[string]bool{}
 	for i, b := range batches {
 		rel := b.Release
