@@ -62,7 +62,7 @@ func runGuardSim(t *testing.T, p guardSim) simResult {
 	started, stage := 0, 0
 	for now := time.Duration(0); now <= p.end; now += p.tick {
 		gf.set(now)
-		entry := doc.Releases["1.1.0"]
+		entry := entryOf(doc, "1.1.0")
 		for _, in := range fleet {
 			// Checks at offset, offset+interval, ...: one within this tick?
 			due := (now-in.offset)%p.interval < p.tick && now >= in.offset
@@ -88,7 +88,7 @@ func runGuardSim(t *testing.T, p guardSim) simResult {
 		if doc, err = gf.repo.Rollouts("hello"); err != nil {
 			t.Fatal(err)
 		}
-		e := doc.Releases["1.1.0"]
+		e := entryOf(doc, "1.1.0")
 		if e.State == rollout.Halted && res.halted < 0 {
 			res.halted, res.startedAtHalt = now, started
 		}

@@ -126,11 +126,16 @@ func (gf *guardFixture) evaluate(t *testing.T) (rollout.Entry, guard.Status) {
 	if err != nil || len(sts) != 1 {
 		t.Fatalf("Status = %+v, %v; want hello 1.1.0's", sts, err)
 	}
-	e, ok := doc.Releases["1.1.0"]
-	if !ok { // no entry: everyone, stable, active (one equal to that is pruned)
-		e = rollout.Entry{Channel: rollout.DefaultChannel, BasisPoints: rollout.Full, State: rollout.Active}
+	return entryOf(doc, "1.1.0"), sts[0]
+}
+
+// entryOf is the decision about version v in doc: with no entry, everyone
+// in stable, active (an entry equal to that is pruned).
+func entryOf(doc *rollout.Doc, v string) rollout.Entry {
+	if e, ok := doc.Releases[v]; ok {
+		return e
 	}
-	return e, sts[0]
+	return rollout.Entry{Channel: rollout.DefaultChannel, BasisPoints: rollout.Full, State: rollout.Active}
 }
 
 var staged = guard.Plan{Stages: []int{1000, 5000, rollout.Full}, StageWait: 10 * time.Minute, MinHealthy: 3, Budget: 2000, CheckInterval: time.Hour}
