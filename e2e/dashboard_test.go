@@ -229,7 +229,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.NoSandbox,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profileDir(t)),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
@@ -409,4 +409,25 @@ func TestDashboardInBrowser(t *testing.T) {
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// profileDir is a fresh browser profile directory, removed at the end. The
+// browser's child processes can still write in it for a moment after the
+// browser is stopped, so its removal is retried (t.TempDir's would fail the
+// test with "directory not empty").
+func profileDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "ferry-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if err = os.RemoveAll(dir); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("browser profile %s not removed: %v", dir, err)
+	})
+	return dir
 }
