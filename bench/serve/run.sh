@@ -15,6 +15,9 @@
 # Environment:
 #   BASELINE=FILE   also measure this ferry binary (e.g. built from an older
 #                   commit), alternating with the others
+#   FLOOR=1         also measure bench/serve/floor: Go's net/http and
+#                   crypto/tls answering with the file from memory, no log,
+#                   no file check (what ferry serve cannot go below)
 #   CONNS, THREADS  wrk's -c and -t (defaults 64 and 2)
 #   SIZE            bytes of the target file (default 16384)
 #   PROFILE=DIR     afterwards, CPU-profile ferry serve itself under wrk (a
@@ -52,6 +55,7 @@ trap 'exit 1' INT TERM
 
 echo "building ferry" >&2
 go build -o "$work/ferry" ./cmd/ferry
+[ -z "${FLOOR:-}" ] || go build -o "$work/floor" ./bench/serve/floor
 cd "$work"
 
 # Repository: ferry init + one release of a SIZE-byte file. The scrypt work
@@ -133,8 +137,9 @@ done
 # file), with the same certificate and key.
 start_ferry() { # BINARY
 	rm -f url.txt
-	"$1" serve --repo repo --addr 127.0.0.1:0 --addr-file url.txt --tls-cert cert.pem --tls-key key.pem \
-		>ferry.out 2>>ferry-access.log &
+	# A database of its own for each binary: an older ferry refuses a newer schema.
+	"$1" serve --repo repo --db "$work/$(echo "$1" | tr / _).db" --addr 127.0.0.1:0 --addr-file url.txt \
+		--tls-cert cert.pem --tls-key key.pem >ferry.out 2>>ferry-access.log &
 	fsrv=$!
 	i=0
 	while [ ! -s url.txt ]; do
@@ -144,6 +149,21 @@ start_ferry() { # BINARY
 	done
 	furl=$(sed 's,/$,,' url.txt)
 	wait_up "$furl/metadata/timestamp.json"
+}
+# The floor (bench/serve/floor): net/http and crypto/tls answering with
+# the file's bytes from memory, nothing else.
+start_floor() { # PATH (under repo/public)
+	rm -f url.txt
+	./floor -file "repo/public$1" -cert cert.pem -key key.pem -addr-file url.txt >ferry.out 2>&1 &
+	fsrv=$!
+	i=0
+	while [ ! -s url.txt ]; do
+		i=$((i + 1))
+		[ $i -gt 200 ] && { cat ferry.out >&2; exit 1; }
+		sleep 0.05
+	done
+	furl=$(sed 's,/$,,' url.txt)
+	wait_up "$furl$1"
 }
 stop_ferry() {
 	kill "$fsrv" 2>/dev/null || true
@@ -188,7 +208,8 @@ wrk_run() { # URL PID...: the server's processes, for its CPU time
 }
 
 servers="ferry nginx"
-[ -n "${BASELINE:-}" ] && servers="baseline ferry nginx"
+[ -n "${FLOOR:-}" ] && servers="ferry floor nginx"
+[ -n "${BASELINE:-}" ] && servers="baseline $servers"
 echo "# bench/serve: wrk -t$threads -c$conns -d${secs}s --latency, $reps reps, alternating ($servers)"
 echo "# commit $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$src" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)'); $(go version)"
 echo "# $(nginx -v 2>&1); $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2); $(openssl version)"
@@ -219,6 +240,7 @@ while [ $rep -le "$reps" ]; do
 			nginx) url=$nurl ;;
 			ferry) start_ferry ./ferry; url=$furl ;;
 			baseline) start_ferry "$BASELINE"; url=$furl ;;
+			floor) start_floor "$p"; url=$furl ;;
 			esac
 			pids=$fsrv
 			[ $s = nginx ] && pids="$ngx $(pgrep -P "$ngx" | tr '\n' ' ')"

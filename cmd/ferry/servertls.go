@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/ferry-updates/ferry/dashboard"
 	"github.com/ferry-updates/ferry/internal/safefile"
@@ -91,6 +92,20 @@ type apiHandlers struct {
 	dashboard http.Handler
 }
 
+// repositoryFirst sends requests for the repository's files (nearly all
+// of a server's requests) straight to repo, and the others to mux: the
+// mux's path cleaning and pattern matching cost about 3 % of the CPU of
+// serving timestamp.json. repo refuses any path that is not clean itself.
+func repositoryFirst(repo, mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; strings.HasPrefix(p, "/metadata/") || strings.HasPrefix(p, "/targets/") {
+			repo.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
 func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api apiHandlers, tlsCfg *tls.Config, logw io.Writer) error {
 	var h http.Handler
 	h, err := server.Repository(publicDir)
@@ -114,7 +129,7 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 			mux.Handle(dashboard.Prefix, api.dashboard)
 		}
 		mux.Handle("/", h)
-		h = mux
+		h = repositoryFirst(h, mux)
 	}
 	if logw == nil {
 		logw = io.Discard
