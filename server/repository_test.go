@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -239,6 +240,32 @@ func TestInMemoryMatchesServeContent(t *testing.T) {
 		}
 		if g, w := got.Result().Header, want.Result().Header; !reflect.DeepEqual(g, w) {
 			t.Errorf("%s %v: headers\n %v\nServeContent:\n %v", c.method, c.hdr, g, w)
+		}
+	}
+}
+
+// TestCacheControl: a name is immutable exactly when it matches the
+// layout's patterns (written here as regular expressions, the spec the
+// hand-written checks follow).
+func TestCacheControl(t *testing.T) {
+	versioned := regexp.MustCompile(`^[0-9]+\.[^/]+\.json$`)
+	hashed := regexp.MustCompile(`^([0-9a-f]{64}|[0-9a-f]{128})\.`)
+	h64, h128 := strings.Repeat("ab", 32), strings.Repeat("0f", 64)
+	for _, base := range []string{
+		"1.root.json", "12.targets.json", "1.a.json", "1..json", "1.json", ".root.json", "x1.root.json",
+		"1.root.jsonx", "1.root.json.json", "timestamp.json", "1.hello.json", "007.x.json", "1.a/b.json",
+		h64 + ".app", h64 + ".", h64, h128 + ".x", h64[:63] + ".x", h64 + "a.x", strings.ToUpper(h64) + ".x",
+		h64 + h64[:2] + ".x", "g" + h64[1:] + ".x", "", "app",
+	} {
+		for _, dir := range []string{"metadata/", "targets/app/1.0.0/linux-amd64/"} {
+			name := dir + base
+			want := cacheRevalidate
+			if dir == "metadata/" && versioned.MatchString(base) || dir != "metadata/" && hashed.MatchString(base) {
+				want = cacheImmutable
+			}
+			if got := cacheControl(name); got != want {
+				t.Errorf("cacheControl(%q) = %q, want %q", name, got, want)
+			}
 		}
 	}
 }

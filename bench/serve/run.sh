@@ -173,7 +173,7 @@ stop_ferry() {
 
 tlsinfo() { # URL
 	echo | openssl s_client -connect "${1#https://}" -CAfile ca.pem 2>/dev/null |
-		awk '/^New, /{sub(/^New, /,""); print; exit}'
+		awk '/^Server Temp Key:/{sub(/^Server Temp Key: /,""); key=$0} /^New, /{sub(/^New, /,""); tls=$0} END{print tls ", key exchange " key}'
 }
 
 # CPU time (utime+stime, clock ticks) of PIDS and their threads, summed.
