@@ -238,11 +238,39 @@ func (p publishRollout) entry() (*rollout.Entry, error) {
 	return e, nil
 }
 
-// printStaged says where a release published with --channel or --percent stands.
-func (e *env) printStaged(rel repo.Release) {
-	if rel.Rollout != nil {
-		fmt.Fprintf(e.stdout, "%s %s: %s\n", rel.App, rel.Version, describeEntry(*rel.Rollout))
+// printStaged says where a release published with --channel or --percent
+// stands: the decision the repository now holds for its version (d reads
+// it; nil: as asked). A version published before, for another platform,
+// kept the decision it had, which may not be the one asked for.
+func (e *env) printStaged(ctx context.Context, d decider, rel repo.Release) {
+	if rel.Rollout == nil {
+		return
 	}
+	got := *rel.Rollout
+	if d != nil {
+		if en, err := currentEntry(ctx, d, rel.App, rel.Version); err == nil {
+			got = en
+		}
+	}
+	fmt.Fprintf(e.stdout, "%s %s: %s\n", rel.App, rel.Version, describeEntry(got))
+	if got.Channel != rel.Rollout.Channel || got.BasisPoints != rel.Rollout.BasisPoints || got.State != rel.Rollout.State {
+		fmt.Fprintf(e.stderr, "ferry: note: %s %s was published before: it keeps the decision it has (a release's decision goes with its first publish); change it with ferry rollout start\n", rel.App, rel.Version)
+	}
+}
+
+// currentEntry is the decision d holds for app's version (the default one
+// when none names it).
+func currentEntry(ctx context.Context, d decider, app, version string) (rollout.Entry, error) {
+	st, err := d.Rollouts(ctx, app)
+	if err != nil {
+		return rollout.Entry{}, err
+	}
+	for _, r := range st.Releases {
+		if r.Version == version {
+			return r.Entry, nil
+		}
+	}
+	return rollout.Entry{}, fmt.Errorf("%s %s is not signed", app, version)
 }
 
 // alreadyPublished is the line for a release that is published with these

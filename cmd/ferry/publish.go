@@ -207,7 +207,7 @@ pull it with ferry rollout; move it to stable with ferry release promote.`,
 			for _, en := range res.Published {
 				fmt.Fprintf(e.stdout, "published %s (%d bytes, sha256 %s)\n", en.Path, en.Length, short(en.SHA256))
 			}
-			e.printStaged(rel)
+			e.printStaged(cmd.Context(), checkedRepo{r}, rel)
 			return nil
 		},
 	}

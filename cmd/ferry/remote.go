@@ -152,7 +152,7 @@ func (e *env) publishRemote(ctx context.Context, rf remoteFlags, passFn keys.Pas
 	for _, en := range published {
 		fmt.Fprintf(e.stdout, "published %s (%d bytes, sha256 %s)\n", en.Path, en.Length, short(en.SHA256))
 	}
-	e.printStaged(rel)
+	e.printStaged(ctx, c, rel)
 	return nil
 }
 
