@@ -107,10 +107,16 @@ var errCredential = errors.New("not a dashboard credential: want one line $argon
 
 // ParseCredential reads a credential line (surrounding white space is
 // ignored). It refuses anything else than argon2id version 19 with
-// parameters within bounds, a salt of at least 8 bytes and a hash of at
-// least 16.
+// parameters within bounds written without leading zeros, a salt of at
+// least 8 bytes and a hash of 16 to 64, in canonical unpadded base64: a
+// credential has one text form.
 func ParseCredential(b []byte) (Credential, error) {
 	s := string(bytes.TrimSpace(b))
+	// One line of printable ASCII: base64 decoding would skip a CR or LF
+	// inside, so the same credential could be written many ways.
+	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return Credential{}, errCredential
+	}
 	parts := strings.Split(s, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
 		return Credential{}, errCredential
@@ -120,7 +126,7 @@ func ParseCredential(b []byte) (Credential, error) {
 	for i, kv := range strings.Split(parts[3], ",") {
 		k, v, ok := strings.Cut(kv, "=")
 		n, err := strconv.ParseUint(v, 10, 32)
-		if !ok || err != nil || k != [...]string{"m", "t", "p"}[min(i, 2)] || i > 2 {
+		if !ok || err != nil || v != strconv.FormatUint(n, 10) || k != [...]string{"m", "t", "p"}[min(i, 2)] || i > 2 {
 			return Credential{}, errCredential
 		}
 		switch k {
