@@ -78,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&c.installations, "installations", 10000, "simulated installations")
 	fs.DurationVar(&c.duration, "duration", 60*time.Second, "how long the fleet checks in and reports")
-	fs.DurationVar(&c.interval, "interval", 30*time.Second, "each installation's check interval")
+	fs.DurationVar(&c.interval, "interval", 60*time.Second, "each installation's check interval")
 	fs.IntVar(&c.perToken, "per-token", 1000, "installations enrolled with one enrollment token (its --uses)")
 	fs.IntVar(&c.enrollers, "enrollers", 16, "enrollments sent at once")
 	db := fs.String("db", "sqlite", "databases to measure, in order: sqlite, postgres (comma-separated; postgres needs $FERRY_TEST_POSTGRES)")
