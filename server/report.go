@@ -52,17 +52,24 @@ import (
 // with Retry-After past an installation's or an enrollment token's rate,
 // and from an address that had too many requests refused.
 //
-// Rates. Each installation has its own rate (CredentialRate), and so has
-// each enrollment token (EnrollRate). A client address is charged only for
-// the requests the server refuses (any answer of 400 or more: no or a
-// wrong credential, a malformed or oversized body, a batch of another
-// installation, a rate exceeded): once its bucket (IPRate) is empty, every
-// request from it is refused with 429 before anything is read or looked
-// up, until the bucket refills. So a fleet behind one address (a NAT, a
-// proxy) is limited per installation, never as a whole, however large it
-// is; a flood of bad requests costs the server one bucket lookup each; and
-// an address that floods stops the good requests from the same address
-// too, for as long as it floods.
+// Rates. Each installation has its own rate (CredentialRate); the
+// installations one enrollment token enrolled share a rate for their
+// batches (TokenReportRate), so a leaked token's installations cannot
+// together write more than that however many it enrolled; and each token
+// has its own rate of enrollments (EnrollRate). A client address has two
+// buckets. Every request from it takes one token from AddressRate, a high
+// ceiling sized for a whole fleet behind one NAT or proxy (10,000
+// installations enrolled in a few seconds, then hundreds of batches a
+// second), so nothing from one address is unbounded. The requests the
+// server refuses (any answer of 400 or more: no or a wrong credential, a
+// malformed or oversized body, a batch of another installation, a rate
+// exceeded) also take one from IPRate, a low one: once either bucket is
+// empty, every request from the address is refused with 429 before
+// anything is read or looked up, until it refills. So a fleet behind one
+// address is limited per installation and per token, and only by the
+// ceiling as a whole; a flood of bad requests costs the server one bucket
+// lookup each; and an address that floods stops the good requests from
+// the same address too, for as long as it floods.
 
 // Limits and rates of the reporting API.
 const (
@@ -87,6 +94,17 @@ var (
 	// DefaultReportIPRate is per client address, for refused requests
 	// only: many agents may share one address behind a NAT.
 	DefaultReportIPRate = Rate{Burst: 200, Every: 10 * time.Millisecond}
+	// DefaultAddressRate is per client address, for every request: 10,000
+	// at once (a fleet of that size enrolled together from behind one
+	// NAT), then 2,000 a second, several times what 10,000 installations
+	// reporting every 30 s send (333 batches a second; bench/fleet).
+	DefaultAddressRate = Rate{Burst: 10000, Every: 500 * time.Microsecond}
+	// DefaultTokenReportRate is per enrollment token, for the batches of
+	// all the installations it enrolled: 1,000 at once, then 200 a second,
+	// six times what 1,000 installations (bench/fleet's -per-token)
+	// reporting every 30 s send; an hourly agent's fleet of 100,000 on one
+	// token sends 28 a second. Give a larger fleet more tokens.
+	DefaultTokenReportRate = Rate{Burst: 1000, Every: 5 * time.Millisecond}
 )
 
 // ReportConfig configures Reporting. Store is required.
@@ -96,6 +114,10 @@ type ReportConfig struct {
 	CredentialRate Rate  // per installation; zero: DefaultCredentialRate
 	EnrollRate     Rate  // per enrollment token; zero: DefaultEnrollRate
 	IPRate         Rate  // refused requests per client address; zero: DefaultReportIPRate
+	AddressRate    Rate  // every request per client address; zero: DefaultAddressRate
+	// TokenReportRate is per enrollment token, for the batches of the
+	// installations it enrolled; zero: DefaultTokenReportRate.
+	TokenReportRate Rate
 	// Metrics, if set, counts each accepted batch as a check-in and each
 	// new event by kind (a resent one is not counted again).
 	Metrics *Metrics
@@ -104,12 +126,14 @@ type ReportConfig struct {
 }
 
 type reporting struct {
-	cfg     ReportConfig
-	log     *slog.Logger
-	byIP    *limiter // refused requests
-	byCred  *limiter
-	byToken *limiter
-	mux     *http.ServeMux
+	cfg        ReportConfig
+	log        *slog.Logger
+	byIP       *limiter // refused requests
+	byAddr     *limiter // every request
+	byCred     *limiter
+	byToken    *limiter // enrollments
+	byEnrolled *limiter // batches of the installations a token enrolled
+	mux        *http.ServeMux
 }
 
 // Reporting returns the handler of /api/v1/enroll and /api/v1/events. It
@@ -130,6 +154,12 @@ func Reporting(cfg ReportConfig) (http.Handler, error) {
 	if cfg.IPRate.Burst <= 0 || cfg.IPRate.Every <= 0 {
 		cfg.IPRate = DefaultReportIPRate
 	}
+	if cfg.AddressRate.Burst <= 0 || cfg.AddressRate.Every <= 0 {
+		cfg.AddressRate = DefaultAddressRate
+	}
+	if cfg.TokenReportRate.Burst <= 0 || cfg.TokenReportRate.Every <= 0 {
+		cfg.TokenReportRate = DefaultTokenReportRate
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -138,6 +168,7 @@ func Reporting(cfg ReportConfig) (http.Handler, error) {
 		p.log = slog.Default()
 	}
 	p.byIP, p.byCred, p.byToken = newLimiter(cfg.IPRate, cfg.Now), newLimiter(cfg.CredentialRate, cfg.Now), newLimiter(cfg.EnrollRate, cfg.Now)
+	p.byAddr, p.byEnrolled = newLimiter(cfg.AddressRate, cfg.Now), newLimiter(cfg.TokenReportRate, cfg.Now)
 	p.mux.HandleFunc("POST /api/v1/enroll", p.enroll)
 	p.mux.HandleFunc("POST /api/v1/events", p.events)
 	return p, nil
@@ -147,6 +178,10 @@ func (p *reporting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ip := clientIP(r)
 	if ok, wait := p.byIP.peek(ip); !ok {
+		tooMany(w, p.log, wait, "client", ip)
+		return
+	}
+	if ok, wait := p.byAddr.allow(ip); !ok {
 		tooMany(w, p.log, wait, "client", ip)
 		return
 	}

@@ -398,8 +398,10 @@ func TestReportFlood_R55(t *testing.T) {
 
 // TestReportFleetBehindOneAddress_R55: many installations behind one
 // address (a NAT) are limited each at its own rate, not together: far
-// more accepted batches than the address's bucket holds all pass, and so
-// do enrollments past it; only refusals empty the address's bucket.
+// more accepted batches than the address's bucket of refusals holds all
+// pass, and so do enrollments past it; only refusals empty that bucket
+// (every request counts against the address's much higher ceiling,
+// TestReportAddressCeiling_R55).
 func TestReportFleetBehindOneAddress_R55(t *testing.T) {
 	f := newReportFixture(t, func(c *ReportConfig) {
 		c.CredentialRate = Rate{Burst: 2, Every: time.Minute}
@@ -431,6 +433,98 @@ func TestReportFleetBehindOneAddress_R55(t *testing.T) {
 			t.Fatalf("wrong credential %d from the fleet's address: %d, want %d", i, code, want)
 		}
 	}
+}
+
+// TestReportTokenFleetBounded_R55: with the default rates, the
+// installations one enrollment token enrolled share one bucket for their
+// batches: 55 installations from one address, each within its own burst
+// of 20, get 1,000 batches accepted at one instant, not 1,100 (review 9
+// F3: one address and one default token had every batch accepted); the
+// installations of another token still report.
+func TestReportTokenFleetBounded_R55(t *testing.T) {
+	f := newReportFixture(t, nil) // default rates; the clock stands still
+	secret, _ := f.token(t, nil)
+	lines := auditLines(t, 1)
+	accepted, refused := 0, 0
+	for i := range 55 {
+		id := fmt.Sprintf("%032x", 0x1000+i)
+		cred := f.enroll(t, secret, id)
+		for range 20 {
+			code, h, body := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: id, Lines: lines})
+			switch {
+			case code == http.StatusOK:
+				accepted++
+			case code == http.StatusTooManyRequests && h.Get("Retry-After") != "":
+				refused++
+			default:
+				t.Fatalf("batch of %s: %d %s", id, code, body)
+			}
+		}
+	}
+	if accepted != DefaultTokenReportRate.Burst || refused != 1100-DefaultTokenReportRate.Burst {
+		t.Fatalf("one token's installations at one instant: %d accepted, %d refused; want %d accepted, the rest 429", accepted, refused, DefaultTokenReportRate.Burst)
+	}
+	other, _ := f.token(t, nil)
+	id := fmt.Sprintf("%032x", 0x2000)
+	if code, _, body := f.post(t, "/api/v1/events", f.enroll(t, other, id), EventsRequest{InstallID: id, Lines: lines}); code != http.StatusOK {
+		t.Fatalf("an installation of another token: %d %s", code, body)
+	}
+	f.advance(time.Second)
+	if code, _, body := f.post(t, "/api/v1/events", f.enroll(t, secret, fmt.Sprintf("%032x", 0x3000)), EventsRequest{InstallID: fmt.Sprintf("%032x", 0x3000), Lines: lines}); code != http.StatusOK {
+		t.Fatalf("the first token's installation a second later: %d %s", code, body)
+	}
+}
+
+// TestReportAddressCeiling_R55: every request from one address, accepted
+// ones included, takes from the address's ceiling (AddressRate): with
+// enough tokens and installations to pass every other limit, the
+// address is refused with 429 past the ceiling, enrollments and batches
+// alike, until it refills; another address is not.
+func TestReportAddressCeiling_R55(t *testing.T) {
+	f := newReportFixture(t, func(c *ReportConfig) { c.AddressRate = Rate{Burst: 30, Every: time.Minute} })
+	lines := auditLines(t, 1)
+	accepted := 0
+	var last int
+	for i := range 10 {
+		secret, _ := f.token(t, nil)
+		id := fmt.Sprintf("%032x", 0x1000+i)
+		code, _, body := f.post(t, "/api/v1/enroll", secret, EnrollRequest{InstallID: id, Apps: []App{{App: "hello", Version: "1.0.0", Channel: "stable"}}})
+		if last = code; code != http.StatusOK {
+			break
+		}
+		accepted++
+		var ans EnrollAnswer
+		if err := json.Unmarshal(body, &ans); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if last, _, _ = f.post(t, "/api/v1/events", ans.Credential, EventsRequest{InstallID: id, Lines: lines}); last != http.StatusOK {
+				break
+			}
+			accepted++
+		}
+		if last != http.StatusOK {
+			break
+		}
+	}
+	if accepted != 30 || last != http.StatusTooManyRequests {
+		t.Fatalf("one address: %d requests accepted, then %d; want 30, then 429", accepted, last)
+	}
+	// The ceiling is the address's: the same handler from another address.
+	h := f.srv.Config.Handler
+	secret, _ := f.token(t, nil)
+	b, _ := json.Marshal(EnrollRequest{InstallID: fmt.Sprintf("%032x", 0x2000), Apps: []App{{App: "hello", Version: "1.0.0", Channel: "stable"}}})
+	req := httptest.NewRequest("POST", "/api/v1/enroll", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.RemoteAddr = "192.0.2.7:4000"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("another address: %d %s", rec.Code, rec.Body)
+	}
+	f.advance(time.Minute)
+	secret, _ = f.token(t, nil)
+	f.enroll(t, secret, fmt.Sprintf("%032x", 0x3000))
 }
 
 // TestReportEnrollRate_R55: an enrollment token has a rate of its own

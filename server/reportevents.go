@@ -35,6 +35,12 @@ func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
 		tooMany(w, p.log, wait, "installation", in.ID)
 		return
 	}
+	// After the installation's own bucket, so one noisy installation is
+	// refused by its own rate before it uses up its token's.
+	if ok, wait := p.byEnrolled.allow(in.TokenID); !ok {
+		tooMany(w, p.log, wait, "installations of token", in.TokenID)
+		return
+	}
 	var req EventsRequest
 	if err := readJSON(w, r, p.cfg.MaxBody, &req); err != nil {
 		p.refuse(w, r, in.ID, statusOf(err), err.Error())
