@@ -130,7 +130,7 @@ func (m *Metrics) registerEvents() {
 	}, []string{"kind"})
 	security := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ferry_security_events_total",
-		Help: "Security events by kind: reported refusals of something that failed verification, and those the server found itself (report.log_rewritten).",
+		Help: "Security events by kind: reported refusals of something that failed verification, and those the server found itself (report.log_rewritten, report.out_of_scope).",
 	}, []string{"kind"})
 	m.events, m.security = map[event.Kind]prometheus.Counter{}, map[event.Kind]prometheus.Counter{}
 	for _, k := range knownKinds {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ferry-updates/ferry/audit"
 	"github.com/ferry-updates/ferry/store"
@@ -22,9 +23,15 @@ var errRewritten = errors.New("the audit log was rewritten")
 // contradicts what it reported before (R65).
 const SecurityRewritten = "report.log_rewritten"
 
+// SecurityOutOfScope is the kind of the security event recorded when an
+// installation reports about an application its enrollment token is not
+// for (R68): the batch is refused, since such reports would otherwise be
+// the guard's evidence about another application's rollout.
+const SecurityOutOfScope = "report.out_of_scope"
+
 // ServerSecurityKinds are the kinds of the security events the server
 // finds itself (recordSecurity), each counted in /metrics.
-var ServerSecurityKinds = []string{SecurityRewritten}
+var ServerSecurityKinds = []string{SecurityRewritten, SecurityOutOfScope}
 
 func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
 	in, ok := p.installation(w, r)
@@ -60,6 +67,14 @@ func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, in.ID, http.StatusBadRequest, err.Error())
 		return
 	}
+	if err := inScope(in, batch, req.Apps); err != nil {
+		p.log.Warn("report: outside the enrollment token's scope", "event", SecurityOutOfScope, "install_id", in.ID,
+			"token", in.TokenID, "err", err.Error(), "remote", clientIP(r))
+		p.recordSecurity(r.Context(), store.SecurityEvent{InstallID: in.ID, Time: p.cfg.Now(), Kind: SecurityOutOfScope, Cause: err.Error(),
+			Evidence: map[string]string{"remote": clientIP(r), "token": in.TokenID, "scope": in.TokenScope}})
+		writeError(w, http.StatusForbidden, err.Error())
+		return
+	}
 	ans, err := p.store(r.Context(), in.ID, batch, req.Apps)
 	switch {
 	case errors.Is(err, errRewritten), errors.Is(err, store.ErrConflict):
@@ -72,6 +87,30 @@ func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, ans)
 	}
+}
+
+// inScope checks that every event of a batch, and every application the
+// installation says it runs, is of the application its enrollment token
+// is for ("*": any). An event of no application (the agent's own) is of
+// none. The whole batch is refused otherwise: the audit chain goes on
+// only once the installation stops claiming another application.
+func inScope(in store.Installation, batch []store.Event, apps []App) error {
+	if in.TokenScope == "*" {
+		return nil
+	}
+	for _, e := range batch {
+		if e.App != "" && e.App != in.TokenScope {
+			return fmt.Errorf("installation %s was enrolled with token %s for application %s; its report about %q (seq %d) is refused; enroll it with a token for %q to report about that application",
+				in.ID, in.TokenID, in.TokenScope, e.App, e.Seq, e.App)
+		}
+	}
+	for _, a := range apps {
+		if a.App != in.TokenScope {
+			return fmt.Errorf("installation %s was enrolled with token %s for application %s, not %q; enroll it with a token for %q to report about that application",
+				in.ID, in.TokenID, in.TokenScope, a.App, a.App)
+		}
+	}
+	return nil
 }
 
 // recordSecurity keeps a security event the server found: in the store
@@ -112,6 +151,13 @@ func (p *reporting) installation(w http.ResponseWriter, r *http.Request) (store.
 	got, _ := hex.DecodeString(hashToken(cred))
 	if err != nil || subtle.ConstantTimeCompare(got, want) != 1 {
 		return deny("unknown installation credential")
+	}
+	if !in.TokenRevoked.IsZero() {
+		// Revoking a leaked enrollment token also disowns what it enrolled
+		// (R69): their reports are neither stored nor counted.
+		p.refuse(w, r, in.ID, http.StatusForbidden, fmt.Sprintf("installation %s was enrolled with token %s, revoked at %s: its reports are refused; enroll it again with a valid token (ferry agent enroll)",
+			in.ID, in.TokenID, in.TokenRevoked.UTC().Format(time.RFC3339)))
+		return store.Installation{}, false
 	}
 	return in, true
 }

@@ -75,9 +75,10 @@ const installationColumns = "id, credential_hash, token_id, enrolled, last_seen"
 
 func (s *sqlStore) Installation(ctx context.Context, id string) (Installation, error) {
 	// One statement (every report authenticates with it): the
-	// installation, once per application it runs, or once with none.
-	rows, err := s.query(ctx, `SELECT i.id, i.credential_hash, i.token_id, i.enrolled, i.last_seen, a.app, a.version, a.channel, a.updated
-		FROM installations i LEFT JOIN installation_apps a ON a.install_id = i.id WHERE i.id = ?`, id)
+	// installation, once per application it runs, or once with none, and
+	// what its enrollment token allows.
+	rows, err := s.query(ctx, `SELECT i.id, i.credential_hash, i.token_id, i.enrolled, i.last_seen, t.scope, t.revoked, a.app, a.version, a.channel, a.updated
+		FROM installations i JOIN tokens t ON t.id = i.token_id LEFT JOIN installation_apps a ON a.install_id = i.id WHERE i.id = ?`, id)
 	if err != nil {
 		return Installation{}, fmt.Errorf("installation %q: %w", id, err)
 	}
@@ -85,13 +86,13 @@ func (s *sqlStore) Installation(ctx context.Context, id string) (Installation, e
 	var in Installation
 	found := false
 	for rows.Next() {
-		var enrolled, seen int64
+		var enrolled, seen, revoked int64
 		var app, version, channel sql.NullString
 		var updated sql.NullInt64
-		if err := rows.Scan(&in.ID, &in.CredentialHash, &in.TokenID, &enrolled, &seen, &app, &version, &channel, &updated); err != nil {
+		if err := rows.Scan(&in.ID, &in.CredentialHash, &in.TokenID, &enrolled, &seen, &in.TokenScope, &revoked, &app, &version, &channel, &updated); err != nil {
 			return Installation{}, fmt.Errorf("installation %q: %w", id, err)
 		}
-		in.Enrolled, in.LastSeen, found = fromNanos(enrolled), fromNanos(seen), true
+		in.Enrolled, in.LastSeen, in.TokenRevoked, found = fromNanos(enrolled), fromNanos(seen), fromNanos(revoked), true
 		if app.Valid {
 			in.Apps = append(in.Apps, App{App: app.String, Version: version.String, Channel: channel.String, Updated: fromNanos(updated.Int64)})
 		}

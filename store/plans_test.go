@@ -129,6 +129,58 @@ func testOutcomes(t *testing.T, b backend) {
 	}
 }
 
+// Outcomes counts only installations whose enrollment token is for the
+// release's application (or every one) and not revoked: an installation
+// enrolled for another application, or through a token revoked since, says
+// nothing about this release (R68, R69).
+func testOutcomesScope(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.newStore(t)
+	enrollWith := func(tk Token, ids ...string) {
+		t.Helper()
+		h := newToken(t, s, Enroll, tk)
+		for _, id := range ids {
+			if err := s.Enroll(ctx, Installation{ID: id, CredentialHash: hashOf("cred-" + id), Enrolled: t0}, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	enrollWith(Token{ID: "all", Scope: "*"}, "any")
+	enrollWith(Token{ID: "web", Scope: "web"}, "web")
+	enrollWith(Token{ID: "api", Scope: "api"}, "other")
+	enrollWith(Token{ID: "leaked", Scope: "web"}, "leak")
+	for _, id := range []string{"any", "web", "other", "leak"} {
+		if _, err := s.AppendEvents(ctx, id, []Event{{Seq: 1, Hash: lineHash(id, 1), Received: t0,
+			Event: event.Event{Time: t0, Kind: event.HealthFailed, App: "web", Version: "1.1.0"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeToken(ctx, "leaked", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Outcomes(ctx, "web", "1.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, o := range got {
+		ids = append(ids, o.InstallID)
+	}
+	if !reflect.DeepEqual(ids, []string{"any", "web"}) {
+		t.Fatalf("Outcomes counts %q, want [any web]: not %q (enrolled for api) nor %q (its token revoked)", ids, "other", "leak")
+	}
+	// Installation says what the token allows, for the reporting API.
+	for id, want := range map[string][2]string{"any": {"*", ""}, "other": {"api", ""}, "leak": {"web", "revoked"}} {
+		in, err := s.Installation(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.TokenScope != want[0] || in.TokenRevoked.IsZero() != (want[1] == "") {
+			t.Errorf("Installation(%s): scope %q, revoked %v; want %q, %s", id, in.TokenScope, in.TokenRevoked, want[0], want[1])
+		}
+	}
+}
+
 // TestOutcomesIndexText: the partial index of migration 0004 has the
 // WHERE that Outcomes writes, so the databases can use it.
 func TestOutcomesIndexText(t *testing.T) {
@@ -148,7 +200,7 @@ func TestOutcomesUseIndex(t *testing.T) {
 	openStore(t, loc)
 	db, _ := rawDB(t, loc)
 	q := "EXPLAIN QUERY PLAN " + outcomesQuery
-	rows, err := db.Query(q, "web", "1.1.0")
+	rows, err := db.Query(q, "web", "1.1.0", "web")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,7 +146,9 @@ type Plans interface {
 	// Outcomes returns, for one release, one Outcome per installation that
 	// reported starting, passing or failing it, by install ID: the times
 	// the server first received each (only enrolled installations have
-	// events, and each counts once however often it reported).
+	// events, and each counts once however often it reported). Only
+	// installations whose enrollment token is for the release's
+	// application (or "*") and is not revoked count (R68, R69).
 	Outcomes(ctx context.Context, app, version string) ([]guard.Outcome, error)
 }
 
@@ -216,6 +218,12 @@ type Installation struct {
 	Enrolled       time.Time // when it enrolled
 	LastSeen       time.Time // its last check-in (Enrolled until the first)
 	Apps           []App     // what it last reported it runs, by application
+
+	// Set by Installation only: what its enrollment token allows now.
+	// Its reports are about TokenScope's application alone (or any,
+	// for "*"), and none is taken once the token is revoked (R68, R69).
+	TokenScope   string
+	TokenRevoked time.Time // zero: not revoked
 }
 
 // App is what an installation runs of one application.

@@ -65,6 +65,7 @@ var suite = []struct {
 	{"SecurityEvents", testSecurityEvents},
 	{"Plans", testPlans},
 	{"Outcomes", testOutcomes},
+	{"OutcomesScope", testOutcomesScope},
 	{"InstallCounts", testInstallCounts},
 }
 
