@@ -63,7 +63,10 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &bench{ferry: *ferry, dir: dir, env: append(os.Environ(), "FERRY_PASSPHRASE=bench passphrase")}
+	b := &bench{ferry: *ferry, dir: dir, env: append(os.Environ(), "FERRY_PASSPHRASE=bench passphrase",
+		// The pipeline's publisher records (ferry release publish --server)
+		// go with this run's repository, not into the user's state.
+		"XDG_STATE_HOME="+filepath.Join(dir, "state"))}
 	b.env = slices.DeleteFunc(b.env, func(s string) bool { return strings.HasPrefix(s, "FERRY_INSECURE_SCRYPT_WORK_FACTOR=") })
 	if b.ferry == "" {
 		b.ferry = filepath.Join(dir, "ferry")
