@@ -36,6 +36,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -64,6 +65,17 @@ const (
 // DefaultSignInRate: five attempts at once from one address, then one
 // every ten seconds (an hour of guessing is a few hundred passwords).
 var DefaultSignInRate = server.Rate{Burst: 5, Every: 10 * time.Second}
+
+// MaxSignInQueue bounds the sign-ins waiting for the one argon2id
+// verification at a time (each takes 0.3-0.9 s with the default
+// parameters): past it a sign-in is refused at once with 429, so guesses
+// from many addresses cannot keep handlers and connection slots waiting
+// for minutes; signInRetry is the Retry-After then, about the time the
+// queue takes to drain.
+const (
+	MaxSignInQueue = 4
+	signInRetry    = 5 // seconds
+)
 
 // Guard is what the dashboard needs of the rollout guard: the status of
 // every guarded rollout of app ("" for every application).
@@ -114,6 +126,7 @@ type dash struct {
 	sessions *sessions
 	signIns  *server.Limiter
 	verify   chan struct{} // argon2id verifications at once
+	waiting  chan struct{} // sign-ins waiting for verify
 	loginKey []byte        // HMAC key of the sign-in form's token
 	mux      *http.ServeMux
 }
@@ -156,6 +169,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	d := &dash{cfg: cfg, log: cfg.Logger, pages: pages, sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.MaxSession),
 		signIns: server.NewLimiter(cfg.SignInRate, cfg.Now), verify: make(chan struct{}, 1),
+		waiting:  make(chan struct{}, MaxSignInQueue),
 		loginKey: make([]byte, 32), mux: http.NewServeMux()}
 	if d.log == nil {
 		d.log = slog.Default()
@@ -315,7 +329,7 @@ func (d *dash) renderLogin(w http.ResponseWriter, status int, msg string) {
 
 func (d *dash) login(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if ok, wait := d.signIns.Allow(ip); !ok {
+	if ok, wait := d.signIns.Allow(signInKey(ip)); !ok {
 		secs := max(int(math.Ceil(wait.Seconds())), 1)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		d.log.Warn("dashboard: sign-in rate limited", "remote", ip, "retry_after_s", secs)
@@ -331,7 +345,25 @@ func (d *dash) login(w http.ResponseWriter, r *http.Request) {
 		d.renderLogin(w, http.StatusForbidden, "The sign-in form expired or did not come from this dashboard: sign in again.")
 		return
 	}
-	d.verify <- struct{}{} // one argon2id at a time: each takes its memory
+	// One argon2id at a time (each takes its memory), a few waiting at
+	// most, and none for a client that has gone.
+	select {
+	case d.waiting <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(signInRetry))
+		d.log.Warn("dashboard: sign-in refused, too many waiting", "remote", ip, "waiting", MaxSignInQueue)
+		http.Error(w, fmt.Sprintf("too many sign-ins at once: try again in %d s", signInRetry), http.StatusTooManyRequests)
+		return
+	}
+	select {
+	case d.verify <- struct{}{}:
+		<-d.waiting
+	case <-r.Context().Done():
+		<-d.waiting
+		d.log.Warn("dashboard: sign-in abandoned by the client before its turn", "remote", ip)
+		http.Error(w, "sign-in abandoned", http.StatusServiceUnavailable)
+		return
+	}
 	ok := d.cfg.Credential.Verify([]byte(r.PostFormValue("password")))
 	<-d.verify
 	if !ok {
@@ -361,6 +393,21 @@ func (d *dash) logout(w http.ResponseWriter, r *http.Request, s *session) {
 
 func (d *dash) notFound(w http.ResponseWriter, r *http.Request, s *session) {
 	d.render(w, http.StatusNotFound, "error", d.page(s, "Not found", "", errorData{Message: "No such page: " + r.URL.Path}))
+}
+
+// signInKey is the sign-in limiter's key of a client address: an IPv6
+// address by its /64, which one machine or network usually holds whole,
+// so a few hundred of its addresses are one bucket, not a few hundred.
+func signInKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 func clientIP(r *http.Request) string {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 )
@@ -84,15 +86,29 @@ func (l *limiter) fill(b *bucket, now time.Time) {
 	}
 }
 
-// evict drops full buckets; if every bucket is in use, it drops them all
-// rather than grow without bound.
+// evict drops full buckets (clients that went quiet: dropping them
+// forgets nothing); if too many are still in use, it drops the tenth of
+// them that are fullest, never all: dropping a bucket gives its key back
+// only what it had spent, so a flood of new keys (many IPv6 addresses)
+// cannot give the keys that emptied theirs a full bucket again.
 func (l *limiter) evict(now time.Time) {
+	type keyed struct {
+		key    string
+		tokens float64
+	}
+	all := make([]keyed, 0, len(l.buckets))
 	for k, b := range l.buckets {
 		if l.fill(b, now); b.tokens >= float64(l.rate.Burst) {
 			delete(l.buckets, k)
+			continue
 		}
+		all = append(all, keyed{k, b.tokens})
 	}
-	if len(l.buckets) >= maxBuckets {
-		clear(l.buckets)
+	if len(l.buckets) < maxBuckets {
+		return
+	}
+	slices.SortFunc(all, func(a, b keyed) int { return cmp.Compare(b.tokens, a.tokens) })
+	for _, k := range all[:len(all)-maxBuckets*9/10] {
+		delete(l.buckets, k.key)
 	}
 }
