@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 	"testing"
 	"time"
@@ -51,12 +52,18 @@ func runGuardSim(t *testing.T, p guardSim) simResult {
 	type inst struct {
 		id      string
 		offset  time.Duration
-		bad     bool
 		running bool
 	}
 	fleet := make([]*inst, p.n)
 	for i := range fleet {
-		fleet[i] = &inst{id: fmt.Sprintf("%032x", i), offset: time.Duration(rng.Int64N(int64(p.interval))), bad: rng.Float64() < p.failRate}
+		fleet[i] = &inst{id: fmt.Sprintf("%032x", i), offset: time.Duration(rng.Int64N(int64(p.interval)))}
+	}
+	// Which installations fail does not depend on the random salt: of
+	// those that start it, every (1/failRate)th fails, starting with the
+	// third, so the share is the one asked for whatever the cohort.
+	every := 0
+	if p.failRate > 0 {
+		every = int(math.Round(1 / p.failRate))
 	}
 	res := simResult{halted: -1, full: -1}
 	started, stage := 0, 0
@@ -73,7 +80,7 @@ func runGuardSim(t *testing.T, p guardSim) simResult {
 			if res.halted >= 0 {
 				res.startedAfter++
 			}
-			if in.bad {
+			if every > 0 && started%every == 3%every {
 				gf.report(t, in.id, event.InstallStarted, event.HealthFailed, event.RolledBack)
 				in.running = false
 				in.offset = -1 // a rolled-back release is not retried
@@ -116,10 +123,10 @@ func runGuardSim(t *testing.T, p guardSim) simResult {
 	return res
 }
 
-var simPlan = guard.Plan{Stages: []int{500, 2500, rollout.Full}, StageWait: 30 * time.Minute, MinHealthy: 10, Budget: 500, CheckInterval: 10 * time.Minute}
+var simPlan = guard.Plan{Stages: []int{500, 2500, rollout.Full}, StageWait: 30 * time.Minute, MinHealthy: 5, Budget: 500, CheckInterval: 10 * time.Minute}
 
-// TestGuardFleetSimulation_R68: 300 installations checking every 10
-// minutes, a plan of 5% -> 25% -> 100% with 30 minute waits, 10 healthy
+// TestGuardFleetSimulation_R68: 400 installations checking every 10
+// minutes, a plan of 5% -> 25% -> 100% with 30 minute waits, 5 healthy
 // reports per stage and a 5% budget, the guard evaluating every simulated
 // minute. A good release goes through every stage to the whole fleet; one
 // whose health check fails on a fifth of the installations is halted in
@@ -127,7 +134,7 @@ var simPlan = guard.Plan{Stages: []int{500, 2500, rollout.Full}, StageWait: 30 *
 // no installation starts it after the halt.
 func TestGuardFleetSimulation_R68(t *testing.T) {
 	t.Parallel()
-	base := guardSim{n: 300, interval: 10 * time.Minute, tick: time.Minute, end: 100 * time.Minute, plan: simPlan, seed: 68}
+	base := guardSim{n: 400, interval: 10 * time.Minute, tick: time.Minute, end: 100 * time.Minute, plan: simPlan, seed: 68}
 	t.Run("good release", func(t *testing.T) {
 		t.Parallel()
 		r := runGuardSim(t, base)
