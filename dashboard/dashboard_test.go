@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -632,5 +633,42 @@ func TestDecisionsThroughDecide(t *testing.T) {
 	}
 	if !slices.Equal(calls, []string{"halt 1.0.0", "resume 1.0.0"}) || len(f.repo.decided()) != 2 {
 		t.Fatalf("Decide saw %v, the repository %v", calls, f.repo.decided())
+	}
+}
+
+// cannotSignGuard is a guard whose server cannot sign rollout decisions.
+type cannotSignGuard struct {
+	fakeGuard
+	err error
+}
+
+func (g cannotSignGuard) SignError() error { return g.err }
+
+// TestHaltNotSignedShown: a guarded release whose budget is crossed but
+// whose halt could not be signed is shown as NOT halted (not "halted"),
+// it is on the overview's rollouts in progress although it is active at
+// 100% with no decision, and every page has a banner saying why.
+func TestHaltNotSignedShown(t *testing.T) {
+	why := "the server cannot sign rollout decisions (no passphrase available): start ferry serve with --passphrase-file FILE"
+	g := cannotSignGuard{fakeGuard: fakeGuard{{App: "hello", Version: "1.0.0", Plan: guard.Plan{Budget: 500}, BasisPoints: 10000,
+		State: rollout.Active, Started: 1, Failed: 1, FailedShare: 1, Breached: true, Verdict: "halt", NotSigned: why,
+		Reason: "budget crossed: 1 of 1 failed"}}, err: errors.New(why)}
+	f := newFixture(t, func(c *Config) { c.Guard = g })
+	f.repo.sign("hello", "1.0.0")
+	b, _ := f.signedIn()
+	for _, p := range []string{Prefix, Prefix + "apps/hello"} {
+		body := b.get(p).body
+		if !strings.Contains(body, "budget crossed — halt NOT signed: "+why) {
+			t.Errorf("%s does not say the halt is NOT signed", p)
+		}
+		if strings.Contains(body, "budget crossed: halted") {
+			t.Errorf("%s says halted about an active release", p)
+		}
+		if !strings.Contains(body, `data-sign-warning>Guarded rollouts are NOT enforced and rollout buttons fail: `+why) {
+			t.Errorf("%s has no banner saying the server cannot sign", p)
+		}
+	}
+	if ov := b.get(Prefix).body; strings.Contains(ov, "No release is held back") {
+		t.Error("the overview's rollouts in progress leave out a guarded release at 100%")
 	}
 }

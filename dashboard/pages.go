@@ -33,7 +33,8 @@ type page struct {
 	CSRF     string // the session's token (the sign-in form's on the sign-in page)
 	Flash    string
 	FlashErr bool
-	Live     bool // the page has parts the script refreshes
+	Live     bool   // the page has parts the script refreshes
+	Warning  string // a banner on every page: the server cannot sign rollout decisions
 	Now      time.Time
 	Data     any
 }
@@ -142,7 +143,7 @@ func (d *dash) render(w http.ResponseWriter, status int, name string, p page) {
 // page is the layout of a signed-in page, with the session's flash.
 func (d *dash) page(s *session, title, nav string, data any) page {
 	f := d.sessions.takeFlash(s)
-	return page{Title: title, Nav: nav, SignedIn: true, CSRF: s.csrf, Flash: f.msg, FlashErr: f.err, Now: d.cfg.Now(), Data: data}
+	return page{Title: title, Nav: nav, SignedIn: true, CSRF: s.csrf, Flash: f.msg, FlashErr: f.err, Now: d.cfg.Now(), Data: data, Warning: d.signWarning()}
 }
 
 type errorData struct{ Message string }
@@ -151,6 +152,20 @@ type errorData struct{ Message string }
 func (d *dash) fail(w http.ResponseWriter, r *http.Request, s *session, what string, err error) {
 	d.log.Error("dashboard: "+what, "path", r.URL.Path, "err", err)
 	d.render(w, http.StatusInternalServerError, "error", d.page(s, "Error", "", errorData{Message: what + ": " + err.Error()}))
+}
+
+// signErrorer is a Guard that knows whether the server can sign rollout
+// decisions; (*server.Guard) is one.
+type signErrorer interface{ SignError() error }
+
+// signWarning is the banner's text when the server cannot sign rollout
+// decisions: no halt, advance or button of this dashboard is signed then.
+func (d *dash) signWarning() string {
+	se, ok := d.cfg.Guard.(signErrorer)
+	if !ok || se.SignError() == nil {
+		return ""
+	}
+	return "Guarded rollouts are NOT enforced and rollout buttons fail: " + se.SignError().Error() + "."
 }
 
 // rolloutRow is one release's decision, evidence and guard status.
@@ -164,9 +179,13 @@ type rolloutRow struct {
 }
 
 // inProgress: a decision that offers the release to part of its channel,
-// or holds it halted.
-func inProgress(r server.ReleaseRollout) bool {
-	return r.Decided && !r.BelowMin && (r.State == rollout.Halted || r.State == rollout.Active && r.BasisPoints < rollout.Full)
+// or holds it halted, or a guarded release (its plan runs, even at 100%,
+// and a halt it asks for may be pending).
+func inProgress(r server.ReleaseRollout, g *guard.Status) bool {
+	if r.BelowMin {
+		return false
+	}
+	return g != nil || r.Decided && (r.State == rollout.Halted || r.State == rollout.Active && r.BasisPoints < rollout.Full)
 }
 
 // apps are the applications the repository has signed releases of.
@@ -258,10 +277,11 @@ func (d *dash) overview(w http.ResponseWriter, r *http.Request, s *session) {
 			sum.Newest = st.Releases[0].Version
 		}
 		for _, rel := range st.Releases {
-			if !inProgress(rel) {
+			g := guards[app+"\x00"+rel.Version]
+			if !inProgress(rel, g) {
 				continue
 			}
-			row := rolloutRow{App: app, ReleaseRollout: rel, InProgress: true, Guard: guards[app+"\x00"+rel.Version]}
+			row := rolloutRow{App: app, ReleaseRollout: rel, InProgress: true, Guard: g}
 			if row.Stats, err = d.cfg.Store.ReleaseStats(ctx, app, rel.Version); err != nil {
 				d.fail(w, r, s, "read the release's counts", err)
 				return
@@ -353,12 +373,13 @@ func (d *dash) appPage(w http.ResponseWriter, r *http.Request, s *session) {
 		if i == maxReleases {
 			break
 		}
-		row := rolloutRow{App: app, ReleaseRollout: rel, InProgress: inProgress(rel), Guard: guards[app+"\x00"+rel.Version]}
+		g := guards[app+"\x00"+rel.Version]
+		row := rolloutRow{App: app, ReleaseRollout: rel, InProgress: inProgress(rel, g), Guard: g}
 		if row.Stats, err = d.cfg.Store.ReleaseStats(ctx, app, rel.Version); err != nil {
 			d.fail(w, r, s, "read the release's counts", err)
 			return
 		}
-		first, err := d.cfg.Store.QueryEvents(ctx, store.EventQuery{App: app, Version: rel.Version, Kinds: []event.Kind{event.InstallStarted}, Limit: 1})
+		first, err := d.cfg.Store.QueryEvents(ctx, store.EventQuery{App: app, Version: rel.Version, Kinds: []event.Kind{event.InstallDone}, Limit: 1})
 		if err != nil {
 			d.fail(w, r, s, "read the release's first install", err)
 			return
@@ -425,7 +446,8 @@ func (d *dash) decide(w http.ResponseWriter, r *http.Request, s *session) {
 	entry, err := d.cfg.Decide(r.Context(), app, act)
 	if err != nil {
 		d.log.Warn("dashboard: rollout refused", "app", app, "action", act.Kind, "version", act.Version, "err", err, "remote", clientIP(r))
-		msg := err.Error()
+		// "refused: ..." would read "refused: refused: ..." after ours.
+		msg := strings.TrimPrefix(err.Error(), repo.ErrRefused.Error()+": ")
 		if errors.Is(err, repo.ErrBusy) {
 			msg = "the repository is busy with another publish: try again in a moment"
 		}

@@ -35,10 +35,14 @@ type Status struct {
 	StageHealthy int `json:"stage_healthy"`
 
 	// FailedShare is (Failed+Silent)/Started, 0 when Started is 0.
-	FailedShare float64   `json:"failed_share"`
-	Breached    bool      `json:"breached"` // FailedShare crossed Plan.Budget: the guard halted the rollout
-	Held        bool      `json:"held"`     // the stage's wait is over but it lacks Plan.MinHealthy healthy reports
-	Reason      string    `json:"reason"`   // one line: why it halted, holds, or what it waits for
-	Verdict     string    `json:"verdict"`  // what the guard signed or would sign: "none", "halt" or "advance"
-	Evaluated   time.Time `json:"evaluated"`
+	FailedShare float64 `json:"failed_share"`
+	Breached    bool    `json:"breached"` // FailedShare crossed Plan.Budget: the guard halted the rollout
+	Held        bool    `json:"held"`     // the stage's wait is over but it lacks Plan.MinHealthy healthy reports
+	Reason      string  `json:"reason"`   // one line: why it halted, holds, or what it waits for
+	Verdict     string  `json:"verdict"`  // what the guard signed or would sign: "none", "halt" or "advance"
+	// NotSigned is why the decision Verdict asks for could not be signed
+	// (the server cannot open its rollout key, say); "" when it was signed
+	// or none was needed. A breached release with it set is NOT halted.
+	NotSigned string    `json:"not_signed,omitempty"`
+	Evaluated time.Time `json:"evaluated"`
 }

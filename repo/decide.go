@@ -212,3 +212,26 @@ func writeDataTargets(dir string, fs []dataTarget) error {
 	}
 	return nil
 }
+
+// CanSignRollouts reports whether this Repo can sign rollout decisions: nil
+// when the rollout role's keys are here and open (a key file is decrypted
+// once, and later decisions reuse it), else why not: ErrNoRolloutRole, a
+// *KeyError, a missing or wrong passphrase, or ErrBusy when another
+// publisher holds the repository (try again). A server checks it at start,
+// so that a rollout it cannot enforce is said at once, not at the first halt.
+func (r *Repo) CanSignRollouts(ctx context.Context) error {
+	unlock, err := r.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := r.loadState()
+	if err != nil {
+		return err
+	}
+	if _, err := rolloutRole(st); err != nil {
+		return err
+	}
+	_, err = r.appKeys(ctx, st, rollout.RoleName)
+	return err
+}

@@ -280,7 +280,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, repo.ErrRefused):
 		return http.StatusUnprocessableEntity
-	case errors.Is(err, repo.ErrBusy), errors.Is(err, repo.ErrMissingKey):
+	case errors.Is(err, repo.ErrBusy), errors.Is(err, repo.ErrMissingKey), errors.Is(err, ErrCannotSign):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
@@ -298,7 +298,13 @@ func (a *admin) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusInternalServerError:
 		msg = "internal error"
 	case http.StatusServiceUnavailable:
-		if errors.Is(err, repo.ErrMissingKey) {
+		if errors.Is(err, ErrCannotSign) {
+			// The cause (a passphrase not given) and the fix: nothing secret.
+			var se *signError
+			if errors.As(err, &se) {
+				msg = se.Error()
+			}
+		} else if errors.Is(err, repo.ErrMissingKey) {
 			msg = "the server cannot sign snapshot and timestamp (its online keys are not available); see its log"
 		} else {
 			w.Header().Set("Retry-After", "1") // busy: another publish holds the repository

@@ -52,8 +52,88 @@ type Guard struct {
 	log  *slog.Logger
 	lock sync.Locker
 
-	mu   sync.Mutex
-	last map[string]guard.Status // by app "/" version: what was last logged
+	mu      sync.Mutex
+	last    map[string]guard.Status // by app "/" version: what was last logged
+	lastErr map[string]string       // by app "/" version: the signing failure last logged
+	signErr error                   // why the rollout key cannot sign (CheckSigner), nil if it can
+}
+
+// ErrCannotSign means the server cannot sign rollout decisions: its online
+// rollout key does not open (ferry serve started without the online keys'
+// passphrase, say). The admin API answers it 503 with the cause and the fix.
+var ErrCannotSign = errors.New("the server cannot sign rollout decisions")
+
+// signError is ErrCannotSign with its cause.
+type signError struct{ cause error }
+
+func (e *signError) Error() string {
+	return ErrCannotSign.Error() + " (" + e.cause.Error() + "): start ferry serve with --passphrase-file FILE or FERRY_PASSPHRASE set, or with --online-key rollout=REF"
+}
+
+func (e *signError) Unwrap() []error { return []error{ErrCannotSign, e.cause} }
+
+// signChecker is a Rollouter that can say whether it signs; *repo.Repo is one.
+type signChecker interface {
+	CanSignRollouts(ctx context.Context) error
+}
+
+// CheckSigner checks that the rollout key signs, and records the answer
+// (SignError, the ferry_guard_can_sign metric): nil when it signs or the
+// Rollouter cannot say; else an error wrapping ErrCannotSign with the
+// cause and the fix. ferry serve calls it at start, so that guarded
+// rollouts it cannot enforce are said at once, not at the first halt.
+func (g *Guard) CheckSigner(ctx context.Context) error {
+	c, ok := g.cfg.Repo.(signChecker)
+	if !ok {
+		return nil
+	}
+	var err error
+	for i := 0; i <= guardRetries; i++ {
+		if err = c.CanSignRollouts(ctx); !errors.Is(err, repo.ErrBusy) {
+			break
+		}
+		time.Sleep(guardRetryWait)
+	}
+	switch {
+	case errors.Is(err, repo.ErrBusy), errors.Is(err, repo.ErrNoRolloutRole), ctx.Err() != nil:
+		return nil // not known (busy), or no rollouts to sign at all
+	case err != nil:
+		err = &signError{cause: err}
+	}
+	g.setSignErr(err)
+	return err
+}
+
+func (g *Guard) setSignErr(err error) {
+	g.mu.Lock()
+	g.signErr = err
+	g.mu.Unlock()
+	g.cfg.Metrics.setGuardCanSign(err == nil)
+}
+
+// SignError is why the server cannot sign rollout decisions, as its last
+// check found (at start, and again after a decision failed); nil if it can.
+// The dashboard shows it in a banner.
+func (g *Guard) SignError() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.signErr
+}
+
+// signFailed turns a decision that failed into ErrCannotSign when the
+// reason is that the rollout key does not sign (checked again now); other
+// failures (a refused decision, a busy repository) are returned as they are.
+func (g *Guard) signFailed(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, repo.ErrRefused) || errors.Is(err, repo.ErrBusy) || errors.Is(err, errBadRequest) || ctx.Err() != nil {
+		return err
+	}
+	if _, ok := g.cfg.Repo.(signChecker); !ok {
+		return err
+	}
+	if cerr := g.CheckSigner(ctx); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // NewGuard returns a guard; Run starts its loop.
@@ -70,7 +150,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Guard{cfg: cfg, log: cfg.Logger, lock: cfg.Lock, last: map[string]guard.Status{}}
+	g := &Guard{cfg: cfg, log: cfg.Logger, lock: cfg.Lock, last: map[string]guard.Status{}, lastErr: map[string]string{}}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -86,7 +166,9 @@ func (g *Guard) Run(ctx context.Context) {
 	t := time.NewTicker(g.cfg.Tick)
 	defer t.Stop()
 	for {
-		if err := g.Evaluate(ctx); err != nil && ctx.Err() == nil {
+		// A decision that could not be signed is logged by report, once
+		// per release and failure, not here every tick.
+		if err := g.Evaluate(ctx); err != nil && ctx.Err() == nil && !errors.As(err, new(*notSigned)) {
 			g.log.Error("guard: evaluation", "err", err.Error())
 		}
 		select {
@@ -155,15 +237,27 @@ func (g *Guard) evaluateLocked(ctx context.Context, app, version string) (guard.
 	}
 	actErr := g.act(ctx, &p, &v, now)
 	if actErr != nil {
+		actErr = g.signFailed(ctx, actErr)
 		v.Status.Reason += fmt.Sprintf("; the %s could not be signed: %v", v.Action, actErr)
+		v.Status.NotSigned = actErr.Error()
 	}
 	p.Status = v.Status
 	if err := g.cfg.Store.PutPlan(ctx, p); err != nil {
 		return p.Status, err
 	}
 	g.report(p.Status, actErr)
-	return p.Status, actErr
+	if actErr != nil {
+		return p.Status, &notSigned{actErr}
+	}
+	return p.Status, nil
 }
+
+// notSigned is a decision the guard's verdict asked for that could not be
+// signed; report has logged it.
+type notSigned struct{ err error }
+
+func (e *notSigned) Error() string { return e.err.Error() }
+func (e *notSigned) Unwrap() error { return e.err }
 
 // act signs what v asks for and updates p and v's status to what was signed.
 func (g *Guard) act(ctx context.Context, p *store.RolloutPlan, v *guard.Verdict, now time.Time) error {
@@ -179,6 +273,9 @@ func (g *Guard) act(ctx context.Context, p *store.RolloutPlan, v *guard.Verdict,
 	e, err := g.sign(ctx, p.App, a)
 	if err != nil {
 		return err
+	}
+	if g.SignError() != nil {
+		g.setSignErr(nil) // it signs again
 	}
 	st := &v.Status
 	st.State, st.BasisPoints = e.State, e.BasisPoints
@@ -221,15 +318,22 @@ func (g *Guard) report(st guard.Status, actErr error) {
 	g.mu.Lock()
 	last, seen := g.last[key]
 	g.last[key] = st
+	lastErr := g.lastErr[key]
+	if actErr != nil {
+		g.lastErr[key] = actErr.Error()
+	} else {
+		delete(g.lastErr, key)
+	}
 	g.mu.Unlock()
 	attrs := []any{"app", st.App, "version", st.Version, "stage", st.Stage + 1, "basis_points", st.BasisPoints,
 		"state", string(st.State), "started", st.Started, "healthy", st.Healthy, "failed", st.Failed,
 		"silent", st.Silent, "stage_healthy", st.StageHealthy, "reason", st.Reason}
 	switch {
-	case actErr != nil && (!seen || last.Reason != st.Reason):
+	case actErr != nil && lastErr != actErr.Error():
 		// Logged when it first fails and when the failure changes, not
 		// every tick while it goes on failing (a missing key, a busy
-		// repository): the status keeps saying it.
+		// repository), nor when only the evidence changes: the status
+		// keeps saying it.
 		g.log.Error("guard: "+st.Verdict+" not signed", append(attrs, "err", actErr.Error())...)
 	case actErr != nil:
 	case st.Verdict == guard.Halt.String():
@@ -297,7 +401,7 @@ func (g *Guard) Decide(ctx context.Context, app string, a rollout.Action, plan *
 	now := g.cfg.Now()
 	e, err := Decide(ctx, g.cfg.Repo, app, a)
 	if err != nil {
-		return e, err
+		return e, g.signFailed(ctx, err)
 	}
 	switch {
 	case plan != nil:
@@ -312,7 +416,7 @@ func (g *Guard) Decide(ctx context.Context, app string, a rollout.Action, plan *
 		// Its first finding now, so the status shows it at once; with
 		// failures reported already it may halt it at once too, and the
 		// answer is what is signed then.
-		if _, err := g.evaluateLocked(ctx, app, a.Version); err != nil {
+		if _, err := g.evaluateLocked(ctx, app, a.Version); err != nil && !errors.As(err, new(*notSigned)) {
 			g.log.Error("guard: evaluation", "app", app, "version", a.Version, "err", err.Error())
 		}
 		return currentEntry(g.cfg.Repo, app, a.Version)

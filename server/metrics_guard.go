@@ -29,6 +29,8 @@ var (
 		"1 if a guarded release's failure budget is crossed (the guard halts it), else 0.", []string{"app", "version"}, nil)
 	guardEvaluatedDesc = prometheus.NewDesc("ferry_guard_last_evaluation_timestamp_seconds",
 		"When the guard last evaluated the guarded rollouts, in seconds since the Unix epoch.", nil, nil)
+	guardCanSignDesc = prometheus.NewDesc("ferry_guard_can_sign",
+		"1 if the server can sign rollout decisions with its online rollout key, 0 if not (started without the online keys' passphrase, say): the guard then halts and advances nothing, and admin and dashboard decisions fail.", nil, nil)
 )
 
 type guardMetrics struct {
@@ -37,6 +39,7 @@ type guardMetrics struct {
 	mu        sync.Mutex
 	statuses  []guard.Status
 	evaluated time.Time
+	canSign   *bool // nil until the guard checked its signer
 }
 
 func newGuardMetrics() *guardMetrics {
@@ -56,6 +59,16 @@ func (m *Metrics) setGuard(all []guard.Status, at time.Time) {
 	m.guard.mu.Unlock()
 }
 
+// setGuardCanSign records whether the rollout key signs.
+func (m *Metrics) setGuardCanSign(ok bool) {
+	if m == nil {
+		return
+	}
+	m.guard.mu.Lock()
+	m.guard.canSign = &ok
+	m.guard.mu.Unlock()
+}
+
 // observeGuardAction counts a decision the guard signed.
 func (m *Metrics) observeGuardAction(app, action string) {
 	if m != nil {
@@ -64,7 +77,7 @@ func (m *Metrics) observeGuardAction(app, action string) {
 }
 
 func (c *guardMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{guardFailedShareDesc, guardBudgetDesc, guardInstallsDesc, guardStageDesc, guardHeldDesc, guardBreachedDesc, guardEvaluatedDesc} {
+	for _, d := range []*prometheus.Desc{guardFailedShareDesc, guardBudgetDesc, guardInstallsDesc, guardStageDesc, guardHeldDesc, guardBreachedDesc, guardEvaluatedDesc, guardCanSignDesc} {
 		ch <- d
 	}
 	c.actions.Describe(ch)
@@ -73,13 +86,16 @@ func (c *guardMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (c *guardMetrics) Collect(ch chan<- prometheus.Metric) {
 	c.actions.Collect(ch)
 	c.mu.Lock()
-	all, at := c.statuses, c.evaluated
+	all, at, canSign := c.statuses, c.evaluated, c.canSign
 	c.mu.Unlock()
-	if at.IsZero() {
-		return
-	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	if canSign != nil {
+		gauge(guardCanSignDesc, boolValue(*canSign))
+	}
+	if at.IsZero() {
+		return
 	}
 	gauge(guardEvaluatedDesc, float64(at.UnixNano())/1e9)
 	for _, st := range all {

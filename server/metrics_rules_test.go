@@ -81,6 +81,7 @@ func TestMetricsDocumented(t *testing.T) {
 	f.m.ObserveEvent("health.failed", "hello")
 	f.m.setGuard([]guard.Status{{App: "hello", Version: "1.0.0", State: rollout.Active, Started: 1}}, time.Now())
 	f.m.observeGuardAction("hello", rollout.Halt)
+	f.m.setGuardCanSign(true)
 	if _, err := f.repo.Rollout(context.Background(), "hello", rollout.Action{Kind: rollout.Start, Version: "1.0.0", BasisPoints: 100}); err != nil {
 		t.Fatal(err)
 	}

@@ -121,8 +121,6 @@ func (s *sqlStore) ReleaseStats(ctx context.Context, app, version string) (Stats
 			return Stats{}, fmt.Errorf("release stats %s/%s: %w", app, version, err)
 		}
 		switch event.Kind(k) {
-		case event.InstallStarted:
-			st.Started = n
 		case event.InstallDone:
 			st.Installed = n
 		case event.HealthPassed:
@@ -133,5 +131,14 @@ func (s *sqlStore) ReleaseStats(ctx context.Context, app, version string) (Stats
 			st.Failed = n
 		}
 	}
-	return st, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Stats{}, fmt.Errorf("release stats %s/%s: %w", app, version, err)
+	}
+	rows.Close()
+	// Started as the guard counts it (Outcomes): any installation that
+	// reported a step of the release, once.
+	if err := s.queryRow(ctx, "SELECT COUNT(DISTINCT install_id) FROM events WHERE app = ? AND version = ? AND "+outcomeKinds, app, version).Scan(&st.Started); err != nil {
+		return Stats{}, fmt.Errorf("release stats %s/%s: %w", app, version, err)
+	}
+	return st, nil
 }

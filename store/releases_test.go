@@ -69,7 +69,7 @@ func testReleasesAndRollouts(t *testing.T, b backend) {
 func testReleaseStats(t *testing.T, b backend) {
 	ctx := context.Background()
 	s := b.newStore(t)
-	enroll(t, s, "a", "b", "c", "d")
+	enroll(t, s, "a", "b", "c", "d", "e")
 	report := func(id string, kinds ...event.Kind) {
 		t.Helper()
 		var batch []Event
@@ -90,13 +90,16 @@ func testReleaseStats(t *testing.T, b backend) {
 	report("b", event.InstallStarted, event.InstallFailed) // b again: still one installation
 	report("c", event.InstallStarted, event.InstallDone)
 	report("d", event.InstallStarted, event.RollbackFailed)
+	// e's install.started was lost: it started all the same, and counts as
+	// started, as the guard counts it.
+	report("e", event.HealthFailed)
 	// Another version and another application do not count.
 	if _, err := s.AppendEvents(ctx, "c", []Event{{Seq: 100, Hash: "h", Event: event.Event{Time: t0, Kind: event.HealthFailed, App: "web", Version: "1.0.0"}},
 		{Seq: 101, Hash: "h", Event: event.Event{Time: t0, Kind: event.HealthFailed, App: "api", Version: "1.1.0"}}}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.ReleaseStats(ctx, "web", "1.1.0")
-	want := Stats{Started: 4, Installed: 2, Healthy: 1, Failed: 2, RolledBack: 1}
+	want := Stats{Started: 5, Installed: 2, Healthy: 1, Failed: 3, RolledBack: 1}
 	if err != nil || st != want {
 		t.Fatalf("ReleaseStats = %+v, %v; want %+v", st, err, want)
 	}

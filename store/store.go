@@ -300,7 +300,10 @@ type Rollout struct {
 // Stats are, for one release, the number of distinct installations that
 // reported each step of it.
 type Stats struct {
-	Started    int // install.started
+	// Started are the installations that reported starting it or any
+	// later step (an install.started may be lost): the Started of the
+	// guard's evidence (guard.Status), so that both count the same.
+	Started    int
 	Installed  int // install.done
 	Healthy    int // health.passed
 	Failed     int // health.failed, install.failed or install.rollback_failed

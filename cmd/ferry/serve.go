@@ -67,7 +67,10 @@ ferry release publish --server, authenticated by a token of ferry token create, 
 signed by the application's key, is checked against its delegation; the server signs snapshot and
 timestamp with its online keys (so it needs the passphrase). Uploads are streamed to DIR/.uploads.
 Rollout decisions (ferry rollout ... --server, ferry release promote --server) are signed by the
-server with the repository's online rollout key, with the same tokens.
+server with the repository's online rollout key, authenticated by a rollout token (ferry token
+create --rollout; a publisher token cannot decide). Without the online keys' passphrase (and no
+--online-key rollout=REF) the server cannot sign them: it says so at start, guarded rollouts are
+not enforced, decisions are answered 503, ferry_guard_can_sign is 0 and the dashboard says it.
 
 Installations report to /api/v1/enroll and /api/v1/events (docs/reporting.md): agents enroll
 with a token of ferry token create --enroll and send their audit-log events. The server's
@@ -161,6 +164,7 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 	if err != nil {
 		return err
 	}
+	e.checkRolloutSigner(ctx, g, st)
 	report, err := server.Reporting(server.ReportConfig{Store: st, Metrics: metrics, Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))})
 	if err != nil {
 		return err
@@ -180,7 +184,7 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 			return err
 		}
 	}
-	fmt.Fprintf(e.stdout, "admin API on %sapi/v1/ (publisher tokens: ferry token create)\n", url)
+	fmt.Fprintf(e.stdout, "admin API on %sapi/v1/ (tokens of ferry token create: publisher; --rollout: rollout decisions; --enroll: installations, which enroll and report on /api/v1/enroll and /api/v1/events)\n", url)
 	if metricsH != nil {
 		fmt.Fprintf(e.stdout, "metrics on %smetrics (bearer token: %s)\n", url, fl.metricsTokenFile)
 	}
@@ -202,6 +206,24 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 		return nil
 	}
 	return err
+}
+
+// checkRolloutSigner says at start, in one line, when the online rollout
+// key cannot sign: guarded rollouts are then not enforced (a crossed budget
+// is not halted) and rollout decisions fail. Serving metadata goes on; the
+// ferry_guard_can_sign metric (alert FerryGuardCannotSign) and the
+// dashboard's banner keep saying it.
+func (e *env) checkRolloutSigner(ctx context.Context, g *server.Guard, st store.Store) {
+	err := g.CheckSigner(ctx)
+	if err == nil {
+		return
+	}
+	plans, perr := st.ListPlans(ctx, "")
+	n := fmt.Sprint(len(plans))
+	if perr != nil {
+		n = "any"
+	}
+	fmt.Fprintf(e.stderr, "ferry: warning: %v; %s guarded rollout(s) will NOT be halted or advanced, and rollout decisions (admin API, dashboard) fail\n", err, n)
 }
 
 // serveTLS returns the TLS configuration from --tls-cert/--tls-key or

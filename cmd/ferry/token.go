@@ -23,7 +23,7 @@ import (
 func (e *env) tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
-		Short: "Manage the publisher tokens of the admin API and the enrollment tokens of agents",
+		Short: "Manage the publisher and rollout tokens of the admin API and the enrollment tokens of agents",
 		Example: `  (umask 077 && ferry token create --repo ./repo --app hello > hello.token)
   (umask 077 && ferry token create --repo ./repo --rollout --app hello > hello-rollout.token)
   (umask 077 && ferry token create --repo ./repo --enroll --app hello --expires 24h --uses 10 > enroll.token)
@@ -267,7 +267,7 @@ func (e *env) tokenRevokeCmd() *cobra.Command {
 	var dir, db string
 	cmd := &cobra.Command{
 		Use:     "revoke --repo DIR ID",
-		Short:   "Revoke a publisher or enrollment token; a running server refuses it from its next request",
+		Short:   "Revoke a publisher, rollout or enrollment token; a running server refuses it from its next request",
 		Example: `  ferry token revoke --repo ./repo 0123456789ab`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
