@@ -108,3 +108,54 @@ func waitQueue(t *testing.T, s *sqlStore, n int) {
 	}
 	t.Fatalf("the queue never held %d writes", n)
 }
+
+// TestGroupCommitPanic: a write that panics panics in its own goroutine,
+// alone or in a group; the group's other writes are stored, and the
+// writer's turn is free again after.
+func TestGroupCommitPanic(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "ferry.db"))
+	s := st.(*sqlStore)
+	enroll(t, s, "a", "b")
+	boom := func(ctx context.Context) (v any) {
+		defer func() { v = recover() }()
+		s.write(ctx, func(tx *txn) error {
+			if _, err := tx.exec(ctx, "UPDATE installations SET last_seen = 1 WHERE id = 'b'"); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+		return nil
+	}
+	if v := boom(ctx); v != "boom" {
+		t.Fatalf("a lone write's panic: recovered %v, want boom", v)
+	}
+	s.writer <- struct{}{}
+	var wg sync.WaitGroup
+	var panicked any
+	var appendErr error
+	wg.Go(func() { panicked = boom(ctx) })
+	wg.Go(func() { _, appendErr = s.AppendEvents(ctx, "a", chain("a", 1, 2)) })
+	waitQueue(t, s, 2)
+	<-s.writer
+	wg.Wait()
+	if panicked != "boom" || appendErr != nil {
+		t.Fatalf("in a group: panic %v (want boom), the other write: %v", panicked, appendErr)
+	}
+	if n := count(t, s, EventQuery{InstallID: "a"}); n != 2 {
+		t.Errorf("%d events of the group's other write stored, want 2", n)
+	}
+	if b, err := s.Installation(ctx, "b"); err != nil || b.LastSeen.UnixNano() == 1 {
+		t.Errorf("the panicking write's update was kept: %+v, %v", b, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Seen(ctx, "a", t0.Add(time.Hour), nil) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write after the panics never got the writer's turn")
+	}
+}

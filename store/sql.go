@@ -72,7 +72,7 @@ func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 // would roll back the whole group).
 func (s *sqlStore) write(ctx context.Context, fn func(*txn) error) error {
 	if !s.d.oneWriter {
-		return s.writeTx(ctx, fn)
+		return rethrow(s.writeTx(ctx, fn))
 	}
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	s.mu.Lock()
@@ -81,14 +81,14 @@ func (s *sqlStore) write(ctx context.Context, fn func(*txn) error) error {
 	for {
 		select {
 		case err := <-req.done:
-			return err
+			return rethrow(err)
 		case s.writer <- struct{}{}:
 			s.mu.Lock()
 			n := min(len(s.queue), maxGroup)
 			group := slices.Clone(s.queue[:n])
 			s.queue = s.queue[n:]
 			s.mu.Unlock()
-			s.commitGroup(group)
+			s.commitGroup(group) // sends every one of the group its result, panics included
 			<-s.writer
 		case <-ctx.Done():
 			s.mu.Lock()
@@ -100,9 +100,33 @@ func (s *sqlStore) write(ctx context.Context, fn func(*txn) error) error {
 			if i >= 0 {
 				return ctx.Err()
 			}
-			return <-req.done // taken by a group: its result is coming
+			return rethrow(<-req.done) // taken by a group: its result is coming
 		}
 	}
+}
+
+// panicError carries a write's panic to the goroutine of the write, which
+// panics with it there: a group's other writes, and the one that runs the
+// group, go on.
+type panicError struct{ v any }
+
+func (p panicError) Error() string { return fmt.Sprintf("panic in a write: %v", p.v) }
+
+func rethrow(err error) error {
+	if p, ok := err.(panicError); ok {
+		panic(p.v)
+	}
+	return err
+}
+
+// call runs fn, turning a panic into a panicError.
+func call(fn func(*txn) error, tx *txn) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError{v}
+		}
+	}()
+	return fn(tx)
 }
 
 // commitGroup runs a group of writes in one transaction and sends each
@@ -135,7 +159,7 @@ func (s *sqlStore) commitGroup(group []*writeReq) {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}
-			if errs[i] = r.fn(tx); errs[i] != nil {
+			if errs[i] = call(r.fn, tx); errs[i] != nil {
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
 					return fmt.Errorf("roll back to savepoint: %w (after %v)", err, errs[i])
 				}
@@ -162,7 +186,7 @@ func (s *sqlStore) writeTx(ctx context.Context, fn func(*txn) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(&txn{Tx: tx, d: &s.d}); err != nil {
+	if err := call(fn, &txn{Tx: tx, d: &s.d}); err != nil {
 		tx.Rollback()
 		return err
 	}
