@@ -463,7 +463,8 @@ func (d *dash) decide(w http.ResponseWriter, r *http.Request, s *session) {
 // secRow is one security event: one an installation reported, or one the
 // server found in what it reported.
 type secRow struct {
-	Time               time.Time
+	Time               time.Time // the server's: when it received or found it
+	Reported           time.Time // the installation's own clock (reported events only)
 	InstallID          string
 	Kind, App, Version string
 	Cause              string
@@ -474,6 +475,7 @@ type secRow struct {
 type secPerInstall struct {
 	InstallID string
 	Events    int
+	Capped    bool // Events stopped at securityPerInstall: there are more
 	Last      time.Time
 }
 
@@ -481,21 +483,33 @@ type securityData struct {
 	Install    string // the installation selected, "" for all
 	Days       int
 	Rows       []secRow
-	More       bool // the list stopped at its limit
+	More       bool // the list stopped at its limit, or an installation at its cap
+	PerCap     int  // securityPerInstall
 	PerInstall []secPerInstall
 }
 
-const securityLimit = 500
+// securityLimit bounds the page's events, newest first by the server's
+// clock; securityPerInstall bounds those of one installation, so one noisy
+// installation (or one with a wrong clock) cannot push the others' newer
+// evidence off the page.
+const (
+	securityLimit      = 500
+	securityPerInstall = 50
+)
 
 func (d *dash) security(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	data := securityData{Install: q.Get("install"), Days: 7}
+	data := securityData{Install: q.Get("install"), Days: 7, PerCap: securityPerInstall}
 	if n, err := strconv.Atoi(q.Get("days")); err == nil && n >= 1 && n <= 365 {
 		data.Days = n
 	}
 	since := d.cfg.Now().Add(-time.Duration(data.Days) * 24 * time.Hour)
-	evs, err := d.cfg.Store.QueryEvents(ctx, store.EventQuery{InstallID: data.Install, Kinds: event.SecurityKinds(), Since: since, Limit: securityLimit})
+	perCap := securityPerInstall
+	if data.Install != "" {
+		perCap = 0 // one installation's page: its newest, up to the limit
+	}
+	evs, err := d.cfg.Store.RecentEvents(ctx, store.EventQuery{InstallID: data.Install, Kinds: event.SecurityKinds(), Since: since, Limit: securityLimit}, perCap)
 	if err != nil {
 		d.fail(w, r, s, "read the security events", err)
 		return
@@ -506,11 +520,22 @@ func (d *dash) security(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	data.More = len(evs) == securityLimit || len(found) == securityLimit
+	perInstall := map[string]int{}
 	for _, e := range evs {
-		data.Rows = append(data.Rows, secRow{Time: e.Time, InstallID: e.InstallID, Kind: string(e.Kind), App: e.App, Version: e.Version, Cause: e.Cause, Evidence: e.Evidence})
+		perInstall[e.InstallID]++
+		data.Rows = append(data.Rows, secRow{Time: e.Received, Reported: e.Time, InstallID: e.InstallID, Kind: string(e.Kind), App: e.App, Version: e.Version, Cause: e.Cause, Evidence: e.Evidence})
 	}
-	for _, e := range found {
+	capped := map[string]bool{}
+	for id, n := range perInstall {
+		capped[id] = perCap > 0 && n >= perCap
+	}
+	foundPer := map[string]int{}
+	for _, e := range found { // newest first
 		if e.Time.Before(since) {
+			continue
+		}
+		if foundPer[e.InstallID]++; perCap > 0 && foundPer[e.InstallID] > perCap {
+			capped[e.InstallID] = true
 			continue
 		}
 		data.Rows = append(data.Rows, secRow{Time: e.Time, InstallID: e.InstallID, Kind: e.Kind, Cause: e.Cause, Evidence: e.Evidence, FoundByServer: true})
@@ -529,6 +554,9 @@ func (d *dash) security(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	for _, p := range per {
+		if p.Capped = capped[p.InstallID]; p.Capped {
+			data.More = true
+		}
 		data.PerInstall = append(data.PerInstall, *p)
 	}
 	slices.SortFunc(data.PerInstall, func(a, b secPerInstall) int {

@@ -150,6 +150,27 @@ func sameHashes(ctx context.Context, tx *txn, installID string, batch []Event) e
 }
 
 func (s *sqlStore) QueryEvents(ctx context.Context, q EventQuery) ([]Event, error) {
+	where, args := eventWhere(q, "occurred")
+	text := "SELECT " + eventColumns + " FROM events" + where
+	return s.queryEvents(ctx, "query events", text+" ORDER BY occurred, install_id, seq LIMIT ?", append(args, limit(q.Limit))...)
+}
+
+func (s *sqlStore) RecentEvents(ctx context.Context, q EventQuery, perInstall int) ([]Event, error) {
+	where, args := eventWhere(q, "received")
+	if perInstall <= 0 {
+		perInstall = MaxLimit
+	}
+	// The window numbers each installation's events newest first; both
+	// databases have ROW_NUMBER (SQLite since 3.25).
+	text := "SELECT " + eventColumns + " FROM (SELECT " + eventColumns +
+		", ROW_NUMBER() OVER (PARTITION BY install_id ORDER BY received DESC, seq DESC) AS nth FROM events" + where +
+		") AS recent WHERE nth <= ? ORDER BY received DESC, install_id, seq DESC LIMIT ?"
+	return s.queryEvents(ctx, "recent events", text, append(args, perInstall, limit(q.Limit))...)
+}
+
+// eventWhere is the WHERE clause of q (with its leading space, or empty),
+// Since and Until applying to the column at (occurred or received).
+func eventWhere(q EventQuery, at string) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where, args = append(where, cond), append(args, a...) }
@@ -170,30 +191,33 @@ func (s *sqlStore) QueryEvents(ctx context.Context, q EventQuery) ([]Event, erro
 		add("kind IN (?"+strings.Repeat(", ?", len(ks)-1)+")", ks...)
 	}
 	if !q.Since.IsZero() {
-		add("occurred >= ?", nanos(q.Since))
+		add(at+" >= ?", nanos(q.Since))
 	}
 	if !q.Until.IsZero() {
-		add("occurred < ?", nanos(q.Until))
+		add(at+" < ?", nanos(q.Until))
 	}
-	text := "SELECT " + eventColumns + " FROM events"
-	if len(where) > 0 {
-		text += " WHERE " + strings.Join(where, " AND ")
+	if len(where) == 0 {
+		return "", nil
 	}
-	rows, err := s.query(ctx, text+" ORDER BY occurred, install_id, seq LIMIT ?", append(args, limit(q.Limit))...)
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+func (s *sqlStore) queryEvents(ctx context.Context, what, text string, args ...any) ([]Event, error) {
+	rows, err := s.query(ctx, text, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query events: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Event
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
-			return nil, fmt.Errorf("query events: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query events: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

@@ -200,6 +200,65 @@ func testEventsOrderAndQueries(t *testing.T, b backend) {
 	}
 }
 
+// testRecentEvents: RecentEvents selects and orders by the server's
+// receive time, newest first, and caps each installation: an
+// installation whose clock says its events are newest, or that sent many,
+// cannot push another's newer ones out (R65, review 9 F5).
+func testRecentEvents(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.newStore(t)
+	enroll(t, s, "a", "b", "c")
+	mk := func(id string, seq uint64, occurred, received time.Duration, kind event.Kind) Event {
+		return Event{Seq: seq, Prev: lineHash(id, seq-1), Hash: lineHash(id, seq), Received: t0.Add(received),
+			Event: event.Event{Time: t0.Add(occurred), Kind: kind, App: "web", Version: "1.0.0"}}
+	}
+	// a: five events received at 10..50 s, dated an hour ahead by its clock.
+	var as []Event
+	for i := range uint64(5) {
+		as = append(as, mk("a", i+1, time.Hour+time.Duration(i)*time.Second, time.Duration(i+1)*10*time.Second, event.DownloadRejected))
+	}
+	appendOK(t, s, "a", as, 5)
+	// b: received last (60 s, 70 s), dated before everything else by its clock.
+	appendOK(t, s, "b", []Event{mk("b", 1, -time.Hour, 60*time.Second, event.StagingRefused), mk("b", 2, -time.Hour, 70*time.Second, event.CheckStarted)}, 2)
+	// c: received at 5 s.
+	appendOK(t, s, "c", []Event{mk("c", 1, 0, 5*time.Second, event.MetadataRejected)}, 1)
+	key := func(es []Event) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, fmt.Sprintf("%s%d", e.InstallID, e.Seq))
+		}
+		return out
+	}
+	sec := []event.Kind{event.DownloadRejected, event.StagingRefused, event.MetadataRejected}
+	for _, c := range []struct {
+		name string
+		q    EventQuery
+		per  int
+		want []string
+	}{
+		{"all, newest received first", EventQuery{}, 0, []string{"b2", "b1", "a5", "a4", "a3", "a2", "a1", "c1"}},
+		{"kinds", EventQuery{Kinds: sec}, 0, []string{"b1", "a5", "a4", "a3", "a2", "a1", "c1"}},
+		{"two of each installation", EventQuery{Kinds: sec}, 2, []string{"b1", "a5", "a4", "c1"}},
+		{"limit after the cap", EventQuery{Kinds: sec, Limit: 3}, 2, []string{"b1", "a5", "a4"}},
+		{"since on received, not on the installation's clock", EventQuery{Since: t0.Add(50 * time.Second)}, 0, []string{"b2", "b1", "a5"}},
+		{"until on received", EventQuery{Until: t0.Add(20 * time.Second)}, 0, []string{"a1", "c1"}},
+		{"one installation", EventQuery{InstallID: "a", Kinds: sec}, 3, []string{"a5", "a4", "a3"}},
+		{"nothing", EventQuery{App: "none"}, 1, nil},
+	} {
+		es, err := s.RecentEvents(ctx, c.q, c.per)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := key(es); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	es, err := s.RecentEvents(ctx, EventQuery{InstallID: "c"}, 1)
+	if err != nil || len(es) != 1 || !es[0].Received.Equal(t0.Add(5*time.Second)) || !es[0].Time.Equal(t0) || es[0].Kind != event.MetadataRejected {
+		t.Fatalf("RecentEvents(c) = %+v, %v", es, err)
+	}
+}
+
 // testReport: a batch and its check-in are stored both or neither.
 func testReport(t *testing.T, b backend) {
 	ctx := context.Background()

@@ -35,7 +35,7 @@ func (s *sqlStore) ListSecurity(ctx context.Context, installID string, max int) 
 	if installID != "" {
 		text, args = text+" WHERE install_id = ?", append(args, installID)
 	}
-	rows, err := s.query(ctx, text+" ORDER BY occurred, install_id, kind LIMIT ?", append(args, limit(max))...)
+	rows, err := s.query(ctx, text+" ORDER BY occurred DESC, install_id, kind LIMIT ?", append(args, limit(max))...)
 	if err != nil {
 		return nil, fmt.Errorf("list security events: %w", err)
 	}

@@ -21,11 +21,14 @@ func testSecurityEvents(t *testing.T, b backend) {
 		}
 	}
 	all, err := s.ListSecurity(ctx, "", 0)
-	if err != nil || len(all) != 2 || all[0].InstallID != a || all[0].Evidence["seq"] != "3" || !all[0].Time.Equal(t0) || all[1].Evidence != nil {
+	if err != nil || len(all) != 2 || all[1].InstallID != a || all[1].Evidence["seq"] != "3" || !all[1].Time.Equal(t0) || all[0].Evidence != nil {
 		t.Fatalf("ListSecurity = %+v, %v", all, err)
 	}
 	if one, _ := s.ListSecurity(ctx, c, 0); len(one) != 1 || one[0].Cause != "x" {
 		t.Fatalf("ListSecurity(c) = %+v", one)
+	}
+	if newest, _ := s.ListSecurity(ctx, "", 1); len(newest) != 1 || newest[0].InstallID != c {
+		t.Fatalf("ListSecurity(limit 1) = %+v, want the newest (of c)", newest)
 	}
 	err = s.RecordSecurity(ctx, SecurityEvent{InstallID: randomHex(t, 16), Time: t0, Kind: "k"})
 	if !errors.Is(err, ErrNotFound) {

@@ -87,6 +87,13 @@ type Events interface {
 	// QueryEvents returns the events that match q, oldest first (by
 	// Time, then install ID, then Seq), at most q.Limit of them.
 	QueryEvents(ctx context.Context, q EventQuery) ([]Event, error)
+	// RecentEvents returns the events that match q, newest first by the
+	// server's clock: q.Since and q.Until select on Received, not on
+	// Time (an installation's own clock may say anything), the order is
+	// by Received, then install ID, then Seq newest first, at most
+	// perInstall of each installation (0: no cap; so one noisy
+	// installation cannot push the others out) and at most q.Limit in all.
+	RecentEvents(ctx context.Context, q EventQuery, perInstall int) ([]Event, error)
 	// ChainHead returns the (Seq, Hash) of the newest event stored for
 	// an installation, the end of its audit chain as the server knows it
 	// ({0, ""} if it reported nothing yet). ErrNotFound if the
@@ -127,7 +134,8 @@ type SecurityEvents interface {
 	// enrolled). The same installation, time and kind again is stored once.
 	RecordSecurity(ctx context.Context, e SecurityEvent) error
 	// ListSecurity returns those of installID ("" for every installation),
-	// oldest first, at most limit of them (0: DefaultLimit; at most MaxLimit).
+	// newest first, at most limit of them (0: DefaultLimit; at most
+	// MaxLimit): a limit keeps the latest evidence, not the oldest.
 	ListSecurity(ctx context.Context, installID string, limit int) ([]SecurityEvent, error)
 }
 

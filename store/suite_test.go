@@ -59,6 +59,7 @@ var suite = []struct {
 	{"Report", testReport},
 	{"EventsManyInstallationsConcurrently", testEventsManyInstallationsConcurrently},
 	{"EventsOrderAndQueries", testEventsOrderAndQueries},
+	{"RecentEvents", testRecentEvents},
 	{"ReleasesAndRollouts", testReleasesAndRollouts},
 	{"ReleaseStats", testReleaseStats},
 	{"ConcurrentWriters", testConcurrentWriters},
