@@ -43,6 +43,10 @@ type Status struct {
 	// NotSigned is why the decision Verdict asks for could not be signed
 	// (the server cannot open its rollout key, say); "" when it was signed
 	// or none was needed. A breached release with it set is NOT halted.
-	NotSigned string    `json:"not_signed,omitempty"`
+	NotSigned string `json:"not_signed,omitempty"`
+	// Retired: the guard no longer evaluates this rollout, halted, pulled,
+	// no longer signed, or offered to everyone long enough (Reason says
+	// which), until a decision about it changes its state or share.
+	Retired   bool      `json:"retired,omitempty"`
 	Evaluated time.Time `json:"evaluated"`
 }

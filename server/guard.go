@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -186,10 +187,26 @@ func (g *Guard) Evaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The newest plans first: a new rollout is the likeliest to fail, and
+	// its halt should not wait behind the older ones.
+	slices.SortStableFunc(plans, func(a, b store.RolloutPlan) int { return b.Created.Compare(a.Created) })
+	var signed map[string][]string // by app; nil if the list failed (nothing retires as unsigned then)
+	if entries, err := g.cfg.Repo.List(ctx); err == nil {
+		signed = map[string][]string{}
+		for _, e := range entries {
+			signed[e.App] = append(signed[e.App], e.Version)
+		}
+	}
 	var first error
 	var all []guard.Status
 	for _, p := range plans {
-		st, err := g.evaluate(ctx, p.App, p.Version)
+		var vs []string
+		if signed != nil {
+			if vs = signed[p.App]; vs == nil {
+				vs = []string{} // known: none
+			}
+		}
+		st, err := g.evaluate(ctx, p.App, p.Version, vs)
 		if err != nil && first == nil {
 			first = err
 		}
@@ -203,13 +220,14 @@ func (g *Guard) Evaluate(ctx context.Context) error {
 }
 
 // evaluate evaluates one release's plan and acts on it, under the lock.
-func (g *Guard) evaluate(ctx context.Context, app, version string) (guard.Status, error) {
+// signed are the versions of app the repository signs (nil: not known).
+func (g *Guard) evaluate(ctx context.Context, app, version string, signed []string) (guard.Status, error) {
 	g.lock.Lock()
 	defer g.lock.Unlock()
-	return g.evaluateLocked(ctx, app, version)
+	return g.evaluateLocked(ctx, app, version, signed)
 }
 
-func (g *Guard) evaluateLocked(ctx context.Context, app, version string) (guard.Status, error) {
+func (g *Guard) evaluateLocked(ctx context.Context, app, version string, signed []string) (guard.Status, error) {
 	// Read again under the lock: an admin decision may have replaced or
 	// removed the plan since the list was read.
 	p, err := g.cfg.Store.Plan(ctx, app, version)
@@ -223,17 +241,43 @@ func (g *Guard) evaluateLocked(ctx context.Context, app, version string) (guard.
 	if err != nil {
 		return guard.Status{}, err
 	}
+	now := g.cfg.Now()
+	why, settled := retirement(p, entry, signed, now)
+	unsigned := signed != nil && !slices.Contains(signed, version)
+	if why != "" && p.Status.Retired && (unsigned || p.Status.State == entry.State && p.Status.BasisPoints == entry.BasisPoints) {
+		// Retired, and nothing signed since: no evidence to load, no
+		// status to write (review 9 F9: a tick stays short however many
+		// releases were ever guarded).
+		return p.Status, nil
+	}
+	if unsigned {
+		// Nothing can be signed about it any more: keep its last finding.
+		p.Status.App, p.Status.Version, p.Status.Retired = app, version, true
+		p.Status.Evaluated, p.Status.Verdict = now, guard.None.String()
+		p.Status.Reason = "retired: the release is no longer signed"
+		if err := g.cfg.Store.PutPlan(ctx, p); err != nil {
+			return p.Status, err
+		}
+		g.report(p.Status, nil)
+		return p.Status, nil
+	}
 	ev, err := g.cfg.Store.Outcomes(ctx, app, version)
 	if err != nil {
 		return guard.Status{}, err
 	}
-	now := g.cfg.Now()
 	cur := guard.Current{State: entry.State, BasisPoints: entry.BasisPoints, Stage: p.Stage, StageSince: p.StageSince}
 	v := guard.Evaluate(p.Plan, cur, ev, now)
 	v.Status.App, v.Status.Version = app, version
 	if v.Action == guard.None && entry.State == rollout.Halted && p.Status.Breached {
 		// Halted by the guard, and not resumed since: keep saying why.
 		v.Status.Breached, v.Status.Reason = true, p.Status.Reason
+	}
+	if why != "" && v.Action == guard.None {
+		// This finding is the last until a decision changes the rollout.
+		v.Status.Retired = true
+		if settled {
+			v.Status.Reason += "; retired: " + why
+		}
 	}
 	actErr := g.act(ctx, &p, &v, now)
 	if actErr != nil {
@@ -258,6 +302,29 @@ type notSigned struct{ err error }
 
 func (e *notSigned) Error() string { return e.err.Error() }
 func (e *notSigned) Unwrap() error { return e.err }
+
+// retirement says why p, whose release's signed decision is e, needs no
+// more evaluation ("" while it does): a halted or pulled rollout (until a
+// resume or a start), and a finished one, at its last stage and offered to
+// everyone for longer than its stage wait and two check intervals, so
+// that an installation that started it as it reached everyone has had the
+// time to report or to count as silent. settled is the finished case.
+// signed, when known, are the versions the repository signs: a version no
+// longer among them retires too.
+func retirement(p store.RolloutPlan, e rollout.Entry, signed []string, now time.Time) (why string, settled bool) {
+	switch {
+	case signed != nil && !slices.Contains(signed, p.Version):
+		return "the release is no longer signed", false
+	case e.State != rollout.Active:
+		return string(e.State), false
+	}
+	plan := p.Plan.WithDefaults()
+	watch := plan.StageWait + 2*plan.CheckInterval
+	if e.BasisPoints == rollout.Full && p.Stage+1 >= len(plan.Stages) && now.Sub(p.StageSince) > watch {
+		return fmt.Sprintf("offered to everyone for over %v (stage wait and two check intervals); a new decision about it evaluates it again", watch), true
+	}
+	return "", false
+}
 
 // act signs what v asks for and updates p and v's status to what was signed.
 func (g *Guard) act(ctx context.Context, p *store.RolloutPlan, v *guard.Verdict, now time.Time) error {
@@ -416,7 +483,7 @@ func (g *Guard) Decide(ctx context.Context, app string, a rollout.Action, plan *
 		// Its first finding now, so the status shows it at once; with
 		// failures reported already it may halt it at once too, and the
 		// answer is what is signed then.
-		if _, err := g.evaluateLocked(ctx, app, a.Version); err != nil && !errors.As(err, new(*notSigned)) {
+		if _, err := g.evaluateLocked(ctx, app, a.Version, nil); err != nil && !errors.As(err, new(*notSigned)) {
 			g.log.Error("guard: evaluation", "app", app, "version", a.Version, "err", err.Error())
 		}
 		return currentEntry(g.cfg.Repo, app, a.Version)

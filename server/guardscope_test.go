@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-updates/ferry/audit"
 	"github.com/ferry-updates/ferry/event"
+	"github.com/ferry-updates/ferry/guard"
 	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/store"
 )
@@ -179,5 +180,69 @@ func TestRevokedTokenInstallationsRefused_R69(t *testing.T) {
 	e, st := gf.evaluate(t)
 	if e.State != rollout.Active || st.Started != 4 || st.Failed != 0 {
 		t.Fatalf("entry %+v, status started=%d failed=%d (%s); want the revoked token's installations not counted", e, st.Started, st.Failed, st.Reason)
+	}
+	// The machine enrolls again, same install ID, with a new token: its
+	// reports are taken again (and the old credential stays refused).
+	secret2, _ := f.token(t, func(tk *store.Token) { tk.Scope = "hello"; tk.Uses = 1 })
+	cred := enrollFor(t, f, secret2, id, "hello")
+	if code, _, body := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: id}); code != http.StatusOK {
+		t.Fatalf("events after enrolling again: %d %s", code, body)
+	}
+	if code, _, _ := f.post(t, "/api/v1/events", creds[0], EventsRequest{InstallID: id}); code != http.StatusUnauthorized {
+		t.Fatalf("the old credential after enrolling again: %d, want 401", code)
+	}
+}
+
+// TestGuardRetiresPlans_R68 (review 9 F9): a halted rollout, and one
+// offered to everyone for longer than its stage wait and two check
+// intervals, are evaluated once more (the status says retired) and then no
+// longer every tick, so a pass stays short however many releases were
+// ever guarded; a resume makes the guard evaluate the rollout again.
+func TestGuardRetiresPlans_R68(t *testing.T) {
+	ctx := context.Background()
+	gf := newGuardFixture(t)
+	c := gf.client(t, gf.roll)
+	gf.start(t, 1000, &staged)
+	gf.healthy(t, "ok", 2)
+	if _, st := gf.evaluate(t); st.Retired {
+		t.Fatalf("an active rollout at 10%% retired: %+v", st)
+	}
+	if _, err := c.Rollout(ctx, "hello", rollout.Action{Kind: rollout.Halt, Version: "1.1.0"}); err != nil {
+		t.Fatal(err)
+	}
+	gf.set(time.Minute)
+	_, halted := gf.evaluate(t)
+	if !halted.Retired || halted.State != rollout.Halted || !halted.Evaluated.Equal(guardT0.Add(time.Minute)) {
+		t.Fatalf("halted: status %+v; want retired, evaluated at +1m", halted)
+	}
+	gf.set(2 * time.Minute)
+	gf.report(t, "bad", event.InstallStarted, event.HealthFailed)
+	if _, st := gf.evaluate(t); !st.Evaluated.Equal(halted.Evaluated) || st.Failed != 0 {
+		t.Fatalf("a retired plan was evaluated again: %+v", st)
+	}
+	if _, err := c.Rollout(ctx, "hello", rollout.Action{Kind: rollout.Resume, Version: "1.1.0"}); err != nil {
+		t.Fatal(err)
+	}
+	gf.set(3 * time.Minute)
+	if e, st := gf.evaluate(t); st.Retired || st.Failed != 1 || e.State != rollout.Halted {
+		t.Fatalf("after a resume: entry %+v, status %+v; want evaluated again (and halted: 1 of 3 failed)", e, st)
+	}
+
+	// A watched rollout offered to everyone retires after two intervals
+	// (its plan has no stage wait).
+	gf.start(t, rollout.Full, &guard.Plan{Budget: 5000, CheckInterval: time.Hour})
+	gf.set(3*time.Minute + 2*time.Hour)
+	if _, st := gf.evaluate(t); st.Retired {
+		t.Fatalf("retired at exactly two intervals: %+v", st)
+	}
+	gf.set(4*time.Minute + 2*time.Hour)
+	_, done := gf.evaluate(t)
+	if !done.Retired || !strings.Contains(done.Reason, "retired: offered to everyone") {
+		t.Fatalf("finished rollout: status %+v; want retired", done)
+	}
+	gf.set(5*time.Minute + 2*time.Hour)
+	gf.report(t, "bad2", event.InstallStarted, event.HealthFailed)
+	if _, st := gf.evaluate(t); !st.Evaluated.Equal(done.Evaluated) {
+		t.Fatalf("a retired plan was evaluated again: %+v", st)
 	}
 }

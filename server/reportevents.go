@@ -155,7 +155,7 @@ func (p *reporting) installation(w http.ResponseWriter, r *http.Request) (store.
 	if !in.TokenRevoked.IsZero() {
 		// Revoking a leaked enrollment token also disowns what it enrolled
 		// (R69): their reports are neither stored nor counted.
-		p.refuse(w, r, in.ID, http.StatusForbidden, fmt.Sprintf("installation %s was enrolled with token %s, revoked at %s: its reports are refused; enroll it again with a valid token (ferry agent enroll)",
+		p.refuse(w, r, in.ID, http.StatusForbidden, fmt.Sprintf("installation %s was enrolled with token %s, revoked at %s: its reports are refused; enroll it again with a valid token (remove the agent's report-credentials.json, then ferry agent enroll)",
 			in.ID, in.TokenID, in.TokenRevoked.UTC().Format(time.RFC3339)))
 		return store.Installation{}, false
 	}

@@ -23,6 +23,19 @@ func (s *sqlStore) Enroll(ctx context.Context, in Installation, tokenHash string
 		if seen.IsZero() {
 			seen = in.Enrolled
 		}
+		// An installation whose enrollment token was revoked (its reports
+		// refused) enrolls again under the same ID with a valid token: the
+		// new credential and token replace the old ones. Tried first, since
+		// a failed INSERT would end a PostgreSQL transaction.
+		res, err := tx.exec(ctx, `UPDATE installations SET credential_hash = ?, token_id = ?, enrolled = ?, last_seen = ?
+			WHERE id = ? AND token_id IN (SELECT id FROM tokens WHERE revoked <> 0)`,
+			in.CredentialHash, t.ID, nanos(in.Enrolled), nanos(seen), in.ID)
+		if err != nil {
+			return fmt.Errorf("enroll installation %q: %w", in.ID, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 1 {
+			return putApps(ctx, tx, in.ID, seen, in.Apps)
+		}
 		_, err = tx.exec(ctx, "INSERT INTO installations (id, credential_hash, token_id, enrolled, last_seen) VALUES (?, ?, ?, ?, ?)",
 			in.ID, in.CredentialHash, t.ID, nanos(in.Enrolled), nanos(seen))
 		if c := s.constraint(err); c == ErrConflict {

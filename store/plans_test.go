@@ -179,6 +179,21 @@ func testOutcomesScope(t *testing.T, b backend) {
 			t.Errorf("Installation(%s): scope %q, revoked %v; want %q, %s", id, in.TokenScope, in.TokenRevoked, want[0], want[1])
 		}
 	}
+	// The real machine behind "leak" enrolls again with a new token: it
+	// counts again. One whose token is valid cannot be enrolled over.
+	h := newToken(t, s, Enroll, Token{ID: "new", Scope: "web"})
+	if err := s.Enroll(ctx, Installation{ID: "leak", CredentialHash: hashOf("new-cred"), Enrolled: t0.Add(time.Hour)}, h); err != nil {
+		t.Fatalf("enroll again after the token's revocation: %v", err)
+	}
+	if in, err := s.Installation(ctx, "leak"); err != nil || in.TokenID != "new" || in.CredentialHash != hashOf("new-cred") || !in.TokenRevoked.IsZero() {
+		t.Fatalf("Installation(leak) after enrolling again = %+v, %v", in, err)
+	}
+	if err := s.Enroll(ctx, Installation{ID: "other", CredentialHash: hashOf("x"), Enrolled: t0}, h); !errors.Is(err, ErrConflict) {
+		t.Fatalf("enroll over an installation whose token is valid: %v, want ErrConflict", err)
+	}
+	if got, err := s.Outcomes(ctx, "web", "1.1.0"); err != nil || len(got) != 3 {
+		t.Fatalf("Outcomes after leak enrolled again = %+v, %v; want any, leak, web", got, err)
+	}
 }
 
 // TestOutcomesIndexText: the partial index of migration 0004 has the

@@ -50,7 +50,9 @@ type Installations interface {
 	// token whose hash is tokenHash, in one transaction: either both
 	// happen or neither. Errors: ErrNotFound (no enroll token has that
 	// hash), ErrTokenExpired, ErrTokenRevoked, ErrTokenUsedUp,
-	// ErrConflict (the install ID is enrolled already).
+	// ErrConflict (the install ID is enrolled already). An installation
+	// whose enrollment token was revoked since enrolls again: the new
+	// credential and token replace the old ones (R69).
 	Enroll(ctx context.Context, in Installation, tokenHash string) error
 	// Installation returns one installation (ErrNotFound if none).
 	Installation(ctx context.Context, id string) (Installation, error)
