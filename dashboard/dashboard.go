@@ -278,7 +278,10 @@ func (d *dash) authed(h func(http.ResponseWriter, *http.Request, *session)) http
 	return func(w http.ResponseWriter, r *http.Request) {
 		var s *session
 		if c, err := r.Cookie(sessionCookie); err == nil {
-			s = d.sessions.get(c.Value)
+			// The page's own refresh (static/dash.js, every 5 s while the
+			// tab is visible) is not the administrator's activity: it must
+			// not keep an unattended session alive past the idle timeout.
+			s = d.sessions.get(c.Value, r.Header.Get(liveHeader) != "1")
 		}
 		if s == nil {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -314,7 +317,7 @@ func (d *dash) loginToken(nonce string) string {
 }
 
 func (d *dash) loginPage(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(sessionCookie); err == nil && d.sessions.get(c.Value) != nil {
+	if c, err := r.Cookie(sessionCookie); err == nil && d.sessions.get(c.Value, true) != nil {
 		http.Redirect(w, r, Prefix, http.StatusSeeOther)
 		return
 	}
@@ -480,8 +483,12 @@ func (ss *sessions) expired(s *session, now time.Time) bool {
 	return now.Sub(s.seen) >= ss.idle || now.Sub(s.created) >= ss.age
 }
 
-// get returns the live session of id, and marks it used; nil if none.
-func (ss *sessions) get(id string) *session {
+// liveHeader marks the requests of the page's live refresh.
+const liveHeader = "X-Ferry-Live"
+
+// get returns the live session of id, and if used marks it used (the idle
+// timeout starts again); nil if none.
+func (ss *sessions) get(id string, used bool) *session {
 	if id == "" {
 		return nil
 	}
@@ -497,7 +504,9 @@ func (ss *sessions) get(id string) *session {
 		delete(ss.m, k)
 		return nil
 	}
-	s.seen = now
+	if used {
+		s.seen = now
+	}
 	return s
 }
 

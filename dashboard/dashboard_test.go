@@ -672,3 +672,38 @@ func TestHaltNotSignedShown(t *testing.T) {
 		t.Error("the overview's rollouts in progress leave out a guarded release at 100%")
 	}
 }
+
+// TestLiveRefreshKeepsIdleTimeout_R67: the page's live refresh (requests
+// with X-Ferry-Live: 1, sent every 5 s while the tab is visible) does not
+// count as activity: an unattended dashboard left open ends at the idle
+// timeout (review 9 F7: the refresh kept it alive for the whole
+// MaxSession). A page the administrator opens still does.
+func TestLiveRefreshKeepsIdleTimeout_R67(t *testing.T) {
+	f := newFixture(t, nil)
+	b, _ := f.signedIn()
+	live := func() answer {
+		t.Helper()
+		b.header.Set(liveHeader, "1")
+		defer b.header.Del(liveHeader)
+		return b.get(Prefix)
+	}
+	step := DefaultIdleTimeout / 3
+	for i := range 2 {
+		f.clock.add(step)
+		if a := live(); a.code != http.StatusOK {
+			t.Fatalf("live refresh %d within the idle timeout: %d", i, a.code)
+		}
+	}
+	f.clock.add(step) // idle for the whole timeout, refreshed all along
+	if a := live(); a.code != http.StatusSeeOther {
+		t.Fatalf("live refresh past the idle timeout since the last page opened: %d, want 303 to sign in", a.code)
+	}
+	// A page opened is activity.
+	b, _ = f.signedIn()
+	for range 4 {
+		f.clock.add(step)
+		if a := b.get(Prefix); a.code != http.StatusOK {
+			t.Fatalf("a page opened every %v: %d", step, a.code)
+		}
+	}
+}
