@@ -241,7 +241,8 @@ func (e statusError) Error() string { return fmt.Sprintf("status %d", int(e)) }
 // runFleet runs every installation's cycles until the duration is over,
 // and waits for the cycles in flight.
 func runFleet(ctx context.Context, b *bench, r *result, fleet []*installation, tlsCfg *tls.Config, probe string) {
-	end := time.Now().Add(b.c.duration)
+	start := time.Now()
+	end := start.Add(b.c.duration)
 	var wg sync.WaitGroup
 	var cycles atomic.Int64
 	lats := make([]map[string][]time.Duration, len(fleet))
@@ -251,16 +252,16 @@ func runFleet(ctx context.Context, b *bench, r *result, fleet []*installation, t
 			defer wg.Done()
 			lat := map[string][]time.Duration{}
 			lats[i] = lat
-			wait := time.Duration(mrand.Int64N(int64(b.c.interval)))
-			for {
-				at := time.Now().Add(wait)
-				if !at.Before(end) {
-					return
-				}
+			// The first cycle at a random moment of the first interval
+			// (from the same start for all, so with an interval no longer
+			// than the duration every installation has one), the next
+			// ones an interval and a jitter after the end of the last.
+			at := start.Add(time.Duration(mrand.Int64N(int64(b.c.interval))))
+			for at.Before(end) {
 				time.Sleep(time.Until(at))
 				cycle(ctx, b, r, in, tlsCfg, probe, lat)
 				cycles.Add(1)
-				wait = b.c.interval + time.Duration(mrand.Int64N(int64(b.c.interval/10)+1))
+				at = time.Now().Add(b.c.interval + time.Duration(mrand.Int64N(int64(b.c.interval/10)+1)))
 			}
 		}()
 	}
