@@ -138,15 +138,13 @@ var outcomeKinds = kindIn(startedKinds, healthyKinds, failedKinds)
 // once, however many events it sent. Only enrolled installations have
 // events, and of those only the ones whose enrollment token is for this
 // application and not revoked count: any other installation could say
-// anything about a release it was never offered (R68). The condition is a
-// subquery so that the WHERE on events stays the partial index's text.
-var outcomesQuery = "SELECT install_id, MIN(CASE WHEN " + kindIn(startedKinds) + " THEN received END), MIN(CASE WHEN " + kindIn(healthyKinds) +
-	" THEN received END), MIN(CASE WHEN " + kindIn(failedKinds) + " THEN received END) FROM events WHERE app = ? AND version = ? AND " +
-	outcomeKinds + " AND install_id IN (" + inScope + ") GROUP BY install_id ORDER BY install_id"
-
-// inScope selects the installations whose reports about the application
-// given as its parameter count.
-const inScope = "SELECT i.id FROM installations i JOIN tokens t ON t.id = i.token_id WHERE (t.scope = '*' OR t.scope = ?) AND t.revoked = 0"
+// anything about a release it was never offered (R68). The condition is
+// outside the grouping, so that the WHERE on events stays the partial
+// index's text and each installation is looked up once.
+var outcomesQuery = "SELECT o.* FROM (SELECT install_id, MIN(CASE WHEN " + kindIn(startedKinds) + " THEN received END) AS st, MIN(CASE WHEN " + kindIn(healthyKinds) +
+	" THEN received END) AS he, MIN(CASE WHEN " + kindIn(failedKinds) + " THEN received END) AS fa FROM events WHERE app = ? AND version = ? AND " +
+	outcomeKinds + " GROUP BY install_id) o JOIN installations i ON i.id = o.install_id JOIN tokens t ON t.id = i.token_id" +
+	" WHERE (t.scope = '*' OR t.scope = ?) AND t.revoked = 0 ORDER BY o.install_id"
 
 func (s *sqlStore) Outcomes(ctx context.Context, app, version string) ([]guard.Outcome, error) {
 	rows, err := s.query(ctx, outcomesQuery, app, version, app)
