@@ -486,12 +486,12 @@ func TestOverviewShowsFleet(t *testing.T) {
 	ov := b.get(Prefix).body
 	for _, want := range []string{
 		`<span class="num">4</span>
-    <span class="label">stale installations`,
+    <span class="label">stale of 5 enrolled`,
 		`data-app-installations="hello">5<`, `data-app-installations="api">0<`,
 		`1.0.0 · stable · <b>3</b>`, `1.1.0 · stable · <b>2</b>`,
 		`<span class="num">2</span>
     <span class="label">security events`,
-		`stale installations of 5 (silent over 24 h)`,
+		`stale of 5 enrolled installations (silent over 24 h;`,
 		`12.5%`,
 	} {
 		if !strings.Contains(ov, want) {
@@ -705,5 +705,17 @@ func TestLiveRefreshKeepsIdleTimeout_R67(t *testing.T) {
 		if a := b.get(Prefix); a.code != http.StatusOK {
 			t.Fatalf("a page opened every %v: %d", step, a.code)
 		}
+	}
+}
+
+// TestRefusedFlashOnce: a refused decision's flash says "refused" once.
+func TestRefusedFlashOnce(t *testing.T) {
+	f := newFixture(t, nil)
+	f.repo.sign("hello", "1.0.0")
+	b, csrf := f.signedIn()
+	b.post(Prefix+"apps/hello/rollout", url.Values{"csrf": {csrf}, "action": {"start"}, "version": {"7.7.7"}, "percent": {"10"}})
+	body := b.get(Prefix + "apps/hello").body
+	if !strings.Contains(body, "start hello 7.7.7 refused: ") || strings.Contains(body, "refused: refused") {
+		t.Errorf("the flash of a refused start does not say refused exactly once:\n%s", body)
 	}
 }

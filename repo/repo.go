@@ -117,7 +117,7 @@ type InitOptions struct {
 
 	// OfflineKeys, if set, is the directory that receives the offline
 	// private keys (root, targets, and application keys created later);
-	// only the online keys (snapshot, timestamp) go under DIR/keys. It
+	// only the online keys (snapshot, timestamp, rollout) go under DIR/keys. It
 	// must not be inside DIR. Empty keeps every key under DIR/keys (the
 	// old layout: whoever has DIR has every key).
 	OfflineKeys string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-updates/ferry/audit"
+	"github.com/ferry-updates/ferry/event"
 )
 
 func (e *env) auditCmd() *cobra.Command {
@@ -117,6 +119,9 @@ duration before now (24h, 7d) or a time (2026-12-01, 2026-12-01T09:00:00Z).
 			if err != nil {
 				return err
 			}
+			if err := checkKind(kind); err != nil {
+				return err
+			}
 			var recs []audit.Record
 			_, _, err = readAudit(args, func(r audit.Record) error {
 				if (app == "" || r.App == app) && matchKind(string(r.Kind), kind) && !r.Time.Before(from) {
@@ -135,6 +140,26 @@ duration before now (24h, 7d) or a time (2026-12-01, 2026-12-01T09:00:00Z).
 	cmd.Flags().StringVar(&since, "since", "", "only events from this time on: a duration before now (24h, 7d) or a time (2026-12-01)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each event as its JSON line")
 	return cmd
+}
+
+// checkKind refuses a --kind that is neither a kind nor a family of kinds,
+// naming the families (a typo would otherwise show "no events").
+func checkKind(want string) error {
+	if want == "" {
+		return nil
+	}
+	var families []string
+	for _, k := range event.Kinds() {
+		if matchKind(string(k), want) {
+			return nil
+		}
+		f, _, _ := strings.Cut(string(k), ".")
+		if !slices.Contains(families, f) {
+			families = append(families, f)
+		}
+	}
+	return withHint(fmt.Errorf("unknown --kind %q", want),
+		"give a kind (install.done, health.failed, ...) or a family of kinds: "+strings.Join(families, ", "))
 }
 
 func matchKind(k, want string) bool {

@@ -36,21 +36,30 @@ func (e *env) dashboardCmd() *cobra.Command {
 
 func (e *env) dashboardCredentialCmd() *cobra.Command {
 	var out string
+	var force bool
 	cmd := &cobra.Command{
-		Use:   "credential --out FILE",
+		Use:   "credential --out FILE [--force]",
 		Short: "Hash a password for the dashboard's sign-in into FILE",
 		Long: `Read the dashboard's password (asked twice on a terminal, or the first line of standard input)
 and write its argon2id hash to FILE (mode 0600), one line in the PHC form
 $argon2id$v=19$m=65536,t=3,p=1$SALT$HASH (64 MiB, three passes, a random salt). The password itself
 is written nowhere. The password must have at least 12 characters. Give FILE to ferry serve
---dashboard-credential; ferry serve reads it when it starts, so run this again and restart
-the server to change the password. See docs/dashboard.md.`,
+--dashboard-credential; ferry serve reads it when it starts, so run this again with --force
+(an existing FILE is not replaced without it) and restart the server to change the password.
+See docs/dashboard.md.`,
 		Example: `  ferry dashboard credential --out ./dashboard.cred                 # asks for the password twice
-  printf '%s\n' "$DASHBOARD_PASSWORD" | ferry dashboard credential --out ./dashboard.cred`,
+  printf '%s\n' "$DASHBOARD_PASSWORD" | ferry dashboard credential --out ./dashboard.cred
+  ferry dashboard credential --out ./dashboard.cred --force         # a new password; then restart ferry serve`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return withHint(errors.New("no --out given"), "name the file to write the credential to: --out FILE")
+			}
+			_, err := os.Lstat(out)
+			replace := err == nil
+			if replace && !force {
+				return withHint(fmt.Errorf("%s exists: not replaced", out),
+					"pass --force to replace the credential in it, then restart ferry serve (it reads the file when it starts)")
 			}
 			pw, err := e.dashboardPassword()
 			if err != nil {
@@ -63,11 +72,16 @@ the server to change the password. See docs/dashboard.md.`,
 			if err := atomicfile.WriteFile(out, []byte(c.String()+"\n"), 0o600); err != nil {
 				return fmt.Errorf("write the dashboard credential: %w", err)
 			}
+			if replace {
+				fmt.Fprintf(e.stderr, "replaced the dashboard credential (argon2id) in %s: restart ferry serve for the new password to take effect\n", out)
+				return nil
+			}
 			fmt.Fprintf(e.stderr, "wrote the dashboard credential (argon2id) to %s: pass it to ferry serve --dashboard-credential %s\n", out, out)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "write the hashed credential to this file (required)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists (restart ferry serve afterwards)")
 	return cmd
 }
 

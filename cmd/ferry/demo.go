@@ -134,7 +134,7 @@ func (d *demo) publish(ctx context.Context) error {
 		return err
 	}
 	d.note("the offline keys (root, targets, and each app's key) are in %s, outside what is served;", d.offline)
-	d.note("%s holds only the online keys (snapshot, timestamp) that the server re-signs with.", filepath.Join(d.repoDir, "keys"))
+	d.note("%s holds only the online keys (snapshot, timestamp, rollout) that the server re-signs with.", filepath.Join(d.repoDir, "keys"))
 	d.note("keys are encrypted with a random passphrase; the demo uses a low scrypt work factor (%d)", demoWorkFactor)
 	d.note("so it runs fast: a real repository uses the default, and more than one root key.")
 	d.note("%s is the trust anchor a client ships with.", filepath.Join(d.repoDir, "root.json"))

@@ -36,7 +36,7 @@ func explain(err error) string {
 			"minimum keep it; only new ones go lower)"
 	case errors.As(err, &unknownCA):
 		return "the server's certificate is signed by a CA this machine does not trust: pass --ca FILE with that CA's " +
-			"certificate (for ferry serve --self-signed CAFILE, that CAFILE), or check that --repo is the server you mean"
+			"certificate (for ferry serve --self-signed CAFILE, that CAFILE), or check that the URL (--repo or --server) is the server you mean"
 	case errors.As(err, &badHost):
 		return "the server's certificate is not valid for the host in the URL: use the name or address it was issued for"
 	case errors.As(err, &se) && errors.Is(se.Kind, trust.ErrExpired):

@@ -29,7 +29,7 @@ func (e *env) initCmd() *cobra.Command {
 		Long: `Create a new repository in DIR (which must not exist or be empty): a root role with
 --root-keys keys of which --root-threshold must sign, and one key each for the targets, snapshot and
 timestamp roles. With --offline-keys KEYDIR, the offline keys (root, targets, and the application
-keys created later) are written to KEYDIR and only the online keys (snapshot, timestamp) to DIR/keys:
+keys created later) are written to KEYDIR and only the online keys (snapshot, timestamp, rollout) to DIR/keys:
 keep KEYDIR off the server. With --root-key PUBFILE (repeatable; each a .pub made by its holder with
 ferry key generate), root is built from those keys instead: init cannot sign it, and writes the
 unsigned root to DIR/proposals/1.root.json for --root-threshold holders to sign. Every private key
@@ -120,7 +120,7 @@ func (e *env) runInit(ctx context.Context, dir string, opts repo.InitOptions, kf
 			dir, full.RootThreshold, full.RootKeys, repo.RootFile(dir))
 	}
 	if opts.OfflineKeys != "" {
-		fmt.Fprintf(e.stdout, "offline keys (root, targets, applications) are in %s: keep it off the server; %s holds only the online keys (snapshot, timestamp)\n",
+		fmt.Fprintf(e.stdout, "offline keys (root, targets, applications) are in %s: keep it off the server; %s holds only the online keys (snapshot, timestamp, rollout)\n",
 			opts.OfflineKeys, filepath.Join(dir, "keys"))
 	}
 	return nil

@@ -86,7 +86,7 @@ publish --server).`,
 	f := cmd.Flags()
 	f.StringVar(&dir, "repo", "", "repository directory (or --server)")
 	f.BoolVar(&o.Force, "force", false, "re-sign snapshot and timestamp even if nothing expires soon")
-	f.BoolVar(&o.OnlineOnly, "online-only", false, "use only the online keys (snapshot, timestamp), as the server does")
+	f.BoolVar(&o.OnlineOnly, "online-only", false, "use only the online keys (snapshot, timestamp, rollout), as the server does")
 	f.StringArrayVar(&o.Roles, "role", nil, "offline role to re-sign now: targets or an application name (repeatable)")
 	kf.addOffline(f)
 	kf.addApp(f, false)
@@ -194,7 +194,7 @@ func (e *env) splitKeysCmd() *cobra.Command {
 		Use:   "split-keys --repo DIR --offline-keys KEYDIR",
 		Short: "Move the offline keys of a repository out of it",
 		Long: `Move every offline private key (root, targets, applications) of a repository that keeps all
-its keys in DIR/keys to KEYDIR, leaving only the online keys (snapshot, timestamp) in DIR/keys.
+its keys in DIR/keys to KEYDIR, leaving only the online keys (snapshot, timestamp, rollout) in DIR/keys.
 Each key file is copied and synced before any original is removed, so a crash loses no key; run
 it again to finish an interrupted move. Afterwards keep KEYDIR off the server and pass
 --offline-keys KEYDIR to the commands that sign offline roles. No passphrase is needed: key files

@@ -107,6 +107,17 @@ func (fl *rolloutFlags) add(f *pflag.FlagSet, release bool) {
 	f.BoolVar(&fl.asJSON, "json", false, "print the result as a JSON object on one line (see docs/json.md)")
 }
 
+// addStatus adds the flags of rollout status, which signs nothing: no
+// passphrase, and a publisher token reads as well as a rollout token.
+func (fl *rolloutFlags) addStatus(f *pflag.FlagSet) {
+	f.StringVar(&fl.dir, "repo", "", "repository directory: read what is published there (or --server)")
+	f.StringVar(&fl.app, "app", "", "application name (required)")
+	f.StringVar(&fl.rf.server, "server", "", "ask this ferry server's admin API (https://...) for the status, with the guard's evidence, instead of --repo")
+	f.StringVar(&fl.rf.ca, "ca", "", "with --server: PEM CA certificate(s) to verify the server with (default: system roots)")
+	f.StringVar(&fl.rf.tokenFile, "token-file", "", "with --server: file holding the application's publisher or rollout token (ferry token create)")
+	f.BoolVar(&fl.asJSON, "json", false, "print the status as a JSON object on one line (see docs/json.md)")
+}
+
 // check says what is missing or conflicting in where a decision is signed.
 func (fl *rolloutFlags) check() error {
 	rf := fl.rf
@@ -329,10 +340,7 @@ below it are offered to nobody. With --server, a guarded release (ferry rollout 
 failed, silent and pending installations), and why it advances, holds or halted. With --json, one JSON object (docs/json.md). Reads only what is
 published: no key or passphrase is needed.`,
 		Example: `  ferry rollout status --repo ./repo --app hello
-  ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json
-
-  # Let the server stage it, halting it on failed or silent installations (docs/rollouts.md)
-  ferry rollout start --server https://updates.example.com/ --token-file ./hello-rollout.token --app hello --version 1.4.2 --stages 1,10,50,100 --stage-wait 30m`,
+  ferry rollout status --server https://updates.example.com/ --token-file ./hello.token --app hello --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := e.rolloutStatus(cmd.Context(), &fl)
@@ -345,7 +353,7 @@ published: no key or passphrase is needed.`,
 			return printRolloutStatus(e.stdout, st)
 		},
 	}
-	fl.add(cmd.Flags(), false)
+	fl.addStatus(cmd.Flags())
 	cmd.MarkFlagRequired("app")
 	return cmd
 }

@@ -26,7 +26,7 @@ func (p *planFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&p.stages, "stages", "", "a staged rollout guarded by the server: the shares of its stages in percent, rising, e.g. 1,10,50,100 (with --server)")
 	f.DurationVar(&p.stageWait, "stage-wait", 0, "with --stages: the least time each stage lasts before the next, e.g. 30m")
 	f.IntVar(&p.minHealthy, "min-healthy", guard.DefaultMinHealthy, "with --stages: the healthy reports a stage needs (from installations that started in it) to advance")
-	f.StringVar(&p.budget, "budget", rollout.Percent(guard.DefaultBudget), "the failure budget: the share of the started installations that may fail or go silent before the server halts the rollout (with --stages, or alone with --percent: a watched rollout)")
+	f.StringVar(&p.budget, "budget", "", "the failure budget: the share of the started installations that may fail or go silent before the server halts the rollout; with --stages "+rollout.Percent(guard.DefaultBudget)+" unless given, and alone with --percent it makes a watched rollout (a plain --percent start has no plan and no budget)")
 	f.DurationVar(&p.checkInterval, "check-interval", guard.DefaultCheckInterval, "the agents' check interval: an installation silent for twice this after it started the release counts as failed")
 }
 
@@ -53,7 +53,11 @@ func (p *planFlags) plan(f *pflag.FlagSet) (*guard.Plan, error) {
 			}
 		}
 	}
-	b, err := rollout.ParsePercent(p.budget)
+	budget := p.budget
+	if budget == "" {
+		budget = rollout.Percent(guard.DefaultBudget)
+	}
+	b, err := rollout.ParsePercent(budget)
 	if err != nil || b == 0 {
 		return nil, fmt.Errorf("--budget %q: want a share above 0 and at most 100%%, e.g. 5%% or 0.5", p.budget)
 	}
