@@ -47,7 +47,9 @@ type Config struct {
 	// same JSON lines slog.NewJSONHandler would write for it, made
 	// without slog and written together, whole and in order, at most
 	// 10 ms after the first of them (accessline.go); all are written
-	// by the time Run returns.
+	// by the time Run returns. Its writes and Logger's come from
+	// different goroutines: when both use one writer, it must be safe
+	// for concurrent use (ferry serve puts a lock in front of it).
 	AccessLog io.Writer
 	// Metrics, if set, counts every request and its bytes by face and
 	// status class (an atomic add; nothing allocated). Serving them is

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/ferry-updates/ferry/dashboard"
 	"github.com/ferry-updates/ferry/internal/safefile"
@@ -134,6 +135,11 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 	if logw == nil {
 		logw = io.Discard
 	}
+	// The server's own log lines (slog) and the access log's batches reach
+	// the same writer from different goroutines, each under a lock of its
+	// own: one more lock makes their writes whole and never overlapping,
+	// whatever the writer (a file, a pipe or a test's buffer).
+	logw = &lockedWriter{w: logw}
 	return server.Run(ctx, server.Config{
 		Handler:   h,
 		TLS:       tlsCfg,
@@ -142,4 +148,16 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 		AccessLog: logw, // the same JSON lines, without slog's cost
 		Metrics:   api.metrics,
 	})
+}
+
+// lockedWriter serializes the writes of several writers to one io.Writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
