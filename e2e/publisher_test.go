@@ -99,3 +99,42 @@ func TestStolenServerReplaysOldRole_R63(t *testing.T) {
 		t.Errorf("rollout status after --lower-min 1.0.0: %s", got)
 	}
 }
+
+// TestFreshRunnerWarned_R63 (review 9 F8): a publisher with no record of
+// the application (a fresh CI runner without its state directory) trusts
+// the role the server serves; it says so, in one line naming the record
+// it will write, and says nothing once the record exists.
+func TestFreshRunnerWarned_R63(t *testing.T) {
+	f := newFerryCmd(t)
+	f.run("init", "repo", "--offline-keys", "offline")
+	f.run("key", "generate", "--out", "ci/hello.key")
+	src := f.write(filepath.Join("dist", "1.0.0", "hello"), program("hello", "1.0.0"), 0o755)
+	f.run("release", "publish", "--repo", "repo", "--offline-keys", "offline", "--app-key", "ci/hello.key", "--app", "hello",
+		"--version", "1.0.0", "--platform", platform, src)
+	tok := f.write("ci/hello.token", strings.TrimSpace(f.run("token", "create", "--repo", "repo", "--app", "hello"))+"\n", 0o600)
+	srv := f.serve("repo")
+	publish := func(v string) string {
+		t.Helper()
+		src := f.write(filepath.Join("dist", v, "hello"), program("hello", v), 0o755)
+		out, errs, err := f.try("release", "publish", "--server", srv.url, "--ca", srv.ca, "--token-file", tok,
+			"--publisher-state", "ci-state", "--app-key", "ci/hello.key", "--app", "hello", "--version", v, "--platform", platform, src)
+		if err != nil {
+			t.Fatalf("publish %s: %v\n%s%s", v, err, out, errs)
+		}
+		return errs
+	}
+	errs := publish("1.1.0") // a fresh runner: no ci-state yet
+	rec := filepath.Join("ci-state", "hello.json")
+	var warn []string
+	for _, l := range strings.Split(errs, "\n") {
+		if strings.Contains(l, "warning: no publisher record of hello") {
+			warn = append(warn, l)
+		}
+	}
+	if len(warn) != 1 || !strings.Contains(warn[0], rec) || !strings.Contains(warn[0], "version 1") || !strings.Contains(warn[0], "--publisher-state") {
+		t.Fatalf("a publish without a record on top of the server's role: want one warning line naming %s and the role's version:\n%s", rec, errs)
+	}
+	if errs := publish("1.2.0"); strings.Contains(errs, "warning") {
+		t.Errorf("a publish with the record kept warned:\n%s", errs)
+	}
+}

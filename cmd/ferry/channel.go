@@ -185,11 +185,7 @@ func (e *env) minVersionRemote(ctx context.Context, rf remoteFlags, passFn keys.
 	if err != nil {
 		return err
 	}
-	file, last, err := e.publisherRecord(rf, app)
-	if err != nil {
-		return err
-	}
-	cur, err := c.AppRole(ctx, app)
+	file, last, cur, err := e.roleAndRecord(ctx, c, rf, app)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,31 @@ func (e *env) publisherRecord(rf remoteFlags, app string) (string, *repo.Publish
 	return file, rec, err
 }
 
+// roleAndRecord reads app's publisher record (its file, and nil when
+// there is none yet) and the role the server serves now. With no record
+// while the server serves a role, it warns: that role is trusted as it is
+// (R63, review 9 F8), which is how a fresh CI runner without its state
+// directory starts every run.
+func (e *env) roleAndRecord(ctx context.Context, c *server.AdminClient, rf remoteFlags, app string) (string, *repo.PublisherRecord, []byte, error) {
+	file, last, err := e.publisherRecord(rf, app)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cur, err := c.AppRole(ctx, app)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if last == nil && len(cur) > 0 {
+		version := "?"
+		if rec, err := repo.RecordOf(app, cur); err == nil {
+			version = fmt.Sprint(rec.RoleVersion)
+		}
+		fmt.Fprintf(e.stderr, "ferry: warning: no publisher record of %s at %s: the server's role (version %s) is trusted as the last one signed; a pipeline that starts empty must keep --publisher-state between runs (docs/publishing.md)\n",
+			app, file, version)
+	}
+	return file, last, cur, nil
+}
+
 // saveRecord records role as the last role of app this publisher signed
 // or verified (nothing for an empty role).
 func (e *env) saveRecord(file, app string, role []byte) error {
@@ -126,11 +151,7 @@ func (e *env) publishRemote(ctx context.Context, rf remoteFlags, passFn keys.Pas
 	if err != nil {
 		return err
 	}
-	file, last, err := e.publisherRecord(rf, rel.App)
-	if err != nil {
-		return err
-	}
-	cur, err := c.AppRole(ctx, rel.App)
+	file, last, cur, err := e.roleAndRecord(ctx, c, rf, rel.App)
 	if err != nil {
 		return err
 	}
@@ -225,11 +246,7 @@ func (e *env) refreshRemote(ctx context.Context, rf remoteFlags, kf keyFlags, o 
 		return err
 	}
 	for _, app := range o.Roles {
-		file, last, err := e.publisherRecord(rf, app)
-		if err != nil {
-			return err
-		}
-		cur, err := c.AppRole(ctx, app)
+		file, last, cur, err := e.roleAndRecord(ctx, c, rf, app)
 		if err != nil {
 			return err
 		}
