@@ -191,6 +191,14 @@ func TestRevokedTokenInstallationsRefused_R69(t *testing.T) {
 	if code, _, _ := f.post(t, "/api/v1/events", creds[0], EventsRequest{InstallID: id}); code != http.StatusUnauthorized {
 		t.Fatalf("the old credential after enrolling again: %d, want 401", code)
 	}
+	// One installation revoked on its own (ferry installation revoke).
+	if err := gf.st.RevokeInstallation(context.Background(), id, gf.clock()); err != nil {
+		t.Fatal(err)
+	}
+	code, _, body = f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: id})
+	if code != http.StatusForbidden || !strings.Contains(string(body), "ferry installation revoke") {
+		t.Fatalf("events of a revoked installation: %d %s; want 403", code, body)
+	}
 }
 
 // TestGuardRetiresPlans_R68 (review 9 F9): a halted rollout, and one

@@ -152,6 +152,11 @@ func (p *reporting) installation(w http.ResponseWriter, r *http.Request) (store.
 	if err != nil || subtle.ConstantTimeCompare(got, want) != 1 {
 		return deny("unknown installation credential")
 	}
+	if !in.Revoked.IsZero() {
+		p.refuse(w, r, in.ID, http.StatusForbidden, fmt.Sprintf("installation %s was revoked at %s (ferry installation revoke): its reports are refused; a machine trusted again enrolls with a new state directory",
+			in.ID, in.Revoked.UTC().Format(time.RFC3339)))
+		return store.Installation{}, false
+	}
 	if !in.TokenRevoked.IsZero() {
 		// Revoking a leaked enrollment token also disowns what it enrolled
 		// (R69): their reports are neither stored nor counted.

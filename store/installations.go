@@ -28,7 +28,7 @@ func (s *sqlStore) Enroll(ctx context.Context, in Installation, tokenHash string
 		// new credential and token replace the old ones. Tried first, since
 		// a failed INSERT would end a PostgreSQL transaction.
 		res, err := tx.exec(ctx, `UPDATE installations SET credential_hash = ?, token_id = ?, enrolled = ?, last_seen = ?
-			WHERE id = ? AND token_id IN (SELECT id FROM tokens WHERE revoked <> 0)`,
+			WHERE id = ? AND revoked = 0 AND token_id IN (SELECT id FROM tokens WHERE revoked <> 0)`,
 			in.CredentialHash, t.ID, nanos(in.Enrolled), nanos(seen), in.ID)
 		if err != nil {
 			return fmt.Errorf("enroll installation %q: %w", in.ID, err)
@@ -45,6 +45,22 @@ func (s *sqlStore) Enroll(ctx context.Context, in Installation, tokenHash string
 			return fmt.Errorf("enroll installation %q: %w", in.ID, err)
 		}
 		return putApps(ctx, tx, in.ID, seen, in.Apps)
+	})
+}
+
+func (s *sqlStore) RevokeInstallation(ctx context.Context, id string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("revoke installation %q: needs a time", id)
+	}
+	return s.write(ctx, func(tx *txn) error {
+		var one int
+		if err := tx.queryRow(ctx, "SELECT 1 FROM installations WHERE id = ?", id).Scan(&one); err != nil {
+			return fmt.Errorf("revoke installation %q: %w", id, noRows(err))
+		}
+		if _, err := tx.exec(ctx, "UPDATE installations SET revoked = ? WHERE id = ? AND revoked = 0", nanos(at), id); err != nil {
+			return fmt.Errorf("revoke installation %q: %w", id, err)
+		}
+		return nil
 	})
 }
 
@@ -90,7 +106,7 @@ func (s *sqlStore) Installation(ctx context.Context, id string) (Installation, e
 	// One statement (every report authenticates with it): the
 	// installation, once per application it runs, or once with none, and
 	// what its enrollment token allows.
-	rows, err := s.query(ctx, `SELECT i.id, i.credential_hash, i.token_id, i.enrolled, i.last_seen, t.scope, t.revoked, a.app, a.version, a.channel, a.updated
+	rows, err := s.query(ctx, `SELECT i.id, i.credential_hash, i.token_id, i.enrolled, i.last_seen, i.revoked, t.scope, t.revoked, a.app, a.version, a.channel, a.updated
 		FROM installations i JOIN tokens t ON t.id = i.token_id LEFT JOIN installation_apps a ON a.install_id = i.id WHERE i.id = ?`, id)
 	if err != nil {
 		return Installation{}, fmt.Errorf("installation %q: %w", id, err)
@@ -99,13 +115,13 @@ func (s *sqlStore) Installation(ctx context.Context, id string) (Installation, e
 	var in Installation
 	found := false
 	for rows.Next() {
-		var enrolled, seen, revoked int64
+		var enrolled, seen, self, revoked int64
 		var app, version, channel sql.NullString
 		var updated sql.NullInt64
-		if err := rows.Scan(&in.ID, &in.CredentialHash, &in.TokenID, &enrolled, &seen, &in.TokenScope, &revoked, &app, &version, &channel, &updated); err != nil {
+		if err := rows.Scan(&in.ID, &in.CredentialHash, &in.TokenID, &enrolled, &seen, &self, &in.TokenScope, &revoked, &app, &version, &channel, &updated); err != nil {
 			return Installation{}, fmt.Errorf("installation %q: %w", id, err)
 		}
-		in.Enrolled, in.LastSeen, in.TokenRevoked, found = fromNanos(enrolled), fromNanos(seen), fromNanos(revoked), true
+		in.Enrolled, in.LastSeen, in.Revoked, in.TokenRevoked, found = fromNanos(enrolled), fromNanos(seen), fromNanos(self), fromNanos(revoked), true
 		if app.Valid {
 			in.Apps = append(in.Apps, App{App: app.String, Version: version.String, Channel: channel.String, Updated: fromNanos(updated.Int64)})
 		}

@@ -144,7 +144,7 @@ var outcomeKinds = kindIn(startedKinds, healthyKinds, failedKinds)
 var outcomesQuery = "SELECT o.* FROM (SELECT install_id, MIN(CASE WHEN " + kindIn(startedKinds) + " THEN received END) AS st, MIN(CASE WHEN " + kindIn(healthyKinds) +
 	" THEN received END) AS he, MIN(CASE WHEN " + kindIn(failedKinds) + " THEN received END) AS fa FROM events WHERE app = ? AND version = ? AND " +
 	outcomeKinds + " GROUP BY install_id) o JOIN installations i ON i.id = o.install_id JOIN tokens t ON t.id = i.token_id" +
-	" WHERE (t.scope = '*' OR t.scope = ?) AND t.revoked = 0 ORDER BY o.install_id"
+	" WHERE (t.scope = '*' OR t.scope = ?) AND t.revoked = 0 AND i.revoked = 0 ORDER BY o.install_id"
 
 func (s *sqlStore) Outcomes(ctx context.Context, app, version string) ([]guard.Outcome, error) {
 	rows, err := s.query(ctx, outcomesQuery, app, version, app)

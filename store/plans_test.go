@@ -194,6 +194,29 @@ func testOutcomesScope(t *testing.T, b backend) {
 	if got, err := s.Outcomes(ctx, "web", "1.1.0"); err != nil || len(got) != 3 {
 		t.Fatalf("Outcomes after leak enrolled again = %+v, %v; want any, leak, web", got, err)
 	}
+	// An installation revoked on its own counts no more, and stays revoked.
+	if err := s.RevokeInstallation(ctx, "any", t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeInstallation(ctx, "any", t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := s.Installation(ctx, "any"); err != nil || !in.Revoked.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("Installation(any) after RevokeInstallation = %+v, %v; want revoked at +2h (the first time)", in, err)
+	}
+	if err := s.RevokeInstallation(ctx, "nobody", t0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RevokeInstallation(nobody) = %v, want ErrNotFound", err)
+	}
+	if got, err := s.Outcomes(ctx, "web", "1.1.0"); err != nil || len(got) != 2 || got[0].InstallID != "leak" {
+		t.Fatalf("Outcomes after any was revoked = %+v, %v; want leak, web", got, err)
+	}
+	if err := s.RevokeToken(ctx, "all", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	h2 := newToken(t, s, Enroll, Token{ID: "later"})
+	if err := s.Enroll(ctx, Installation{ID: "any", CredentialHash: hashOf("y"), Enrolled: t0}, h2); !errors.Is(err, ErrConflict) {
+		t.Fatalf("enroll over a revoked installation: %v, want ErrConflict", err)
+	}
 }
 
 // TestOutcomesIndexText: the partial index of migration 0004 has the

@@ -54,6 +54,11 @@ type Installations interface {
 	// whose enrollment token was revoked since enrolls again: the new
 	// credential and token replace the old ones (R69).
 	Enroll(ctx context.Context, in Installation, tokenHash string) error
+	// RevokeInstallation marks an installation revoked at the given time
+	// (ErrNotFound if none has that ID): its reports are refused, and
+	// Outcomes leaves it out. Revoking it again keeps the first time; it
+	// cannot enroll again under its ID.
+	RevokeInstallation(ctx context.Context, id string, at time.Time) error
 	// Installation returns one installation (ErrNotFound if none).
 	Installation(ctx context.Context, id string) (Installation, error)
 	// ListInstallations returns the installations, by install ID, with
@@ -234,6 +239,9 @@ type Installation struct {
 	// for "*"), and none is taken once the token is revoked (R68, R69).
 	TokenScope   string
 	TokenRevoked time.Time // zero: not revoked
+	// Revoked is when the installation itself was revoked
+	// (RevokeInstallation; set by Installation only); zero: not revoked.
+	Revoked time.Time
 }
 
 // App is what an installation runs of one application.

@@ -185,6 +185,7 @@ func (e *env) rootCmd() *cobra.Command {
 		e.auditCmd(),
 		e.dashboardCmd(),
 		e.initCmd(),
+		e.installationCmd(),
 		e.keyCmd(),
 		e.releaseCmd(),
 		e.rolloutCmd(),
