@@ -130,6 +130,11 @@ stage has waited and has enough healthy reports.` + serveLimits,
 }
 
 func (e *env) serve(ctx context.Context, fl serveFlags) error {
+	// The server's goroutines (requests, reporting, the guard, the refresher)
+	// all log to stderr: one lock makes each line whole, whatever stderr is.
+	le := *e
+	le.stderr = &lockedWriter{w: e.stderr}
+	e = &le
 	tlsCfg, ca, err := serveTLS(fl)
 	if err != nil {
 		return err

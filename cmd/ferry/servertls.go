@@ -139,7 +139,9 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 	// the same writer from different goroutines, each under a lock of its
 	// own: one more lock makes their writes whole and never overlapping,
 	// whatever the writer (a file, a pipe or a test's buffer).
-	logw = &lockedWriter{w: logw}
+	if _, ok := logw.(*lockedWriter); !ok {
+		logw = &lockedWriter{w: logw}
+	}
 	return server.Run(ctx, server.Config{
 		Handler:   h,
 		TLS:       tlsCfg,
