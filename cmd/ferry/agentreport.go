@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,7 @@ command line is visible to other users of the machine.`,
 	f.StringVar(&fl.server, "server", "", "the server's base URL (https) (required)")
 	f.StringVar(&fl.token, "token", "", "the enrollment token")
 	f.StringVar(&fl.tokenFile, "token-file", "", "read the enrollment token from this file")
-	f.StringVar(&fl.ca, "ca", "", "PEM file of the server's CA (default: the system's roots)")
+	f.StringVar(&fl.ca, "ca", "", "PEM file of the server's CA (default: with --config, the ca of an application served from the same host and port; else the system's roots)")
 	f.StringVar(&fl.config, "config", "", "the agent's configuration file (its state_dir and applications)")
 	f.StringVar(&fl.stateDir, "state-dir", "", "the agent's state directory")
 	cmd.MarkFlagRequired("server")
@@ -68,6 +69,9 @@ func (e *env) agentEnroll(ctx context.Context, fl enrollFlags) error {
 		dir = cfg.StateDir
 		for _, a := range cfg.Apps {
 			apps = append(apps, report.App{App: a.Name, Version: a.Installed, Channel: a.Channel})
+		}
+		if fl.ca == "" {
+			fl.ca = configCA(cfg.Apps, fl.server)
 		}
 	}
 	if c, err := report.LoadCredentials(dir); err == nil {
@@ -107,6 +111,24 @@ func (e *env) agentEnroll(ctx context.Context, fl enrollFlags) error {
 	fmt.Fprintf(e.stdout, "enrolled installation %s with %s (enrollment token %s); credential in %s\n",
 		id, cred.Server, cred.TokenID, filepath.Join(dir, report.CredentialsFile))
 	return nil
+}
+
+// configCA is the ca of the first application in apps whose repository
+// is on the host and port of server, "" if none: an agent usually reports
+// to the server it updates from, and that server's CA is in its config.
+func configCA(apps []*agent.App, server string) string {
+	s, err := url.Parse(server)
+	if err != nil {
+		return ""
+	}
+	for _, a := range apps {
+		for _, u := range a.URLs {
+			if p, err := url.Parse(u); err == nil && a.CA != "" && p.Scheme == s.Scheme && p.Host == s.Host {
+				return a.CA
+			}
+		}
+	}
+	return ""
 }
 
 func enrollHint(err error) error {

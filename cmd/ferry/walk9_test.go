@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,39 @@ func TestDashboardCredentialNoSilentOverwrite(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(out); string(b) != "old\n" {
 		t.Errorf("the existing credential was changed: %q", b)
+	}
+}
+
+// TestAgentEnrollUsesConfigCA: agent enroll --config, without --ca, on a
+// server with ferry's own CA (--self-signed) takes the CA of the config's
+// application on that server, as the agent does when it updates.
+func TestAgentEnrollUsesConfigCA(t *testing.T) {
+	d := t.TempDir()
+	repoDir, off := filepath.Join(d, "repo"), filepath.Join(d, "offline")
+	c := &cli{t: t, env: map[string]string{envPassphrase: "pass", envInsecureWorkFactor: "8"}}
+	c.ok("init", repoDir, "--offline-keys", off)
+	app := filepath.Join(d, "hello")
+	os.WriteFile(app, []byte("hello 1.0.0\n"), 0o644)
+	c.ok("release", "publish", "--repo", repoDir, "--offline-keys", off, "--app", "hello", "--version", "1.0.0", "--platform", "linux/amd64", app)
+	tok := filepath.Join(d, "enroll.token")
+	os.WriteFile(tok, []byte(strings.TrimSpace(c.ok("token", "create", "--repo", repoDir, "--enroll", "--app", "hello"))+"\n"), 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	urlFile, ca := filepath.Join(d, "url"), filepath.Join(d, "ca.pem")
+	go func() {
+		defer close(done)
+		c.run(ctx, "serve", "--repo", repoDir, "--addr", "127.0.0.1:0", "--self-signed", ca, "--addr-file", urlFile)
+	}()
+	defer func() { cancel(); <-done }()
+	url := waitFile(t, urlFile, done)
+	state := filepath.Join(d, "state")
+	os.Mkdir(state, 0o700)
+	conf := filepath.Join(d, "agent.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("state_dir = %q\n\n[[app]]\nname = \"hello\"\nurls = [%q]\ntrusted_root = %q\nca = %q\nplatform = \"linux/amd64\"\n[app.install]\nstrategy = \"binary\"\ntarget = %q\n",
+		state, url, filepath.Join(repoDir, "root.json"), ca, filepath.Join(d, "bin", "hello"))), 0o600)
+	code, out, errs := c.run(context.Background(), "agent", "enroll", "--server", url, "--token-file", tok, "--config", conf)
+	if code != 0 || !strings.Contains(out, "enrolled installation") {
+		t.Fatalf("agent enroll --config without --ca on a --self-signed server: exit %d\n%s%s", code, out, errs)
 	}
 }
