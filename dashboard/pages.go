@@ -298,8 +298,9 @@ func (d *dash) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		d.fail(w, r, s, "count the installations", err)
 		return
 	}
+	// The last day by the server's clock, as the security page it links to.
 	day := d.cfg.Now().Add(-24 * time.Hour)
-	sec, err := d.cfg.Store.QueryEvents(ctx, store.EventQuery{Kinds: event.SecurityKinds(), Since: day, Limit: countLimit})
+	sec, err := d.cfg.Store.RecentEvents(ctx, store.EventQuery{Kinds: event.SecurityKinds(), Since: day, Limit: countLimit}, 0)
 	if err != nil {
 		d.fail(w, r, s, "read the security events", err)
 		return

@@ -56,3 +56,30 @@ func TestSecurityPageNewestFirst_R65(t *testing.T) {
 		t.Errorf("%d events on the noisy installation's own page, want %d", n, securityLimit)
 	}
 }
+
+// TestOverviewSecurityByReceived_R65: the overview's count of the last
+// day's security events is by the server's receive time, as the security
+// page it links to: two events received an hour ago that their
+// installation dates three days back count, and one received two days ago
+// that it dates now does not.
+func TestOverviewSecurityByReceived_R65(t *testing.T) {
+	f := newFixture(t, nil)
+	f.enroll("hello", "1.0.0", "back-dated", "forward-dated")
+	now := f.clock.Now()
+	back := store.Event{Received: now.Add(-time.Hour), Event: event.Event{Time: now.Add(-72 * time.Hour),
+		Kind: event.SecurityKinds()[0], App: "hello", Version: "1.1.0", Cause: "recent"}}
+	f.report("back-dated", 1, back, back)
+	f.report("forward-dated", 1, store.Event{Received: now.Add(-48 * time.Hour), Event: event.Event{Time: now,
+		Kind: event.SecurityKinds()[0], App: "hello", Version: "1.1.0", Cause: "old"}})
+	b, _ := f.signedIn()
+	page := b.get(Prefix)
+	i := strings.Index(page.body, `id="card-security"`)
+	if i < 0 {
+		t.Fatalf("no security card on the overview:\n%s", page.body)
+	}
+	card := page.body[i:]
+	card = card[:strings.Index(card, "</a>")]
+	if !strings.Contains(card, `<span class="num">2</span>`) {
+		t.Errorf("the overview's security card counts by the installations' clocks: %s", card)
+	}
+}
