@@ -63,7 +63,8 @@ import (
 // second), so nothing from one address is unbounded. The requests the
 // server refuses (any answer of 400 or more: no or a wrong credential, a
 // malformed or oversized body, a batch of another installation, a rate
-// exceeded) also take one from IPRate, a low one: once either bucket is
+// exceeded, except TokenReportRate, which a whole fleet reaches together)
+// also take one from IPRate, a low one: once either bucket is
 // empty, every request from the address is refused with 429 before
 // anything is read or looked up, until it refills. So a fleet behind one
 // address is limited per installation and per token, and only by the
@@ -187,7 +188,7 @@ func (p *reporting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	p.mux.ServeHTTP(sw, r)
-	if sw.status >= 400 {
+	if sw.status >= 400 && !sw.shared {
 		p.byIP.charge(ip)
 	}
 }
@@ -196,6 +197,11 @@ func (p *reporting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// shared: refused by a rate a whole fleet shares (its token's), which
+	// a legitimate fleet behind one address reaches together after an
+	// outage; not charged to the address's refusals, or the 429s of one
+	// fleet would refuse every other request from its address too.
+	shared bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -464,6 +464,18 @@ func TestReportTokenFleetBounded_R55(t *testing.T) {
 	if accepted != DefaultTokenReportRate.Burst || refused != 1100-DefaultTokenReportRate.Burst {
 		t.Fatalf("one token's installations at one instant: %d accepted, %d refused; want %d accepted, the rest 429", accepted, refused, DefaultTokenReportRate.Burst)
 	}
+	// The fleet's 429s are not the address's refusals: 500 more past the
+	// token's rate (more than the address's bucket of refusals holds)
+	// leave the address open to the installations of another token.
+	for i := range 25 {
+		id := fmt.Sprintf("%032x", 0x4000+i)
+		cred := f.enroll(t, secret, id)
+		for range 20 {
+			if code, _, _ := f.post(t, "/api/v1/events", cred, EventsRequest{InstallID: id, Lines: lines}); code != http.StatusTooManyRequests {
+				t.Fatalf("past the token's rate: %d", code)
+			}
+		}
+	}
 	other, _ := f.token(t, nil)
 	id := fmt.Sprintf("%032x", 0x2000)
 	if code, _, body := f.post(t, "/api/v1/events", f.enroll(t, other, id), EventsRequest{InstallID: id, Lines: lines}); code != http.StatusOK {

@@ -45,6 +45,9 @@ func (p *reporting) events(w http.ResponseWriter, r *http.Request) {
 	// After the installation's own bucket, so one noisy installation is
 	// refused by its own rate before it uses up its token's.
 	if ok, wait := p.byEnrolled.allow(in.TokenID); !ok {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.shared = true
+		}
 		tooMany(w, p.log, wait, "installations of token", in.TokenID)
 		return
 	}
