@@ -110,7 +110,7 @@ shows how often it was used, and ferry token revoke ends it at once.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&fl.dir, "repo", "", "repository directory (required)")
-	f.StringVar(&fl.app, "app", "", "the application the token may publish (required without --enroll); with --enroll, the only application it enrolls")
+	f.StringVar(&fl.app, "app", "", "the application the token may publish (required without --enroll); with --enroll, the only application it enrolls and its installations may report about")
 	f.BoolVar(&fl.enroll, "enroll", false, "make an enrollment token for agents (ferry agent enroll)")
 	f.BoolVar(&fl.rollout, "rollout", false, "make a rollout token: it makes APP's rollout decisions through the admin API, and cannot publish")
 	f.DurationVar(&fl.expires, "expires", 0, "with --enroll: the token expires after this long (0: never)")
