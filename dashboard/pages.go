@@ -262,17 +262,11 @@ func (d *dash) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		for _, f := range fleet {
 			sum.Installations += f.Installations
 		}
-		doc, err := d.cfg.Repo.Rollouts(app)
+		st, what, err := d.rolloutStatus(app, entries)
 		if err != nil {
-			d.fail(w, r, s, "read the rollout decisions", err)
+			d.fail(w, r, s, what, err)
 			return
 		}
-		min, err := d.cfg.Repo.MinVersion(app)
-		if err != nil {
-			d.fail(w, r, s, "read the minimum safe version", err)
-			return
-		}
-		st := server.NewRolloutStatus(app, doc, min, entries)
 		if len(st.Releases) > 0 {
 			sum.Newest = st.Releases[0].Version
 		}
@@ -347,18 +341,12 @@ func (d *dash) appPage(w http.ResponseWriter, r *http.Request, s *session) {
 		d.render(w, http.StatusNotFound, "error", d.page(s, "Not found", "", errorData{Message: "The repository has no application " + strconv.Quote(app) + "."}))
 		return
 	}
-	doc, err := d.cfg.Repo.Rollouts(app)
+	st, what, err := d.rolloutStatus(app, entries)
 	if err != nil {
-		d.fail(w, r, s, "read the rollout decisions", err)
+		d.fail(w, r, s, what, err)
 		return
 	}
-	min, err := d.cfg.Repo.MinVersion(app)
-	if err != nil {
-		d.fail(w, r, s, "read the minimum safe version", err)
-		return
-	}
-	st := server.NewRolloutStatus(app, doc, min, entries)
-	data := appData{Name: app, MinVersion: min, GuardAttached: d.cfg.Guard != nil}
+	data := appData{Name: app, MinVersion: st.MinVersion, GuardAttached: d.cfg.Guard != nil}
 	for _, rg := range chartRanges {
 		data.Ranges = append(data.Ranges, rg.name)
 	}
@@ -624,4 +612,19 @@ func (d *dash) installations(w http.ResponseWriter, r *http.Request, s *session)
 	p := d.page(s, "Installations", "installations", data)
 	p.Live = true
 	d.render(w, http.StatusOK, "installations", p)
+}
+
+// rolloutStatus is app's rollout status from its signed decisions and
+// minimum safe version, over the targets entries the caller listed once
+// for every application; on an error, what names what failed to be read.
+func (d *dash) rolloutStatus(app string, entries []repo.Entry) (st server.RolloutStatus, what string, err error) {
+	doc, err := d.cfg.Repo.Rollouts(app)
+	if err != nil {
+		return st, "read the rollout decisions", err
+	}
+	min, err := d.cfg.Repo.MinVersion(app)
+	if err != nil {
+		return st, "read the minimum safe version", err
+	}
+	return server.NewRolloutStatus(app, doc, min, entries), "", nil
 }
