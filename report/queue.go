@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/ferry-updates/ferry/audit"
 	"github.com/ferry-updates/ferry/internal/atomicfile"
@@ -46,6 +48,10 @@ type Stats struct {
 	Dropped      int         `json:"dropped"`       // lines dropped by the bound, ever
 	Acked        audit.State `json:"acked"`         // the last line the server acknowledged
 	LastDelivery time.Time   `json:"last_delivery"` // when it did (zero: never)
+	// LastError is why the last send failed, one line, cleared by the next
+	// delivery (a 409 or 403 is a finding the operator must see, R68).
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"` // when (zero: none)
 }
 
 // Queue is a bounded on-disk queue of audit lines, in a directory of
@@ -77,6 +83,8 @@ type queueState struct {
 	Dropped        int         `json:"dropped"`
 	DroppedThrough uint64      `json:"dropped_through"`
 	LastDelivery   time.Time   `json:"last_delivery"`
+	LastError      string      `json:"last_error,omitempty"`
+	LastErrorAt    time.Time   `json:"last_error_at,omitzero"`
 }
 
 const stateFile = "state.json"
@@ -361,6 +369,7 @@ func (q *Queue) Ack(st audit.State, at time.Time) error {
 	}
 	ns := q.state
 	ns.Acked, ns.LastDelivery = st, at.UTC()
+	ns.LastError, ns.LastErrorAt = "", time.Time{}
 	if err := q.saveState(ns); err != nil {
 		return err
 	}
@@ -386,6 +395,38 @@ func (q *Queue) Ack(st audit.State, at time.Time) error {
 	return nil
 }
 
+// maxErrorLen bounds the recorded error: the server's message is its own.
+const maxErrorLen = 300
+
+// Failed records that a send failed at time at with err (shown by ferry
+// agent status until the next delivery), as one printable line.
+func (q *Queue) Failed(err error, at time.Time) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ns := q.state
+	ns.LastError, ns.LastErrorAt = oneLine(err.Error()), at.UTC()
+	return q.saveState(ns)
+}
+
+// oneLine makes s one line of printable characters, at most maxErrorLen
+// runes: a server's message must not move a terminal's cursor.
+func oneLine(s string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == maxErrorLen {
+			b.WriteString("…")
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = ' '
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
 // Stats returns the queue's depth, dropped count and last delivery.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
@@ -394,7 +435,8 @@ func (q *Queue) Stats() Stats {
 }
 
 func (q *Queue) stats() Stats {
-	st := Stats{Dropped: q.state.Dropped, Acked: q.state.Acked, LastDelivery: q.state.LastDelivery}
+	st := Stats{Dropped: q.state.Dropped, Acked: q.state.Acked, LastDelivery: q.state.LastDelivery,
+		LastError: q.state.LastError, LastErrorAt: q.state.LastErrorAt}
 	for _, s := range q.segs {
 		st.Depth += s.count
 		st.Bytes += s.bytes

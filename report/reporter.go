@@ -262,7 +262,8 @@ func (r *Reporter) Run(ctx context.Context) error {
 }
 
 // Flush sends batches until the queue is empty, and returns the first
-// error (the lines stay queued).
+// error (the lines stay queued; the queue records it for ferry agent
+// status until a delivery succeeds).
 func (r *Reporter) Flush(ctx context.Context) error {
 	for {
 		items, err := r.q.Peek(r.opts.Batch, r.opts.BatchBytes)
@@ -270,6 +271,11 @@ func (r *Reporter) Flush(ctx context.Context) error {
 			return err
 		}
 		if _, err := r.client.Send(ctx, r.cred, items, r.opts.Apps()); err != nil {
+			if ctx.Err() == nil { // a stop is no delivery error
+				if ferr := r.q.Failed(err, r.opts.Now()); ferr != nil {
+					r.opts.Logger.Warn("report: queue", "err", ferr.Error())
+				}
+			}
 			return err
 		}
 		fail("send.stored")

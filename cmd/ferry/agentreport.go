@@ -269,4 +269,7 @@ func (e *env) printReportStatus(rs *reportStatusJSON, now time.Time) {
 		last = stamp(rs.LastDelivery, now)
 	}
 	fmt.Fprintf(e.stdout, "report: %s: %d event(s) queued, %d dropped, last delivery %s\n", rs.Server, rs.Depth, rs.Dropped, last)
+	if rs.LastError != "" {
+		fmt.Fprintf(e.stdout, "report: last delivery error %s: %s\n", stamp(rs.LastErrorAt, now), rs.LastError)
+	}
 }

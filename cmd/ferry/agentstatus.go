@@ -30,7 +30,8 @@ or not, and says which.
 
 When the state directory is enrolled (ferry agent enroll, docs/reporting.md), a last line shows the
 report queue: the server, how many events wait to be delivered, how many its bound dropped, and
-the last delivery.
+the last delivery, and, until a delivery succeeds, the last delivery error (a 409 for a rewritten
+audit log or a 403 for a revoked installation is a finding: see docs/reporting.md).
 
 Exit status: 0; 3 some application is stale; 1 the status cannot be read.
 
