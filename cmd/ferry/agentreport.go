@@ -76,7 +76,8 @@ func (e *env) agentEnroll(ctx context.Context, fl enrollFlags) error {
 	}
 	if c, err := report.LoadCredentials(dir); err == nil {
 		return withHint(fmt.Errorf("agent enroll: %s is enrolled already, as installation %s with %s", dir, c.InstallID, c.Server),
-			"to enroll again, remove "+filepath.Join(dir, report.CredentialsFile))
+			"to enroll again, remove "+filepath.Join(dir, report.CredentialsFile)+
+				" and revoke its enrollment token "+c.TokenID+" on the server first (ferry token revoke): the server takes an install ID again only then")
 	}
 	token, err := readSecret(fl.token, fl.tokenFile)
 	if err != nil {
@@ -135,6 +136,14 @@ func enrollHint(err error) error {
 	var ae *report.APIError
 	if errors.As(err, &ae) && ae.Status == 401 {
 		return withHint(err, "ask for a new enrollment token (ferry token create --enroll on the server; ferry token list shows its uses and expiry)")
+	}
+	if errors.As(err, &ae) && ae.Status == 409 {
+		// The server's rule (docs/reporting.md): an install ID enrolls
+		// again only once the token it enrolled with is revoked; an
+		// installation revoked on its own never does.
+		return withHint(err, "put back the report-credentials.json removed from the state directory, if kept; or revoke on the server the enrollment token "+
+			"this install ID enrolled with (ferry token revoke: it refuses the reports of all its installations) and enroll again with a new token; "+
+			"or use a new state directory (a new install ID and rollout cohort). After ferry installation revoke, only a new state directory works")
 	}
 	return err
 }
