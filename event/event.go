@@ -37,7 +37,7 @@ const (
 
 	// Metadata (trust core).
 	MetadataRejected    Kind = "metadata.rejected"              // security: metadata refused (signature, rollback, expiry, mismatch, invalid, too large)
-	MetadataCacheIgnore Kind = "metadata.cache_ignore"          // a cached file did not verify and was set aside
+	MetadataCacheIgnore Kind = "metadata.cache_ignore"          // a cached file did not verify and was set aside (an older version superseded by a publish is not reported)
 	MetadataCacheReload Kind = "metadata.cache_reload"          // cached metadata set aside at start verified by a root reached in this refresh
 	MetadataRecovered   Kind = "metadata.fast_forward_recovery" // keys rotated: trusted metadata they no longer sign forgotten (TUF 5.3.11)
 	DelegationLimit     Kind = "metadata.delegation_limit"      // a lookup gave up after the maximum number of delegated roles

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -327,7 +328,13 @@ func (c *Client) fetchRole(ctx context.Context, src Source, role string, keys ma
 		if err == nil {
 			return h, nil
 		}
-		c.emit(event.MetadataCacheIgnore, role, err.Error())
+		// An older version than snapshot names is the normal case after a
+		// publish, as quiet as a missing file (and as harmless: it is
+		// replaced, never trusted). Any other failure of a cached copy, the
+		// same version altered or a newer one, may be tampering: reported.
+		if !superseded(data, meta.Version) {
+			c.emit(event.MetadataCacheIgnore, role, err.Error())
+		}
 	}
 	name, err := RoleFileName(role) // one escaped segment (see Source)
 	if err != nil {
@@ -354,4 +361,16 @@ func recoverInvalid(what string, err *error) {
 	if r := recover(); r != nil {
 		*err = secErr(ErrInvalid, what, fmt.Sprintf("panic during delegation search: %v", r))
 	}
+}
+
+// superseded reports whether cached metadata claims a version older than
+// want. The claim is unverified, and only silences the report of a copy
+// that is set aside anyway.
+func superseded(data []byte, want int64) bool {
+	var m struct {
+		Signed struct {
+			Version int64 `json:"version"`
+		} `json:"signed"`
+	}
+	return json.Unmarshal(data, &m) == nil && m.Signed.Version > 0 && m.Signed.Version < want
 }

@@ -306,3 +306,45 @@ func TestDelegationToTopLevelName(t *testing.T) {
 	_, err := e.refreshed().Target(context.Background(), e.repo, "x")
 	wantKind(t, err, trust.ErrInvalid)
 }
+
+// TestSupersededCacheQuiet_R1: after a publish, the cached copy of a
+// delegated role is an older version than snapshot names: normal, not
+// reported (it was a WARN on every agent run, walk9 #17). A cached copy
+// of the version snapshot names that was altered is still reported.
+func TestSupersededCacheQuiet_R1(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.repo.Delegate("targets", "app", []string{"app/*"}, false)
+	e.repo.AddTarget("app", "app/1", []byte("one"), nil)
+	e.repo.Publish()
+	if _, err := e.refreshed().Target(ctx, e.repo, "app/1"); err != nil {
+		t.Fatal(err)
+	}
+	e.repo.AddTarget("app", "app/2", []byte("two"), nil)
+	e.repo.Publish()
+	c := e.client()
+	if err := e.refresh(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Target(ctx, e.repo, "app/2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(event.MetadataCacheIgnore); n != 0 {
+		t.Fatalf("%d metadata.cache_ignore events for a cached role a publish superseded, want none:\n%s", n, e.logs.String())
+	}
+
+	// The cached copy of the current version, altered: reported at WARN.
+	e.store.mu.Lock()
+	e.store.m["app"] = append(e.store.m["app"], ' ')
+	e.store.mu.Unlock()
+	c = e.client()
+	if err := e.refresh(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Target(ctx, e.repo, "app/2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(event.MetadataCacheIgnore); n != 1 || !strings.Contains(e.logs.String(), `"level":"WARN","msg":"metadata.cache_ignore"`) {
+		t.Fatalf("%d metadata.cache_ignore events for an altered cached role, want 1 at WARN:\n%s", n, e.logs.String())
+	}
+}

@@ -47,7 +47,8 @@
 //     event.MetadataRejected, whose evidence names the role, the reason
 //     kind ("bad_signature", "rollback", "expired", "mismatch", "invalid",
 //     "too_large") and, where known, expected, got, versions and key ids;
-//     a cached file set aside is one event.MetadataCacheIgnore.
+//     a cached file set aside is one event.MetadataCacheIgnore (not a
+//     delegated role's copy a newer version in snapshot superseded).
 //
 // The Store is trusted storage, private to one repository: key it per
 // repository (for example by a hash of Config.Root). Even so, no root in
