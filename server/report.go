@@ -407,8 +407,14 @@ func newCredential(installID string) (cred, hash string, err error) {
 	return cred, hashToken(cred), nil
 }
 
-// NewEnrollToken makes an enrollment token's secret and its store record
-// (the caller sets Scope, Expires and MaxUses and stores it).
+// EnrollTokenLifetime is how long an enrollment token enrolls when its
+// maker chooses no other expiry (R69): a token that leaks and is never
+// revoked still stops enrolling installations after a week.
+const EnrollTokenLifetime = 7 * 24 * time.Hour
+
+// NewEnrollToken makes an enrollment token's secret and its store record,
+// expiring EnrollTokenLifetime after now (the caller sets Scope and
+// MaxUses, may set another Expires, and stores it).
 func NewEnrollToken(now time.Time) (secret string, t store.Token, err error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -416,7 +422,8 @@ func NewEnrollToken(now time.Time) (secret string, t store.Token, err error) {
 	}
 	secret = EnrollTokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	h := hashToken(secret)
-	return secret, store.Token{ID: h[:tokenIDLen], Kind: store.Enroll, Scope: "*", Hash: h, Created: now.UTC().Truncate(time.Second)}, nil
+	created := now.UTC().Truncate(time.Second)
+	return secret, store.Token{ID: h[:tokenIDLen], Kind: store.Enroll, Scope: "*", Hash: h, Created: created, Expires: created.Add(EnrollTokenLifetime)}, nil
 }
 
 func hashToken(secret string) string {

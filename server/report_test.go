@@ -230,6 +230,25 @@ func TestReportAuth_R53(t *testing.T) {
 	}
 }
 
+// TestEnrollTokenDefaultExpiry_R69: an enrollment token made without an
+// expiry of its own (NewEnrollToken, as ferry token create --enroll makes
+// it without --expires) enrolls until EnrollTokenLifetime has passed, and
+// nothing after: a leaked token nobody revokes does not enroll forever.
+func TestEnrollTokenDefaultExpiry_R69(t *testing.T) {
+	f := newReportFixture(t, nil)
+	secret, tok := f.token(t, nil)
+	if want := tok.Created.Add(EnrollTokenLifetime); !tok.Expires.Equal(want) {
+		t.Errorf("new token expires %v, want %v", tok.Expires, want)
+	}
+	f.advance(EnrollTokenLifetime - time.Minute)
+	f.enroll(t, secret, idA)
+	f.advance(time.Minute)
+	code, _, body := f.post(t, "/api/v1/enroll", secret, EnrollRequest{InstallID: idB, Apps: []App{{App: "hello"}}})
+	if code != http.StatusUnauthorized || !strings.Contains(string(body), "expired") {
+		t.Errorf("enroll %v after the token was made: %d %s, want 401 expired", EnrollTokenLifetime, code, body)
+	}
+}
+
 // TestEnrollToken_R69: an enrollment token that expired, was revoked or
 // has used up its uses enrolls nothing; each use is counted; a scoped
 // token enrolls only its application; the same install ID enrolls once.

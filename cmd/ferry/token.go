@@ -45,7 +45,7 @@ func tokensFile(dir string) (string, error) {
 type tokenCreateFlags struct {
 	dir, app, db    string
 	enroll, rollout bool
-	expires         time.Duration
+	expires         dayDuration
 	uses            int
 }
 
@@ -71,8 +71,9 @@ are publisher tokens.
 With --enroll, the token enrolls agents instead (ferry agent enroll, docs/reporting.md): each
 enrollment exchanges it for a credential of one installation. It is kept by its hash in the
 server's database (--db, default DIR/` + storeFile + `), may be limited to installations of one
-application (--app), expire (--expires) and enroll at most --uses installations; ferry token list
-shows how often it was used, and ferry token revoke ends it at once.`,
+application (--app), and enroll at most --uses installations. It always expires: after 7 days, or
+after --expires (e.g. 24h or 30d); standard error says when. ferry token list shows how often it
+was used, and ferry token revoke ends it at once.`,
 		Example: `  (umask 077 && ferry token create --repo ./repo --app hello > hello.token)
   (umask 077 && ferry token create --repo ./repo --rollout --app hello > hello-rollout.token)
   ferry token create --repo ./repo --app hello      # the token on stdout, what it is on stderr
@@ -113,7 +114,7 @@ shows how often it was used, and ferry token revoke ends it at once.`,
 	f.StringVar(&fl.app, "app", "", "the application the token may publish (required without --enroll); with --enroll, the only application it enrolls and its installations may report about")
 	f.BoolVar(&fl.enroll, "enroll", false, "make an enrollment token for agents (ferry agent enroll)")
 	f.BoolVar(&fl.rollout, "rollout", false, "make a rollout token: it makes APP's rollout decisions through the admin API, and cannot publish")
-	f.DurationVar(&fl.expires, "expires", 0, "with --enroll: the token expires after this long (0: never)")
+	f.Var(&fl.expires, "expires", "with --enroll: the token expires after this long (e.g. 24h or 30d; default 7d)")
 	f.IntVar(&fl.uses, "uses", 0, "with --enroll: the token enrolls at most this many installations (0: no limit)")
 	f.StringVar(&fl.db, "db", "", "with --enroll: the server's database (default: DIR/"+storeFile+")")
 	cmd.MarkFlagRequired("repo")
@@ -121,8 +122,8 @@ shows how often it was used, and ferry token revoke ends it at once.`,
 }
 
 func (e *env) createEnrollToken(ctx context.Context, fl tokenCreateFlags) error {
-	if fl.expires < 0 || fl.uses < 0 {
-		return errors.New("--expires and --uses must not be negative")
+	if fl.uses < 0 {
+		return errors.New("--uses must not be negative")
 	}
 	if fl.app != "" {
 		if err := release.ValidApp(fl.app); err != nil {
@@ -146,7 +147,7 @@ func (e *env) createEnrollToken(ctx context.Context, fl tokenCreateFlags) error 
 		t.Scope = fl.app
 	}
 	if fl.expires > 0 {
-		t.Expires = now.Add(fl.expires).UTC().Truncate(time.Second)
+		t.Expires = t.Created.Add(time.Duration(fl.expires))
 	}
 	t.MaxUses = fl.uses
 	if err := st.CreateToken(ctx, t); err != nil {
@@ -156,16 +157,9 @@ func (e *env) createEnrollToken(ctx context.Context, fl tokenCreateFlags) error 
 	if fl.app != "" {
 		scope = "application " + fl.app
 	}
-	fmt.Fprintf(e.stderr, "created enrollment token %s for %s (%s, %s); it is shown only now, on standard output\n", t.ID, scope, expiresText(t.Expires), usesText(t))
+	fmt.Fprintf(e.stderr, "created enrollment token %s for %s (expires %s, %s); it is shown only now, on standard output\n", t.ID, scope, t.Expires.Format(time.RFC3339), usesText(t))
 	fmt.Fprintln(e.stdout, secret)
 	return nil
-}
-
-func expiresText(t time.Time) string {
-	if t.IsZero() {
-		return "never expires"
-	}
-	return "expires " + t.Format(time.RFC3339)
 }
 
 func usesText(t store.Token) string {
