@@ -76,8 +76,13 @@ type App struct {
 
 // Client talks to a server's reporting API over HTTPS.
 type Client struct {
-	base *url.URL
-	http *http.Client
+	// OnBusy, if set, is called before Enroll waits for a busy server to
+	// be asked again, with how long it waits.
+	OnBusy func(wait time.Duration)
+
+	base  *url.URL
+	http  *http.Client
+	sleep func(ctx context.Context, d time.Duration) error // sleepCtx; tests replace it
 }
 
 // NewClient is a client of the server at base; caPEM, if not empty, are
@@ -101,7 +106,7 @@ func NewClient(base string, caPEM []byte) (*Client, error) {
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	c := &http.Client{Transport: t, Timeout: time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &Client{base: u, http: c}, nil
+	return &Client{base: u, http: c, sleep: sleepCtx}, nil
 }
 
 // APIError is an answer other than 200: its status, the server's message
@@ -116,7 +121,20 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("server answered %d: %s", e.Status, e.Message)
 }
 
+// A server busy enrolling other machines (429 or 503 with Retry-After) is
+// asked again after the time it names, EnrollAttempts times in all and
+// for at most MaxEnrollWait each time: a fleet provisioned at once
+// enrolls without a script of its own around ferry agent enroll, and a
+// server that keeps refusing is not asked forever.
+const (
+	EnrollAttempts = 5
+	MaxEnrollWait  = time.Minute
+)
+
 // Enroll exchanges an enrollment token for this installation's credential.
+// While the server is busy it waits and asks again (EnrollAttempts,
+// MaxEnrollWait), calling OnBusy before each wait; the last answer's
+// *APIError is returned when it stays busy.
 func (c *Client) Enroll(ctx context.Context, token, installID, hostname string, apps []App) (Credentials, error) {
 	var ans struct {
 		InstallID  string `json:"install_id"`
@@ -124,8 +142,21 @@ func (c *Client) Enroll(ctx context.Context, token, installID, hostname string, 
 		TokenID    string `json:"token_id"`
 	}
 	req := map[string]any{"install_id": installID, "hostname": hostname, "apps": orEmpty(apps)}
-	if err := c.post(ctx, "api/v1/enroll", token, req, &ans); err != nil {
-		return Credentials{}, fmt.Errorf("enroll: %w", err)
+	for attempt := 1; ; attempt++ {
+		err := c.post(ctx, "api/v1/enroll", token, req, &ans)
+		wait, busy := retryAfter(err)
+		if !busy || attempt == EnrollAttempts || wait > MaxEnrollWait {
+			if err != nil {
+				return Credentials{}, fmt.Errorf("enroll: %w", err)
+			}
+			break
+		}
+		if c.OnBusy != nil {
+			c.OnBusy(wait)
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return Credentials{}, fmt.Errorf("enroll: waiting for a busy server: %w", err)
+		}
 	}
 	if ans.InstallID != installID || ans.Credential == "" {
 		return Credentials{}, fmt.Errorf("enroll: the server answered for installation %q, not %q", ans.InstallID, installID)
@@ -152,6 +183,28 @@ func (c *Client) Send(ctx context.Context, cred Credentials, items []Item, apps 
 		return audit.State{}, fmt.Errorf("send events: %w", err)
 	}
 	return ans.Head, nil
+}
+
+// retryAfter reports whether err is a server asking to be asked again
+// later (429 or 503 with Retry-After), and after how long.
+func retryAfter(err error) (time.Duration, bool) {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.RetryAfter <= 0 {
+		return 0, false
+	}
+	return ae.RetryAfter, ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // CloseIdleConnections closes the client's idle keep-alive connections.

@@ -38,7 +38,9 @@ and CA, in STATE_DIR/` + report.CredentialsFile + ` (mode 0600). Every agent kee
 (STATE_DIR/` + report.QueueDir + `), those written before the enrollment first, and sends them to the
 server in order; ferry agent status shows the queue. docs/reporting.md
 describes the protocol and what a stolen credential can do. Prefer --token-file: a --token on the
-command line is visible to other users of the machine.`,
+command line is visible to other users of the machine. A server busy enrolling other machines
+(429, or 503, with Retry-After) is asked again after the time it names, up to 5 times in all
+and for at most a minute each time; each wait is one line on standard error.`,
 		Example: `  ferry agent enroll --server https://updates.example.com/ --token-file enroll.token --config /etc/ferry/agent.toml
   ferry agent enroll --server https://127.0.0.1:8443/ --ca ca.pem --token-file enroll.token --state-dir ./state`,
 		Args: cobra.NoArgs,
@@ -96,6 +98,9 @@ func (e *env) agentEnroll(ctx context.Context, fl enrollFlags) error {
 	if err != nil {
 		return err
 	}
+	c.OnBusy = func(wait time.Duration) {
+		fmt.Fprintf(e.stderr, "ferry: server busy, retrying in %ds\n", int(wait.Seconds()))
+	}
 	id, err := client.InstallID(dir)
 	if err != nil {
 		return err
@@ -136,6 +141,13 @@ func enrollHint(err error) error {
 	var ae *report.APIError
 	if errors.As(err, &ae) && ae.Status == 401 {
 		return withHint(err, "ask for a new enrollment token (ferry token create --enroll on the server; ferry token list shows its uses and expiry)")
+	}
+	if errors.As(err, &ae) && ae.Status == 429 {
+		hint := "the server is still busy enrolling other machines"
+		if ae.RetryAfter > 0 {
+			hint += fmt.Sprintf(" (it asks to wait %ds)", int(ae.RetryAfter.Seconds()))
+		}
+		return withHint(err, hint+": run ferry agent enroll again later")
 	}
 	if errors.As(err, &ae) && ae.Status == 409 {
 		// The server's rule (docs/reporting.md): an install ID enrolls
