@@ -196,25 +196,17 @@ func (e *env) rolloutActionCmd(kind, short, example string) *cobra.Command {
 			if kind != "start" {
 				return e.decide(cmd.Context(), &fl, a, nil)
 			}
-			plan, err := fl.plan.plan(cmd.Flags())
-			if err != nil {
-				return err
-			}
+			bp, plan, err := fl.plan.spec(cmd.Flags(), fl.percent).Start()
 			switch {
+			case errors.Is(err, guard.ErrNoShare):
+				return withHint(err, "ferry rollout start --help shows both")
+			case err != nil:
+				return err
 			case plan != nil && fl.rf.server == "":
 				return withHint(errors.New("a guarded rollout (--stages, --budget) needs --server: the server's guard watches the reports"),
 					"start it with --server URL --token-file F, or drop the plan flags to set a share here")
-			case plan != nil && len(plan.Stages) > 0 && fl.percent != "":
-				return errors.New("use either --stages (the first stage is the share it starts at) or --percent, not both")
-			case plan != nil && len(plan.Stages) > 0:
-				a.BasisPoints = plan.Stages[0]
-			case fl.percent == "":
-				return withHint(errors.New("no share: pass --percent P, or --stages S1,S2,... for a staged rollout"), "ferry rollout start --help shows both")
-			default:
-				if a.BasisPoints, err = parsePercent(fl.percent); err != nil {
-					return err
-				}
 			}
+			a.BasisPoints = bp
 			return e.decide(cmd.Context(), &fl, a, plan)
 		},
 	}
@@ -286,7 +278,7 @@ func (e *env) decide(ctx context.Context, fl *rolloutFlags, a rollout.Action, pl
 	}
 	fmt.Fprintf(e.stdout, "%s %s: %s (%s)\n", fl.app, a.Version, describeEntry(entry), fl.where())
 	if plan != nil {
-		fmt.Fprintf(e.stdout, "%s %s: guarded: %s\n", fl.app, a.Version, describePlan(*plan))
+		fmt.Fprintf(e.stdout, "%s %s: guarded: %s\n", fl.app, a.Version, plan.Describe())
 	}
 	return nil
 }
@@ -403,7 +395,7 @@ func printRolloutStatus(w io.Writer, st server.RolloutStatus) error {
 	}
 	for _, r := range st.Releases {
 		if g := r.Guard; g != nil {
-			fmt.Fprintf(w, "%s: guarded: %s\n", r.Version, describePlan(g.Plan))
+			fmt.Fprintf(w, "%s: guarded: %s\n", r.Version, g.Plan.Describe())
 			fmt.Fprintf(w, "%s: %s\n", r.Version, describeEvidence(*g))
 			fmt.Fprintf(w, "%s: %s\n", r.Version, g.Reason)
 		}

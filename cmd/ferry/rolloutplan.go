@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -20,8 +19,6 @@ type planFlags struct {
 	checkInterval time.Duration
 }
 
-var planFlagNames = []string{"stages", "stage-wait", "min-healthy", "budget", "check-interval"}
-
 func (p *planFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&p.stages, "stages", "", "a staged rollout guarded by the server: the shares of its stages in percent, rising, e.g. 1,10,50,100 (with --server)")
 	f.DurationVar(&p.stageWait, "stage-wait", 0, "with --stages: the least time each stage lasts before the next, e.g. 30m")
@@ -30,60 +27,18 @@ func (p *planFlags) add(f *pflag.FlagSet) {
 	f.DurationVar(&p.checkInterval, "check-interval", guard.DefaultCheckInterval, "the agents' check interval: an installation silent for twice this after it started the release counts as failed")
 }
 
-// plan returns the plan the flags give, or nil when no plan flag is set.
-func (p *planFlags) plan(f *pflag.FlagSet) (*guard.Plan, error) {
-	set := false
-	for _, n := range planFlagNames {
-		set = set || f.Changed(n)
-	}
-	if !set {
-		return nil, nil
-	}
-	var out guard.Plan
-	if p.stages != "" {
-		s, err := guard.ParseStages(p.stages)
-		if err != nil {
-			return nil, fmt.Errorf("--stages: %w", err)
+// spec is the start the flags give, as the text given (what the
+// dashboard's start form gives too): a flag not given is "". guard.Spec's
+// Start parses and checks it, the same for both.
+func (p *planFlags) spec(f *pflag.FlagSet, percent string) guard.Spec {
+	given := func(name string) string {
+		if !f.Changed(name) {
+			return ""
 		}
-		out.Stages = s
-	} else {
-		for _, n := range []string{"stage-wait", "min-healthy"} {
-			if f.Changed(n) {
-				return nil, fmt.Errorf("--%s goes with --stages", n)
-			}
-		}
+		return f.Lookup(name).Value.String()
 	}
-	budget := p.budget
-	if budget == "" {
-		budget = rollout.Percent(guard.DefaultBudget)
-	}
-	b, err := rollout.ParsePercent(budget)
-	if err != nil || b == 0 {
-		return nil, fmt.Errorf("--budget %q: want a share above 0 and at most 100%%, e.g. 5%% or 0.5", p.budget)
-	}
-	if p.minHealthy < 1 {
-		return nil, fmt.Errorf("--min-healthy %d: a stage needs at least 1 healthy report to advance", p.minHealthy)
-	}
-	if p.checkInterval <= 0 || p.stageWait < 0 {
-		return nil, fmt.Errorf("--check-interval must be positive and --stage-wait not negative")
-	}
-	out.StageWait, out.MinHealthy, out.Budget, out.CheckInterval = p.stageWait, p.minHealthy, b, p.checkInterval
-	return &out, out.Check()
-}
-
-// describePlan says a plan in words: "stages 1% 10% 100%, each at least
-// 30m with 20 healthy reports; halts above 5% failed (silent after 2h)".
-func describePlan(p guard.Plan) string {
-	p = p.WithDefaults()
-	halt := fmt.Sprintf("halts above %s failed (silent for %v counts as failed)", rollout.Percent(p.Budget), 2*p.CheckInterval)
-	if len(p.Stages) == 0 {
-		return "watched: never widened; " + halt
-	}
-	shares := make([]string, len(p.Stages))
-	for i, bp := range p.Stages {
-		shares[i] = rollout.Percent(bp)
-	}
-	return fmt.Sprintf("stages %s, each at least %v and %d healthy reports; %s", strings.Join(shares, " "), p.StageWait, p.MinHealthy, halt)
+	return guard.Spec{Percent: percent, Stages: given("stages"), StageWait: given("stage-wait"), MinHealthy: given("min-healthy"),
+		Budget: given("budget"), CheckInterval: given("check-interval")}
 }
 
 // describeEvidence says the guard's counts in words.
