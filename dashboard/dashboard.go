@@ -96,10 +96,12 @@ type Config struct {
 	// rollout; without it the pages show the decisions alone.
 	Guard Guard
 	// Decide, if set, signs the dashboard's decisions: (*server.Guard)'s
-	// Decide, so that they are signed under the admin API's lock and a
-	// start by hand ends the release's guarded plan, as the admin API's
-	// do. Nil: server.Decide on Repo, under Lock.
-	Decide func(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error)
+	// Decide, so that they are signed under the admin API's lock, a
+	// guarded start records its plan (non-nil plan, with a start only),
+	// and a start by hand ends the release's plan, as the admin API's do.
+	// Nil: server.Decide on Repo, under Lock, and a plan is refused (there
+	// is no guard to keep it).
+	Decide func(ctx context.Context, app string, a rollout.Action, plan *guard.Plan) (rollout.Entry, error)
 	// Lock is held around each decision signed without Decide. Nil: the
 	// dashboard's own.
 	Lock sync.Locker
@@ -157,7 +159,10 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Decide == nil {
 		repo, lock := cfg.Repo, cfg.Lock
-		cfg.Decide = func(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+		cfg.Decide = func(ctx context.Context, app string, a rollout.Action, plan *guard.Plan) (rollout.Entry, error) {
+			if plan != nil {
+				return rollout.Entry{}, errors.New("this server has no guard to keep a plan")
+			}
 			lock.Lock()
 			defer lock.Unlock()
 			return server.Decide(ctx, repo, app, a)

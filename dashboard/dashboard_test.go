@@ -560,7 +560,7 @@ func TestAppPageCountsAndActions(t *testing.T) {
 		t.Errorf("pull without confirmation: no refusal shown")
 	}
 	act("pull", "", "yes")
-	if p := act("start", "101", ""); !strings.Contains(p, "Not started: invalid percent") {
+	if p := act("start", "101", ""); !strings.Contains(p, "Not started: share: invalid percent") {
 		t.Errorf("start at 101%%: no refusal shown")
 	}
 	want := []string{"hello start 1.1.0 500", "hello start 1.1.0 2500", "hello halt 1.1.0 0", "hello resume 1.1.0 0", "hello pull 1.1.0 0"}
@@ -621,7 +621,7 @@ func TestDecisionsThroughDecide(t *testing.T) {
 	var calls []string
 	var f *fixture
 	f = newFixture(t, func(c *Config) {
-		c.Decide = func(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+		c.Decide = func(ctx context.Context, app string, a rollout.Action, plan *guard.Plan) (rollout.Entry, error) {
 			calls = append(calls, a.Kind+" "+a.Version)
 			return f.repo.Rollout(ctx, app, a)
 		}

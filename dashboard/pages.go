@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
 	"maps"
@@ -50,6 +49,7 @@ func parsePages(now func() time.Time) (map[string]*template.Template, error) {
 		"path":  url.PathEscape,
 		"query": url.QueryEscape,
 		"dur":   dur,
+		"short": short,
 		"stages": func(bps []int) string {
 			var out []string
 			for _, bp := range bps {
@@ -97,6 +97,18 @@ func dur(d time.Duration) string {
 		return strconv.Itoa(int(d/time.Minute)) + " min"
 	}
 	return d.String()
+}
+
+// short is a duration as a flag takes it: "1h", "30m", "1h30m".
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func when(t time.Time) string {
@@ -324,6 +336,7 @@ type appData struct {
 	Range            string
 	Ranges           []string
 	GuardAttached    bool
+	Defaults         guard.Plan // what an empty field of the guarded start form is
 }
 
 // maxReleases bounds the releases an application's page shows.
@@ -346,7 +359,7 @@ func (d *dash) appPage(w http.ResponseWriter, r *http.Request, s *session) {
 		d.fail(w, r, s, what, err)
 		return
 	}
-	data := appData{Name: app, MinVersion: st.MinVersion, GuardAttached: d.cfg.Guard != nil}
+	data := appData{Name: app, MinVersion: st.MinVersion, GuardAttached: d.cfg.Guard != nil, Defaults: guard.Plan{}.WithDefaults()}
 	for _, rg := range chartRanges {
 		data.Ranges = append(data.Ranges, rg.name)
 	}
@@ -391,62 +404,6 @@ func (d *dash) appPage(w http.ResponseWriter, r *http.Request, s *session) {
 	p := d.page(s, app, "", data)
 	p.Live = true
 	d.render(w, http.StatusOK, "app", p)
-}
-
-// The actions the dashboard signs: start (and widen: start with a larger
-// share), halt, resume, pull.
-var actions = []string{rollout.Start, rollout.Halt, rollout.Resume, rollout.Pull}
-
-func (d *dash) decide(w http.ResponseWriter, r *http.Request, s *session) {
-	app := r.PathValue("app")
-	back := Prefix + "apps/" + url.PathEscape(app)
-	if rg := r.PostFormValue("range"); rg != "" {
-		back += "?range=" + chartRangeOf(rg).name // back to the chart's range
-	}
-	refuse := func(msg string) {
-		d.sessions.setFlash(s, flash{msg: msg, err: true})
-		http.Redirect(w, r, back, http.StatusSeeOther)
-	}
-	if release.ValidApp(app) != nil {
-		http.Error(w, "no such application", http.StatusNotFound)
-		return
-	}
-	act := rollout.Action{Kind: r.PostFormValue("action"), Version: r.PostFormValue("version")}
-	switch {
-	case !slices.Contains(actions, act.Kind):
-		http.Error(w, "unknown action: want start, halt, resume or pull", http.StatusBadRequest)
-		return
-	case release.ValidVersion(act.Version) != nil:
-		http.Error(w, "invalid version: "+release.ValidVersion(act.Version).Error(), http.StatusBadRequest)
-		return
-	}
-	if act.Kind == rollout.Start {
-		bp, err := rollout.ParsePercent(strings.TrimSpace(r.PostFormValue("percent")))
-		if err != nil {
-			refuse("Not started: " + err.Error() + ".")
-			return
-		}
-		act.BasisPoints = bp
-	}
-	if act.Kind == rollout.Pull && r.PostFormValue("confirm") != "yes" {
-		refuse("Not pulled: tick the box to confirm. A pull moves every installation of " + act.Version + " to the newest good release.")
-		return
-	}
-	entry, err := d.cfg.Decide(r.Context(), app, act)
-	if err != nil {
-		d.log.Warn("dashboard: rollout refused", "app", app, "action", act.Kind, "version", act.Version, "err", err, "remote", clientIP(r))
-		// "refused: ..." would read "refused: refused: ..." after ours.
-		msg := strings.TrimPrefix(err.Error(), repo.ErrRefused.Error()+": ")
-		if errors.Is(err, repo.ErrBusy) {
-			msg = "the repository is busy with another publish: try again in a moment"
-		}
-		refuse(fmt.Sprintf("%s %s %s refused: %s.", cmp.Or(act.Kind, "?"), app, act.Version, msg))
-		return
-	}
-	d.log.Info("dashboard: rollout", "app", app, "action", act.Kind, "version", act.Version,
-		"channel", entry.Channel, "basis_points", entry.BasisPoints, "state", string(entry.State), "remote", clientIP(r))
-	d.sessions.setFlash(s, flash{msg: fmt.Sprintf("Signed: %s %s is %s at %s in %s.", app, act.Version, entry.State, pct(entry.BasisPoints), entry.Channel)})
-	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
 // secRow is one security event: one an installation reported, or one the

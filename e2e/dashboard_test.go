@@ -28,7 +28,8 @@ import (
 // The dashboard in a real headless Chromium: a real ferry serve over HTTPS
 // with its SQLite store, installations that enrolled and reported through
 // the reporting API, and a browser that signs in, reads the numbers,
-// halts a rollout by clicking, and watches a number change by itself.
+// halts a rollout by clicking, watches a number change by itself, and
+// starts a guarded rollout from its form with scripts off.
 //
 // FERRY_TEST_CHROMIUM is the browser's path (.ci/run installs it and sets
 // it); without it the test is skipped, and with it a missing browser is a
@@ -401,6 +402,45 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("hello 1.1.0 is %q after a resume without scripts", got)
 	}
 	shot("07-resumed-without-scripts")
+
+	// A guarded start from the release's form, still without scripts: the
+	// disclosure opens, a budget of 0 is refused with ferry rollout
+	// start's reason and signs nothing, and then the plan is signed through
+	// the guard, as ferry rollout start --stages would sign it.
+	guarded := rel + "details[data-guarded-start] "
+	fill := func(what string, fields map[string]string) {
+		t.Helper()
+		// From a page without a flash, so that the one waited for is the answer's.
+		steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(base + "/dashboard/apps/hello"), chromedp.WaitVisible(chromedp.CSS("#releases")),
+			chromedp.Click(chromedp.CSS(guarded + "summary")), chromedp.WaitVisible(chromedp.CSS(guarded + `input[name="stages"]`))}
+		for _, name := range []string{"stages", "stage-wait", "min-healthy", "budget"} {
+			if v, ok := fields[name]; ok {
+				steps = append(steps, chromedp.SendKeys(chromedp.CSS(guarded+`input[name="`+name+`"]`), v))
+			}
+		}
+		steps = append(steps, chromedp.Click(chromedp.CSS(guarded+`button[data-action="guarded-start"]`)), chromedp.WaitVisible(chromedp.CSS("#flash")))
+		do(what, steps...)
+	}
+	fill("a guarded start with a budget of 0", map[string]string{"stages": "30,60,100", "budget": "0"})
+	if got := text("#flash"); got != `Not started: budget "0": want a share above 0 and at most 100%, e.g. 5% or 0.5.` {
+		t.Errorf("after a guarded start with a budget of 0 the page says %q", got)
+	}
+	if got := text(rel + "[data-state]"); got != "active" || !strings.Contains(text(rel+".head"), "20% of") {
+		t.Errorf("a refused guarded start changed hello 1.1.0: %q, %q", got, text(rel+".head"))
+	}
+	fill("a guarded start", map[string]string{"stages": "30,60,100", "stage-wait": "1h", "min-healthy": "3", "budget": "40%"})
+	plan := "stages 30% 60% 100%, each at least 1h0m0s and 3 healthy reports; halts above 40% failed (silent for 2h0m0s counts as failed)"
+	if got := text("#flash"); got != "Signed: hello 1.1.0 is active at 30% in stable; guarded: "+plan+"." {
+		t.Errorf("after the guarded start the page says %q", got)
+	}
+	if got := text(rel + "[data-guard]"); !strings.Contains(got, "stage 1 of 3 (30% → 60% → 100%) at 30%") || !strings.Contains(got, "budget 40%") {
+		t.Errorf("hello 1.1.0's guard after the guarded start: %q", got)
+	}
+	shot("08-guarded-start")
+	// The server's guard has the plan, as ferry rollout status shows it.
+	if out := f.run("rollout", "status", "--server", srv.url, "--ca", srv.ca, "--token-file", rolloutToken, "--app", "hello"); !strings.Contains(out, "1.1.0: guarded: "+plan) {
+		t.Errorf("ferry rollout status after the guarded start:\n%s", out)
+	}
 	t.Logf("screenshots in %s", shots)
 	fmt.Fprintln(os.Stderr, "dashboard screenshots:", shots)
 }

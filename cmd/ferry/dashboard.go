@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"github.com/ferry-updates/ferry/dashboard"
 	"github.com/ferry-updates/ferry/internal/atomicfile"
 	"github.com/ferry-updates/ferry/repo"
-	"github.com/ferry-updates/ferry/rollout"
 	"github.com/ferry-updates/ferry/server"
 	"github.com/ferry-updates/ferry/store"
 )
@@ -122,7 +120,8 @@ func (e *env) dashboardPassword() ([]byte, error) {
 //
 // With the rollout guard g, the dashboard shows each guarded rollout's
 // stage and evidence, and signs its decisions through g, as the admin API
-// does: under the same lock, and a start by hand ends a release's plan.
+// does: under the same lock, a guarded start records its plan, and a start
+// by hand ends a release's plan.
 func (e *env) serveDashboard(fl serveFlags, ko repo.Options, st store.Store, g *server.Guard) (http.Handler, error) {
 	if fl.dashboardCredential == "" {
 		return nil, nil
@@ -147,9 +146,7 @@ func (e *env) serveDashboard(fl serveFlags, ko repo.Options, st store.Store, g *
 		Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))}
 	if g != nil {
 		cfg.Guard = g
-		cfg.Decide = func(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
-			return g.Decide(ctx, app, a, nil)
-		}
+		cfg.Decide = g.Decide
 	}
 	return dashboard.New(cfg)
 }

@@ -2,9 +2,9 @@
 // pages work without it: it only fetches the same page again every few
 // seconds and swaps in the parts marked data-live, so the numbers move
 // without a reload. It never refreshes while a form field has the focus
-// (the reader is typing a share), stops when the session has ended, and
-// uses nothing the Content-Security-Policy forbids (no inline script, no
-// eval, fetches to this origin only).
+// (the reader is typing a share) or a guarded start form is open, stops
+// when the session has ended, and uses nothing the Content-Security-Policy
+// forbids (no inline script, no eval, fetches to this origin only).
 (function () {
   'use strict';
   var every = 5000;
@@ -17,7 +17,8 @@
   }
   function typing() {
     var a = document.activeElement;
-    return a && (a.tagName === 'INPUT' || a.tagName === 'SELECT' || a.tagName === 'TEXTAREA');
+    return a && (a.tagName === 'INPUT' || a.tagName === 'SELECT' || a.tagName === 'TEXTAREA') ||
+      !!document.querySelector('[data-live] details[open]'); // a guarded start form being filled in
   }
   function swap(html) {
     var fresh = new DOMParser().parseFromString(html, 'text/html');
