@@ -2,7 +2,10 @@ package server
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -11,6 +14,58 @@ import (
 type Rate struct {
 	Burst int
 	Every time.Duration
+}
+
+// maxRateNumber bounds both numbers of a rate's text form.
+const maxRateNumber = 1_000_000_000
+
+// ParseRate reads a rate as "BURST,N/UNIT": BURST requests at once, then N
+// every UNIT, which is s, m, h or a Go duration ("10000,2000/s",
+// "20,1/m", "5,1/30s"). Both numbers must be positive integers of at
+// most a billion, and the rate no faster than one per nanosecond.
+func ParseRate(s string) (Rate, error) {
+	bad := func(why string) (Rate, error) {
+		return Rate{}, fmt.Errorf("bad rate %q: %s (want BURST,N/s, e.g. 10000,2000/s)", s, why)
+	}
+	burst, rest, ok := strings.Cut(s, ",")
+	num, unit, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 {
+		return bad("no BURST,N/UNIT")
+	}
+	b, err := strconv.Atoi(burst)
+	if err != nil || b <= 0 || b > maxRateNumber {
+		return bad("the burst must be a whole number from 1 to a billion")
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 || n > maxRateNumber {
+		return bad("the rate must be a whole number from 1 to a billion per unit")
+	}
+	per, ok := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[unit]
+	if !ok {
+		if per, err = time.ParseDuration(unit); err != nil || per <= 0 {
+			return bad("the unit must be s, m, h or a positive duration")
+		}
+	}
+	if per/time.Duration(n) <= 0 {
+		return bad("faster than one per nanosecond")
+	}
+	return Rate{Burst: b, Every: per / time.Duration(n)}, nil
+}
+
+// String is r in the form ParseRate reads.
+func (r Rate) String() string {
+	if r.Every <= 0 {
+		return strconv.Itoa(r.Burst) + ",0/s"
+	}
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Second, "s"}, {time.Minute, "m"}, {time.Hour, "h"}} {
+		if r.Every <= u.d && u.d%r.Every == 0 {
+			return fmt.Sprintf("%d,%d/%s", r.Burst, u.d/r.Every, u.name)
+		}
+	}
+	return fmt.Sprintf("%d,1/%s", r.Burst, r.Every)
 }
 
 // maxBuckets bounds a limiter's memory: past it, buckets that have filled

@@ -40,10 +40,34 @@ type serveFlags struct {
 	// dashboardCredential holds the dashboard's hashed password ("": no dashboard).
 	dashboardCredential string
 	guardTick           time.Duration // how often guarded rollouts are evaluated
+	// The reporting API's rates: every request per client address, and
+	// the batches of the installations one enrollment token enrolled.
+	reportAddressRate, reportTokenRate server.Rate
+}
+
+// rateFlag is a flag value for a server.Rate, in server.ParseRate's form.
+type rateFlag struct{ r *server.Rate }
+
+func (f rateFlag) String() string {
+	if f.r == nil {
+		return ""
+	}
+	return f.r.String()
+}
+
+func (f rateFlag) Type() string { return "rate" }
+
+func (f rateFlag) Set(s string) error {
+	r, err := server.ParseRate(s)
+	if err != nil {
+		return err
+	}
+	*f.r = r
+	return nil
 }
 
 func (e *env) serveCmd() *cobra.Command {
-	var fl serveFlags
+	fl := serveFlags{reportAddressRate: server.DefaultAddressRate, reportTokenRate: server.DefaultTokenReportRate}
 	cmd := &cobra.Command{
 		Use:   "serve --repo DIR --addr HOST:PORT (--tls-cert F --tls-key F | --self-signed CAFILE)",
 		Short: "Serve a repository over HTTPS",
@@ -75,7 +99,11 @@ not enforced, decisions are answered 503, ferry_guard_can_sign is 0 and the dash
 Installations report to /api/v1/enroll and /api/v1/events (docs/reporting.md): agents enroll
 with a token of ferry token create --enroll and send their audit-log events. The server's
 state (installations, events, enrollment tokens) is kept in --db: a SQLite file, DIR/` + storeFile + ` by
-default, or a PostgreSQL database given by a postgres:// URL.
+default, or a PostgreSQL database given by a postgres:// URL. Their rates, as BURST,N/s (that
+many at once, then N a second; also /m, /h): --report-address-rate bounds every request from one
+client address (a fleet behind one NAT shares it), --report-token-rate the batches that all the
+installations of one enrollment token send together; past either the answer is 429 with
+Retry-After.
 
 With --metrics-token-file FILE, Prometheus metrics (requests and bytes served, check-ins, events,
 installs, failures, rollbacks, security events, each rollout's state and share, the seconds until
@@ -102,6 +130,7 @@ stage has waited and has enough healthy reports.` + serveLimits,
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --access-log /var/log/ferry/access.log
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --metrics-token-file /etc/ferry/metrics.token
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --dashboard-credential /etc/ferry/dashboard.cred
+  ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem --report-address-rate 50000,10000/s --report-token-rate 5000,1000/s
   ferry serve --repo ./repo --addr :443 --tls-cert cert.pem --tls-key key.pem \
       --online-key 'snapshot=awskms://alias/ferry-snapshot?region=eu-west-1' \
       --online-key 'timestamp=awskms://alias/ferry-timestamp?region=eu-west-1'`,
@@ -125,6 +154,8 @@ stage has waited and has enough healthy reports.` + serveLimits,
 	f.DurationVar(&fl.staleAfter, "stale-after", 24*time.Hour, "an installation that has not checked in for this long is stale: counted in ferry_installations_stale (0: no such metric) and marked on the dashboard")
 	f.StringVar(&fl.dashboardCredential, "dashboard-credential", "", "serve the web dashboard on /dashboard/, signing in with the password hashed in this file (ferry dashboard credential; docs/dashboard.md)")
 	f.DurationVar(&fl.guardTick, "guard-tick", server.DefaultGuardTick, fmt.Sprintf("how often guarded rollouts are evaluated (at most %v): a crossed failure budget halts within it", server.MaxGuardTick))
+	f.Var(rateFlag{&fl.reportAddressRate}, "report-address-rate", "reporting API: requests per client address, BURST,N/s (every request counts; raise it for a larger fleet behind one address)")
+	f.Var(rateFlag{&fl.reportTokenRate}, "report-token-rate", "reporting API: event batches of all the installations one enrollment token enrolled, BURST,N/s")
 	cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -170,7 +201,8 @@ func (e *env) serve(ctx context.Context, fl serveFlags) error {
 		return err
 	}
 	e.checkRolloutSigner(ctx, g, st)
-	report, err := server.Reporting(server.ReportConfig{Store: st, Metrics: metrics, Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))})
+	report, err := server.Reporting(server.ReportConfig{Store: st, Metrics: metrics, Logger: slog.New(slog.NewJSONHandler(e.stderr, nil)),
+		AddressRate: fl.reportAddressRate, TokenReportRate: fl.reportTokenRate})
 	if err != nil {
 		return err
 	}
