@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,6 +51,7 @@ func (d deadlines) at(now, start time.Time, n int64) time.Time {
 // to WriteTimeout from the end of the headers, so the first extension is
 // due only write/8 into the response, as every later one.
 func accessLog(log *slog.Logger, lines *lineLog, dl deadlines, m *Metrics, h http.Handler) http.Handler {
+	access := accessRecorder{log: log, lines: lines, m: m}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		lw := &logWriter{ResponseWriter: w, dl: dl, start: start, extended: start, status: http.StatusOK}
@@ -57,23 +59,36 @@ func accessLog(log *slog.Logger, lines *lineLog, dl deadlines, m *Metrics, h htt
 			_ = lw.controller().SetReadDeadline(start.Add(dl.read))
 		}
 		h.ServeHTTP(lw, r)
-		m.observeRequest(r.URL.Path, lw.status, lw.bytes)
-		if lines != nil {
-			now := time.Now()
-			lines.log(&requestLine{time: now, method: r.Method, path: r.URL.Path, status: lw.status, bytes: lw.bytes,
-				duration: now.Sub(start), remote: r.RemoteAddr, proto: r.Proto})
-			return
-		}
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", lw.status),
-			slog.Int64("bytes", lw.bytes),
-			slog.Float64("duration_ms", durationMillis(time.Since(start))),
-			slog.String("remote", r.RemoteAddr),
-			slog.String("proto", r.Proto),
-		)
+		now := time.Now()
+		access.record(r.Context(), &requestLine{time: now, method: r.Method, path: r.URL.Path, status: lw.status, bytes: lw.bytes,
+			duration: now.Sub(start), remote: r.RemoteAddr, proto: r.Proto})
 	})
+}
+
+// accessRecorder logs a request (to lines when it is set, else through
+// log) and counts it in m (if not nil): for net/http's requests
+// (accessLog) and the fast path's alike.
+type accessRecorder struct {
+	log   *slog.Logger
+	lines *lineLog
+	m     *Metrics
+}
+
+func (a accessRecorder) record(ctx context.Context, l *requestLine) {
+	a.m.observeRequest(l.path, l.status, l.bytes)
+	if a.lines != nil {
+		a.lines.log(l)
+		return
+	}
+	a.log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("method", l.method),
+		slog.String("path", l.path),
+		slog.Int("status", l.status),
+		slog.Int64("bytes", l.bytes),
+		slog.Float64("duration_ms", durationMillis(l.duration)),
+		slog.String("remote", l.remote),
+		slog.String("proto", l.proto),
+	)
 }
 
 // logWriter records the status and size of a response and moves its write

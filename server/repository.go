@@ -130,13 +130,25 @@ type inMemory struct {
 	// net/http only reads them, and each has cap 1, so an Add by anyone
 	// downstream copies rather than writes into them.
 	etagV, ccV, typeV, lengthV []string
+	// head is the same response's status line and headers as net/http
+	// writes them (keys sorted), but for Date, Connection and the blank
+	// line: what the fast path sends (fastpath.go).
+	head []byte
 }
 
 func newInMemory(name, cc string, body []byte) *inMemory {
 	etag := contentETagOf(body)
 	one := func(v string) []string { return []string{v}[:1:1] }
-	return &inMemory{name: path.Base(name), body: body, etag: etag, etagV: one(etag), ccV: one(cc),
+	m := &inMemory{name: path.Base(name), body: body, etag: etag, etagV: one(etag), ccV: one(cc),
 		typeV: one(contentType(name)), lengthV: one(strconv.Itoa(len(body)))}
+	m.head = []byte("HTTP/1.1 200 OK\r\n" +
+		"Accept-Ranges: bytes\r\n" +
+		"Cache-Control: " + cc + "\r\n" +
+		"Content-Length: " + m.lengthV[0] + "\r\n" +
+		"Content-Type: " + m.typeV[0] + "\r\n" +
+		"Etag: " + etag + "\r\n" +
+		"X-Content-Type-Options: nosniff\r\n")
+	return m
 }
 
 var (

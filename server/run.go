@@ -51,6 +51,11 @@ type Config struct {
 	// different goroutines: when both use one writer, it must be safe
 	// for concurrent use (ferry serve puts a lock in front of it).
 	AccessLog io.Writer
+	// Fast, if set, answers the plain GETs and HEADs of the files it
+	// holds in memory on HTTP/1.1 connections without net/http
+	// (fastpath.go): the handler Repository returns, which Handler must
+	// serve those paths with (as ferry serve's does).
+	Fast FastFiles
 	// Metrics, if set, counts every request and its bytes by face and
 	// status class (an atomic add; nothing allocated). Serving them is
 	// the Handler's business (Metrics.Handler).
@@ -89,30 +94,64 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	addr := ln.Addr().String()
 	log := cfg.logger()
+	cs := &conns{
+		ln:     ln,
+		tls:    srv.TLSConfig.Clone(), // net/http's HTTP/2 set-up writes to srv's
+		files:  cfg.Fast,
+		http:   newHandoff(ln.Addr()),
+		errLog: srv.ErrorLog,
+		access: accessRecorder{log: log, lines: lines, m: cfg.Metrics},
+		dl:     deadlinesOf(cfg),
+		header: srv.ReadHeaderTimeout,
+		idle:   srv.IdleTimeout,
+		live:   make(map[*conn]struct{}),
+	}
 	if cfg.OnListen != nil {
 		cfg.OnListen(ln.Addr())
 	}
 	log.Info("serving", "addr", "https://"+addr)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(cs.http) }()
+	go func() { errc <- cs.serve() }()
 	select {
 	case err := <-errc:
+		// The listener failed: stop the rest at once.
+		cs.closing.Store(true)
+		ln.Close()
+		srv.Close()
+		cs.shutdown(canceled)
+		<-errc
 		return fmt.Errorf("serve %s: %w", addr, err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "addr", addr, "reason", context.Cause(ctx).Error())
 	sctx, cancel := context.WithTimeout(context.Background(), durationOr(cfg.ShutdownTimeout, DefaultShutdownTimeout))
 	defer cancel()
+	// The fast path first: it closes the listener, then net/http takes
+	// no more connections from it.
+	fastErr := cs.shutdown(sctx)
 	err = srv.Shutdown(sctx)
+	if err == nil {
+		err = fastErr
+	}
 	if err != nil {
 		srv.Close()
 		err = fmt.Errorf("shut down %s: %w (open connections closed)", addr, err)
 	}
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = fmt.Errorf("serve %s: %w", addr, serr)
+	for range 2 {
+		if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = fmt.Errorf("serve %s: %w", addr, serr)
+		}
 	}
 	return err
 }
+
+// canceled is a context that has ended: a shutdown that waits for nothing.
+var canceled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // newServer validates cfg and builds the http.Server, its listener and
 // the access log writer (nil without cfg.AccessLog), which the caller
@@ -135,14 +174,13 @@ func newServer(cfg Config) (*http.Server, net.Listener, *lineLog, error) {
 	if tlsCfg.MinVersion < tls.VersionTLS12 {
 		tlsCfg.MinVersion = tls.VersionTLS12
 	}
-	dl := deadlines{
-		read:  durationOr(cfg.ReadTimeout, DefaultReadTimeout),
-		write: durationOr(cfg.WriteTimeout, DefaultWriteTimeout),
-		rate:  cfg.MinWriteRate,
+	// Run makes the handshakes (fastpath.go): it offers HTTP/2 and
+	// HTTP/1.1 as net/http's ServeTLS would, and net/http's Serve sets
+	// up HTTP/2 because the configuration names it.
+	if len(tlsCfg.NextProtos) == 0 {
+		tlsCfg.NextProtos = []string{"h2", "http/1.1"}
 	}
-	if dl.rate <= 0 {
-		dl.rate = DefaultMinWriteRate
-	}
+	dl := deadlinesOf(cfg)
 	log := cfg.logger()
 	var lines *lineLog
 	if cfg.AccessLog != nil {
@@ -175,6 +213,18 @@ func newServer(cfg Config) (*http.Server, net.Listener, *lineLog, error) {
 		max = DefaultMaxConns
 	}
 	return srv, newLimitListener(ln, max, log), lines, nil
+}
+
+func deadlinesOf(cfg Config) deadlines {
+	dl := deadlines{
+		read:  durationOr(cfg.ReadTimeout, DefaultReadTimeout),
+		write: durationOr(cfg.WriteTimeout, DefaultWriteTimeout),
+		rate:  cfg.MinWriteRate,
+	}
+	if dl.rate <= 0 {
+		dl.rate = DefaultMinWriteRate
+	}
+	return dl
 }
 
 func (cfg Config) logger() *slog.Logger {

@@ -114,6 +114,7 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 		ln.Close()
 		return err
 	}
+	fast, _ := h.(server.FastFiles)
 	if api.admin != nil || api.report != nil || api.metricsH != nil || api.dashboard != nil {
 		mux := http.NewServeMux()
 		if api.admin != nil {
@@ -149,6 +150,7 @@ func runServerWith(ctx context.Context, ln net.Listener, publicDir string, api a
 		Logger:    slog.New(slog.NewJSONHandler(logw, nil)),
 		AccessLog: logw, // the same JSON lines, without slog's cost
 		Metrics:   api.metrics,
+		Fast:      fast, // timestamp.json and the like: repositoryFirst sends their paths to the same handler
 	})
 }
 
