@@ -21,7 +21,14 @@
 // (log/slog) and a graceful shutdown when its context is cancelled. A
 // response may stall for at most WriteTimeout and must keep MinWriteRate
 // on average after that grace; at most MaxConns connections are served at
-// once, and one more is closed as soon as it is accepted.
+// once, and one more is closed as soon as it is accepted. Run accepts and
+// makes the TLS handshakes itself: with Config.Fast (the Repository
+// handler, as ferry serve sets it), an HTTP/1.1 connection's plain GETs
+// and HEADs of metadata held in memory (timestamp.json) are answered from
+// prebuilt bytes by a strict parser of its own (fastparse.go), which hands
+// the first request it does not call its own, and the rest of that
+// connection, to net/http; HTTP/2 connections are net/http's from the
+// start (fastpath.go).
 // LoadOrCreateCA keeps a small CA of the server's own in two files (the
 // certificate for clients, the key 0600 next to it) and issues the server's
 // certificate from it, so clients keep working across restarts; SelfSigned
