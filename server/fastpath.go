@@ -8,7 +8,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,7 +18,7 @@ import (
 // below). A connection that negotiates HTTP/2 goes to net/http at once.
 // An HTTP/1.1 connection is read here, and while its requests are plain
 // GETs and HEADs of files a FastFiles holds in memory (timestamp.json,
-// nearly all of a repository's requests) they are answered here, from
+// nearly all of a repository's requests, and small files) they are answered here, from
 // bytes built once per file: net/http's parsing, header maps and
 // per-request allocations were a third of the CPU of serving
 // timestamp.json (BENCHMARKS.md). The first request that is anything else
@@ -44,13 +43,11 @@ const fastMaxBody = 16 << 10
 const fastBuffer = 4 << 10
 
 // fastFile answers the requests ServeHTTP would answer from memory with
-// the whole body: metadata that changes in place, remembered and unchanged.
+// the whole body: files remembered (timestamp.json, small files) and
+// unchanged.
 func (h *repository) fastFile(p string) *inMemory {
-	if !strings.HasPrefix(p, "/metadata/") {
-		return nil
-	}
 	name, ok := servable(p)
-	if !ok || cacheControl(name) == cacheImmutable {
+	if !ok {
 		return nil
 	}
 	m, ok := h.beneath.lookup(name)

@@ -29,11 +29,16 @@ import (
 type fastFixture struct {
 	*started
 	dir     string
+	memo    *beneath
 	handled atomic.Int64
 	noTLS   atomic.Int64
 }
 
 const tsPath = "/metadata/timestamp.json"
+
+// The fixture's other files served from memory: small immutable metadata
+// and a small hash-prefixed target.
+var smallPaths = []string{"/metadata/1.root.json", "/targets/hello/1.0.0/linux-amd64/" + strings.Repeat("ab", 32) + ".hello"}
 
 func newFastFixture(t *testing.T, cfg Config) *fastFixture {
 	t.Helper()
@@ -47,6 +52,7 @@ func newFastFixture(t *testing.T, cfg Config) *fastFixture {
 		t.Skip("no openat2 here")
 	}
 	b.memos.margin = 0
+	f.memo = b
 	cfg.Fast = h.(FastFiles)
 	f.started = startRun(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.handled.Add(1)
@@ -55,9 +61,11 @@ func newFastFixture(t *testing.T, cfg Config) *fastFixture {
 		}
 		h.ServeHTTP(w, r)
 	}), cfg)
-	// The first request reads timestamp.json and remembers it.
-	if resp, _ := get(t, f.started, tsPath); resp.StatusCode != 200 {
-		t.Fatal(resp.Status)
+	// The first requests read the files and remember them.
+	for _, p := range append([]string{tsPath}, smallPaths...) {
+		if resp, _ := get(t, f.started, p); resp.StatusCode != 200 {
+			t.Fatal(p, resp.Status)
+		}
 	}
 	f.handled.Store(0)
 	return f
@@ -90,7 +98,11 @@ func (f *fastFixture) exchange(t *testing.T, reqs ...string) string {
 }
 
 func tsRequest(method, hdr string) string {
-	return method + " " + tsPath + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + hdr + "\r\n"
+	return request(method, tsPath, hdr)
+}
+
+func request(method, path, hdr string) string {
+	return method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + hdr + "\r\n"
 }
 
 var dateLine = regexp.MustCompile(`(?m)^Date: [^\r]*\r$`)
@@ -102,21 +114,43 @@ var dateLine = regexp.MustCompile(`(?m)^Date: [^\r]*\r$`)
 // not the fast path's.
 func TestFastMatchesNetHTTP(t *testing.T) {
 	f := newFastFixture(t, Config{})
-	for _, method := range []string{"GET", "HEAD"} {
-		fast := f.exchange(t, tsRequest(method, ""), tsRequest(method, "Connection: close\r\n"))
-		if n := f.handled.Swap(0); n != 0 {
-			t.Fatalf("%s: %d requests reached net/http", method, n)
+	for _, p := range append([]string{tsPath}, smallPaths...) {
+		for _, method := range []string{"GET", "HEAD"} {
+			fast := f.exchange(t, request(method, p, ""), request(method, p, "Connection: close\r\n"))
+			if n := f.handled.Swap(0); n != 0 {
+				t.Fatalf("%s %s: %d requests reached net/http", method, p, n)
+			}
+			slow := f.exchange(t, request(method, p, "Content-Length: 0\r\n"), request(method, p, "Content-Length: 0\r\nConnection: close\r\n"))
+			if n := f.handled.Swap(0); n != 2 {
+				t.Fatalf("%s %s: %d requests reached net/http, want 2", method, p, n)
+			}
+			if strings.Count(fast, "HTTP/1.1 200 OK\r\n") != 2 || !strings.Contains(fast, "Connection: close\r\n") ||
+				(p != tsPath) != strings.Contains(fast, "Last-Modified: ") {
+				t.Fatalf("%s %s: fast path sent %q", method, p, fast)
+			}
+			if got, want := dateLine.ReplaceAllString(fast, "Date: -\r"), dateLine.ReplaceAllString(slow, "Date: -\r"); got != want {
+				t.Errorf("%s %s: fast path sent\n%q\nnet/http sent\n%q", method, p, got, want)
+			}
 		}
-		slow := f.exchange(t, tsRequest(method, "Content-Length: 0\r\n"), tsRequest(method, "Content-Length: 0\r\nConnection: close\r\n"))
-		if n := f.handled.Swap(0); n != 2 {
-			t.Fatalf("%s: %d requests reached net/http, want 2", method, n)
-		}
-		if strings.Count(fast, "HTTP/1.1 200 OK\r\n") != 2 || !strings.Contains(fast, "Connection: close\r\n") {
-			t.Fatalf("%s: fast path sent %q", method, fast)
-		}
-		if got, want := dateLine.ReplaceAllString(fast, "Date: -\r"), dateLine.ReplaceAllString(slow, "Date: -\r"); got != want {
-			t.Errorf("%s: fast path sent\n%q\nnet/http sent\n%q", method, got, want)
-		}
+	}
+}
+
+// TestMemoForgetsRemoved: a remembered file that is removed is answered
+// 404 (by net/http) and forgotten, its descriptor closed.
+func TestMemoForgetsRemoved(t *testing.T) {
+	f := newFastFixture(t, Config{})
+	p := smallPaths[1]
+	if err := os.Remove(filepath.Join(f.dir, "public", filepath.FromSlash(p))); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.exchange(t, request("GET", p, "Connection: close\r\n")); !strings.HasPrefix(got, "HTTP/1.1 404 ") {
+		t.Fatalf("removed file: %.40q", got)
+	}
+	f.memo.memos.mu.Lock()
+	_, kept := f.memo.memos.m[strings.TrimPrefix(p, "/")]
+	f.memo.memos.mu.Unlock()
+	if kept {
+		t.Error("the removed file is still remembered")
 	}
 }
 
@@ -127,7 +161,7 @@ func TestFastHandsOver(t *testing.T) {
 	f := newFastFixture(t, Config{})
 	got := f.exchange(t,
 		tsRequest("GET", ""),
-		"GET /metadata/1.root.json HTTP/1.1\r\nHost: a\r\n\r\n", // immutable: net/http's
+		"GET /metadata/1.root.json?v=1 HTTP/1.1\r\nHost: a\r\n\r\n", // a query: net/http's
 		tsRequest("GET", ""),
 		"GET /metadata/nope.json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 	if n, noTLS := f.handled.Load(), f.noTLS.Load(); n != 3 || noTLS != 0 {
@@ -322,9 +356,10 @@ func TestFastLogsAndCounts(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	if len(lines) != 3 { // the fixture's first request, then these two
+	if len(lines) != 5 { // the fixture's first requests, then these two
 		t.Fatalf("access log: %q", logged)
 	}
+	lines = lines[2:]
 	for i, want := range [][]string{
 		{`"method":"GET"`, `"path":"/metadata/timestamp.json"`, `"status":200`, `"bytes":44,`, `"remote":"127.0.0.1:`, `"proto":"HTTP/1.1"}`},
 		{`"method":"HEAD"`, `"status":200`, `"bytes":0,`, `"duration_ms":`},

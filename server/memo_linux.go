@@ -28,7 +28,10 @@ import (
 // than memoMargin between a read and a later in-place write.
 const (
 	memoMargin = 2 * time.Second
-	maxMemos   = 16 // names remembered (and descriptors kept open)
+	// maxMemos is how many names are remembered (and descriptors kept
+	// open): timestamp.json and the like, and small files (at most
+	// maxSmall bytes each, so at most 4 MiB of them).
+	maxMemos = 256
 )
 
 type memo struct {
@@ -63,11 +66,26 @@ func (b *beneath) lookup(name string) (*inMemory, bool) {
 			continue
 		}
 		if err != nil || !sameFile(&st, &m.st) {
+			b.forget(name, m)
 			return nil, false
 		}
 		b.memos.hits.Add(1)
 		return m.mem, true
 	}
+}
+
+// forget drops m, found changed or gone, if it is still what name
+// remembers, and closes its descriptor: a file removed for good does not
+// keep its inode (and a slot) for ever.
+func (b *beneath) forget(name string, m *memo) {
+	b.memos.mu.Lock()
+	if b.memos.m[name] != m {
+		b.memos.mu.Unlock()
+		return
+	}
+	delete(b.memos.m, name)
+	b.memos.mu.Unlock()
+	unix.Close(m.fd)
 }
 
 func sameFile(a, b *unix.Stat_t) bool {

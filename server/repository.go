@@ -27,6 +27,10 @@ const (
 	// maxInMemory is the largest file that changes in place (timestamp.json)
 	// read whole into memory per request; larger ones are streamed.
 	maxInMemory = 1 << 20
+	// maxSmall is the largest immutable file (or other file) read whole
+	// into memory, served from it and remembered (memo_linux.go): one
+	// TLS record's worth, the most the fast path answers.
+	maxSmall = fastMaxBody
 )
 
 // Repository returns a handler serving the public directory of a repository
@@ -66,12 +70,9 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cc := cacheControl(name)
-	mutable := isMetadata(name) && cc != cacheImmutable
-	if mutable {
-		if m, ok := h.beneath.lookup(name); ok {
-			m.serve(w, r)
-			return
-		}
+	if m, ok := h.beneath.lookup(name); ok {
+		m.serve(w, r)
+		return
 	}
 	opened := time.Now()
 	f, err := h.open(name)
@@ -85,15 +86,25 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r) // directories are never listed
 		return
 	}
-	if mutable && st.Size() <= maxInMemory {
-		// timestamp.json: read once, hashed and served from the same
-		// bytes, so the ETag always matches the body.
+	mutable := isMetadata(name) && cc != cacheImmutable
+	if mutable && st.Size() <= maxInMemory || st.Size() <= maxSmall {
+		// timestamp.json (read once, hashed and served from the same
+		// bytes, so the ETag always matches the body) and small files:
+		// served from memory, and remembered.
 		body, err := readAll(f, st.Size())
 		if err != nil {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		m := newInMemory(name, cc, body)
+		etag, modtime := contentETagOf(body), time.Time{}
+		if !mutable {
+			if etag, err = h.etag(name, bytes.NewReader(body), st); err != nil {
+				http.Error(w, "internal error", http.StatusInternalServerError)
+				return
+			}
+			modtime = st.ModTime()
+		}
+		m := newInMemory(name, cc, body, etag, modtime)
 		h.beneath.remember(name, f, st, opened, m)
 		m.serve(w, r)
 		return
@@ -120,33 +131,41 @@ func (h *repository) serveFile(w http.ResponseWriter, r *http.Request, name, cc 
 	http.ServeContent(w, r, path.Base(name), modtime, io.NewSectionReader(f, 0, st.Size()))
 }
 
-// inMemory is a file served from memory (timestamp.json), with the
-// headers of a whole-body response built once.
+// inMemory is a file served from memory (timestamp.json, small files),
+// with the headers of a whole-body response built once.
 type inMemory struct {
-	name string // for ServeContent's error messages
-	body []byte
-	etag string
+	name    string // for ServeContent's error messages
+	body    []byte
+	etag    string
+	modtime time.Time // Last-Modified; zero for a file that changes in place (validated by ETag alone)
 	// The values of a 200 response's headers, shared by every response:
 	// net/http only reads them, and each has cap 1, so an Add by anyone
 	// downstream copies rather than writes into them.
-	etagV, ccV, typeV, lengthV []string
+	etagV, ccV, typeV, lengthV, modifiedV []string
 	// head is the same response's status line and headers as net/http
 	// writes them (keys sorted), but for Date, Connection and the blank
 	// line: what the fast path sends (fastpath.go).
 	head []byte
 }
 
-func newInMemory(name, cc string, body []byte) *inMemory {
-	etag := contentETagOf(body)
+func newInMemory(name, cc string, body []byte, etag string, modtime time.Time) *inMemory {
 	one := func(v string) []string { return []string{v}[:1:1] }
 	m := &inMemory{name: path.Base(name), body: body, etag: etag, etagV: one(etag), ccV: one(cc),
 		typeV: one(contentType(name)), lengthV: one(strconv.Itoa(len(body)))}
+	modified := ""
+	// As ServeContent: no Last-Modified for a zero or epoch time.
+	if !modtime.IsZero() && !modtime.Equal(time.Unix(0, 0)) {
+		m.modtime = modtime
+		m.modifiedV = one(modtime.UTC().Format(http.TimeFormat))
+		modified = "Last-Modified: " + m.modifiedV[0] + "\r\n"
+	}
 	m.head = []byte("HTTP/1.1 200 OK\r\n" +
 		"Accept-Ranges: bytes\r\n" +
 		"Cache-Control: " + cc + "\r\n" +
 		"Content-Length: " + m.lengthV[0] + "\r\n" +
 		"Content-Type: " + m.typeV[0] + "\r\n" +
 		"Etag: " + etag + "\r\n" +
+		modified +
 		"X-Content-Type-Options: nosniff\r\n")
 	return m
 }
@@ -166,7 +185,7 @@ func (m *inMemory) serve(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	if !plainRequest(r) {
 		setHeaders(hdr, m.name, m.ccV[0], m.etag, m.typeV[0])
-		http.ServeContent(w, r, m.name, time.Time{}, bytes.NewReader(m.body))
+		http.ServeContent(w, r, m.name, m.modtime, bytes.NewReader(m.body))
 		return
 	}
 	// Keys in canonical form (textproto.CanonicalMIMEHeaderKey), as Set
@@ -177,6 +196,9 @@ func (m *inMemory) serve(w http.ResponseWriter, r *http.Request) {
 	hdr["X-Content-Type-Options"] = nosniffV
 	hdr["Accept-Ranges"] = acceptRangesV
 	hdr["Content-Length"] = m.lengthV
+	if m.modifiedV != nil {
+		hdr["Last-Modified"] = m.modifiedV
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(m.body)

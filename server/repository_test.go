@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -200,46 +201,59 @@ func TestServeAllocations(t *testing.T) {
 // bytes, for plain requests (answered without it) and for conditional and
 // Range ones (answered by it).
 func TestInMemoryMatchesServeContent(t *testing.T) {
-	body := []byte(`{"signed":{"_type":"timestamp","version":7}}`)
-	const name, cc = "metadata/timestamp.json", cacheRevalidate
-	m := newInMemory(name, cc, body)
-	etag := sha256ETag(body)
-	if m.etag != etag {
-		t.Fatalf("ETag %s, want %s", m.etag, etag)
-	}
-	for _, c := range []struct {
-		method string
-		hdr    []string
+	modtime := time.Date(2026, 11, 30, 12, 34, 56, 789, time.UTC)
+	for _, file := range []struct {
+		name, cc string
+		body     []byte
+		etag     string
+		modtime  time.Time // zero: validated by ETag alone
 	}{
-		{"GET", nil},
-		{"HEAD", nil},
-		{"GET", []string{"User-Agent", "ferry", "Accept-Encoding", "identity"}},
-		{"GET", []string{"If-None-Match", etag}},
-		{"GET", []string{"If-None-Match", `"other"`}},
-		{"HEAD", []string{"If-None-Match", etag}},
-		{"GET", []string{"If-Match", `"other"`}},
-		{"GET", []string{"Range", "bytes=2-5"}},
-		{"GET", []string{"Range", "bytes=100-"}},
-		{"GET", []string{"Range", "bytes=0-1", "If-Range", etag}},
-		{"GET", []string{"If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"}},
-		{"GET", []string{"If-Unmodified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"}},
+		{"metadata/timestamp.json", cacheRevalidate, []byte(`{"signed":{"_type":"timestamp","version":7}}`), "", time.Time{}},
+		// A small immutable file: its own ETag, and Last-Modified.
+		{"targets/app/1.0.0/linux-amd64/" + strings.Repeat("ab", 32) + ".app", cacheImmutable, []byte("binary bytes"), `"c-1234"`, modtime},
+		{"metadata/1.root.json", cacheImmutable, []byte(`{"signed":{"_type":"root"}}`), "", modtime},
 	} {
-		req := func() *http.Request {
-			r := httptest.NewRequest(c.method, "/"+name, nil)
-			for i := 0; i < len(c.hdr); i += 2 {
-				r.Header.Set(c.hdr[i], c.hdr[i+1])
+		etag := file.etag
+		if etag == "" {
+			etag = sha256ETag(file.body)
+		}
+		m := newInMemory(file.name, file.cc, file.body, etag, file.modtime)
+		last := file.modtime.Add(time.Hour).Format(http.TimeFormat)
+		for _, c := range []struct {
+			method string
+			hdr    []string
+		}{
+			{"GET", nil},
+			{"HEAD", nil},
+			{"GET", []string{"User-Agent", "ferry", "Accept-Encoding", "identity"}},
+			{"GET", []string{"If-None-Match", etag}},
+			{"GET", []string{"If-None-Match", `"other"`}},
+			{"HEAD", []string{"If-None-Match", etag}},
+			{"GET", []string{"If-Match", `"other"`}},
+			{"GET", []string{"Range", "bytes=2-5"}},
+			{"GET", []string{"Range", "bytes=100-"}},
+			{"GET", []string{"Range", "bytes=0-1", "If-Range", etag}},
+			{"GET", []string{"If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"}},
+			{"GET", []string{"If-Modified-Since", last}},
+			{"GET", []string{"If-Unmodified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"}},
+		} {
+			req := func() *http.Request {
+				r := httptest.NewRequest(c.method, "/"+file.name, nil)
+				for i := 0; i < len(c.hdr); i += 2 {
+					r.Header.Set(c.hdr[i], c.hdr[i+1])
+				}
+				return r
 			}
-			return r
-		}
-		got, want := httptest.NewRecorder(), httptest.NewRecorder()
-		m.serve(got, req())
-		setHeaders(want.Header(), name, cc, etag, contentType(name))
-		http.ServeContent(want, req(), "timestamp.json", time.Time{}, strings.NewReader(string(body)))
-		if got.Code != want.Code || got.Body.String() != want.Body.String() {
-			t.Errorf("%s %v: status %d, body %q; ServeContent: %d, %q", c.method, c.hdr, got.Code, got.Body, want.Code, want.Body)
-		}
-		if g, w := got.Result().Header, want.Result().Header; !reflect.DeepEqual(g, w) {
-			t.Errorf("%s %v: headers\n %v\nServeContent:\n %v", c.method, c.hdr, g, w)
+			got, want := httptest.NewRecorder(), httptest.NewRecorder()
+			m.serve(got, req())
+			setHeaders(want.Header(), file.name, file.cc, etag, contentType(file.name))
+			http.ServeContent(want, req(), path.Base(file.name), file.modtime, strings.NewReader(string(file.body)))
+			if got.Code != want.Code || got.Body.String() != want.Body.String() {
+				t.Errorf("%s %s %v: status %d, body %q; ServeContent: %d, %q", file.name, c.method, c.hdr, got.Code, got.Body, want.Code, want.Body)
+			}
+			if g, w := got.Result().Header, want.Result().Header; !reflect.DeepEqual(g, w) {
+				t.Errorf("%s %s %v: headers\n %v\nServeContent:\n %v", file.name, c.method, c.hdr, g, w)
+			}
 		}
 	}
 }
