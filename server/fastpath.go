@@ -193,15 +193,16 @@ func (s *conns) handle(c *conn) {
 // fastConn is the fast path's state of one HTTP/1.1 connection.
 type fastConn struct {
 	*conns
-	c       *conn
-	buf     [fastBuffer]byte
-	n       int       // bytes in buf
-	out     []byte    // the response being written
-	readDL  time.Time // the read deadline set last
-	writeDL time.Time // the write deadline set last (zero: none)
-	remote  string
-	dateSec int64
-	date    []byte // the Date header's value for dateSec
+	c        *conn
+	buf      [fastBuffer]byte
+	n        int       // bytes in buf
+	answered bool      // a request has been answered: the next may idle for IdleTimeout
+	out      []byte    // the response being written
+	readDL   time.Time // the read deadline set last
+	writeDL  time.Time // the write deadline set last (zero: none)
+	remote   string
+	dateSec  int64
+	date     []byte // the Date header's value for dateSec
 }
 
 // serve answers requests until one is net/http's (it hands the connection
@@ -221,12 +222,14 @@ func (f *fastConn) serve() bool {
 			}
 			if f.n == 0 {
 				// Between requests the connection may idle for
-				// IdleTimeout; the deadline moves when it is
-				// later than that (after the first request's) or
+				// IdleTimeout (the first request must come
+				// within ReadHeaderTimeout of the handshake's
+				// start, as the deadline already says); the
+				// deadline moves when it is later than that or
 				// has fallen a sixteenth of it behind (a timer
 				// update per request would cost more than the
 				// rest of the bookkeeping).
-				if want := now.Add(f.idle); f.readDL.After(want) || want.Sub(f.readDL) > f.idle/16 {
+				if want := now.Add(f.idle); f.answered && (f.readDL.After(want) || want.Sub(f.readDL) > f.idle/16) {
 					_ = tc.SetReadDeadline(want)
 					f.readDL = want
 				}
@@ -257,6 +260,7 @@ func (f *fastConn) serve() bool {
 			return f.handOver()
 		}
 		closing := r.close || f.closing.Load()
+		f.answered = true
 		bytes, err := f.answer(file, r.head, closing, now)
 		end := time.Now()
 		f.access.record(context.Background(), &requestLine{time: end, method: method(r.head), path: r.path,

@@ -254,6 +254,21 @@ func TestFastSlowHeaders_R54(t *testing.T) {
 	}
 }
 
+// TestFastSilentConnection_R54: a connection that makes its handshake and
+// then sends nothing is closed after ReadHeaderTimeout, not kept for
+// IdleTimeout (which is for the wait between requests).
+func TestFastSilentConnection_R54(t *testing.T) {
+	f := newFastFixture(t, Config{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: time.Minute})
+	c := f.dial(t)
+	start := time.Now()
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the server sent something")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("silent connection held %v", d)
+	}
+}
+
 // TestFastIdleTimeout: a kept-alive connection of the fast path that sends
 // nothing more is closed after about IdleTimeout.
 func TestFastIdleTimeout(t *testing.T) {
