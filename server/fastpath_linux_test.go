@@ -97,6 +97,20 @@ func (f *fastFixture) exchange(t *testing.T, reqs ...string) string {
 	return string(b)
 }
 
+// keptAlive makes one fast-path request on c and reads its response: c
+// is then a kept-alive connection, read through the reader returned.
+func (f *fastFixture) keptAlive(t *testing.T, c *tls.Conn) *bufio.Reader {
+	t.Helper()
+	io.WriteString(c, tsRequest("GET", ""))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	return br
+}
+
 func tsRequest(method, hdr string) string {
 	return request(method, tsPath, hdr)
 }
@@ -216,12 +230,7 @@ func TestFastSlowHeaders_R54(t *testing.T) {
 		c := f.dial(t)
 		br := bufio.NewReader(c)
 		if keptAlive {
-			io.WriteString(c, tsRequest("GET", ""))
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
+			br = f.keptAlive(t, c)
 		}
 		start := time.Now()
 		stop := make(chan struct{})
@@ -273,14 +282,7 @@ func TestFastSilentConnection_R54(t *testing.T) {
 // nothing more is closed after about IdleTimeout.
 func TestFastIdleTimeout(t *testing.T) {
 	f := newFastFixture(t, Config{IdleTimeout: 400 * time.Millisecond})
-	c := f.dial(t)
-	io.WriteString(c, tsRequest("GET", ""))
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
+	br := f.keptAlive(t, f.dial(t))
 	start := time.Now()
 	if _, err := br.ReadByte(); err == nil {
 		t.Fatal("the server sent more")
@@ -294,14 +296,7 @@ func TestFastIdleTimeout(t *testing.T) {
 // closed at once (Run does not wait for them) and Run returns nil.
 func TestFastShutdown(t *testing.T) {
 	f := newFastFixture(t, Config{IdleTimeout: time.Minute, ShutdownTimeout: 5 * time.Second})
-	c := f.dial(t)
-	io.WriteString(c, tsRequest("GET", ""))
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
+	br := f.keptAlive(t, f.dial(t))
 	start := time.Now()
 	f.cancel()
 	select {
