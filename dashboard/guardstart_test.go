@@ -120,7 +120,7 @@ func TestGuardedStartAsCLI(t *testing.T) {
 			"1.3.0", "1.4.0", "is active at 5% in stable; guarded: watched: never widened; halts above 10% failed (silent for 2h0m0s counts as failed).",
 			"budget 10%"},
 		{"defaults", map[string]string{"stages": " 20, 50,100 "},
-			"1.5.0", "1.6.0", "is active at 20% in stable; guarded: stages 20% 50% 100%, each at least 0s and 20 healthy reports; halts above 5% failed (silent for 2h0m0s counts as failed).",
+			"1.5.0", "1.6.0", "is active at 20% in stable; guarded: stages 20% 50% 100%, no stage wait, each at least 20 healthy reports; halts above 5% failed (silent for 2h0m0s counts as failed).",
 			"stage 1 of 3 (20% → 50% → 100%) at 20%"},
 	} {
 		// The CLI's way: its flags as guard.Spec, then the admin API.
@@ -207,6 +207,7 @@ func TestGuardedStartRefused(t *testing.T) {
 		{"check interval 0", "1.1.0", map[string]string{"stages": "1,10", "check-interval": "0s"}, `Not started: check interval must be positive and stage wait not negative.`},
 		{"stage wait not a duration", "1.1.0", map[string]string{"stages": "1,10", "stage-wait": "soon"}, `Not started: stage wait &#34;soon&#34;: want a duration such as 30m or 1h.`},
 		{"no share", "1.1.0", map[string]string{"budget": "5%"}, `Not started: no share: pass share P, or stages S1,S2,... for a staged rollout.`},
+		{"check interval without budget", "1.2.0", map[string]string{"percent": "3", "check-interval": "5m"}, `Not started: check interval goes with stages, or with budget for a watched rollout.`},
 		{"no plan", "1.2.0", map[string]string{"percent": "50"}, `Not started: a guarded start needs stages, or a share and a budget for a watched rollout`},
 	} {
 		a := b.post(Prefix+"apps/hello/rollout", startForm(csrf, c.version, c.form))
@@ -271,6 +272,33 @@ func TestGuardedStartCSRF_R67(t *testing.T) {
 	}
 	if a := b.post(Prefix+"apps/hello/rollout", startForm(csrf, "1.1.0", fields)); a.code != http.StatusSeeOther || gf.plan("1.1.0") == nil {
 		t.Fatalf("guarded start with the token: %d, plan %v", a.code, gf.plan("1.1.0"))
+	}
+}
+
+// TestGuardedNoDecision: a guarded release whose decision was pruned
+// (it reached the whole channel) shows where the guard is with it, not
+// "no decision: the whole channel" beside the guard's line.
+func TestGuardedNoDecision(t *testing.T) {
+	gf := newGuardedFixture(t)
+	gf.repo.sign("hello", "1.0.0", "1.1.0")
+	b, csrf := gf.signedIn()
+	if a := b.post(Prefix+"apps/hello/rollout", startForm(csrf, "1.1.0", map[string]string{"stages": "50,100"})); a.code != http.StatusSeeOther {
+		t.Fatalf("guarded start: %d", a.code)
+	}
+	gf.repo.mu.Lock()
+	delete(gf.repo.docs["hello"].Releases, "1.1.0") // pruned, as a release at 100% is
+	gf.repo.mu.Unlock()
+	page := b.get(Prefix + "apps/hello").body
+	i := strings.Index(page, `id="release-1.1.0"`)
+	j := strings.Index(page, `id="release-1.0.0"`)
+	if i < 0 || j < i {
+		t.Fatalf("releases not on the page")
+	}
+	if guarded := page[i:j]; strings.Contains(guarded, "no decision") || !strings.Contains(guarded, `<span class="muted" data-phase>guarded, stage 1 of 2</span>`) {
+		t.Errorf("the guarded release says:\n%s", guarded)
+	}
+	if !strings.Contains(page[j:], "no decision: the whole channel") {
+		t.Errorf("the unguarded release without a decision does not say so")
 	}
 }
 

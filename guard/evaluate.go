@@ -66,6 +66,22 @@ type Verdict struct {
 	Stage       int // Advance: the index of the new stage
 	BasisPoints int // Advance: its share
 	Status      Status
+
+	advanced string // Advance: the reason once signed, in the past tense
+}
+
+// Signed is v once the decision it asks for was signed as e at now: its
+// status says the signed state and share, and after an Advance the new
+// stage (begun now, no healthy report in it yet) and the advance in the
+// past tense ("...; advanced to 10%"), not as still to come.
+func (v *Verdict) Signed(e rollout.Entry, now time.Time) {
+	st := &v.Status
+	st.State, st.BasisPoints = e.State, e.BasisPoints
+	if v.Action != Advance {
+		return
+	}
+	st.Stage, st.StageSince, st.StageHealthy = v.Stage, now, 0
+	st.Reason = v.advanced
 }
 
 // Evaluate decides, at now, what the rollout of a release with plan p in
@@ -116,19 +132,29 @@ func decide(p Plan, cur Current, v Verdict, now time.Time) Verdict {
 	}
 	stage := fmt.Sprintf("stage %d of %d (%s)", cur.Stage+1, len(p.Stages), rollout.Percent(p.Stages[cur.Stage]))
 	if left := cur.StageSince.Add(p.StageWait).Sub(now); left > 0 {
-		v.Status.Reason = fmt.Sprintf("%s: %v of its wait left; %d of %d healthy reports; %s",
-			stage, left.Round(time.Second), st.StageHealthy, p.MinHealthy, evidence)
+		v.Status.Reason = fmt.Sprintf("%s: %v of its wait left; %d of %s; %s",
+			stage, left.Round(time.Second), st.StageHealthy, reports(p.MinHealthy, "healthy"), evidence)
 		return v
 	}
 	if st.StageHealthy < p.MinHealthy {
 		v.Status.Held = true
-		v.Status.Reason = fmt.Sprintf("%s holds: %d of the %d healthy reports it needs to advance; %s",
-			stage, st.StageHealthy, p.MinHealthy, evidence)
+		v.Status.Reason = fmt.Sprintf("%s holds: %d of the %s it needs to advance; %s",
+			stage, st.StageHealthy, reports(p.MinHealthy, "healthy"), evidence)
 		return v
 	}
 	v.Action, v.Stage, v.BasisPoints = Advance, cur.Stage+1, max(p.Stages[cur.Stage+1], cur.BasisPoints)
-	v.Status.Reason = fmt.Sprintf("%s done: %d healthy reports, %s; advancing to %s", stage, st.StageHealthy, evidence, rollout.Percent(v.BasisPoints))
+	done := fmt.Sprintf("%s done: %s, %s", stage, reports(st.StageHealthy, "healthy"), evidence)
+	v.Status.Reason = done + "; advancing to " + rollout.Percent(v.BasisPoints)
+	v.advanced = done + "; advanced to " + rollout.Percent(v.BasisPoints)
 	return v
+}
+
+// reports is "1 healthy report", "20 healthy reports".
+func reports(n int, kind string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s report", kind)
+	}
+	return fmt.Sprintf("%d %s reports", n, kind)
 }
 
 // count fills st's evidence from ev, each installation once.

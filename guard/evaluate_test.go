@@ -180,3 +180,57 @@ func TestParseStages(t *testing.T) {
 		}
 	}
 }
+
+// TestSignedAdvance: once the advance is signed, the status is of the new
+// stage and its reason says the advance happened ("advanced to 10%"), not
+// that it is to come, beside a stage line that already says stage 2.
+func TestSignedAdvance(t *testing.T) {
+	plan := Plan{Stages: []int{100, 1000, rollout.Full}, MinHealthy: 1}
+	v := Evaluate(plan, Current{State: rollout.Active, BasisPoints: 100, StageSince: t0}, fleet("h", 1, t0, "healthy"), t0.Add(time.Minute))
+	if v.Action != Advance || !strings.HasSuffix(v.Status.Reason, "; advancing to 10%") || !strings.Contains(v.Status.Reason, "done: 1 healthy report,") {
+		t.Fatalf("verdict %v, reason %q", v.Action, v.Status.Reason)
+	}
+	at := t0.Add(2 * time.Minute)
+	v.Signed(rollout.Entry{State: rollout.Active, BasisPoints: 1000}, at)
+	st := v.Status
+	want := "stage 1 of 3 (1%) done: 1 healthy report, 0 of 1 failed, budget 5%; advanced to 10%"
+	if st.Reason != want || st.Stage != 1 || !st.StageSince.Equal(at) || st.StageHealthy != 0 || st.BasisPoints != 1000 {
+		t.Fatalf("signed: %+v, reason %q; want stage 2 since %v, reason %q", st, st.Reason, at, want)
+	}
+	if p := st.Phase(); p != "guarded, stage 2 of 3" {
+		t.Errorf("Phase() = %q", p)
+	}
+}
+
+// TestPhase: what a status shows beside a guarded release.
+func TestPhase(t *testing.T) {
+	staged := Plan{Stages: []int{5000, rollout.Full}}
+	for _, c := range []struct {
+		st   Status
+		want string
+	}{
+		{Status{Plan: staged}, "guarded, stage 1 of 2"},
+		{Status{Plan: staged, Stage: 1}, "guarded, last stage"},
+		{Status{Plan: Plan{Budget: 500}}, "guarded, watched"},
+		{Status{Plan: staged, Stage: 1, Retired: true}, "guard retired"},
+	} {
+		if got := c.st.Phase(); got != c.want {
+			t.Errorf("Phase(%+v) = %q, want %q", c.st, got, c.want)
+		}
+	}
+}
+
+// TestDescribeWords: no "each at least 0s", no "1 healthy reports".
+func TestDescribeWords(t *testing.T) {
+	for _, c := range []struct {
+		p    Plan
+		want string
+	}{
+		{Plan{Stages: []int{5000, rollout.Full}, MinHealthy: 1}, "stages 50% 100%, no stage wait, each at least 1 healthy report; halts above 5% failed (silent for 2h0m0s counts as failed)"},
+		{Plan{Stages: []int{5000, rollout.Full}, StageWait: time.Hour, MinHealthy: 3}, "stages 50% 100%, each at least 1h0m0s and 3 healthy reports; halts above 5% failed (silent for 2h0m0s counts as failed)"},
+	} {
+		if got := c.p.Describe(); got != c.want {
+			t.Errorf("Describe() = %q, want %q", got, c.want)
+		}
+	}
+}

@@ -47,7 +47,9 @@ func (s Spec) name(flag string) string {
 // Start returns the share a start signs, in basis points, and its plan:
 // nil without a plan field (a share set by hand), a watched rollout with a
 // budget but no stages (never widened), and a staged one with stages, which
-// starts at the first. The error says in one line what is wrong.
+// starts at the first. Without stages, --stage-wait and --min-healthy are
+// refused, and so is --check-interval without --budget: only a budget
+// given makes a watched rollout. The error says in one line what is wrong.
 func (s Spec) Start() (int, *Plan, error) {
 	var plan *Plan
 	if s.Planned() {
@@ -87,6 +89,10 @@ func (s Spec) plan() (Plan, error) {
 			return Plan{}, fmt.Errorf("%s goes with %s", s.name("stage-wait"), s.name("stages"))
 		case s.MinHealthy != "":
 			return Plan{}, fmt.Errorf("%s goes with %s", s.name("min-healthy"), s.name("stages"))
+		case s.Budget == "":
+			// A check interval alone would make a watched rollout with a
+			// budget nobody asked for: a guarded start says its budget.
+			return Plan{}, fmt.Errorf("%s goes with %s, or with %s for a watched rollout", s.name("check-interval"), s.name("stages"), s.name("budget"))
 		}
 	}
 	if s.Budget != "" {
@@ -133,7 +139,9 @@ func (s Spec) duration(flag, v string, def time.Duration) (time.Duration, error)
 
 // Describe says p in words: "stages 1% 10% 100%, each at least 30m0s and
 // 20 healthy reports; halts above 5% failed (silent for 2h0m0s counts as
-// failed)", or "watched: never widened; halts above ..." without stages.
+// failed)" ("no stage wait, each at least 1 healthy report; ..." without
+// a stage wait), or "watched: never widened; halts above ..." without
+// stages.
 func (p Plan) Describe() string {
 	p = p.WithDefaults()
 	halt := fmt.Sprintf("halts above %s failed (silent for %v counts as failed)", rollout.Percent(p.Budget), 2*p.CheckInterval)
@@ -144,5 +152,9 @@ func (p Plan) Describe() string {
 	for i, bp := range p.Stages {
 		shares[i] = rollout.Percent(bp)
 	}
-	return fmt.Sprintf("stages %s, each at least %v and %d healthy reports; %s", strings.Join(shares, " "), p.StageWait, p.MinHealthy, halt)
+	each := "no stage wait, each at least "
+	if p.StageWait > 0 {
+		each = fmt.Sprintf("each at least %v and ", p.StageWait)
+	}
+	return fmt.Sprintf("stages %s, %s%s; %s", strings.Join(shares, " "), each, reports(p.MinHealthy, "healthy"), halt)
 }

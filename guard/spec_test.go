@@ -34,7 +34,8 @@ func TestSpecStart(t *testing.T) {
 		{"staged", guard.Spec{Stages: "1,10,50,100", StageWait: "30m0s", MinHealthy: "5", Budget: "2.5%", CheckInterval: "10m"}, 100, &staged, ""},
 		{"staged, defaults", guard.Spec{Stages: "20,100"}, 2000, &defStages, ""},
 		{"watched", guard.Spec{Percent: "5", Budget: "10"}, 500, &watched, ""},
-		{"watched, check interval only", guard.Spec{Percent: "0.5", CheckInterval: "1h"}, 50, &def, ""},
+		{"watched, budget and check interval", guard.Spec{Percent: "0.5", Budget: "5%", CheckInterval: "1h"}, 50, &def, ""},
+		{"check interval alone", guard.Spec{Percent: "0.5", CheckInterval: "1h"}, 0, nil, "--check-interval goes with --stages, or with --budget for a watched rollout"},
 		{"no share", guard.Spec{}, 0, nil, "no share: pass --percent P, or --stages S1,S2,... for a staged rollout"},
 		{"no share, budget", guard.Spec{Budget: "5"}, 0, nil, "no share: pass --percent P"},
 		{"bad percent", guard.Spec{Percent: "101"}, 0, nil, `--percent: invalid percent "101"`},
@@ -48,8 +49,8 @@ func TestSpecStart(t *testing.T) {
 		{"min healthy 0", guard.Spec{Stages: "1,10", MinHealthy: "0"}, 0, nil, "--min-healthy 0: a stage needs at least 1 healthy report to advance"},
 		{"min healthy words", guard.Spec{Stages: "1,10", MinHealthy: "many"}, 0, nil, `--min-healthy "many": want a whole number`},
 		{"negative wait", guard.Spec{Stages: "1,10", StageWait: "-1m"}, 0, nil, "--check-interval must be positive and --stage-wait not negative"},
-		{"zero interval", guard.Spec{Percent: "1", CheckInterval: "0"}, 0, nil, "--check-interval must be positive and --stage-wait not negative"},
-		{"interval words", guard.Spec{Percent: "1", CheckInterval: "hourly"}, 0, nil, `--check-interval "hourly": want a duration such as 30m or 1h`},
+		{"zero interval", guard.Spec{Percent: "1", Budget: "5", CheckInterval: "0"}, 0, nil, "--check-interval must be positive and --stage-wait not negative"},
+		{"interval words", guard.Spec{Percent: "1", Budget: "5", CheckInterval: "hourly"}, 0, nil, `--check-interval "hourly": want a duration such as 30m or 1h`},
 		{"named as a form", guard.Spec{Percent: "5", StageWait: "1h", Names: map[string]string{"stage-wait": "stage wait", "stages": "stages"}}, 0, nil, "stage wait goes with stages"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

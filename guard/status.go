@@ -5,6 +5,7 @@
 package guard
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ferry-updates/ferry/rollout"
@@ -49,4 +50,21 @@ type Status struct {
 	// which), until a decision about it changes its state or share.
 	Retired   bool      `json:"retired,omitempty"`
 	Evaluated time.Time `json:"evaluated"`
+}
+
+// Phase says in a few words where the guard is with the rollout: "guarded,
+// stage 2 of 4", "guarded, last stage", "guarded, watched" (no stages), or
+// "guard retired" once it no longer evaluates it. It is what a status
+// shows beside a release the guard carries out, whose decision may have
+// been pruned once it reached the whole channel (it is then "no decision").
+func (s Status) Phase() string {
+	switch {
+	case s.Retired:
+		return "guard retired"
+	case len(s.Plan.Stages) == 0:
+		return "guarded, watched"
+	case s.Stage+1 >= len(s.Plan.Stages):
+		return "guarded, last stage"
+	}
+	return fmt.Sprintf("guarded, stage %d of %d", s.Stage+1, len(s.Plan.Stages))
 }

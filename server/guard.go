@@ -344,14 +344,12 @@ func (g *Guard) act(ctx context.Context, p *store.RolloutPlan, v *guard.Verdict,
 	if g.SignError() != nil {
 		g.setSignErr(nil) // it signs again
 	}
-	st := &v.Status
-	st.State, st.BasisPoints = e.State, e.BasisPoints
+	v.Signed(e, now)
 	if v.Action == guard.Halt {
 		g.cfg.Metrics.observeGuardAction(p.App, rollout.Halt)
 		return nil
 	}
 	p.Stage, p.StageSince = v.Stage, now
-	st.Stage, st.StageSince, st.StageHealthy = v.Stage, now, 0
 	g.cfg.Metrics.observeGuardAction(p.App, "advance")
 	return nil
 }

@@ -214,6 +214,9 @@ func TestGuardAdvancesOnEvidence_R68(t *testing.T) {
 	if e.BasisPoints != 5000 || e.State != rollout.Active || st.Stage != 1 || !st.StageSince.Equal(guardT0.Add(10*time.Minute)) {
 		t.Fatalf("wait over with 3 healthy: entry %+v, status %+v; want stage 2 at 50%%", e, st)
 	}
+	if !strings.HasSuffix(st.Reason, "; advanced to 50%") {
+		t.Errorf("after the advance the reason says %q, want it in the past tense", st.Reason)
+	}
 	if n := gf.actions(t, "advance"); n != 1 {
 		t.Errorf("ferry_rollout_guard_actions_total{action=advance} = %v, want 1", n)
 	}

@@ -236,7 +236,8 @@ release in it reported healthy; a stage without enough reports holds (and raises
 never advances on no data. At any stage, when more than --budget of the installations that
 started the release failed their health check, failed to install, rolled back, or stayed silent
 for two --check-interval, the server halts the rollout with its online rollout key. --budget
-with --percent alone is a watched rollout: never widened, halted on a crossed budget. Only
+with --percent alone is a watched rollout: never widened, halted on a crossed budget
+(--check-interval goes with --stages or --budget: it makes no plan of its own). Only
 enrolled installations count, each once. A later start without plan flags drops the plan: the
 share is then yours to set.`,
 	"halt": `Offer the release to no new installation from their next check on; installations that already
@@ -326,7 +327,8 @@ func (e *env) rolloutStatusCmd() *cobra.Command {
 		Short: "Show each release's channel, share and state, and the minimum safe version",
 		Long: `List every release the application key signed, newest first: its channel, the share of the
 installations it is offered to, and its state (active, halted, pulled; "no decision" for a
-release no decision names, which is in stable at 100%), and the minimum safe version: releases
+release no decision names, which is in stable at 100%, or where the server's guard is with
+it, "guarded, last stage", for a guarded one), and the minimum safe version: releases
 below it are offered to nobody. With --server, a guarded release (ferry rollout start --stages or
 --budget) also shows its plan, its stage and the evidence the guard counted (started, healthy,
 failed, silent and pending installations), and why it advances, holds or halted. With --json, one JSON object (docs/json.md). Reads only what is
@@ -385,6 +387,10 @@ func printRolloutStatus(w io.Writer, st server.RolloutStatus) error {
 		switch {
 		case r.BelowMin:
 			state += " (below the minimum: offered to nobody)"
+		case !r.Decided && r.Guard != nil:
+			// At the whole channel its decision may be pruned: the
+			// guard's plan is what to show (guarded, last stage).
+			state += " (" + r.Guard.Phase() + ")"
 		case !r.Decided:
 			state += " (no decision)"
 		}
