@@ -506,6 +506,59 @@ func TestOverviewShowsFleet(t *testing.T) {
 	}
 }
 
+// TestRevokedNotCounted: a revoked installation, and one whose enrollment
+// token was revoked, are marked on the installations page and counted
+// neither in the fleet nor in a release's counts, as the guard counts
+// (walk10: "started 7" beside the guard's "of 6 started").
+func TestRevokedNotCounted(t *testing.T) {
+	f := newFixture(t, nil)
+	f.repo.sign("hello", "1.0.0")
+	f.enroll("hello", "1.0.0", "ok1", "ok2", "gone")
+	f.enroll("hello", "1.0.0", "disowned")
+	ctx := context.Background()
+	for _, id := range []string{"ok1", "ok2", "gone", "disowned"} {
+		f.report(id, 1, store.Event{Event: event.Event{Kind: event.InstallStarted, App: "hello", Version: "1.0.0"}},
+			store.Event{Event: event.Event{Kind: event.HealthPassed, App: "hello", Version: "1.0.0"}})
+	}
+	if err := f.st.RevokeInstallation(ctx, "gone", t0); err != nil {
+		t.Fatal(err)
+	}
+	in, err := f.st.Installation(ctx, "disowned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.RevokeToken(ctx, in.TokenID, t0); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := f.signedIn()
+	app := b.get(Prefix + "apps/hello").body
+	for _, want := range []string{`data-count="started">2<`, `data-count="healthy">2<`, `1.0.0 · stable · <b>2</b>`} {
+		if !strings.Contains(app, want) {
+			t.Errorf("the application page lacks %q", want)
+		}
+	}
+	if ov := b.get(Prefix).body; !strings.Contains(ov, `data-app-installations="hello">2<`) {
+		t.Errorf("the overview does not count 2 installations of hello")
+	}
+	list := b.get(Prefix + "installations").body
+	row := func(id string) string {
+		i := strings.Index(list, "<code>"+id+"</code>")
+		if i < 0 {
+			t.Fatalf("%s is not listed", id)
+		}
+		return list[i : i+strings.Index(list[i:], "</td>")]
+	}
+	if r := row("gone"); !strings.Contains(r, `data-revoked`) || !strings.Contains(r, ">revoked</span>") {
+		t.Errorf("the revoked installation is not marked: %s", r)
+	}
+	if r := row("disowned"); !strings.Contains(r, ">disowned: token "+in.TokenID+" revoked</span>") {
+		t.Errorf("the disowned installation is not marked: %s", r)
+	}
+	if r := row("ok1"); strings.Contains(r, "data-revoked") {
+		t.Errorf("a valid installation is marked: %s", r)
+	}
+}
+
 // TestAppPageCountsAndActions: the application page shows each release's
 // counts from the store and the share and state of its decision; start,
 // widen, halt, resume and pull through its forms are signed by the

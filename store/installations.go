@@ -100,7 +100,19 @@ func seenTx(ctx context.Context, tx *txn, id string, at time.Time, apps []App) e
 	return putApps(ctx, tx, id, at, apps)
 }
 
-const installationColumns = "id, credential_hash, token_id, enrolled, last_seen"
+// installationColumns are what ListInstallations reads of an installation
+// (i) and of its enrollment token (t).
+const installationColumns = "i.id, i.credential_hash, i.token_id, i.enrolled, i.last_seen, i.revoked, t.revoked"
+
+// countedJoin and counted select, of rows with an install_id column o,
+// those of the installations the guard counts (outcomesQuery): enrolled,
+// with a token for the application (the argument) or for any, neither
+// revoked. The dashboard's counters count the same, so that its numbers
+// and the guard's agree (a revoked installation is in neither).
+const (
+	countedJoin = " JOIN installations i ON i.id = o.install_id JOIN tokens t ON t.id = i.token_id"
+	counted     = " (t.scope = '*' OR t.scope = ?) AND t.revoked = 0 AND i.revoked = 0"
+)
 
 func (s *sqlStore) Installation(ctx context.Context, id string) (Installation, error) {
 	// One statement (every report authenticates with it): the
@@ -156,7 +168,7 @@ func (s *sqlStore) CountInstallations(ctx context.Context, q InstallationQuery) 
 func (s *sqlStore) ListInstallations(ctx context.Context, q InstallationQuery) ([]Installation, error) {
 	where, args := q.where()
 	args = append(args, limit(q.Limit))
-	rows, err := s.query(ctx, "SELECT "+installationColumns+" FROM installations"+where+" ORDER BY id LIMIT ?", args...)
+	rows, err := s.query(ctx, "SELECT "+installationColumns+" FROM installations i JOIN tokens t ON t.id = i.token_id"+where+" ORDER BY i.id LIMIT ?", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list installations: %w", err)
 	}
@@ -211,16 +223,18 @@ func (s *sqlStore) apps(ctx context.Context, where string, args ...any) (map[str
 
 func scanInstallation(r scanner) (Installation, error) {
 	var in Installation
-	var enrolled, seen int64
-	if err := r.Scan(&in.ID, &in.CredentialHash, &in.TokenID, &enrolled, &seen); err != nil {
+	var enrolled, seen, revoked, tokenRevoked int64
+	if err := r.Scan(&in.ID, &in.CredentialHash, &in.TokenID, &enrolled, &seen, &revoked, &tokenRevoked); err != nil {
 		return Installation{}, err
 	}
 	in.Enrolled, in.LastSeen = fromNanos(enrolled), fromNanos(seen)
+	in.Revoked, in.TokenRevoked = fromNanos(revoked), fromNanos(tokenRevoked)
 	return in, nil
 }
 
 func (s *sqlStore) Fleet(ctx context.Context, app string) ([]FleetCount, error) {
-	rows, err := s.query(ctx, "SELECT version, channel, COUNT(*) FROM installation_apps WHERE app = ? GROUP BY version, channel", app)
+	rows, err := s.query(ctx, "SELECT o.version, o.channel, COUNT(*) FROM installation_apps o"+countedJoin+
+		" WHERE o.app = ? AND"+counted+" GROUP BY o.version, o.channel", app, app)
 	if err != nil {
 		return nil, fmt.Errorf("fleet of %s: %w", app, err)
 	}

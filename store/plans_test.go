@@ -217,6 +217,28 @@ func testOutcomesScope(t *testing.T, b backend) {
 	if err := s.Enroll(ctx, Installation{ID: "any", CredentialHash: hashOf("y"), Enrolled: t0}, h2); !errors.Is(err, ErrConflict) {
 		t.Fatalf("enroll over a revoked installation: %v, want ErrConflict", err)
 	}
+	// The dashboard's counters count what the guard counts: leak and web.
+	for _, id := range []string{"any", "web", "other", "leak"} {
+		if err := s.Seen(ctx, id, t0.Add(4*time.Hour), []App{{App: "web", Version: "1.1.0", Channel: "stable"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := s.ReleaseStats(ctx, "web", "1.1.0"); err != nil || st != (Stats{Started: 2, Failed: 2}) {
+		t.Errorf("ReleaseStats(web 1.1.0) = %+v, %v; want 2 started, 2 failed, as Outcomes", st, err)
+	}
+	if f, err := s.Fleet(ctx, "web"); err != nil || len(f) != 1 || f[0] != (FleetCount{"1.1.0", "stable", 2}) {
+		t.Errorf("Fleet(web) = %v, %v; want 2 at 1.1.0 in stable, as Outcomes", f, err)
+	}
+	// The list says who was revoked, and whose token.
+	list, err := s.ListInstallations(ctx, InstallationQuery{})
+	if err != nil || len(list) != 4 {
+		t.Fatalf("ListInstallations = %+v, %v", list, err)
+	}
+	for _, in := range list {
+		if wantSelf, wantToken := in.ID == "any", in.ID == "any"; in.Revoked.IsZero() == wantSelf || in.TokenRevoked.IsZero() == wantToken {
+			t.Errorf("ListInstallations: %s revoked %v, its token revoked %v", in.ID, in.Revoked, in.TokenRevoked)
+		}
+	}
 }
 
 // TestOutcomesIndexText: the partial index of migration 0004 has the

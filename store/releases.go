@@ -104,11 +104,13 @@ var statKinds = []event.Kind{event.InstallStarted, event.InstallDone, event.Heal
 	event.HealthFailed, event.InstallFailed, event.RollbackFailed}
 
 func (s *sqlStore) ReleaseStats(ctx context.Context, app, version string) (Stats, error) {
-	rows, err := s.query(ctx, `SELECT CASE WHEN kind IN (?, ?, ?) THEN 'failed' ELSE kind END, COUNT(DISTINCT install_id)
-		FROM events WHERE app = ? AND version = ? AND kind IN (?, ?, ?, ?, ?, ?, ?) GROUP BY 1`,
+	// Only the installations the guard counts (countedJoin), so that the
+	// dashboard's counters and the guard's evidence agree.
+	rows, err := s.query(ctx, `SELECT o.k, COUNT(*) FROM (SELECT DISTINCT CASE WHEN kind IN (?, ?, ?) THEN 'failed' ELSE kind END AS k, install_id
+		FROM events WHERE app = ? AND version = ? AND kind IN (?, ?, ?, ?, ?, ?, ?)) o`+countedJoin+` WHERE`+counted+` GROUP BY o.k`,
 		string(event.HealthFailed), string(event.InstallFailed), string(event.RollbackFailed), app, version,
 		string(statKinds[0]), string(statKinds[1]), string(statKinds[2]), string(statKinds[3]),
-		string(statKinds[4]), string(statKinds[5]), string(statKinds[6]))
+		string(statKinds[4]), string(statKinds[5]), string(statKinds[6]), app)
 	if err != nil {
 		return Stats{}, fmt.Errorf("release stats %s/%s: %w", app, version, err)
 	}
@@ -137,7 +139,8 @@ func (s *sqlStore) ReleaseStats(ctx context.Context, app, version string) (Stats
 	rows.Close()
 	// Started as the guard counts it (Outcomes): any installation that
 	// reported a step of the release, once.
-	if err := s.queryRow(ctx, "SELECT COUNT(DISTINCT install_id) FROM events WHERE app = ? AND version = ? AND "+outcomeKinds, app, version).Scan(&st.Started); err != nil {
+	if err := s.queryRow(ctx, "SELECT COUNT(*) FROM (SELECT DISTINCT install_id FROM events WHERE app = ? AND version = ? AND "+outcomeKinds+") o"+countedJoin+" WHERE"+counted,
+		app, version, app).Scan(&st.Started); err != nil {
 		return Stats{}, fmt.Errorf("release stats %s/%s: %w", app, version, err)
 	}
 	return st, nil

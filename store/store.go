@@ -62,8 +62,9 @@ type Installations interface {
 	// Installation returns one installation (ErrNotFound if none).
 	Installation(ctx context.Context, id string) (Installation, error)
 	// ListInstallations returns the installations, by install ID, with
-	// their applications. SeenBefore, when set, keeps those last seen
-	// before it (the stale ones).
+	// their applications and when they or their enrollment tokens were
+	// revoked, revoked ones included. SeenBefore, when set, keeps those
+	// last seen before it (the stale ones).
 	ListInstallations(ctx context.Context, q InstallationQuery) ([]Installation, error)
 	// CountInstallations counts the installations ListInstallations
 	// would return without a limit (q.Limit is ignored), in the
@@ -73,7 +74,9 @@ type Installations interface {
 	// each application listed (others are left as they are). ErrNotFound
 	// if the installation is not enrolled.
 	Seen(ctx context.Context, id string, at time.Time, apps []App) error
-	// Fleet counts the installations of app by version and channel.
+	// Fleet counts the installations of app by version and channel:
+	// those the rollout guard counts (Outcomes), not revoked ones or
+	// those of a revoked or another application's enrollment token.
 	Fleet(ctx context.Context, app string) ([]FleetCount, error)
 }
 
@@ -203,7 +206,8 @@ type Releases interface {
 	// ListRollouts returns app's rollouts ("" for every application).
 	ListRollouts(ctx context.Context, app string) ([]Rollout, error)
 	// ReleaseStats counts, from the stored events, the installations
-	// that reported each step for one release. A release nobody reported
+	// that reported each step for one release: only those the rollout
+	// guard counts (Outcomes), as Fleet. A release nobody reported
 	// on has zero counts, not ErrNotFound.
 	ReleaseStats(ctx context.Context, app, version string) (Stats, error)
 }
@@ -237,11 +241,12 @@ type Installation struct {
 	// Set by Installation only: what its enrollment token allows now.
 	// Its reports are about TokenScope's application alone (or any,
 	// for "*"), and none is taken once the token is revoked (R68, R69).
-	TokenScope   string
-	TokenRevoked time.Time // zero: not revoked
-	// Revoked is when the installation itself was revoked
-	// (RevokeInstallation; set by Installation only); zero: not revoked.
-	Revoked time.Time
+	TokenScope string
+	// Set by Installation and ListInstallations: when its enrollment
+	// token, and the installation itself (RevokeInstallation), were
+	// revoked; zero: not revoked.
+	TokenRevoked time.Time
+	Revoked      time.Time
 }
 
 // App is what an installation runs of one application.
