@@ -197,6 +197,8 @@ type fastConn struct {
 	buf      [fastBuffer]byte
 	n        int       // bytes in buf
 	answered bool      // a request has been answered: the next may idle for IdleTimeout
+	began    time.Time // when the request in buf began to arrive
+	eof      bool      // the client has closed its side: nothing more comes
 	out      []byte    // the response being written
 	readDL   time.Time // the read deadline set last
 	writeDL  time.Time // the write deadline set last (zero: none)
@@ -209,7 +211,6 @@ type fastConn struct {
 // over and returns true) or the connection ends.
 func (f *fastConn) serve() bool {
 	tc := f.c.tc
-	var began time.Time // when the request in buf began to arrive
 	now := time.Now()
 	for {
 		r, used, st := parseFast(f.buf[:f.n])
@@ -219,6 +220,9 @@ func (f *fastConn) serve() bool {
 		case fastMore:
 			if f.n == len(f.buf) {
 				return f.handOver()
+			}
+			if f.eof {
+				return false // the client sent all it will
 			}
 			if f.n == 0 {
 				// Between requests the connection may idle for
@@ -233,28 +237,35 @@ func (f *fastConn) serve() bool {
 					_ = tc.SetReadDeadline(want)
 					f.readDL = want
 				}
-				f.c.idle.Store(true)
-				if f.closing.Load() {
-					return false
-				}
-			} else if want := began.Add(f.header); f.readDL.After(want) {
+			} else if want := f.began.Add(f.header); f.readDL.After(want) {
 				// A request begun must arrive whole within
 				// ReadHeaderTimeout.
 				_ = tc.SetReadDeadline(want)
 				f.readDL = want
 			}
+			// Waiting for a request, whole or in part, the connection
+			// is idle, as net/http counts it: a shutdown closes it.
+			f.c.idle.Store(true)
+			if f.closing.Load() {
+				return false
+			}
 			m, err := tc.Read(f.buf[f.n:])
-			f.c.idle.Store(false)
 			now = time.Now()
 			if f.n == 0 {
-				began = now
+				f.began = now
 			}
 			f.n += m
 			if err != nil {
-				return false
+				if m == 0 {
+					return false
+				}
+				// Bytes and the end together (a request, then
+				// close_notify): answer what came first.
+				f.eof = true
 			}
 			continue
 		}
+		f.c.idle.Store(false)
 		file := f.files.fastFile(r.path)
 		if file == nil {
 			return f.handOver()
@@ -327,34 +338,71 @@ func (f *fastConn) answer(file *inMemory, head, closing bool, now time.Time) (in
 }
 
 // handOver gives the connection, with the bytes read and not answered, to
-// net/http (which sets its own deadlines for every request); it returns
-// true, for serve.
+// net/http; it returns true, for serve. net/http sets its own deadlines
+// for every request, and gives a request ReadHeaderTimeout from the moment
+// it starts to read it: the request begun here keeps the deadline it has
+// (from its first byte, replayConn), so that trickling half of it to the
+// fast path cannot buy it more time (R54).
 func (f *fastConn) handOver() bool {
 	tc := f.c.tc
-	_ = tc.SetDeadline(time.Time{})
-	var rest []byte
-	if f.n > 0 {
-		rest = append([]byte(nil), f.buf[:f.n]...)
+	limit := f.began.Add(f.header)
+	if f.readDL.Before(limit) {
+		limit = f.readDL
 	}
-	f.http.give(&replayConn{Conn: tc, rest: rest})
+	_ = tc.SetWriteDeadline(time.Time{})
+	_ = tc.SetReadDeadline(limit)
+	f.http.give(&replayConn{Conn: tc, rest: append([]byte(nil), f.buf[:f.n]...), limit: limit})
 	return true
 }
 
 // replayConn is a TLS connection the fast path has read from: its reads
 // return those bytes first. It has the *tls.Conn's ConnectionState, so
-// net/http fills in Request.TLS for its requests.
+// net/http fills in Request.TLS for its requests. Until the end of the
+// header of the request it carries (an empty line), no read deadline is
+// later than limit.
 type replayConn struct {
 	*tls.Conn
-	rest []byte
+	rest  []byte
+	limit time.Time // zero once the header has been read
+	lf    bool      // the last byte read, but for CRs, was LF
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
+	var n int
+	var err error
 	if len(c.rest) > 0 {
-		n := copy(p, c.rest)
+		n = copy(p, c.rest)
 		c.rest = c.rest[n:]
-		return n, nil
+	} else {
+		n, err = c.Conn.Read(p)
 	}
-	return c.Conn.Read(p)
+	if !c.limit.IsZero() {
+		for _, b := range p[:n] {
+			switch {
+			case b == '\n' && c.lf:
+				c.limit = time.Time{}
+			case b == '\n':
+				c.lf = true
+			case b != '\r':
+				c.lf = false
+			}
+		}
+	}
+	return n, err
+}
+
+func (c *replayConn) SetReadDeadline(t time.Time) error {
+	if !c.limit.IsZero() && (t.IsZero() || t.After(c.limit)) {
+		t = c.limit
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *replayConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // handoff is the listener net/http serves: it accepts the connections the

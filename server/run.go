@@ -127,12 +127,14 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("shutting down", "addr", addr, "reason", context.Cause(ctx).Error())
 	sctx, cancel := context.WithTimeout(context.Background(), durationOr(cfg.ShutdownTimeout, DefaultShutdownTimeout))
 	defer cancel()
-	// The fast path first: it closes the listener, then net/http takes
-	// no more connections from it.
-	fastErr := cs.shutdown(sctx)
+	// Both at once: the fast path closes the listener and its idle
+	// connections and waits for the rest, while net/http does the same
+	// with its own (and closes what the fast path hands it from now on).
+	fastErr := make(chan error, 1)
+	go func() { fastErr <- cs.shutdown(sctx) }()
 	err = srv.Shutdown(sctx)
-	if err == nil {
-		err = fastErr
+	if ferr := <-fastErr; err == nil {
+		err = ferr
 	}
 	if err != nil {
 		srv.Close()
