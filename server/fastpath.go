@@ -35,7 +35,7 @@ type FastFiles interface {
 }
 
 // fastMaxBody is the largest file the fast path answers: header and body
-// go out in one TLS record and one write, under one write deadline.
+// go out in one write (one or two TLS records), under one write deadline.
 const fastMaxBody = 16 << 10
 
 // fastBuffer is a connection's request buffer: a request whose header
@@ -181,6 +181,7 @@ func (s *conns) handle(c *conn) {
 	}
 	if s.files == nil || tc.ConnectionState().NegotiatedProtocol == "h2" || s.closing.Load() {
 		_ = tc.SetDeadline(time.Time{})
+		c.idle.Store(false) // net/http's now: not for this shutdown to close
 		s.http.give(tc)
 		handed = true
 		return
