@@ -35,64 +35,71 @@ import (
 // release's new entry; a decision that changes nothing (a halt of a
 // halted release) signs nothing.
 func (r *Repo) Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
-	e, err := r.decide(ctx, app, a)
-	if err != nil {
-		return rollout.Entry{}, fmt.Errorf("rollout %s %s %s: %w", a.Kind, app, a.Version, err)
-	}
-	return e, nil
+	e, _, err := r.RolloutSigned(ctx, app, a)
+	return e, err
 }
 
-func (r *Repo) decide(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+// RolloutSigned is Rollout, and reports whether it signed anything: false
+// for a decision that changes nothing, which writes nothing.
+func (r *Repo) RolloutSigned(ctx context.Context, app string, a rollout.Action) (rollout.Entry, bool, error) {
+	e, signed, err := r.decide(ctx, app, a)
+	if err != nil {
+		return rollout.Entry{}, false, fmt.Errorf("rollout %s %s %s: %w", a.Kind, app, a.Version, err)
+	}
+	return e, signed, nil
+}
+
+func (r *Repo) decide(ctx context.Context, app string, a rollout.Action) (rollout.Entry, bool, error) {
 	if err := release.ValidApp(app); err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
 	unlock, err := r.lock()
 	if err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
 	defer unlock()
 	st, err := r.loadState()
 	if err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
 	md, err := rolloutRole(st)
 	if err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
 	signed, min, err := appReleases(st, app)
 	if err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
 	doc, err := docOf(md, app)
 	if err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
 	was, named := doc.Releases[a.Version]
 	e, err := doc.Apply(a, signed, min)
 	if err != nil {
-		return rollout.Entry{}, unwrapApply(err)
+		return rollout.Entry{}, false, unwrapApply(err)
 	}
 	if named && was == e {
-		return e, nil // already so: nothing to sign
+		return e, false, nil // already so: nothing to sign
 	}
 	f, changed, err := setDoc(md, doc, signed)
 	if err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
 	if !changed {
-		return e, nil // a default decision about an undecided release: nothing to sign
+		return e, false, nil // a default decision about an undecided release: nothing to sign
 	}
 	ch := change{apps: []string{rollout.RoleName}}
 	if _, err := r.signerKeys(ctx, st, ch); err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
 	if err := writeDataTargets(r.dir, []dataTarget{f}); err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
 	if err := r.fail("target-files"); err != nil {
-		return rollout.Entry{}, err
+		return rollout.Entry{}, false, err
 	}
-	return e, r.commit(ctx, st, ch)
+	return e, true, r.commit(ctx, st, ch)
 }
 
 // unwrapApply drops the "rollout KIND APP VERSION: " that Apply's errors

@@ -154,6 +154,12 @@ func TestRolloutKeyAlone_R61(t *testing.T) {
 	if _, err := server.Rollout(ctx, "hello", rollout.Action{Kind: rollout.Pull, Version: "1.1.0"}); err != nil || timestampVersion(t, holder.dir) != tsBefore {
 		t.Errorf("a pull of a pulled release: %v; timestamp %d, was %d (want nothing signed)", err, timestampVersion(t, holder.dir), tsBefore)
 	}
+	if e, signed, err := server.RolloutSigned(ctx, "hello", rollout.Action{Kind: rollout.Pull, Version: "1.1.0"}); err != nil || signed || e.State != rollout.Pulled {
+		t.Errorf("RolloutSigned of a pull of a pulled release: %+v, signed %v, %v; want it pulled, nothing signed", e, signed, err)
+	}
+	if _, signed, err := server.RolloutSigned(ctx, "hello", rollout.Action{Kind: rollout.Halt, Version: "1.2.0"}); err != nil || !signed {
+		t.Errorf("RolloutSigned of a halt of an active release: signed %v, %v", signed, err)
+	}
 	doc, err := server.Rollouts("hello")
 	if err != nil || len(doc.Releases) != 2 || doc.Releases["1.1.0"].State != rollout.Pulled {
 		t.Errorf("Rollouts = %+v, %v", doc, err)

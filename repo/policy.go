@@ -29,7 +29,8 @@ import (
 // (ErrLowerMin; see SetMinVersionWith). Setting the minimum it already has
 // changes nothing.
 func (r *Repo) SetMinVersion(ctx context.Context, app, version string) error {
-	return r.SetMinVersionWith(ctx, app, version, MinVersionOptions{})
+	_, err := r.SetMinVersionWith(ctx, app, version, MinVersionOptions{})
+	return err
 }
 
 // MinVersionOptions are the choices of SetMinVersionWith.
@@ -41,52 +42,55 @@ type MinVersionOptions struct {
 	Lower bool
 }
 
-// SetMinVersionWith is SetMinVersion with the choices o.
-func (r *Repo) SetMinVersionWith(ctx context.Context, app, version string, o MinVersionOptions) error {
-	if err := r.setMinVersion(ctx, app, version, o); err != nil {
-		return fmt.Errorf("set the minimum safe version of %s to %s: %w", app, version, err)
+// SetMinVersionWith is SetMinVersion with the choices o. It reports
+// whether it signed anything: false when app's role signs that minimum
+// already, and then it writes nothing and needs no key.
+func (r *Repo) SetMinVersionWith(ctx context.Context, app, version string, o MinVersionOptions) (bool, error) {
+	signed, err := r.setMinVersion(ctx, app, version, o)
+	if err != nil {
+		return false, fmt.Errorf("set the minimum safe version of %s to %s: %w", app, version, err)
 	}
-	return nil
+	return signed, nil
 }
 
-func (r *Repo) setMinVersion(ctx context.Context, app, version string, o MinVersionOptions) error {
+func (r *Repo) setMinVersion(ctx context.Context, app, version string, o MinVersionOptions) (bool, error) {
 	if err := release.ValidApp(app); err != nil {
-		return err
+		return false, err
 	}
 	if err := release.ValidVersion(version); err != nil {
-		return err
+		return false, err
 	}
 	unlock, err := r.lock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
 	st, err := r.loadState()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := r.checkAppKeys(st, []string{app}); err != nil {
-		return err
+		return false, err
 	}
 	md := st.apps[app]
 	if md == nil {
-		return fmt.Errorf("%s has no release yet: the minimum safe version must be one of its signed releases", app)
+		return false, fmt.Errorf("%s has no release yet: the minimum safe version must be one of its signed releases", app)
 	}
 	f, changed, err := setPolicy(md, app, version, o.Lower)
 	if err != nil || !changed {
-		return err
+		return false, err
 	}
 	ch := change{apps: []string{app}}
 	if _, err := r.signerKeys(ctx, st, ch); err != nil {
-		return err
+		return false, err
 	}
 	if err := writeDataTargets(r.dir, []dataTarget{f}); err != nil {
-		return err
+		return false, err
 	}
 	if err := r.fail("target-files"); err != nil {
-		return err
+		return false, err
 	}
-	return r.commit(ctx, st, ch)
+	return true, r.commit(ctx, st, ch)
 }
 
 // setPolicy lists the policy "minimum version" in app's role md, after

@@ -180,14 +180,18 @@ func TestSetMinVersionLower_R63(t *testing.T) {
 	if err := r.SetMinVersion(ctx, "hello", "1.0.0"); !errors.Is(err, ErrLowerMin) {
 		t.Fatalf("lowering without Lower: %v, want ErrLowerMin", err)
 	}
-	if err := r.SetMinVersionWith(ctx, "hello", "1.1.0", MinVersionOptions{Lower: true}); err == nil || !strings.Contains(err.Error(), "not below") {
+	if _, err := r.SetMinVersionWith(ctx, "hello", "1.1.0", MinVersionOptions{Lower: true}); err == nil || !strings.Contains(err.Error(), "not below") {
 		t.Errorf("Lower to the same minimum: %v", err)
 	}
-	if d := diffTrees(before, treeHashes(t, r.dir)); len(d) > 0 {
-		t.Fatalf("a refused change changed the repository: %v", d)
+	// The minimum it has already: nothing signed, nothing written.
+	if signed, err := r.SetMinVersionWith(ctx, "hello", "1.1.0", MinVersionOptions{}); err != nil || signed {
+		t.Errorf("the same minimum again: signed %v, %v; want nothing signed", signed, err)
 	}
-	if err := r.SetMinVersionWith(ctx, "hello", "1.0.0", MinVersionOptions{Lower: true}); err != nil {
-		t.Fatal(err)
+	if d := diffTrees(before, treeHashes(t, r.dir)); len(d) > 0 {
+		t.Fatalf("a refused or empty change changed the repository: %v", d)
+	}
+	if signed, err := r.SetMinVersionWith(ctx, "hello", "1.0.0", MinVersionOptions{Lower: true}); err != nil || !signed {
+		t.Fatalf("lowering: signed %v, %v", signed, err)
 	}
 	md := mustAppRole(t, r)
 	rec, err := RecordOf("hello", md)

@@ -155,8 +155,13 @@ that verified the higher minimum keep it (docs/rollouts.md); only those that nev
 			if err != nil {
 				return err
 			}
-			if err := r.SetMinVersionWith(cmd.Context(), app, v, repo.MinVersionOptions{Lower: lower}); err != nil {
+			signed, err := r.SetMinVersionWith(cmd.Context(), app, v, repo.MinVersionOptions{Lower: lower})
+			if err != nil {
 				return missingKeyHint(err)
+			}
+			if !signed {
+				fmt.Fprintf(e.stdout, "%s: nothing to change: the minimum safe version is %s already; nothing signed\n", app, v)
+				return nil
 			}
 			fmt.Fprintf(e.stdout, "%s: minimum safe version %s (signed by %s's key in %s)\n", app, v, app, dir)
 			return nil
@@ -194,7 +199,7 @@ func (e *env) minVersionRemote(ctx context.Context, rf remoteFlags, passFn keys.
 		return recordError(err, file)
 	}
 	if s == nil {
-		fmt.Fprintf(e.stdout, "%s: minimum safe version is %s already: nothing to do\n", app, v)
+		fmt.Fprintf(e.stdout, "%s: nothing to change: the minimum safe version is %s already; nothing signed\n", app, v)
 		return e.saveRecord(file, app, cur)
 	}
 	if _, err := c.Publish(ctx, app, s); err != nil {

@@ -164,7 +164,29 @@ func (e *env) decider(ctx context.Context, fl *rolloutFlags) (decider, error) {
 type checkedRepo struct{ r *repo.Repo }
 
 func (c checkedRepo) Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
-	return server.Decide(ctx, c.r, app, a)
+	e, _, err := c.decide(ctx, app, a)
+	return e, err
+}
+
+// decide is Rollout, and reports whether it signed anything: a decision
+// that changes nothing (a halt of a halted release) signs nothing.
+func (c checkedRepo) decide(ctx context.Context, app string, a rollout.Action) (rollout.Entry, bool, error) {
+	s := &signingRepo{Repo: c.r}
+	e, err := server.Decide(ctx, s, app, a)
+	return e, s.signed, err
+}
+
+// signingRepo is a repository that remembers whether its last Rollout
+// signed anything.
+type signingRepo struct {
+	*repo.Repo
+	signed bool
+}
+
+func (s *signingRepo) Rollout(ctx context.Context, app string, a rollout.Action) (rollout.Entry, error) {
+	e, signed, err := s.RolloutSigned(ctx, app, a)
+	s.signed = signed
+	return e, err
 }
 
 func (c checkedRepo) Rollouts(ctx context.Context, app string) (server.RolloutStatus, error) {
@@ -266,9 +288,13 @@ func (e *env) decide(ctx context.Context, fl *rolloutFlags, a rollout.Action, pl
 		return err
 	}
 	var entry rollout.Entry
-	if plan != nil {
+	signed := true
+	switch local, ok := d.(checkedRepo); {
+	case plan != nil:
 		entry, err = d.(*server.AdminClient).RolloutPlanned(ctx, fl.app, a, plan)
-	} else {
+	case ok:
+		entry, signed, err = local.decide(ctx, fl.app, a)
+	default:
 		entry, err = d.Rollout(ctx, fl.app, a)
 	}
 	if err != nil {
@@ -276,6 +302,10 @@ func (e *env) decide(ctx context.Context, fl *rolloutFlags, a rollout.Action, pl
 	}
 	if fl.asJSON {
 		return writeJSONLine(e.stdout, decisionJSON{App: fl.app, Version: a.Version, Entry: entry, Plan: plan})
+	}
+	if !signed {
+		fmt.Fprintf(e.stdout, "%s %s: nothing to change: it is %s already; nothing signed\n", fl.app, a.Version, describeEntry(entry))
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "%s %s: %s (%s)\n", fl.app, a.Version, describeEntry(entry), fl.where())
 	if plan != nil {
