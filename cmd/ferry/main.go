@@ -218,6 +218,36 @@ func requireSubcommand(cmd *cobra.Command) {
 		if len(args) == 0 {
 			return withHint(fmt.Errorf("%s needs a subcommand", c.CommandPath()), "run "+c.CommandPath()+" --help")
 		}
-		return withHint(fmt.Errorf("unknown command %q for %s", args[0], c.CommandPath()), "run "+c.CommandPath()+" --help")
+		return unknownSubcommand(c, args[0])
 	}
+	// A mistyped subcommand followed by its flags (ferry token lst --repo
+	// DIR) reaches the group with flags it does not have: the word before
+	// them is what is wrong, not the flag.
+	// Its subcommands inherit this function: only the group's own
+	// positional words are a subcommand's name.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if args := c.Flags().Args(); c == cmd && len(args) > 0 {
+			return unknownSubcommand(c, args[0])
+		}
+		return err
+	})
+}
+
+// unknownSubcommand is the error for a word that names none of group's
+// subcommands, with the closest ones and the list of them.
+func unknownSubcommand(group *cobra.Command, typed string) error {
+	var names []string
+	for _, sub := range group.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	hint := group.CommandPath() + " has " + strings.Join(names, ", ") + " (run " + group.CommandPath() + " --help)"
+	if group.SuggestionsMinimumDistance <= 0 {
+		group.SuggestionsMinimumDistance = 2 // cobra's own, which it sets on the root only
+	}
+	if near := group.SuggestionsFor(typed); len(near) > 0 {
+		hint = "did you mean " + group.CommandPath() + " " + strings.Join(near, " or ") + "? " + hint
+	}
+	return withHint(fmt.Errorf("unknown command %q for %s", typed, group.CommandPath()), hint)
 }
