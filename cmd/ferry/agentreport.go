@@ -77,9 +77,13 @@ func (e *env) agentEnroll(ctx context.Context, fl enrollFlags) error {
 		}
 	}
 	if c, err := report.LoadCredentials(dir); err == nil {
+		// Revoking the enrollment token would let this install ID enroll
+		// again, but it also cuts off every other installation the token
+		// enrolled: the hint names the revocation of this one
+		// installation instead.
 		return withHint(fmt.Errorf("agent enroll: %s is enrolled already, as installation %s with %s", dir, c.InstallID, c.Server),
-			"to enroll again, remove "+filepath.Join(dir, report.CredentialsFile)+
-				" and revoke its enrollment token "+c.TokenID+" on the server first (ferry token revoke): the server takes an install ID again only then")
+			"nothing to do to keep reporting; to enroll anew, revoke this installation on the server (ferry installation revoke --repo REPO "+c.InstallID+
+				") and enroll from a new state directory (a new install ID); revoking enrollment token "+c.TokenID+" instead would cut off every installation enrolled with it")
 	}
 	token, err := readSecret(fl.token, fl.tokenFile)
 	if err != nil {
