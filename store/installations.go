@@ -150,10 +150,18 @@ func (s *sqlStore) Installation(ctx context.Context, id string) (Installation, e
 
 // where is the WHERE clause of q and its arguments.
 func (q InstallationQuery) where() (string, []any) {
-	if q.SeenBefore.IsZero() {
+	var conds []string
+	var args []any
+	if !q.SeenBefore.IsZero() {
+		conds, args = append(conds, "last_seen < ?"), append(args, nanos(q.SeenBefore))
+	}
+	if q.TokenID != "" {
+		conds, args = append(conds, "token_id = ? AND revoked = 0"), append(args, q.TokenID)
+	}
+	if len(conds) == 0 {
 		return "", nil
 	}
-	return " WHERE last_seen < ?", []any{nanos(q.SeenBefore)}
+	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
 func (s *sqlStore) CountInstallations(ctx context.Context, q InstallationQuery) (int, error) {

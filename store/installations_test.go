@@ -45,6 +45,25 @@ func testEnroll(t *testing.T, b backend) {
 	if got, err := s.Installation(ctx, "bare"); err != nil || got.ID != "bare" || got.CredentialHash != hashOf("b") || len(got.Apps) != 0 {
 		t.Fatalf("Installation of one that runs nothing = %+v, %v", got, err)
 	}
+	// Those that revoking the token would cut off: enrolled with it, not
+	// revoked on their own.
+	countOf := func(token string) int {
+		t.Helper()
+		n, err := s.CountInstallations(ctx, InstallationQuery{TokenID: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := countOf("tok"); n != 2 {
+		t.Fatalf("installations of token tok: %d, want 2", n)
+	}
+	if err := s.RevokeInstallation(ctx, "inst-2", t0); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOf("tok"); n != 1 {
+		t.Fatalf("installations of token tok once inst-2 is revoked: %d, want 1", n)
+	}
 	in2.ID = "inst-3"
 	if err := s.Enroll(ctx, in2, h); !errors.Is(err, ErrTokenUsedUp) {
 		t.Fatalf("third enrollment with a 2-use token: %v, want ErrTokenUsedUp", err)

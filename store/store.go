@@ -260,7 +260,10 @@ type App struct {
 // InstallationQuery selects installations; the zero value selects all.
 type InstallationQuery struct {
 	SeenBefore time.Time // if set: last seen before this time
-	Limit      int       // at most this many (0: DefaultLimit)
+	// TokenID, if set: enrolled with this enrollment token and not revoked
+	// on their own (the installations that revoking the token cuts off).
+	TokenID string
+	Limit   int // at most this many (0: DefaultLimit)
 }
 
 // FleetCount is how many installations run one version in one channel.

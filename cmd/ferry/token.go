@@ -294,17 +294,39 @@ func (e *env) revokeEnrollToken(ctx context.Context, dir, db, id string) error {
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(es, func(t store.Token) bool { return t.ID == id }) {
+	i := slices.IndexFunc(es, func(t store.Token) bool { return t.ID == id })
+	if i < 0 {
 		return fmt.Errorf("revoke token %q: %w", id, server.ErrNoToken)
+	}
+	if t := es[i]; !t.Revoked.IsZero() {
+		fmt.Fprintf(e.stdout, "enrollment token %s was revoked already, at %s\n", id, t.Revoked.Format(time.RFC3339))
+		return nil
 	}
 	st, err := openStore(ctx, dir, db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	n, err := st.CountInstallations(ctx, store.InstallationQuery{TokenID: id})
+	if err != nil {
+		return err
+	}
 	if err := st.RevokeToken(ctx, id, time.Now()); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "revoked enrollment token %s\n", id)
+	fmt.Fprintf(e.stdout, "revoked enrollment token %s: %s\n", id, cutOff(n))
 	return nil
+}
+
+// cutOff says what revoking an enrollment token did to the n
+// installations enrolled with it (R69): a token revoked to clean up can
+// blind a guarded rollout.
+func cutOff(n int) string {
+	switch n {
+	case 0:
+		return "no installation is enrolled with it"
+	case 1:
+		return "1 installation enrolled with it is cut off (its reports are refused and guarded rollouts stop counting its evidence) until it enrolls again with another token"
+	}
+	return fmt.Sprintf("%d installations enrolled with it are cut off (their reports are refused and guarded rollouts stop counting their evidence) until they enroll again with another token", n)
 }
