@@ -90,7 +90,7 @@ func (e *env) agentEnroll(ctx context.Context, fl enrollFlags) error {
 		return err
 	}
 	if fl.tokenFile != "" {
-		e.warnReadableSecret(fl.tokenFile, "token file")
+		e.warnReadableSecret(fl.tokenFile, "token file", useEnroll)
 	}
 	var ca []byte
 	if fl.ca != "" {

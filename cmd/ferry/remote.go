@@ -27,9 +27,11 @@ type remoteFlags struct {
 	ca        string
 	tokenFile string
 	state     string // --publisher-state
+	publishes bool   // set by add: the command publishes, with a publisher token
 }
 
 func (rf *remoteFlags) add(f *pflag.FlagSet) {
+	rf.publishes = true
 	f.StringVar(&rf.server, "server", "", "publish through this ferry server's admin API (https://...) instead of --repo")
 	f.StringVar(&rf.ca, "ca", "", "with --server: PEM CA certificate(s) to verify the server with (default: system roots)")
 	f.StringVar(&rf.tokenFile, "token-file", "", "with --server: file holding the publisher token (ferry token create)")
@@ -182,7 +184,11 @@ func (e *env) adminClient(rf remoteFlags) (*server.AdminClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read token file: %w", err)
 	}
-	e.warnReadableSecret(rf.tokenFile, "token file")
+	use := useAdmin
+	if rf.publishes {
+		use = usePublish
+	}
+	e.warnReadableSecret(rf.tokenFile, "token file", use)
 	tok = bytes.TrimSpace(tok)
 	if len(tok) == 0 {
 		return nil, fmt.Errorf("token file %s is empty", rf.tokenFile)
@@ -197,10 +203,19 @@ func (e *env) adminClient(rf remoteFlags) (*server.AdminClient, error) {
 	return server.NewAdminClient(rf.server, string(tok), roots)
 }
 
+// What the reader of a token file can do with it, for the warning of
+// warnReadableSecret. A command that reads the admin API's status takes
+// either kind of admin token, and the secret does not say which it is.
+const (
+	usePublish = "publish with it"
+	useEnroll  = "enroll installations with it"
+	useAdmin   = "use it as you do (a publisher token publishes, a rollout token makes rollout decisions)"
+)
+
 // warnReadableSecret warns when the secret file at path may be read by
 // group or others (on systems with Unix permissions): whoever reads it can
-// use it.
-func (e *env) warnReadableSecret(path, what string) {
+// use it, as use says.
+func (e *env) warnReadableSecret(path, what, use string) {
 	if runtime.GOOS == "windows" {
 		return
 	}
@@ -208,7 +223,7 @@ func (e *env) warnReadableSecret(path, what string) {
 	if err != nil || fi.Mode().Perm()&0o044 == 0 {
 		return
 	}
-	fmt.Fprintf(e.stderr, "ferry: warning: %s %s is readable by group or others (mode %04o): anyone who can read it can publish with it\n", what, path, fi.Mode().Perm())
+	fmt.Fprintf(e.stderr, "ferry: warning: %s %s is readable by group or others (mode %04o): anyone who can read it can %s\n", what, path, fi.Mode().Perm(), use)
 	fmt.Fprintf(e.stderr, "ferry: hint: chmod 600 %s, or create it under umask 077\n", path)
 }
 
