@@ -171,9 +171,11 @@ func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, ok := authenticate(ts, secret)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
-		msg := "a publisher token is required (Authorization: Bearer TOKEN)"
+		// A revoked token is gone from the tokens file: its kind is
+		// unknown, so the answer names both.
+		msg := "a publisher or rollout token is required (Authorization: Bearer TOKEN)"
 		if secret != "" {
-			msg = "unknown or revoked publisher token"
+			msg = "unknown or revoked publisher or rollout token"
 		}
 		writeError(w, http.StatusUnauthorized, msg)
 		return

@@ -367,14 +367,26 @@ func TestAdminWithoutOnlineKeys(t *testing.T) {
 
 // TestAdminAuthMessage_R53: a request without a token is told one is
 // required; one whose token the server does not know (mistyped, revoked)
-// is told so, not that it sent none.
+// is told so, not that it sent none. A revoked token is gone from the
+// tokens file, so the answer names both kinds of admin token: a revoked
+// rollout token is not called a publisher token (walk10 #7).
 func TestAdminAuthMessage_R53(t *testing.T) {
 	f := newAdminFixture(t, nil)
-	for _, c := range []struct{ name, token, want string }{
-		{"no token", "", "a publisher token is required"},
-		{"unknown token", "ferry_" + strings.Repeat("A", 43), "unknown or revoked publisher token"},
+	roll := ""
+	for _, tok := range mustTokens(t, f.tokens) {
+		if tok.Of() == ScopeRollout {
+			roll = tok.ID
+		}
+	}
+	if _, err := RevokeToken(f.tokens, roll); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, path, token, want string }{
+		{"no token", "role", "", "a publisher or rollout token is required"},
+		{"unknown token", "role", "ferry_" + strings.Repeat("A", 43), "unknown or revoked publisher or rollout token"},
+		{"revoked rollout token", "rollout", f.roll, "unknown or revoked publisher or rollout token"},
 	} {
-		req, err := http.NewRequest("GET", f.srv.url+"/api/v1/apps/hello/role", nil)
+		req, err := http.NewRequest("GET", f.srv.url+"/api/v1/apps/hello/"+c.path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
