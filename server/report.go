@@ -43,9 +43,9 @@ import (
 // by (install ID, seq).
 //
 // Answers: 401 without a known, usable token or credential; 403 for a
-// batch of another installation than the credential's (R64) or an
-// enrollment outside the token's scope; 409 for an install ID enrolled
-// already, and for a batch that contradicts what the server stored (a seq
+// batch of another installation than the credential's (R64), an
+// enrollment outside the token's scope, or of an install ID revoked on
+// its own; 409 for an install ID enrolled already, and for a batch that contradicts what the server stored (a seq
 // with another hash, or a prev that does not continue the stored chain:
 // the log was rewritten, R65), logged as a security event; 413 for a body
 // over the limit, from its Content-Length before anything is read; 429
@@ -348,6 +348,8 @@ func (p *reporting) tokenError(w http.ResponseWriter, r *http.Request, err error
 		code, msg = http.StatusUnauthorized, "the enrollment token has no uses left"
 	case errors.Is(err, store.ErrConflict):
 		code, msg = http.StatusConflict, "this install ID is enrolled already"
+	case errors.Is(err, store.ErrInstallationRevoked):
+		code, msg = http.StatusForbidden, "this install ID was revoked (ferry installation revoke): enroll from a new state directory"
 	}
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -293,6 +294,30 @@ func TestEnrollToken_R69(t *testing.T) {
 	}
 	if ins, _ := f.st.ListInstallations(ctx, store.InstallationQuery{}); len(ins) != 1 {
 		t.Fatalf("%d installations enrolled, want 1", len(ins))
+	}
+}
+
+// TestEnrollRevokedInstallation_R69: an installation revoked on its own
+// that enrolls again (its credentials file removed, a new token) is told
+// it was revoked and what to do (403), not that it is enrolled already
+// (409, whose client hint lists ways that cannot work for it); no use of
+// the token is taken.
+func TestEnrollRevokedInstallation_R69(t *testing.T) {
+	f := newReportFixture(t, nil)
+	ctx := context.Background()
+	first, _ := f.token(t, nil)
+	f.enroll(t, first, idA)
+	if err := f.st.RevokeInstallation(ctx, idA, f.clock()); err != nil {
+		t.Fatal(err)
+	}
+	again, tok := f.token(t, func(tk *store.Token) { tk.MaxUses = 1 })
+	code, _, body := f.post(t, "/api/v1/enroll", again, EnrollRequest{InstallID: idA, Apps: []App{{App: "hello"}}})
+	if want := "this install ID was revoked (ferry installation revoke): enroll from a new state directory"; code != http.StatusForbidden || !strings.Contains(string(body), want) {
+		t.Fatalf("enrollment of a revoked installation: %d %s, want 403 %q", code, body, want)
+	}
+	f.enroll(t, again, idB) // the token's one use is still there
+	if all, _ := f.st.ListTokens(ctx); !slices.ContainsFunc(all, func(t store.Token) bool { return t.ID == tok.ID && t.Uses == 1 }) {
+		t.Errorf("token uses after a refused and an accepted enrollment: %+v, want 1", all)
 	}
 }
 

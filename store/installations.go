@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,6 +36,19 @@ func (s *sqlStore) Enroll(ctx context.Context, in Installation, tokenHash string
 		}
 		if n, err := res.RowsAffected(); err == nil && n == 1 {
 			return putApps(ctx, tx, in.ID, seen, in.Apps)
+		}
+		// Enrolled already: say whether it was revoked on its own, which
+		// no enrollment token undoes. Asked before the INSERT, for the
+		// same reason as the UPDATE; a race that enrolls it in between is
+		// still caught by the INSERT's conflict.
+		var revoked int64
+		switch err := tx.queryRow(ctx, "SELECT revoked FROM installations WHERE id = ?", in.ID).Scan(&revoked); {
+		case err == nil && revoked != 0:
+			return fmt.Errorf("enroll installation %q: revoked at %s: %w", in.ID, fromNanos(revoked).Format(time.RFC3339), ErrInstallationRevoked)
+		case err == nil:
+			return fmt.Errorf("enroll installation %q: already enrolled: %w", in.ID, ErrConflict)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("enroll installation %q: %w", in.ID, err)
 		}
 		_, err = tx.exec(ctx, "INSERT INTO installations (id, credential_hash, token_id, enrolled, last_seen) VALUES (?, ?, ?, ?, ?)",
 			in.ID, in.CredentialHash, t.ID, nanos(in.Enrolled), nanos(seen))

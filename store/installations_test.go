@@ -64,6 +64,15 @@ func testEnroll(t *testing.T, b backend) {
 	if n := countOf("tok"); n != 1 {
 		t.Fatalf("installations of token tok once inst-2 is revoked: %d, want 1", n)
 	}
+	// A revoked installation never enrolls again, and is told so rather
+	// than that it is enrolled; no use of the token is taken.
+	fresh := newToken(t, s, Enroll, Token{ID: "fresh", MaxUses: 1})
+	if err := s.Enroll(ctx, in2, fresh); !errors.Is(err, ErrInstallationRevoked) || errors.Is(err, ErrConflict) {
+		t.Fatalf("enrollment of revoked inst-2: %v, want ErrInstallationRevoked", err)
+	}
+	if err := s.Enroll(ctx, Installation{ID: "after", CredentialHash: hashOf("a"), Enrolled: t0}, fresh); err != nil {
+		t.Fatalf("the token's one use after a refused enrollment: %v", err)
+	}
 	in2.ID = "inst-3"
 	if err := s.Enroll(ctx, in2, h); !errors.Is(err, ErrTokenUsedUp) {
 		t.Fatalf("third enrollment with a 2-use token: %v, want ErrTokenUsedUp", err)

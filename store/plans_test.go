@@ -214,8 +214,8 @@ func testOutcomesScope(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	h2 := newToken(t, s, Enroll, Token{ID: "later"})
-	if err := s.Enroll(ctx, Installation{ID: "any", CredentialHash: hashOf("y"), Enrolled: t0}, h2); !errors.Is(err, ErrConflict) {
-		t.Fatalf("enroll over a revoked installation: %v, want ErrConflict", err)
+	if err := s.Enroll(ctx, Installation{ID: "any", CredentialHash: hashOf("y"), Enrolled: t0}, h2); !errors.Is(err, ErrInstallationRevoked) {
+		t.Fatalf("enroll over a revoked installation: %v, want ErrInstallationRevoked", err)
 	}
 	// The dashboard's counters count what the guard counts: leak and web.
 	for _, id := range []string{"any", "web", "other", "leak"} {

@@ -25,6 +25,9 @@ var (
 	ErrTokenExpired = errors.New("token expired")
 	ErrTokenRevoked = errors.New("token revoked")
 	ErrTokenUsedUp  = errors.New("token used up")
+	// ErrInstallationRevoked: Enroll of an install ID revoked on its own
+	// (RevokeInstallation), which never enrolls again.
+	ErrInstallationRevoked = errors.New("installation revoked")
 	// ErrSchemaNewer: Open found a database whose schema a newer ferry
 	// wrote; this one does not know it and changes nothing.
 	ErrSchemaNewer = errors.New("database schema is newer than this ferry")
@@ -50,7 +53,8 @@ type Installations interface {
 	// token whose hash is tokenHash, in one transaction: either both
 	// happen or neither. Errors: ErrNotFound (no enroll token has that
 	// hash), ErrTokenExpired, ErrTokenRevoked, ErrTokenUsedUp,
-	// ErrConflict (the install ID is enrolled already). An installation
+	// ErrConflict (the install ID is enrolled already),
+	// ErrInstallationRevoked (it was revoked on its own). An installation
 	// whose enrollment token was revoked since enrolls again: the new
 	// credential and token replace the old ones (R69).
 	Enroll(ctx context.Context, in Installation, tokenHash string) error

@@ -155,11 +155,12 @@ func enrollHint(err error) error {
 	}
 	if errors.As(err, &ae) && ae.Status == 409 {
 		// The server's rule (docs/reporting.md): an install ID enrolls
-		// again only once the token it enrolled with is revoked; an
-		// installation revoked on its own never does.
-		return withHint(err, "put back the report-credentials.json removed from the state directory, if kept; or revoke on the server the enrollment token "+
-			"this install ID enrolled with (ferry token revoke: it refuses the reports of all its installations) and enroll again with a new token; "+
-			"or use a new state directory (a new install ID and rollout cohort). After ferry installation revoke, only a new state directory works")
+		// again only once the token it enrolled with is revoked. An
+		// installation revoked on its own never does, and is answered 403
+		// with what to do.
+		return withHint(err, "put back the report-credentials.json removed from the state directory, if kept; or use a new state directory "+
+			"(a new install ID and rollout cohort); or revoke on the server the enrollment token this install ID enrolled with "+
+			"(ferry token revoke: it cuts off every installation enrolled with it) and enroll again with a new token")
 	}
 	return err
 }
