@@ -59,7 +59,7 @@ func (e *env) tokenCreateCmd() *cobra.Command {
 stored, in DIR/` + server.TokensFile + ` (mode 0600); the token itself is printed once, alone on standard
 output (what it is goes to standard error), and cannot be shown again: redirect it into a file only
 its pipeline can read. A token publishes nothing on its own: every upload must also be signed by the
-application's key.
+application's key. Publisher and rollout tokens never expire: ferry token revoke ends them.
 
 A publisher token cannot make rollout decisions. With --rollout, the token makes them instead
 (ferry rollout start, halt, resume, pull, promote --server: signed with the server's online rollout
@@ -104,7 +104,9 @@ was used, and ferry token revoke ends it at once.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "created %s %s for application %s; it is shown only now, on standard output\n", what, t.ID, t.App)
+			// Said as the enrollment token's expiry is: a pipeline secret
+			// valid until revoked should not be learnt from token list.
+			fmt.Fprintf(e.stderr, "created %s %s for application %s (it never expires: ferry token revoke %s ends it); it is shown only now, on standard output\n", what, t.ID, t.App, t.ID)
 			fmt.Fprintln(e.stdout, secret)
 			return nil
 		},
