@@ -295,7 +295,7 @@ func (e *env) decide(ctx context.Context, fl *rolloutFlags, a rollout.Action, pl
 	case ok:
 		entry, signed, err = local.decide(ctx, fl.app, a)
 	default:
-		entry, err = d.Rollout(ctx, fl.app, a)
+		entry, signed, err = remoteDecide(ctx, d, fl.app, a)
 	}
 	if err != nil {
 		return rolloutHint(err, fl)
@@ -312,6 +312,26 @@ func (e *env) decide(ctx context.Context, fl *rolloutFlags, a rollout.Action, pl
 		fmt.Fprintf(e.stdout, "%s %s: guarded: %s\n", fl.app, a.Version, plan.Describe())
 	}
 	return nil
+}
+
+// remoteDecide asks the server for decision a and reports whether it
+// changed anything. The server signs nothing for a decision that changes
+// nothing, but does not say so: the entry before, read first, tells. A
+// release with a plan is taken as changed, since a start by hand drops it;
+// so is everything when the status cannot be read (the decision then
+// fails with its own error, or is reported as signed).
+func remoteDecide(ctx context.Context, d decider, app string, a rollout.Action) (rollout.Entry, bool, error) {
+	st, _ := d.Rollouts(ctx, app)
+	entry, err := d.Rollout(ctx, app, a)
+	if err != nil {
+		return rollout.Entry{}, false, err
+	}
+	for _, r := range st.Releases {
+		if r.Version == a.Version {
+			return entry, !r.Decided || r.Guard != nil || r.Entry != entry, nil
+		}
+	}
+	return entry, true, nil
 }
 
 // describeEntry says in words what an entry offers: "active at 5% in
