@@ -273,7 +273,11 @@ func (e *env) tokenRevokeCmd() *cobra.Command {
 			}
 			t, err := server.RevokeToken(file, args[0])
 			if err == nil {
-				fmt.Fprintf(e.stdout, "revoked token %s of application %s\n", t.ID, t.App)
+				kind := "publisher"
+				if t.Of() == server.ScopeRollout {
+					kind = "rollout"
+				}
+				fmt.Fprintf(e.stdout, "revoked %s token %s of application %s\n", kind, t.ID, t.App)
 				return nil
 			}
 			if !errors.Is(err, server.ErrNoToken) {
