@@ -238,9 +238,11 @@ func (f *fastConn) serve() bool {
 					_ = tc.SetReadDeadline(want)
 					f.readDL = want
 				}
-			} else if want := f.began.Add(f.header); f.readDL.After(want) {
+			} else if want := f.began.Add(f.header); f.readDL.After(want) || f.answered && !f.readDL.Equal(want) {
 				// A request begun must arrive whole within
-				// ReadHeaderTimeout.
+				// ReadHeaderTimeout of its first byte (the first
+				// of a connection, also of the handshake's start;
+				// a later one, pipelined, gets its own).
 				_ = tc.SetReadDeadline(want)
 				f.readDL = want
 			}
@@ -286,6 +288,9 @@ func (f *fastConn) serve() bool {
 		}
 		f.n = copy(f.buf[:], f.buf[used:f.n])
 		now = end
+		if f.n > 0 {
+			f.began = end // a pipelined request's header deadline is its own
+		}
 	}
 }
 
@@ -345,6 +350,7 @@ func (f *fastConn) answer(file *inMemory, head, closing bool, now time.Time) (in
 // (from its first byte, replayConn), so that trickling half of it to the
 // fast path cannot buy it more time (R54).
 func (f *fastConn) handOver() bool {
+	f.c.idle.Store(false) // net/http's now: not for this shutdown to close
 	tc := f.c.tc
 	limit := f.began.Add(f.header)
 	if f.readDL.Before(limit) {

@@ -9,35 +9,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Metadata that changes in place (timestamp.json) is remembered after it
-// is read, with the open descriptor of the file read, and served from
-// memory for as long as an fstatat of its path shows the same file
-// unchanged: the same device and inode, size, mode, modification and
-// change times. The check costs one system call instead of four, and it
-// cannot miss a change:
+// Metadata that changes in place (timestamp.json) and small files are
+// remembered after they are read, with the open descriptor of the file
+// read, and served from memory for as long as a status of their path
+// (resolved beneath the public directory, as opening it is) shows the same
+// file unchanged: the same device and inode, size, mode, modification and
+// change times. The check costs three system calls (openat2 with O_PATH,
+// fstat, close) instead of five, and it cannot miss a change:
 //   - a file replaced by a rename (how ferry writes timestamp.json) is
 //     another inode, and the remembered inode cannot be reused for it
-//     because its descriptor is still open;
+//     while its descriptor is open (a remembered file is forgotten, and
+//     its descriptor closed, when the check fails);
 //   - a file written in place gets a new change time, which no program
 //     can set back; a file whose change time is less than memoMargin
 //     older than the moment it was opened is not remembered, so that
 //     the coarse clock of file times (a few milliseconds) cannot give a
-//     later write the same change time.
+//     later write the same change time, nor a new file on a reused inode
+//     the remembered one's.
 //
 // The one assumption is that the system clock does not step back by more
 // than memoMargin between a read and a later in-place write.
 const (
 	memoMargin = 2 * time.Second
-	// maxMemos is how many names are remembered (and descriptors kept
-	// open): timestamp.json and the like, and small files (at most
-	// maxSmall bytes each, so at most 4 MiB of them).
-	maxMemos = 256
+	// Names remembered, each with its descriptor kept open: metadata
+	// that changes in place (timestamp.json and the like, at most
+	// maxInMemory bytes each) has slots of its own, never taken by
+	// other files; small files (at most maxSmall bytes each, so at most
+	// 4 MiB in all) share theirs, and a new one evicts one of them when
+	// they are full.
+	maxChangingMemos = 16
+	maxSmallMemos    = 256
 )
 
 type memo struct {
-	fd  int // keeps the inode alive, so its number is not reused
-	st  unix.Stat_t
-	mem *inMemory
+	fd    int // keeps the inode alive while remembered
+	st    unix.Stat_t
+	mem   *inMemory
+	small bool // in the small files' slots
 }
 
 type memos struct {
@@ -45,6 +53,7 @@ type memos struct {
 	hits   atomic.Int64 // for tests
 	mu     sync.Mutex
 	m      map[string]*memo
+	small  int // how many of m are small files
 }
 
 // lookup returns what was remembered for name if the file there is still
@@ -59,19 +68,31 @@ func (b *beneath) lookup(name string) (*inMemory, bool) {
 	if m == nil {
 		return nil, false
 	}
-	var st unix.Stat_t
-	for {
-		err := unix.Fstatat(b.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || !sameFile(&st, &m.st) {
-			b.forget(name, m)
-			return nil, false
-		}
-		b.memos.hits.Add(1)
-		return m.mem, true
+	// The path is resolved beneath the public directory as open does
+	// (openat2, RESOLVE_BENEATH): a directory on the way moved out and
+	// replaced by a symbolic link does not resolve, and a symbolic link
+	// in the file's place is itself what is compared (O_NOFOLLOW).
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(b.fd, name, &how)
+	for err == unix.EINTR || err == unix.EAGAIN {
+		fd, err = unix.Openat2(b.fd, name, &how)
 	}
+	if err != nil {
+		b.forget(name, m)
+		return nil, false
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	for err == unix.EINTR {
+		err = unix.Fstat(fd, &st)
+	}
+	unix.Close(fd)
+	if err != nil || !sameFile(&st, &m.st) {
+		b.forget(name, m)
+		return nil, false
+	}
+	b.memos.hits.Add(1)
+	return m.mem, true
 }
 
 // forget drops m, found changed or gone, if it is still what name
@@ -84,6 +105,9 @@ func (b *beneath) forget(name string, m *memo) {
 		return
 	}
 	delete(b.memos.m, name)
+	if m.small {
+		b.memos.small--
+	}
 	b.memos.mu.Unlock()
 	unix.Close(m.fd)
 }
@@ -105,17 +129,38 @@ func (b *beneath) remember(name string, f servedFile, fi fs.FileInfo, opened tim
 	if !ok || !time.Unix(st.Ctim.Unix()).Before(opened.Add(-b.memos.margin)) {
 		return
 	}
-	m := &memo{fd: ff.fd, st: *st, mem: mem}
+	m := &memo{fd: ff.fd, st: *st, mem: mem, small: !(isMetadata(name) && cacheControl(name) != cacheImmutable)}
+	var evicted *memo
 	b.memos.mu.Lock()
 	old := b.memos.m[name]
-	if old == nil && len(b.memos.m) >= maxMemos {
+	switch {
+	case old != nil:
+	case !m.small && len(b.memos.m)-b.memos.small >= maxChangingMemos:
 		b.memos.mu.Unlock()
 		return
+	case m.small && b.memos.small >= maxSmallMemos:
+		for k, e := range b.memos.m { // any one of them (map order is random)
+			if e.small {
+				delete(b.memos.m, k)
+				b.memos.small--
+				evicted = e
+				break
+			}
+		}
+	}
+	if old != nil && old.small {
+		b.memos.small--
+	}
+	if m.small {
+		b.memos.small++
 	}
 	b.memos.m[name] = m
 	ff.fd = -1
 	b.memos.mu.Unlock()
 	if old != nil {
 		unix.Close(old.fd)
+	}
+	if evicted != nil {
+		unix.Close(evicted.fd)
 	}
 }

@@ -102,7 +102,11 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "internal error", http.StatusInternalServerError)
 				return
 			}
-			modtime = st.ModTime()
+			if cc == cacheImmutable {
+				// As serveFile: a file that may change in place
+				// is validated by its ETag only.
+				modtime = st.ModTime()
+			}
 		}
 		m := newInMemory(name, cc, body, etag, modtime)
 		h.beneath.remember(name, f, st, opened, m)
