@@ -167,10 +167,10 @@ func (q InstallationQuery) where() (string, []any) {
 	var conds []string
 	var args []any
 	if !q.SeenBefore.IsZero() {
-		conds, args = append(conds, "last_seen < ?"), append(args, nanos(q.SeenBefore))
+		conds, args = append(conds, "i.last_seen < ?"), append(args, nanos(q.SeenBefore))
 	}
 	if q.TokenID != "" {
-		conds, args = append(conds, "token_id = ? AND revoked = 0"), append(args, q.TokenID)
+		conds, args = append(conds, "i.token_id = ? AND i.revoked = 0"), append(args, q.TokenID)
 	}
 	if len(conds) == 0 {
 		return "", nil
@@ -181,7 +181,7 @@ func (q InstallationQuery) where() (string, []any) {
 func (s *sqlStore) CountInstallations(ctx context.Context, q InstallationQuery) (int, error) {
 	where, args := q.where()
 	var n int
-	if err := s.queryRow(ctx, "SELECT COUNT(*) FROM installations"+where, args...).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, "SELECT COUNT(*) FROM installations i"+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count installations: %w", err)
 	}
 	return n, nil

@@ -64,6 +64,11 @@ func testEnroll(t *testing.T, b backend) {
 	if n := countOf("tok"); n != 1 {
 		t.Fatalf("installations of token tok once inst-2 is revoked: %d, want 1", n)
 	}
+	// ListInstallations reads the same query (with the token's columns
+	// beside the installation's: no ambiguous name).
+	if l, err := s.ListInstallations(ctx, InstallationQuery{TokenID: "tok"}); err != nil || len(l) != 1 || l[0].ID != "inst-1" {
+		t.Fatalf("ListInstallations of token tok = %+v, %v; want inst-1", l, err)
+	}
 	// A revoked installation never enrolls again, and is told so rather
 	// than that it is enrolled; no use of the token is taken.
 	fresh := newToken(t, s, Enroll, Token{ID: "fresh", MaxUses: 1})
