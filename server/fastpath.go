@@ -18,13 +18,13 @@ import (
 // below). A connection that negotiates HTTP/2 goes to net/http at once.
 // An HTTP/1.1 connection is read here, and while its requests are plain
 // GETs and HEADs of files a FastFiles holds in memory (timestamp.json,
-// nearly all of a repository's requests, and small files) they are answered here, from
-// bytes built once per file: net/http's parsing, header maps and
-// per-request allocations were a third of the CPU of serving
-// timestamp.json (BENCHMARKS.md). The first request that is anything else
-// (parseFast decides) goes to net/http with the bytes read so far, and so
-// does every later request of that connection: errors, ranges,
-// conditional requests, the API, the dashboard.
+// nearly all of a repository's requests, and small files) they are
+// answered here, from bytes built once per file: net/http's parsing,
+// header maps and per-request allocations were a third of the CPU of
+// serving timestamp.json (BENCHMARKS.md). The first request that is
+// anything else (parseFast decides) goes to net/http with the bytes read
+// so far, and so does every later request of that connection: errors,
+// ranges, conditional requests, the API, the dashboard.
 
 // FastFiles answers plain GETs and HEADs of files held in memory without
 // net/http (Config.Fast). The handler Repository returns is one.

@@ -15,7 +15,8 @@ import (
 // (resolved beneath the public directory, as opening it is) shows the same
 // file unchanged: the same device and inode, size, mode, modification and
 // change times. The check costs three system calls (openat2 with O_PATH,
-// fstat, close) instead of five, and it cannot miss a change:
+// fstat, close) where serving from the file costs four (openat2, fstat,
+// pread, close), and it cannot miss a change:
 //   - a file replaced by a rename (how ferry writes timestamp.json) is
 //     another inode, and the remembered inode cannot be reused for it
 //     while its descriptor is open (a remembered file is forgotten, and
@@ -129,7 +130,7 @@ func (b *beneath) remember(name string, f servedFile, fi fs.FileInfo, opened tim
 	if !ok || !time.Unix(st.Ctim.Unix()).Before(opened.Add(-b.memos.margin)) {
 		return
 	}
-	m := &memo{fd: ff.fd, st: *st, mem: mem, small: !(isMetadata(name) && cacheControl(name) != cacheImmutable)}
+	m := &memo{fd: ff.fd, st: *st, mem: mem, small: !mem.changes}
 	var evicted *memo
 	b.memos.mu.Lock()
 	old := b.memos.m[name]

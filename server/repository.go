@@ -86,7 +86,7 @@ func (h *repository) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r) // directories are never listed
 		return
 	}
-	mutable := isMetadata(name) && cc != cacheImmutable
+	mutable := changesInPlace(name, cc)
 	if mutable && st.Size() <= maxInMemory || st.Size() <= maxSmall {
 		// timestamp.json (read once, hashed and served from the same
 		// bytes, so the ETag always matches the body) and small files:
@@ -141,7 +141,8 @@ type inMemory struct {
 	name    string // for ServeContent's error messages
 	body    []byte
 	etag    string
-	modtime time.Time // Last-Modified; zero for a file that changes in place (validated by ETag alone)
+	modtime time.Time // Last-Modified; zero for a file that may change in place (validated by ETag alone)
+	changes bool      // changesInPlace: metadata that changes in place
 	// The values of a 200 response's headers, shared by every response:
 	// net/http only reads them, and each has cap 1, so an Add by anyone
 	// downstream copies rather than writes into them.
@@ -154,7 +155,7 @@ type inMemory struct {
 
 func newInMemory(name, cc string, body []byte, etag string, modtime time.Time) *inMemory {
 	one := func(v string) []string { return []string{v}[:1:1] }
-	m := &inMemory{name: path.Base(name), body: body, etag: etag, etagV: one(etag), ccV: one(cc),
+	m := &inMemory{name: path.Base(name), body: body, etag: etag, changes: changesInPlace(name, cc), etagV: one(etag), ccV: one(cc),
 		typeV: one(contentType(name)), lengthV: one(strconv.Itoa(len(body)))}
 	modified := ""
 	// As ServeContent: no Last-Modified for a zero or epoch time.
@@ -291,6 +292,11 @@ func servable(p string) (string, bool) {
 }
 
 func isMetadata(name string) bool { return strings.HasPrefix(name, "metadata/") }
+
+// changesInPlace reports whether name (with Cache-Control cc) is metadata
+// that changes in place (timestamp.json and the like): read whole up to
+// maxInMemory, hashed for its ETag, and given memo slots of its own.
+func changesInPlace(name, cc string) bool { return isMetadata(name) && cc != cacheImmutable }
 
 func cacheControl(name string) string {
 	base := path.Base(name)

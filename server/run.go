@@ -115,9 +115,9 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { errc <- cs.serve() }()
 	select {
 	case err := <-errc:
-		// The listener failed: stop the rest at once.
-		cs.closing.Store(true)
-		ln.Close()
+		// The listener failed: stop the rest at once (shutdown closes
+		// the listener and, with a context that has ended, every
+		// connection).
 		srv.Close()
 		cs.shutdown(canceled)
 		<-errc
