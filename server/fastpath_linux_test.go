@@ -111,6 +111,25 @@ func (f *fastFixture) keptAlive(t *testing.T, c *tls.Conn) *bufio.Reader {
 	return br
 }
 
+// handshaken dials and completes the TLS handshake (so that its time does
+// not count), and returns the connection with a channel that receives how
+// long after the handshake the server closed it (or first sent a byte).
+func (f *fastFixture) handshaken(t *testing.T) (*tls.Conn, <-chan time.Duration) {
+	t.Helper()
+	c := f.dial(t)
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	closed := make(chan time.Duration, 1)
+	go func() {
+		var b [1]byte
+		c.Read(b[:])
+		closed <- time.Since(start)
+	}()
+	return c, closed
+}
+
 func tsRequest(method, hdr string) string {
 	return request(method, tsPath, hdr)
 }

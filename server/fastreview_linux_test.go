@@ -1,7 +1,7 @@
 package server
 
-// Probes of the fast path by a review of commit 3324c94 (each failed then).
-// Each test states what it expects of a correct server.
+// Probes of the fast path from the review of commit 3324c94: each failed
+// on that commit, and says what it asks of a correct server.
 
 import (
 	"bufio"
@@ -14,57 +14,43 @@ import (
 	"time"
 )
 
-// TestFastShutdownPartialRequest: a kept-alive fast-path
-// connection that has sent part of its next request (and nothing more)
-// holds Run's shutdown. net/http (before 3324c94) counts such a connection
-// as StateIdle and closes it at once in Shutdown; the fast path marks it
-// busy (c.idle false after any read), so cs.shutdown waits for it until
-// ReadHeaderTimeout or ShutdownTimeout, and srv.Shutdown has not even
-// begun. Expected: Run returns nil promptly.
+// TestFastShutdownPartialRequest: a kept-alive fast-path connection that
+// has sent part of its next request (and nothing more) does not hold Run's
+// shutdown: like net/http, which counts it idle, the fast path closes it
+// at once, and Run returns nil promptly (it used to count it busy and wait
+// for ReadHeaderTimeout or ShutdownTimeout).
 func TestFastShutdownPartialRequest(t *testing.T) {
 	f := newFastFixture(t, Config{ReadHeaderTimeout: 5 * time.Second, ShutdownTimeout: 2 * time.Second, IdleTimeout: time.Minute})
 	c := f.dial(t)
-	br := bufio.NewReader(c)
-	io.WriteString(c, tsRequest("GET", ""))
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
+	f.keptAlive(t, c)
 	io.WriteString(c, "GET "+tsPath+" HTTP/1.1\r\n") // never finished
 	time.Sleep(100 * time.Millisecond)
 	start := time.Now()
 	f.cancel()
-	err = <-f.done
+	err := <-f.done
 	f.done <- nil
 	if d := time.Since(start); err != nil || d > time.Second {
 		t.Errorf("Run returned %v after %v; want nil at once (one half-sent request held the shutdown)", err, d.Round(time.Millisecond))
 	}
 }
 
-// TestFastShutdownTellsNetHTTP: while cs.shutdown waits for a
-// fast-path connection, net/http is not shutting down: its idle
-// keep-alive connections stay open and take new requests well after Run
-// was told to stop. Expected: an idle net/http keep-alive connection is
-// closed when shutdown begins (as srv.Shutdown does).
+// TestFastShutdownTellsNetHTTP: net/http shuts down at the same time as
+// the fast path, so an idle keep-alive connection of net/http's is closed
+// when shutdown begins, even while a fast-path connection is still
+// waited for (net/http's shutdown used to begin only after the fast
+// path's, and its connections took new requests meanwhile).
 func TestFastShutdownTellsNetHTTP(t *testing.T) {
 	f := newFastFixture(t, Config{ReadHeaderTimeout: 5 * time.Second, ShutdownTimeout: 3 * time.Second, IdleTimeout: time.Minute})
 	// The holder: a fast-path connection with half a request.
 	h := f.dial(t)
-	hb := bufio.NewReader(h)
-	io.WriteString(h, tsRequest("GET", ""))
-	resp, err := http.ReadResponse(hb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
+	f.keptAlive(t, h)
 	io.WriteString(h, "GET "+tsPath+" HTTP/1.1\r\n")
 	// A keep-alive connection that net/http serves (immutable metadata).
 	c := f.dial(t)
 	br := bufio.NewReader(c)
 	req := "GET /metadata/1.root.json?v=1 HTTP/1.1\r\nHost: a\r\n\r\n"
 	io.WriteString(c, req)
-	resp, err = http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatal(resp, err)
 	}
@@ -81,39 +67,28 @@ func TestFastShutdownTellsNetHTTP(t *testing.T) {
 	f.done <- nil
 }
 
-// TestFastHandoverKeepsHeaderDeadline_R54: a request that trickles in on the
-// fast path and then turns out to be net/http's (a Range line) is handed
-// over with a fresh ReadHeaderTimeout: net/http's c.serve sets its read
-// deadline from the moment of hand-over, not from the request's first
-// byte. Expected (R54): the connection ends within about ReadHeaderTimeout
-// of the request's first byte, as TestFastSlowHeaders_R54 asks of the
-// fast path's own requests.
+// TestFastHandoverKeepsHeaderDeadline_R54: a request that trickles in on
+// the fast path and then turns out to be net/http's (a Range line) ends
+// within about ReadHeaderTimeout of its first byte, as
+// TestFastSlowHeaders_R54 asks of the fast path's own requests: net/http
+// counts ReadHeaderTimeout from the hand-over, and replayConn keeps the
+// earlier deadline (the hand-over used to give the request a fresh one).
 func TestFastHandoverKeepsHeaderDeadline_R54(t *testing.T) {
 	const rht = time.Second
 	f := newFastFixture(t, Config{ReadHeaderTimeout: rht})
-	c := f.dial(t)
-	// Finish the handshake first so that its time does not count.
-	if err := c.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
+	c, closed := f.handshaken(t)
 	first := "GET " + tsPath + " HTTP/1.1\r\nHost: a\r\n"
 	step := (rht * 8 / 10) / time.Duration(len(first))
 	var held time.Duration
-	closed := make(chan struct{})
-	go func() {
-		var b [1]byte
-		c.Read(b[:]) // returns when the server closes (or answers)
-		held = time.Since(start)
-		close(closed)
-	}()
+	ended := false
 	write := func(s string, step time.Duration) bool {
 		for i := 0; i < len(s); i++ {
 			if _, err := c.Write([]byte{s[i]}); err != nil {
 				return false
 			}
 			select {
-			case <-closed:
+			case held = <-closed:
+				ended = true
 				return false
 			case <-time.After(step):
 			}
@@ -123,33 +98,25 @@ func TestFastHandoverKeepsHeaderDeadline_R54(t *testing.T) {
 	if write(first, step) && write("Range: bytes=0-0\r\n", 0) {
 		write("X-Slow: "+strings.Repeat("a", 200), 20*time.Millisecond)
 	}
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("not closed 5 s after the last byte")
+	if !ended {
+		select {
+		case held = <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not closed 5 s after the last byte")
+		}
 	}
 	if held > rht*13/10 {
 		t.Errorf("a trickled header held the connection %v with ReadHeaderTimeout %v", held.Round(time.Millisecond), rht)
 	}
 }
 
-// TestFastBufferFillKeepsHeaderDeadline_R54: the same with a header that fills
-// the fast path's 4 KiB buffer just before ReadHeaderTimeout: net/http
-// then gets a fresh ReadHeaderTimeout for the same request.
+// TestFastBufferFillKeepsHeaderDeadline_R54: the same with a header that
+// fills the fast path's 4 KiB buffer just before ReadHeaderTimeout, which
+// hands it to net/http: the request keeps its deadline there too.
 func TestFastBufferFillKeepsHeaderDeadline_R54(t *testing.T) {
 	const rht = time.Second
 	f := newFastFixture(t, Config{ReadHeaderTimeout: rht})
-	c := f.dial(t)
-	if err := c.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	closed := make(chan time.Duration, 1)
-	go func() {
-		var b [1]byte
-		c.Read(b[:])
-		closed <- time.Since(start)
-	}()
+	c, closed := f.handshaken(t)
 	// 4 KiB in 40 writes over 0.8 s, then a byte every 20 ms.
 	req := "GET " + tsPath + " HTTP/1.1\r\nHost: a\r\nX-Pad: " + strings.Repeat("p", fastBuffer)
 	chunk := fastBuffer / 40
@@ -212,10 +179,9 @@ func (c *holdConn) flush() error {
 
 // TestFastRequestThenCloseNotify: a client that sends its request and
 // then closes its writing side (TLS close_notify, tls.Conn.CloseWrite)
-// still reads the answer from net/http: bufio hands the request's bytes
-// to the parser before the EOF. The fast path drops them: tls.Conn.Read
-// returns (n, io.EOF) when the alert follows the data, and serve returns
-// on err without looking at the n bytes. Expected: a 200 answer.
+// gets its answer, from the fast path as from net/http: tls.Conn.Read
+// returns (n, io.EOF) when the alert follows the data, and the n bytes are
+// answered first (they used to be dropped).
 func TestFastRequestThenCloseNotify(t *testing.T) {
 	f := newFastFixture(t, Config{})
 	for _, req := range []string{

@@ -209,17 +209,7 @@ func review11Pipelined(t *testing.T, c *tls.Conn) {
 func TestFastBareLFHandoverKeepsDeadline_R54(t *testing.T) {
 	const rht = time.Second
 	f := newFastFixture(t, Config{ReadHeaderTimeout: rht})
-	c := f.dial(t)
-	if err := c.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	closed := make(chan time.Duration, 1)
-	go func() {
-		var b [1]byte
-		c.Read(b[:])
-		closed <- time.Since(start)
-	}()
+	c, closed := f.handshaken(t)
 	first := "GET " + tsPath + " HTTP/1.1\nHost: a\nX-A: \r\r\n"
 	step := (rht * 8 / 10) / time.Duration(len(first))
 	for i := 0; i < len(first); i++ {
